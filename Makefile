@@ -1,0 +1,74 @@
+# Gnomon: two commands on a fresh clone (python3, make and gcc are all it needs):
+#   make sitl   the main job: a simulated mission, report in out/sitl/
+#   make test   the test suite (under CI=true also the slow and RTL tests)
+# Both create .venv on first use. torch is pinned to the local CPU build first, so pip
+# never resolves a newer (CUDA) torch.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gnomon-installed
+TORCH  := torch==2.13.0
+OUT    ?= out/sitl
+ORBITS ?= 3
+SEED   ?= 1
+
+# Under CI=true everything runs (slow and RTL included); locally slow runs are opt-in.
+ifeq ($(CI),true)
+PYTEST_MARK := not hil
+else
+PYTEST_MARK := not slow and not hil
+endif
+
+.PHONY: all sitl test test-all lint bench rtl-deps rtl-test venv clean help
+
+help:
+	@echo "make sitl      run the default SITL mission into $(OUT)/ (report.html, summary.json)"
+	@echo "make test      run the tests (CI=true: slow and RTL tests too)"
+	@echo "make test-all  run every test, slow and RTL included"
+	@echo "make lint      ruff + mypy"
+	@echo "make bench     all benchmarks, JSON"
+	@echo "make rtl-test  cocotb tests of the Verilog blocks (installs iverilog as root)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+sitl: $(STAMP)
+	$(BIN)/gnomon sitl --orbits $(ORBITS) --seed $(SEED) --out $(OUT)
+
+# Icarus Verilog for the cocotb tests: installed with apt-get when we are root and it is
+# missing; elsewhere the RTL tests skip with a reason (under CI=true they must run).
+rtl-deps:
+	@if ! command -v iverilog >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing iverilog with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; \
+	  else \
+	    echo "iverilog not found and not root: RTL tests will skip"; \
+	  fi; \
+	fi
+
+test: $(STAMP) rtl-deps
+	$(BIN)/python -m pytest -q -m "$(PYTEST_MARK)"
+
+test-all: $(STAMP) rtl-deps
+	$(BIN)/python -m pytest -q -m "not hil"
+
+rtl-test: $(STAMP) rtl-deps
+	$(BIN)/python -m pytest -q -m rtl
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy fsw ground hil models gnomon
+
+bench: $(STAMP)
+	$(BIN)/gnomon bench all --json
+
+clean:
+	rm -rf out sim_build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,71 @@
+"""`gnomon`: one command for the flight software, the ground, the bench and the models.
+
+Each package owns its subcommands; this module only mounts them, so that
+`gnomon --help` stays fast (heavy imports happen inside the commands).
+
+>>> from typer.testing import CliRunner
+>>> "dict" in CliRunner().invoke(app, ["--help"]).output
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from fsw.cli import dict_app
+
+app = typer.Typer(
+    name="gnomon",
+    help="Gnomon: flight software for edge-AI satellites (SITL, HIL, ground, models).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
+
+bench_app = typer.Typer(
+    help="Benchmarks: each prints one JSON object with its measured figures.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
+    """Name -> benchmark function, imported only when a benchmark runs."""
+    from fsw.ccsds.bench import bench_ccsds
+
+    return {"ccsds": bench_ccsds}
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (default: JSON too).")]
+
+
+def _run_bench(name: str, as_json: bool) -> None:
+    result = _bench_functions()[name]()
+    typer.echo(json.dumps(result, indent=None if as_json else 2, sort_keys=False))
+
+
+@bench_app.command("ccsds")
+def bench_ccsds_cmd(as_json: JsonFlag = False) -> None:
+    """Space-link throughput: packets, PUS, the uplink and downlink chains vs spacepackets."""
+    _run_bench("ccsds", as_json)
+
+
+@bench_app.command("all")
+def bench_all_cmd(as_json: JsonFlag = False) -> None:
+    """Every benchmark, one JSON object keyed by benchmark name."""
+    results = {name: fn() for name, fn in _bench_functions().items()}
+    typer.echo(json.dumps(results, indent=None if as_json else 2))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
