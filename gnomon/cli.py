@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fsw.cli import dict_app
+from fsw.cli import dict_app, fsw_app
 
 app = typer.Typer(
     name="gnomon",
@@ -26,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
+app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints one JSON object with its measured figures.",

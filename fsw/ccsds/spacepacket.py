@@ -16,8 +16,10 @@ True
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from fsw.ccsds.errors import PacketError
 
@@ -28,6 +30,7 @@ MAX_SEQ_COUNT = 0x3FFF
 MAX_DATA_LEN = 65536
 
 _HDR = struct.Struct(">HHH")
+_osa = object.__setattr__  # frozen dataclasses set their fields this way
 
 
 class PacketType(IntEnum):
@@ -57,14 +60,29 @@ class SpacePacket:
     seq_count: int = 0
     sec_header_flag: bool = False
 
-    def __post_init__(self) -> None:
-        # One chained test on the hot path; the detailed message only when it fails.
+    def __init__(
+        self,
+        apid: int,
+        data: bytes,
+        packet_type: PacketType = PacketType.TM,
+        seq_flags: SeqFlags = SeqFlags.UNSEGMENTED,
+        seq_count: int = 0,
+        sec_header_flag: bool = False,
+    ) -> None:
+        # Hand-written (the dataclass keeps eq/hash/repr/frozen): one chained range test
+        # on the hot path, the detailed message only when it fails.
         if not (
-            0 <= self.apid <= MAX_APID
-            and 0 <= self.seq_count <= MAX_SEQ_COUNT
-            and 1 <= len(self.data) <= MAX_DATA_LEN
+            0 <= apid <= MAX_APID
+            and 0 <= seq_count <= MAX_SEQ_COUNT
+            and 1 <= len(data) <= MAX_DATA_LEN
         ):
-            _raise_field_error(self.apid, self.seq_count, len(self.data))
+            _raise_field_error(apid, seq_count, len(data))
+        _osa(self, "apid", apid)
+        _osa(self, "data", data)
+        _osa(self, "packet_type", packet_type)
+        _osa(self, "seq_flags", seq_flags)
+        _osa(self, "seq_count", seq_count)
+        _osa(self, "sec_header_flag", sec_header_flag)
 
     @property
     def is_idle(self) -> bool:
@@ -87,9 +105,7 @@ class SpacePacket:
         """Decode exactly one packet; trailing bytes are an error (use :func:`decode_prefix`)."""
         pkt, end = decode_prefix(raw, 0)
         if end != len(raw):
-            raise PacketError(
-                f"{len(raw) - end} bytes after the end of the packet", offset=end
-            )
+            raise PacketError(f"{len(raw) - end} bytes after the end of the packet", offset=end)
         return pkt
 
     @staticmethod
@@ -102,6 +118,34 @@ class SpacePacket:
         )
 
 
+def encode_packet(
+    apid: int,
+    data: bytes,
+    packet_type: PacketType = PacketType.TM,
+    seq_flags: SeqFlags = SeqFlags.UNSEGMENTED,
+    seq_count: int = 0,
+    sec_header_flag: bool = False,
+) -> bytes:
+    """Packet bytes straight from field values, same checks as :class:`SpacePacket`
+    (for hot loops that do not need the object).
+
+    >>> encode_packet(0x10, b"\\x01\\x02", PacketType.TC, seq_count=5).hex()
+    '1010c00500010102'
+    """
+    if not (
+        0 <= apid <= MAX_APID and 0 <= seq_count <= MAX_SEQ_COUNT and 1 <= len(data) <= MAX_DATA_LEN
+    ):
+        _raise_field_error(apid, seq_count, len(data))
+    return (
+        _HDR.pack(
+            (packet_type << 12) | (sec_header_flag << 11) | apid,
+            (seq_flags << 14) | seq_count,
+            len(data) - 1,
+        )
+        + data
+    )
+
+
 def _raise_field_error(apid: int, seq_count: int, data_len: int) -> None:
     if not 0 <= apid <= MAX_APID:
         raise PacketError(f"APID {apid} outside 0..{MAX_APID}")
@@ -110,17 +154,23 @@ def _raise_field_error(apid: int, seq_count: int, data_len: int) -> None:
     raise PacketError(f"packet data field of {data_len} bytes (must be 1..{MAX_DATA_LEN})")
 
 
+def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The raw slot setter of a (frozen) slotted dataclass field, for decode fast paths."""
+    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
+    return setter
+
+
 _PACKET_TYPES = (PacketType.TM, PacketType.TC)
 _SEQ_FLAGS = tuple(SeqFlags(i) for i in range(4))
 _new = object.__new__
 # Slot setters: decode builds packets from fields that are valid by construction, so it
 # skips __init__/__post_init__ (the frozen dataclass's checks) for speed.
-_set_apid = SpacePacket.apid.__set__  # type: ignore[attr-defined]
-_set_data = SpacePacket.data.__set__  # type: ignore[attr-defined]
-_set_type = SpacePacket.packet_type.__set__  # type: ignore[attr-defined]
-_set_flags = SpacePacket.seq_flags.__set__  # type: ignore[attr-defined]
-_set_count = SpacePacket.seq_count.__set__  # type: ignore[attr-defined]
-_set_sec = SpacePacket.sec_header_flag.__set__  # type: ignore[attr-defined]
+_set_apid = slot_setter(SpacePacket, "apid")
+_set_data = slot_setter(SpacePacket, "data")
+_set_type = slot_setter(SpacePacket, "packet_type")
+_set_flags = slot_setter(SpacePacket, "seq_flags")
+_set_count = slot_setter(SpacePacket, "seq_count")
+_set_sec = slot_setter(SpacePacket, "sec_header_flag")
 
 
 def _make_packet(
@@ -146,9 +196,7 @@ def peek_length(raw: bytes | bytearray | memoryview, offset: int = 0) -> int:
     return PRIMARY_HEADER_LEN + ((raw[offset + 4] << 8) | raw[offset + 5]) + 1
 
 
-def decode_prefix(
-    raw: bytes | bytearray | memoryview, offset: int = 0
-) -> tuple[SpacePacket, int]:
+def decode_prefix(raw: bytes | bytearray | memoryview, offset: int = 0) -> tuple[SpacePacket, int]:
     """Decode the packet starting at ``offset``; return it and the offset just after it."""
     n = len(raw)
     if n - offset < PRIMARY_HEADER_LEN:

@@ -26,10 +26,13 @@ P-fields (one octet) name the code and its layout: CUC ``0 001 cc ff`` (coarse o
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from fsw.ccsds.errors import CcsdsError
-from fsw.core.clock import datetime_to_tai, tai_to_datetime
+
+#: TAI - UTC since 2017-01-01 (the same fixed offset as fsw.core.clock uses).
+TAI_MINUS_UTC_S = 37.0
+_EPOCH_UTC = datetime(1958, 1, 1, tzinfo=UTC)
 
 DEFAULT_COARSE_OCTETS = 4
 DEFAULT_FINE_OCTETS = 2
@@ -117,9 +120,7 @@ def cds_pfield(day_octets: int = 2, submillis_octets: int = 0) -> bytes:
     '45'
     """
     _check_cds(day_octets, submillis_octets)
-    return bytes(
-        [(_CDS_ID << 4) | ((day_octets == 3) << 2) | _SUBMS_OCTETS[submillis_octets]]
-    )
+    return bytes([(_CDS_ID << 4) | ((day_octets == 3) << 2) | _SUBMS_OCTETS[submillis_octets]])
 
 
 def cds_encode(tai_s: float, day_octets: int = 2, submillis_octets: int = 0) -> bytes:
@@ -217,7 +218,9 @@ def decode_with_pfield(raw: bytes | bytearray | memoryview) -> float:
         if code not in _SUBMS_CODE:
             raise TimeCodeError("CDS sub-millisecond resolution code 11 is reserved", offset=0)
         return cds_decode(raw[1:], 3 if p & 0x04 else 2, _SUBMS_CODE[code])
-    raise TimeCodeError(f"P-field 0x{p:02X} names time code {code_id:03b}, not CUC or CDS", offset=0)
+    raise TimeCodeError(
+        f"P-field 0x{p:02X} names time code {code_id:03b}, not CUC or CDS", offset=0
+    )
 
 
 def tai_from_datetime(dt: datetime) -> float:
@@ -227,10 +230,9 @@ def tai_from_datetime(dt: datetime) -> float:
     >>> tai_from_datetime(datetime(1958, 1, 1, tzinfo=UTC))
     37.0
     """
-    try:
-        return datetime_to_tai(dt)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise TimeCodeError(f"cannot convert {dt!r} to TAI: {exc}") from None
+    if not isinstance(dt, datetime) or dt.tzinfo is None:
+        raise TimeCodeError(f"need a timezone-aware datetime, not {dt!r}")
+    return (dt - _EPOCH_UTC).total_seconds() + TAI_MINUS_UTC_S
 
 
 def datetime_from_tai(tai_s: float) -> datetime:
@@ -240,6 +242,6 @@ def datetime_from_tai(tai_s: float) -> datetime:
     '1958-01-01T00:00:00+00:00'
     """
     try:
-        return tai_to_datetime(tai_s)
-    except (ValueError, OverflowError, OSError) as exc:
+        return _EPOCH_UTC + timedelta(seconds=tai_s - TAI_MINUS_UTC_S)
+    except (ValueError, OverflowError, TypeError) as exc:
         raise TimeCodeError(f"TAI {tai_s} s is not a representable date: {exc}") from None

@@ -1,0 +1,225 @@
+"""Command-line apps of the flight core (wired into ``gnomon`` by ``gnomon/cli.py``).
+
+- ``dict_app``: ``gnomon dict export --format json`` and ``gnomon dict docs``;
+- ``fsw_app``: ``gnomon fsw sim`` (headless simulated run) and ``gnomon fsw run``
+  (real time on a board, with the systemd watchdog).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+dict_app = typer.Typer(help="The command/telemetry dictionary.", no_args_is_help=True)
+fsw_app = typer.Typer(help="Run the flight software.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@dict_app.command("export")
+def dict_export(
+    fmt: Annotated[str, typer.Option("--format", help="Output format (json).")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file.")] = None,
+    indent: Annotated[int, typer.Option(help="JSON indentation (0: compact).")] = 2,
+) -> None:
+    """Print the dictionary of the default flight topology (commands, telemetry, events,
+    parameters, report layouts, APIDs, time code)."""
+    if fmt.lower() != "json":
+        _fail(f"unsupported format '{fmt}': only json is available")
+    from fsw.app import build_flight
+
+    d = build_flight().dictionary()
+    text = json.dumps(d, indent=indent or None, sort_keys=False)
+    if out is None:
+        typer.echo(text)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror}")
+    typer.echo(f"dictionary written to {out} ({d['content_hash']})", err=True)
+
+
+@dict_app.command("docs")
+def dict_docs(
+    directory: Annotated[Path, typer.Option("--dir", help="Component docs directory.")] = Path(
+        "docs/components"),
+    check: Annotated[bool, typer.Option(help="Only check; exit 1 if a doc is stale.")] = False,
+) -> None:
+    """Regenerate the facts block (commands, telemetry, events, parameters) of every
+    ``docs/components/<name>.md`` from the code, or check that they match."""
+    from fsw.app import build_flight
+    from fsw.core.dictionary import component_facts, update_doc
+
+    d = build_flight().dictionary()
+    stale: list[str] = []
+    for comp in d["components"]:
+        path = directory / f"{comp['name']}.md"
+        facts = component_facts(d, comp["name"])
+        old = path.read_text(encoding="utf-8") if path.exists() else (
+            f"# `{comp['name']}`: {comp['description']}\n"
+        )
+        new = update_doc(old, facts)
+        if new != old:
+            stale.append(str(path))
+            if not check:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(new, encoding="utf-8")
+                except OSError as exc:
+                    _fail(f"cannot write {path}: {exc.strerror}")
+    if check and stale:
+        typer.echo("stale component docs (run `gnomon dict docs`): " + ", ".join(stale), err=True)
+        raise typer.Exit(code=1)
+    verb = "up to date" if not stale else ("updated: " + ", ".join(stale))
+    typer.echo(f"component docs {verb}", err=True)
+
+
+def _summary(fs: Any, packets: Counter[tuple[int, int]], nbytes: int, cpu_s: float,
+             cycles: int) -> dict[str, Any]:
+    return {
+        "met_s": round(fs.clock.met(), 3),
+        "cycles": cycles,
+        "cpu_s": round(cpu_s, 4),
+        "cpu_us_per_s": round(cpu_s / max(fs.clock.met(), 1e-9) * 1e6, 2),
+        "mode": fs.mode.name,
+        "tm_packets": sum(packets.values()),
+        "tm_bytes": nbytes,
+        "tm_by_type": {f"{s},{ss}": n for (s, ss), n in sorted(packets.items())},
+        "dl_dropped": fs.telemetry("exec.dl_dropped"),
+        "events": len(fs.recent_events),
+    }
+
+
+@fsw_app.command("sim")
+def fsw_sim(
+    seconds: Annotated[float, typer.Option(help="Simulated seconds to run.")] = 600.0,
+    storage: Annotated[Path | None, typer.Option(help="Storage directory (default: memory).")
+                       ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run the default topology on a simulated clock as fast as possible, no link."""
+    from rich.progress import Progress
+
+    from fsw.app import build_flight
+    from fsw.ccsds import PusTm
+    from fsw.core.errors import CoreError
+
+    if not seconds > 0:
+        _fail("--seconds must be positive")
+    try:
+        fs = build_flight(storage_dir=storage)
+    except CoreError as exc:
+        _fail(exc.reason)
+    packets: Counter[tuple[int, int]] = Counter()
+    nbytes = 0
+    cycles = 0
+    chunk = 100.0
+    t0 = time.process_time()
+    done = 0.0
+    with Progress(transient=True, console=None, disable=as_json or not sys.stderr.isatty()) as bar:
+        task = bar.add_task("simulating", total=seconds)
+        while done < seconds:
+            dt = min(chunk, seconds - done)
+            cycles += fs.step(dt)
+            done += dt
+            for raw in fs.downlink_packets():
+                tm = PusTm.decode(raw)
+                packets[(tm.service, tm.subservice)] += 1
+                nbytes += len(raw)
+            bar.update(task, completed=done)
+    summary = _summary(fs, packets, nbytes, time.process_time() - t0, cycles)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        for k, v in summary.items():
+            typer.echo(f"{k:>18}: {v}")
+
+
+@fsw_app.command("run")
+def fsw_run(
+    link: Annotated[str | None, typer.Option(
+        help="Radio link URL, e.g. udp://127.0.0.1:10025 or serial:///dev/ttyAMA0?baud=921600."
+    )] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        help="Link configuration and SDLS keys (TOML/JSON). Default: the public test keys."
+    )] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: forever).")
+                        ] = None,
+    storage: Annotated[Path | None, typer.Option(help="Storage directory.")] = None,
+) -> None:
+    """Run the flight software in real time on this machine (board mode): wall clock,
+    systemd watchdog when WATCHDOG_USEC is set, the space link on --link. Stop with Ctrl-C."""
+    import logging
+
+    from fsw.app import build_flight
+    from fsw.ccsds import CcsdsError
+    from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+    from fsw.core.clock import WallClock
+    from fsw.core.errors import CoreError
+    from fsw.core.health import SdNotifier
+    from fsw.link import LinkError, open_link
+    from fsw.radio import RadioHost
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if duration is not None and not duration > 0:
+        _fail("--duration must be positive")
+    if key_file is None:
+        typer.echo("warning: flying the public test keys (give --key-file for a real mission)",
+                   err=True)
+    try:
+        cfg = LinkConfig.load(key_file or TEST_KEY_FILE)
+    except (CcsdsError, OSError) as exc:
+        _fail(f"cannot load key file {key_file}: {exc}")
+    try:
+        fs = build_flight(clock=WallClock(), storage_dir=storage, link_config=cfg,
+                          watchdog=SdNotifier.from_env())
+    except CoreError as exc:
+        _fail(exc.reason)
+    radio = RadioHost(fs)
+    t0 = time.process_time()
+    cycles = 0
+    if link is None:
+        typer.echo("no --link: the downlink is counted and discarded", err=True)
+    try:
+        if link is not None:
+            try:
+                transport = open_link(link, role="spacecraft")
+            except LinkError as exc:
+                _fail(str(exc))
+            typer.echo(f"flying on {link}", err=True)
+            try:
+                cycles = radio.serve(transport, duration)
+            finally:
+                transport.close()
+        else:
+            elapsed = 0.0
+            while duration is None or elapsed < duration:
+                step = 1.0 if duration is None else min(1.0, duration - elapsed)
+                cycles += fs.run_realtime(step)
+                elapsed += step
+                radio.downlink()
+    except KeyboardInterrupt:
+        typer.echo("stopped", err=True)
+    summary = {
+        "met_s": round(fs.clock.met(), 3),
+        "cycles": cycles,
+        "cpu_s": round(time.process_time() - t0, 4),
+        "mode": fs.mode.name,
+        "radio": dict(radio.stats),
+        "link": radio.link.counters,
+    }
+    typer.echo(json.dumps(summary))
+
+
+__all__ = ["dict_app", "fsw_app"]
