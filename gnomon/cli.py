@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from fsw.cli import dict_app, fsw_app
+from hil.world_cli import sched_app, world_app
+from models.cli import model_app, seu_app
 
 app = typer.Typer(
     name="gnomon",
@@ -27,6 +29,10 @@ app = typer.Typer(
 )
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
+app.add_typer(model_app, name="model", help="Train, verify, inspect .gnm model artifacts.")
+app.add_typer(seu_app, name="seu", help="Radiation fault-injection campaigns on a model.")
+app.add_typer(world_app, name="world", help="The simulated world: eclipses and passes.")
+app.add_typer(sched_app, name="sched", help="Evaluate power-aware inference scheduling.")
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints one JSON object with its measured figures.",
@@ -38,8 +44,9 @@ app.add_typer(bench_app, name="bench")
 def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     """Name -> benchmark function, imported only when a benchmark runs."""
     from fsw.ccsds.bench import bench_ccsds
+    from models.bench import bench_runtime, bench_scrub
 
-    return {"ccsds": bench_ccsds}
+    return {"ccsds": bench_ccsds, "runtime": bench_runtime, "scrub": bench_scrub}
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (default: JSON too).")]
@@ -54,6 +61,18 @@ def _run_bench(name: str, as_json: bool) -> None:
 def bench_ccsds_cmd(as_json: JsonFlag = False) -> None:
     """Space-link throughput: packets, PUS, the uplink and downlink chains vs spacepackets."""
     _run_bench("ccsds", as_json)
+
+
+@bench_app.command("runtime")
+def bench_runtime_cmd(as_json: JsonFlag = False) -> None:
+    """int8 runtime latency and accuracy beside fp32 eager and torch's own int8 path."""
+    _run_bench("runtime", as_json)
+
+
+@bench_app.command("scrub")
+def bench_scrub_cmd(as_json: JsonFlag = False) -> None:
+    """Weight-arena scrub throughput (GB/s) and the default policy's cost per inference."""
+    _run_bench("scrub", as_json)
 
 
 @bench_app.command("all")

@@ -1,0 +1,34 @@
+"""On-board AI: the int8 runtime, the ``.gnm`` artifact format, the scrubber, fault injection.
+
+>>> from fsw.ai import Runtime
+>>> rt = Runtime.load("models/artifacts/cloudnet-s.gnm")
+>>> rt.name, rt.enabled, rt.block_size
+('cloudnet-s', True, 4096)
+
+Flight code imports only from here: ``Runtime``, ``Prediction``, ``ScrubReport``,
+``AiEvent``, ``crc32c`` and the errors. Fault injection lives in :mod:`fsw.ai.faults`.
+"""
+
+from fsw.ai.crc import crc32c
+from fsw.ai.errors import AiError, ModelDisabledError, ModelIntegrityError
+from fsw.ai.runtime import (
+    DEFAULT_SCRUB_BUDGET_BYTES,
+    AiEvent,
+    Prediction,
+    Runtime,
+    RuntimeStats,
+    ScrubReport,
+)
+
+__all__ = [
+    "DEFAULT_SCRUB_BUDGET_BYTES",
+    "AiError",
+    "AiEvent",
+    "ModelDisabledError",
+    "ModelIntegrityError",
+    "Prediction",
+    "Runtime",
+    "RuntimeStats",
+    "ScrubReport",
+    "crc32c",
+]
