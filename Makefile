@@ -42,15 +42,17 @@ $(STAMP): pyproject.toml
 sitl: $(STAMP)
 	$(BIN)/gnomon sitl --orbits $(ORBITS) --seed $(SEED) --out $(OUT)
 
-# Icarus Verilog for the cocotb tests: installed with apt-get when we are root and it is
-# missing; elsewhere the RTL tests skip with a reason (under CI=true they must run).
+# Icarus Verilog (cocotb simulations) and Yosys (resource estimate): installed with
+# apt-get when we are root and they are missing; elsewhere the RTL tests skip with a reason
+# (under CI=true they must run).
 rtl-deps:
-	@if ! command -v iverilog >/dev/null 2>&1; then \
+	@if ! command -v iverilog >/dev/null 2>&1 || ! command -v yosys >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing iverilog with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; \
+	    echo "installing iverilog and yosys with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq iverilog yosys >/dev/null; \
 	  else \
-	    echo "iverilog not found and not root: RTL tests will skip"; \
+	    echo "iverilog/yosys not found and not root: RTL tests will skip"; \
 	  fi; \
 	fi
 

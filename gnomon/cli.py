@@ -44,9 +44,15 @@ app.add_typer(bench_app, name="bench")
 def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     """Name -> benchmark function, imported only when a benchmark runs."""
     from fsw.ccsds.bench import bench_ccsds
+    from hil.rtl.bench import bench_rtl
     from models.bench import bench_runtime, bench_scrub
 
-    return {"ccsds": bench_ccsds, "runtime": bench_runtime, "scrub": bench_scrub}
+    return {
+        "ccsds": bench_ccsds,
+        "runtime": bench_runtime,
+        "scrub": bench_scrub,
+        "rtl": bench_rtl,
+    }
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (default: JSON too).")]
@@ -73,6 +79,12 @@ def bench_runtime_cmd(as_json: JsonFlag = False) -> None:
 def bench_scrub_cmd(as_json: JsonFlag = False) -> None:
     """Weight-arena scrub throughput (GB/s) and the default policy's cost per inference."""
     _run_bench("scrub", as_json)
+
+
+@bench_app.command("rtl")
+def bench_rtl_cmd(as_json: JsonFlag = False) -> None:
+    """Run the Verilog blocks' cocotb suites; bytes per clock and vectors checked."""
+    _run_bench("rtl", as_json)
 
 
 @bench_app.command("all")

@@ -301,6 +301,11 @@ class Runtime:
     # --- properties -----------------------------------------------------------------------
 
     @property
+    def block_crcs(self) -> tuple[int, ...]:
+        """The verified CRC-32C of every arena block (what a hardware scrubber compares to)."""
+        return tuple(self._table)
+
+    @property
     def enabled(self) -> bool:
         """False after a block could not be repaired; inference then raises."""
         return self._enabled
