@@ -45,6 +45,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     """Name -> benchmark function, imported only when a benchmark runs."""
     from fsw.ccsds.bench import bench_ccsds
     from hil.rtl.bench import bench_rtl
+    from hil.sched_eval import bench_sched
     from models.bench import bench_runtime, bench_scrub
 
     return {
@@ -52,6 +53,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
         "runtime": bench_runtime,
         "scrub": bench_scrub,
         "rtl": bench_rtl,
+        "sched": bench_sched,
     }
 
 
@@ -85,6 +87,12 @@ def bench_scrub_cmd(as_json: JsonFlag = False) -> None:
 def bench_rtl_cmd(as_json: JsonFlag = False) -> None:
     """Run the Verilog blocks' cocotb suites; bytes per clock and vectors checked."""
     _run_bench("rtl", as_json)
+
+
+@bench_app.command("sched")
+def bench_sched_cmd(as_json: JsonFlag = False) -> None:
+    """Scheduler value vs the LP oracle over 100 randomized scenarios, and its run time."""
+    _run_bench("sched", as_json)
 
 
 @bench_app.command("all")
