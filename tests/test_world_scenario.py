@@ -33,7 +33,7 @@ def test_bundled_scenarios_cover_the_required_cases() -> None:
 
 def test_default_scenario_known_values() -> None:
     sc = load_scenario("leo550-sso-6u")
-    assert sc.start_tai == DEFAULT_START_TAI
+    assert sc.start_tai == DEFAULT_START_TAI + (6 * 60 + 22) * 60  # 2026-11-21T06:22Z
     assert [s.name for s in sc.stations] == ["svalbard", "matera"]
     assert sc.battery.capacity_wh == 77.0 and sc.policy.floor_soc == 0.7
     assert [(m.name, m.power_w) for m in sc.payload.modes] == [("7W", 7.0), ("15W", 15.0)]
