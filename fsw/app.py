@@ -8,8 +8,8 @@ one line each; integrators can also pass extra components to :func:`build_flight
 
 >>> from fsw.core.clock import SimClock
 >>> fs = build_flight(clock=SimClock())
->>> sorted(fs.components)[:3]
-['cmd', 'comms', 'evt']
+>>> sorted(fs.components)[:4]
+['cmd', 'comms', 'eps', 'evt']
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from fsw.ai.payload import Payload, load_models
+from fsw.ai.scrubber import Scrubber
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.stack import SpacecraftLink
 from fsw.core.clock import Clock, SimClock
@@ -27,10 +29,16 @@ from fsw.core.modes import Monitor, MonitorAction
 from fsw.core.runtime import FlightConfig
 from fsw.core.sequencer import StoredSequence
 from fsw.core.store import DirStore, MemStore, Store
+from fsw.hal.eps import Eps
+from fsw.hal.interfaces import Hal
+from fsw.power.component import Power
 from fsw.radio import Comms
 
 #: The radio is part of every flight build: a fixed id just after the core services'.
 COMMS_ID = 11
+#: The mission components every build carries: fixed ids between the radio's and 16, the
+#: first id given to components an integrator adds (so theirs do not move either).
+EPS_ID, POWER_ID, SCRUBBER_ID, PAYLOAD_ID = 12, 13, 14, 15
 
 #: Limit monitors every flight carries (ids 1..99 are reserved for the core).
 DEFAULT_MONITORS: tuple[Monitor, ...] = (
@@ -52,6 +60,7 @@ def build_flight(
     watchdog: SdNotifier | None = None,
     store: Store | None = None,
     link_config: LinkConfig | None = None,
+    hal: Hal | None = None,
 ) -> FlightSoftware:
     """Build and start the full flight topology.
 
@@ -60,6 +69,9 @@ def build_flight(
     overrides both. ``components``, ``monitors`` and ``sequences`` are added after the
     mission components below. ``link_config`` is the space link's configuration and keys
     (default: the repository's public test keys, fine for SITL, never for flight).
+    ``hal`` is the hardware back-end (:class:`~fsw.hal.interfaces.Hal`): the simulated
+    world in SITL, the board's devices in flight; without one every mission component is
+    registered against absent hardware (no sensor, no camera, no models) and idles.
     """
     if store is None:
         store = DirStore(storage_dir) if storage_dir is not None else MemStore()
@@ -69,6 +81,14 @@ def build_flight(
     # --- mission components: one line each (HAL, power, payload register here) ---
     fs.add_component(Comms(SpacecraftLink(link_config or LinkConfig.load(TEST_KEY_FILE))),
                      component_id=COMMS_ID)
+    hal = hal if hal is not None else Hal.none()
+    fs.add_component(Eps(hal.eps), component_id=EPS_ID)
+    power = fs.add_component(Power(hal.platform, hal.eps), component_id=POWER_ID)
+    models = load_models(hal.models)
+    fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
+    fs.add_component(Payload(power, hal.camera, hal.payload_power, small=models.small,
+                             large=models.large, load_errors=models.errors,
+                             latency_model=hal.latency_model), component_id=PAYLOAD_ID)
 
     for comp in components:
         fs.add_component(comp)

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from fsw.cli import dict_app, fsw_app
+from ground.cli import ground_app
+from hil.cli import sitl_command
 from hil.world_cli import sched_app, world_app
 from models.cli import model_app, seu_app
 
@@ -29,6 +31,10 @@ app = typer.Typer(
 )
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
+app.command("sitl", help="Fly a simulated mission: flight software, world, ground, report.")(
+    sitl_command
+)
+app.add_typer(ground_app, name="ground", help="Ground segment: console, commands, archive.")
 app.add_typer(model_app, name="model", help="Train, verify, inspect .gnm model artifacts.")
 app.add_typer(seu_app, name="seu", help="Radiation fault-injection campaigns on a model.")
 app.add_typer(world_app, name="world", help="The simulated world: eclipses and passes.")
@@ -44,6 +50,7 @@ app.add_typer(bench_app, name="bench")
 def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     """Name -> benchmark function, imported only when a benchmark runs."""
     from fsw.ccsds.bench import bench_ccsds
+    from ground.bench import bench_ground
     from hil.rtl.bench import bench_rtl
     from hil.sched_eval import bench_sched
     from models.bench import bench_runtime, bench_scrub
@@ -53,6 +60,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
         "runtime": bench_runtime,
         "scrub": bench_scrub,
         "rtl": bench_rtl,
+        "ground": bench_ground,
         "sched": bench_sched,
     }
 
@@ -93,6 +101,12 @@ def bench_rtl_cmd(as_json: JsonFlag = False) -> None:
 def bench_sched_cmd(as_json: JsonFlag = False) -> None:
     """Scheduler value vs the LP oracle over 100 randomized scenarios, and its run time."""
     _run_bench("sched", as_json)
+
+
+@bench_app.command("ground")
+def bench_ground_cmd(as_json: JsonFlag = False) -> None:
+    """Ground decode and archive rates on a synthetic 1,000-channel stream."""
+    _run_bench("ground", as_json)
 
 
 @bench_app.command("all")

@@ -11,7 +11,7 @@ from fsw.core.testing import CommandEncoder, TmRecord, decode_downlink, request_
 
 
 class Eps(Component):
-    NAME = "eps"
+    NAME = "battery"
     TELEMETRY = (
         Channel("soc_pct", "f32", units="%", red=(10.0, None)),
         Channel("bus_v", "u16", units="mV"),
@@ -53,28 +53,30 @@ def send(fs: FlightSoftware, tc: bytes) -> tuple[list[tuple[int, str | None]], l
 def test_default_reports_arrive_at_their_periods(fs: FlightSoftware) -> None:
     fs.step(10.0)
     recs = decode_downlink(fs)
-    eps_sid = COMPONENT_SID_BASE + fs.components["eps"].component_id
+    eps_sid = COMPONENT_SID_BASE + fs.components["battery"].component_id
     assert len(hk(recs, CORE_SID)) == 10
     eps = hk(recs, eps_sid)
     assert len(eps) == 2
     assert all(r.apid == fs.config.hk_apid for r in eps)
     last = eps[-1].fields
     assert last is not None
-    assert last["values"]["eps.bus_v"] == fs.telemetry("eps.bus_v")
-    assert last["values"]["eps.state"] == "CHARGING"
-    assert abs(last["values"]["eps.soc_pct"] - fs.telemetry("eps.soc_pct")) < 1e-5
-    assert list(last["values"])[:3] == ["eps.cmds_accepted", "eps.cmds_rejected", "eps.errors"]
+    assert last["values"]["battery.bus_v"] == fs.telemetry("battery.bus_v")
+    assert last["values"]["battery.state"] == "CHARGING"
+    assert abs(last["values"]["battery.soc_pct"] - fs.telemetry("battery.soc_pct")) < 1e-5
+    assert list(last["values"])[:3] == ["battery.cmds_accepted", "battery.cmds_rejected",
+                                        "battery.errors"]
     n_hk = sum(1 for r in recs if (r.service, r.subservice) == (3, 25))
-    # core every 1 s, eps every 5 s, and one 10-s report per core component and comms
-    assert fs.telemetry("hk.reports_sent") == n_hk == 10 + 2 + 9
+    # core every 1 s, battery every 5 s, and one 10-s report per core component, comms and
+    # the four mission components (eps, power, scrubber, payload)
+    assert fs.telemetry("hk.reports_sent") == n_hk == 10 + 2 + 13
     core = hk(recs, CORE_SID)[-1].fields
     assert core is not None and core["values"]["mode.mode"] == "NOMINAL"
 
 
 def test_create_enable_report_structure_and_delete(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
-    soc = fs.runtime.channel_by_name["eps.soc_pct"].id
-    bus = fs.runtime.channel_by_name["eps.bus_v"].id
+    soc = fs.runtime.channel_by_name["battery.soc_pct"].id
+    bus = fs.runtime.channel_by_name["battery.bus_v"].id
     ids = [{"channel_id": soc}, {"channel_id": bus}]
     v, _ = send(fs, enc.encode("HK_CREATE", sid=77, interval_ms=2000, channel_ids=ids))
     assert v == [(1, None), (3, None), (7, None)]
@@ -88,8 +90,8 @@ def test_create_enable_report_structure_and_delete(fs: FlightSoftware) -> None:
     fs.step(6.0)
     got = hk(decode_downlink(fs), 77)
     assert len(got) == 3
-    assert got[0].fields is not None and list(got[0].fields["values"]) == ["eps.soc_pct",
-                                                                          "eps.bus_v"]
+    assert got[0].fields is not None and list(got[0].fields["values"]) == ["battery.soc_pct",
+                                                                          "battery.bus_v"]
     v, _ = send(fs, enc.encode("HK_DELETE", sids=[{"sid": 77}]))
     assert v[-1] == (8, "EXECUTION_ERROR")  # must be disabled first
     send(fs, enc.encode("HK_DISABLE", sids=[{"sid": 77}]))

@@ -22,7 +22,7 @@ from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, ver
 
 
 class Battery(Component):
-    NAME = "eps"
+    NAME = "battery"
     TELEMETRY = (Channel("soc_pct", "f32", units="%"),)
     RATE_GROUPS = ("1Hz",)
 
@@ -34,7 +34,7 @@ class Battery(Component):
 
 
 class Payload(Component):
-    NAME = "payload"
+    NAME = "experiment"
     TELEMETRY = (Channel("powered", "bool"),)
 
     def on_init(self) -> None:
@@ -69,29 +69,29 @@ def send(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
 
 
 def test_safe_after_persistence_samples_then_exit_by_command() -> None:
-    fs, bat, pay = boot(Monitor(100, "battery_low", "eps.soc_pct", "<", 15.0, persistence=3,
+    fs, bat, pay = boot(Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0, persistence=3,
                                 action=MonitorAction.SAFE))
     bat.soc = 10.0
     fs.step(2.0)
     assert fs.mode == Mode.NOMINAL  # two samples are not enough
     fs.step(1.0)
     assert fs.mode == Mode.SAFE
-    assert not pay.powered and fs.telemetry("payload.powered") is False
+    assert not pay.powered and fs.telemetry("experiment.powered") is False
     names = [e.name for e in fs.recent_events]
     assert "mode.MONITOR_TRIPPED" in names and "mode.SAFE_ENTERED" in names
     assert fs.telemetry("mode.mode") == "SAFE"
     enc = CommandEncoder(fs)
-    assert send(fs, enc.encode("payload.POWER_ON"))[-1] == (2, "NOT_AUTHORISED")
+    assert send(fs, enc.encode("experiment.POWER_ON"))[-1] == (2, "NOT_AUTHORISED")
     bat.soc = 50.0
     fs.step(1.0)
     assert send(fs, enc.encode("MODE_SAFE_EXIT")) == [(1, None), (3, None), (7, None)]
     assert fs.mode == Mode.NOMINAL and pay.powered
     assert send(fs, enc.encode("MODE_SAFE_EXIT"))[-1] == (8, "EXECUTION_ERROR")
-    assert send(fs, enc.encode("payload.POWER_ON"))[-1] == (7, None)
+    assert send(fs, enc.encode("experiment.POWER_ON"))[-1] == (7, None)
 
 
 def test_a_dip_shorter_than_the_persistence_does_not_trip() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_low", "eps.soc_pct", "<", 15.0, persistence=3,
+    fs, bat, _ = boot(Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0, persistence=3,
                               action=MonitorAction.SAFE))
     for _ in range(5):
         bat.soc = 10.0
@@ -103,7 +103,7 @@ def test_a_dip_shorter_than_the_persistence_does_not_trip() -> None:
 
 
 def test_disabled_monitor_does_not_trip_and_can_be_reenabled() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_low", "eps.soc_pct", "<", 15.0,
+    fs, bat, _ = boot(Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0,
                               action=MonitorAction.SAFE))
     enc = CommandEncoder(fs)
     assert send(fs, enc.encode("MON_DISABLE", monitor_ids=[{"monitor_id": 100}]))[-1] == (7, None)
@@ -124,12 +124,12 @@ def test_disabled_monitor_does_not_trip_and_can_be_reenabled() -> None:
 
 
 def test_event_action_trips_once_and_clears() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_warn", "eps.soc_pct", "<=", 30.0, persistence=2))
+    fs, bat, _ = boot(Monitor(100, "battery_warn", "battery.soc_pct", "<=", 30.0, persistence=2))
     bat.soc = 25.0
     fs.step(10.0)
     trips = [e for e in fs.recent_events if e.name == "mode.MONITOR_TRIPPED"]
     assert len(trips) == 1
-    assert trips[0].text == ("battery_warn: eps.soc_pct = 25 <= 30 for 2 samples; "
+    assert trips[0].text == ("battery_warn: battery.soc_pct = 25 <= 30 for 2 samples; "
                              "action EVENT")
     assert fs.mode == Mode.NOMINAL
     bat.soc = 60.0
@@ -142,7 +142,7 @@ def test_event_action_trips_once_and_clears() -> None:
 
 
 def test_sequence_action_runs_the_stored_sequence() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_seq", "eps.soc_pct", "<", 15.0,
+    fs, bat, _ = boot(Monitor(100, "battery_seq", "battery.soc_pct", "<", 15.0,
                               action=MonitorAction.SEQUENCE, sequence_id=10))
     bat.soc = 1.0
     fs.step(1.0)
@@ -166,9 +166,9 @@ def test_mode_hooks_and_safe_enter_command() -> None:
 
 def test_bad_monitor_definitions() -> None:
     fs, _, _ = boot()
-    with pytest.raises(DeclarationError, match=r"no channel 'eps\.nope'"):
-        fs.add_monitor(Monitor(101, "x", "eps.nope", "<", 1.0))
+    with pytest.raises(DeclarationError, match=r"no channel 'battery\.nope'"):
+        fs.add_monitor(Monitor(101, "x", "battery.nope", "<", 1.0))
     with pytest.raises(DeclarationError, match="operator must be one of"):
-        Monitor(101, "x", "eps.soc_pct", "=<", 1.0)
+        Monitor(101, "x", "battery.soc_pct", "=<", 1.0)
     with pytest.raises(DeclarationError, match="needs sequence_id"):
-        Monitor(101, "x", "eps.soc_pct", "<", 1.0, action=MonitorAction.SEQUENCE)
+        Monitor(101, "x", "battery.soc_pct", "<", 1.0, action=MonitorAction.SEQUENCE)

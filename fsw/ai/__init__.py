@@ -9,16 +9,37 @@ Flight code imports only from here: ``Runtime``, ``Prediction``, ``ScrubReport``
 ``AiEvent``, ``crc32c`` and the errors. Fault injection lives in :mod:`fsw.ai.faults`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from fsw.ai.crc import crc32c
 from fsw.ai.errors import AiError, ModelDisabledError, ModelIntegrityError
-from fsw.ai.runtime import (
-    DEFAULT_SCRUB_BUDGET_BYTES,
-    AiEvent,
-    Prediction,
-    Runtime,
-    RuntimeStats,
-    ScrubReport,
+
+if TYPE_CHECKING:
+    from fsw.ai.runtime import (
+        DEFAULT_SCRUB_BUDGET_BYTES,
+        AiEvent,
+        Prediction,
+        Runtime,
+        RuntimeStats,
+        ScrubReport,
+    )
+
+_RUNTIME_NAMES = frozenset(
+    {"DEFAULT_SCRUB_BUDGET_BYTES", "AiEvent", "Prediction", "Runtime", "RuntimeStats",
+     "ScrubReport"}
 )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the runtime (and torch) only when it is used: `import fsw.ai` stays cheap."""
+    if name in _RUNTIME_NAMES:
+        from fsw.ai import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'fsw.ai' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_SCRUB_BUDGET_BYTES",

@@ -1,0 +1,175 @@
+"""The ``scrubber`` component: background integrity checks of the models' weight arenas.
+
+Once a second it spends a byte budget (``budget_bytes``, default two 4 KiB blocks)
+checking the weight arenas of the loaded models round-robin with
+:meth:`fsw.ai.runtime.Runtime.scrub`, which repairs a bad block from the verified golden
+file. It never starves the real work: the budget bounds its time per tick (cFS CS
+style). Each repair raises ``BLOCK_REPAIRED``; a block no golden copy can restore raises
+``BLOCK_UNREPAIRABLE`` and the runtime disables that model (``MODEL_DISABLED``); the
+payload then falls back to the other model. When a later scrub or ``SCRUB_ALL`` (e.g.
+after a fresh golden copy was uplinked) restores it, ``MODEL_ENABLED`` follows.
+
+>>> from fsw.app import build_flight
+>>> fs = build_flight()                # no HAL: no models, nothing to scrub
+>>> _ = fs.step(2.0)
+>>> fs.telemetry("scrubber.models"), fs.telemetry("scrubber.blocks_checked")
+(0, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from fsw.ai.errors import AiError
+from fsw.core import (
+    Arg,
+    Channel,
+    CommandFailed,
+    Component,
+    Event,
+    FailureCode,
+    Param,
+    Severity,
+    command,
+)
+
+if TYPE_CHECKING:
+    from fsw.ai.runtime import AiEvent, Runtime, ScrubReport
+
+#: ``listener(model_index, report)`` after every scrub call (SITL uses it to account).
+ScrubListener = Callable[[int, "ScrubReport"], None]
+
+
+class Scrubber(Component):
+    """Budgeted round-robin scrubbing of every model's weight arena, with repair."""
+
+    NAME = "scrubber"
+    DESCRIPTION = "Checks the models' weight arenas a byte budget per tick and repairs them."
+    TELEMETRY = (
+        Channel("models", "u8", description="model arenas under watch"),
+        Channel("models_enabled", "u8", description="models whose arena verifies (not disabled)"),
+        Channel("blocks_checked", "u32", description="arena blocks checked since boot"),
+        Channel("bytes_checked", "u32", units="B", description="arena bytes checked since boot"),
+        Channel("corrupted", "u32", description="bad blocks found"),
+        Channel("repaired", "u32", description="bad blocks restored from a golden copy"),
+        Channel("unrepairable", "u32", description="bad blocks no golden copy could restore",
+                yellow=(None, 0.0)),
+        Channel("sweeps", "u32", description="complete passes over every arena"),
+        Channel("failures", "u32", description="scrub calls that raised (damaged CRC table)"),
+    )
+    EVENTS = (
+        Event("BLOCK_REPAIRED", Severity.LOW, "{model}: block {block} repaired",
+              (Arg("model", "str", max_len=32), Arg("block", "u16"))),
+        Event("BLOCK_UNREPAIRABLE", Severity.HIGH,
+              "{model}: block {block} cannot be repaired (no golden copy verifies)",
+              (Arg("model", "str", max_len=32), Arg("block", "u16"))),
+        Event("MODEL_DISABLED", Severity.HIGH, "{model} disabled: {detail}",
+              (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80))),
+        Event("MODEL_ENABLED", Severity.INFO, "{model} enabled again: every block verifies",
+              (Arg("model", "str", max_len=32),)),
+        Event("TABLE_REPAIRED", Severity.MEDIUM, "{model}: CRC table reloaded from golden copy",
+              (Arg("model", "str", max_len=32),)),
+        Event("SCRUB_FAILED", Severity.HIGH, "{model}: scrub failed: {detail}",
+              (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80))),
+    )
+    PARAMETERS = (
+        Param("enabled", "bool", default=True, description="scrub every tick"),
+        Param("budget_bytes", "u32", default=8192, min=0, max=1 << 24, units="B",
+              description="arena bytes checked per tick over all models (>= 1 block)"),
+    )
+    RATE_GROUPS = ("1Hz",)
+    HK_INTERVAL_S = 10.0
+
+    def __init__(self, models: Sequence[Runtime] = (), name: str | None = None) -> None:
+        super().__init__(name)
+        self.models: tuple[Runtime, ...] = tuple(models)
+        self.listeners: list[ScrubListener] = []
+
+    def on_init(self) -> None:
+        self._next = 0
+        self._swept = [0] * len(self.models)
+        self._sweeps = 0
+        self._totals = {"blocks_checked": 0, "bytes_checked": 0, "corrupted": 0,
+                        "repaired": 0, "unrepairable": 0, "failures": 0}
+        self.tlm("models", len(self.models))
+        self.tlm("models_enabled", sum(rt.enabled for rt in self.models))
+
+    def on_tick(self, rate_group: str) -> None:
+        if not self.models or not self.param("enabled"):
+            return
+        budget = int(self.param("budget_bytes"))
+        spent = 0
+        first = True
+        while first or spent < budget:
+            first = False
+            i = self._next
+            rt = self.models[i]
+            remaining = max(rt.block_size, budget - spent)
+            rep = self._scrub(i, rt, remaining)
+            if rep is None:
+                break
+            spent += max(rep.bytes_checked, rt.block_size)
+            self._swept[i] += rep.blocks_checked
+            if self._swept[i] >= rt.arena_blocks:
+                self._swept[i] = 0
+                self._next = (i + 1) % len(self.models)
+                if self._next == 0:
+                    self._sweeps += 1
+        self._publish()
+
+    def _scrub(self, i: int, rt: Runtime, budget_bytes: int | None) -> ScrubReport | None:
+        try:
+            rep = rt.scrub(budget_bytes)
+        except AiError as exc:
+            self._totals["failures"] += 1
+            self.event("SCRUB_FAILED", rt.name[:32], str(exc)[:80])
+            self._next = (i + 1) % len(self.models)
+            return None
+        t = self._totals
+        t["blocks_checked"] += rep.blocks_checked
+        t["bytes_checked"] += rep.bytes_checked
+        t["corrupted"] += rep.corrupted
+        t["repaired"] += rep.repaired
+        t["unrepairable"] += rep.unrepairable
+        for ev in rep.events:
+            self._report(ev)
+        for listener in self.listeners:
+            listener(i, rep)
+        return rep
+
+    def _report(self, ev: AiEvent) -> None:
+        model = ev.model[:32]
+        block = (ev.block or 0) & 0xFFFF
+        if ev.kind == "block_repaired":
+            self.event("BLOCK_REPAIRED", model, block)
+        elif ev.kind == "block_unrepairable":
+            self.event("BLOCK_UNREPAIRABLE", model, block)
+        elif ev.kind == "model_disabled":
+            self.event("MODEL_DISABLED", model, ev.detail[:80])
+        elif ev.kind == "model_enabled":
+            self.event("MODEL_ENABLED", model)
+        elif ev.kind == "table_repaired":
+            self.event("TABLE_REPAIRED", model)
+
+    def _publish(self) -> None:
+        for key, value in self._totals.items():
+            self.tlm(key, value & 0xFFFFFFFF)
+        self.tlm("sweeps", self._sweeps)
+        self.tlm("models_enabled", sum(rt.enabled for rt in self.models))
+
+    @command(description="Check and repair every block of every model now (whole arenas).")
+    def scrub_all(self) -> None:
+        if not self.models:
+            raise CommandFailed(FailureCode.EXECUTION_ERROR, "no model loaded")
+        bad = 0
+        for i, rt in enumerate(self.models):
+            rep = self._scrub(i, rt, None)
+            bad += 1 if rep is None else rep.unrepairable
+        self._publish()
+        if bad:
+            raise CommandFailed(FailureCode.EXECUTION_ERROR,
+                                f"{bad} blocks could not be repaired (see events)")
+
+
+__all__ = ["ScrubListener", "Scrubber"]

@@ -1,0 +1,436 @@
+"""``gnomon ground ...``: the console, one-shot commands for scripts, archive queries.
+
+::
+
+    gnomon ground console --link udp://127.0.0.1:10025 [--archive gnd.sqlite]
+    gnomon ground send PING --link udp://127.0.0.1:10025 --wait completed --json
+    gnomon ground send PARAM_SET 'params=[{"param_id": "health.max_restarts", "value": 5}]' ...
+    gnomon ground tlm 'eps.*' --archive gnd.sqlite --since -10m --json
+    gnomon ground events --archive gnd.sqlite --json
+    gnomon ground commands --archive gnd.sqlite
+    gnomon ground export --archive gnd.sqlite --out tlm.csv [--events]
+    gnomon ground replay --archive gnd.sqlite [--into fixed.sqlite]
+
+The dictionary comes from ``--dict FILE`` (or ``$GNOMON_DICT``); without one, the ground
+asks this installation's flight software for its dictionary (``gnomon dict export``) in
+a subprocess. Archive commands use the dictionary stored in the archive. Exit status:
+0 done, 1 the command failed or timed out, 2 bad usage or validation error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+ground_app = typer.Typer(help="The ground segment: console, commands, archive.",
+                         no_args_is_help=True, add_completion=False)
+
+DictOpt = Annotated[Path | None, typer.Option(
+    "--dict", envvar="GNOMON_DICT",
+    help="Dictionary JSON (gnomon dict export --format json). Default: ask the installed "
+         "flight software.")]
+KeyOpt = Annotated[Path | None, typer.Option(
+    "--key-file", envvar="GNOMON_KEY_FILE",
+    help="Link configuration and SDLS keys (TOML/JSON). Default: the public test keys.")]
+LinkOpt = Annotated[str, typer.Option(
+    "--link", envvar="GNOMON_LINK", help="Link URL, e.g. udp://127.0.0.1:10025.")]
+ArchiveOpt = Annotated[Path, typer.Option("--archive", help="Archive file (SQLite).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SinceOpt = Annotated[str | None, typer.Option(
+    "--since", help="TAI seconds, ISO UTC (2026-03-01T12:00:00Z), or -10m/-2h/-30s before the "
+                    "newest archived packet.")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Like --since.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=code)
+
+
+def _load_dictionary(path: Path | None) -> Any:
+    from ground.dictionary import Dictionary
+    from ground.errors import DictionaryError
+
+    try:
+        if path is not None:
+            return Dictionary.load(path)
+        typer.echo("no --dict: using the dictionary of the installed flight software "
+                   "(gnomon dict export)", err=True)
+        proc = subprocess.run([sys.executable, "-m", "gnomon.cli", "dict", "export",
+                               "--format", "json", "--indent", "0"],
+                              capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            _fail("cannot export the flight dictionary: "
+                  f"{proc.stderr.strip().splitlines()[-1:] or proc.returncode}; pass --dict")
+        return Dictionary.from_json(proc.stdout, source="gnomon dict export")
+    except DictionaryError as exc:
+        _fail(str(exc))
+    except (OSError, subprocess.SubprocessError) as exc:
+        _fail(f"cannot run gnomon dict export: {exc}; pass --dict")
+
+
+def _load_link_config(path: Path | None) -> Any:
+    from fsw.ccsds import TEST_KEY_FILE, CcsdsError, LinkConfig
+
+    if path is None:
+        typer.echo("warning: using the public test keys (give --key-file for a real mission)",
+                   err=True)
+    try:
+        return LinkConfig.load(path or TEST_KEY_FILE)
+    except CcsdsError as exc:
+        _fail(str(exc))
+
+
+def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
+    from ground.archive import Archive
+    from ground.errors import ArchiveError
+
+    if path is None:
+        return None
+    if must_exist and not path.exists():
+        _fail(f"no archive at {path}")
+    try:
+        return Archive(path)
+    except ArchiveError as exc:
+        _fail(str(exc))
+
+
+def _arsn_file(cfg: Any, path: Path | None, enabled: bool) -> Path | None:
+    if not enabled:
+        return None
+    return path or Path.home() / ".gnomon" / f"sdls-arsn-scid{cfg.spacecraft_id}.json"
+
+
+def parse_time(text: str | None, archive: Any) -> float | None:
+    """TAI seconds from ``--since``/``--until`` text (see the option help)."""
+    from fsw.ccsds import tai_from_datetime
+
+    if text is None:
+        return None
+    text = text.strip()
+    if text.startswith("-") and text[-1:] in ("s", "m", "h", "d"):
+        try:
+            amount = float(text[1:-1])
+        except ValueError:
+            _fail(f"'{text}' is not a relative time like -10m")
+        scale = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}[text[-1]]
+        span = archive.time_range()
+        if span is None:
+            _fail("the archive is empty: a relative time has nothing to count back from")
+        return float(span[1] - amount * scale)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"'{text}' is not a time: give TAI seconds, ISO UTC or -10m")
+    if dt.tzinfo is None:
+        from datetime import UTC
+
+        dt = dt.replace(tzinfo=UTC)
+    return float(tai_from_datetime(dt))
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# ------------------------------------------------------------------------- live link
+
+
+@ground_app.command("console")
+def console_cmd(
+    link: LinkOpt,
+    dictionary: DictOpt = None,
+    key_file: KeyOpt = None,
+    archive: Annotated[Path | None, typer.Option(help="Archive everything to this file.")
+                       ] = None,
+    history: Annotated[Path, typer.Option(help="Command history file.")] = Path(
+        "~/.gnomon/console_history"),
+    mode: Annotated[str, typer.Option(help="auto, prompt (terminal) or lines (stdin).")
+                    ] = "auto",
+    accept_timeout: Annotated[float, typer.Option(help="Seconds to wait for acceptance.")
+                              ] = 10.0,
+    complete_timeout: Annotated[float, typer.Option(help="Seconds to wait for completion.")
+                                ] = 60.0,
+    drain: Annotated[float, typer.Option(help="At the end, seconds to wait for pending "
+                                              "commands.")] = 10.0,
+    arsn_file: Annotated[Path | None, typer.Option(
+        help="Where the SDLS sequence number is kept between runs.")] = None,
+    keep_arsn: Annotated[bool, typer.Option(help="Keep the SDLS sequence number between "
+                                                 "runs.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Fly the spacecraft interactively: completion, validation, live stages and events."""
+    from ground.console import Console
+    from ground.errors import GroundError
+    from ground.station import GroundStation
+    from ground.tracker import CommandTimeouts
+
+    _setup_logging(verbose)
+    d = _load_dictionary(dictionary)
+    cfg = _load_link_config(key_file)
+    arch = _open_archive(archive)
+    try:
+        station = GroundStation(d, cfg, link, arch,
+                                timeouts=CommandTimeouts(accept_timeout, complete_timeout),
+                                arsn_file=_arsn_file(cfg, arsn_file, keep_arsn))
+        with station:
+            code = Console(station, history_file=history.expanduser(), mode=mode,
+                           drain_s=drain).run()
+    except GroundError as exc:
+        _fail(str(exc))
+    finally:
+        if arch is not None:
+            arch.close()
+    raise typer.Exit(code=code)
+
+
+@ground_app.command("send")
+def send_cmd(
+    command: Annotated[str, typer.Argument(help="Command name, e.g. PING.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments as name=value.")] = None,
+    link: LinkOpt = "udp://127.0.0.1:10025",
+    dictionary: DictOpt = None,
+    key_file: KeyOpt = None,
+    wait: Annotated[str, typer.Option(help="Stage to wait for: sent, accepted, started, "
+                                           "completed.")] = "completed",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 30.0,
+    at: Annotated[str | None, typer.Option(
+        help="Run on board later: +SECONDS from now (on-board time) or TAI seconds.")] = None,
+    archive: Annotated[Path | None, typer.Option(help="Archive to this file.")] = None,
+    arsn_file: Annotated[Path | None, typer.Option(
+        help="Where the SDLS sequence number is kept between runs.")] = None,
+    keep_arsn: Annotated[bool, typer.Option(help="Keep the SDLS sequence number between "
+                                                 "runs.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send one command and wait for a verification stage (for scripts)."""
+    from ground.console import parse_arguments
+    from ground.errors import CommandValidationError, GroundError
+    from ground.station import GroundStation
+    from ground.tracker import CommandTimeouts, Stage
+
+    _setup_logging(False)
+    try:
+        want = Stage.parse(wait)
+    except ValueError as exc:
+        _fail(str(exc))
+    d = _load_dictionary(dictionary)
+    cfg = _load_link_config(key_file)
+    arch = _open_archive(archive)
+    try:
+        cmd = d.command(command)
+        parsed = parse_arguments(cmd.name, args or [], cmd)
+        station = GroundStation(d, cfg, link, arch,
+                                timeouts=CommandTimeouts(timeout, timeout),
+                                arsn_file=_arsn_file(cfg, arsn_file, keep_arsn))
+    except CommandValidationError as exc:
+        _fail(str(exc))
+    except GroundError as exc:
+        _fail(str(exc))
+    try:
+        with station:
+            if at is None:
+                handle = station.send_args(cmd.name, parsed)
+            else:
+                if at.startswith("+"):
+                    if not station.wait_for(lambda: station.spacecraft_tai() is not None,
+                                            timeout):
+                        _fail(f"no telemetry within {timeout:g} s: cannot tell on-board time",
+                              1)
+                    release = float(station.spacecraft_tai() or 0.0) + float(at[1:])
+                else:
+                    release = float(at)
+                _, handle = station.send_time_tagged(cmd.name, release, **parsed)
+            if want is not Stage.SENT:
+                station.await_stage(handle, want, timeout)
+    except CommandValidationError as exc:
+        _fail(str(exc))
+    except (GroundError, ValueError) as exc:
+        _fail(str(exc), 1)
+    finally:
+        if arch is not None:
+            arch.close()
+    ok = handle.reached(want) and not handle.failed
+    if as_json:
+        typer.echo(json.dumps({**handle.to_dict(), "waited_for": want.value, "ok": ok}))
+    else:
+        typer.echo(handle.summary())
+    if not ok:
+        if not as_json and not handle.failed:
+            typer.echo(f"error: {cmd.name} did not reach {want.value} within {timeout:g} s",
+                       err=True)
+        raise typer.Exit(code=1)
+
+
+# ------------------------------------------------------------------------- archive
+
+
+@ground_app.command("tlm")
+def tlm_cmd(
+    name: Annotated[str, typer.Argument(help="Channel name or glob (eps.*).")],
+    archive: ArchiveOpt,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many newest samples per "
+                                                   "channel.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archived samples of channels in a time range."""
+    from ground.archive import utc_text
+    from ground.errors import ArchiveError
+
+    arch = _open_archive(archive, must_exist=True)
+    try:
+        t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        names = arch.channel_names(name) if any(c in name for c in "*?[") else [name]
+        if not names:
+            _fail(f"no archived channel matches '{name}'")
+        rows = []
+        for n in names:
+            samples = arch.telemetry(n, t0, t1, limit=limit, newest_first=limit is not None)
+            rows += sorted(samples, key=lambda s: s.t_tai)
+    except ArchiveError as exc:
+        _fail(str(exc))
+    finally:
+        arch.close()
+    if as_json:
+        typer.echo(json.dumps([{"name": s.name, "t_tai": s.t_tai, "utc": utc_text(s.t_tai),
+                                "value": s.value} for s in rows]))
+        return
+    for s in rows:
+        typer.echo(f"{utc_text(s.t_tai)}  {s.name:<32} {s.value}")
+
+
+@ground_app.command("events")
+def events_cmd(
+    archive: ArchiveOpt,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    name: Annotated[str | None, typer.Option(help="Event name or glob.")] = None,
+    severity: Annotated[str | None, typer.Option(help="INFO, LOW, MEDIUM or HIGH.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the newest N.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archived events."""
+    from ground.archive import utc_text
+    from ground.errors import ArchiveError
+
+    arch = _open_archive(archive, must_exist=True)
+    try:
+        events = arch.events(parse_time(since, arch), parse_time(until, arch), name=name,
+                             severity=severity, limit=limit)
+    except ArchiveError as exc:
+        _fail(str(exc))
+    finally:
+        arch.close()
+    if as_json:
+        typer.echo(json.dumps([{"t_tai": e.t_tai, "utc": utc_text(e.t_tai), "name": e.name,
+                                "severity": e.severity, "message": e.message, "args": e.args}
+                               for e in events], default=str))
+        return
+    for e in events:
+        typer.echo(f"{utc_text(e.t_tai)}  {e.severity:<6} {e.name}: {e.message}")
+
+
+@ground_app.command("commands")
+def commands_cmd(
+    archive: ArchiveOpt,
+    name: Annotated[str | None, typer.Option(help="Command name or glob.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the newest N.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archived command history with verification stages."""
+    from ground.errors import ArchiveError
+
+    arch = _open_archive(archive, must_exist=True)
+    try:
+        records = arch.commands(name=name, limit=limit)
+    except ArchiveError as exc:
+        _fail(str(exc))
+    finally:
+        arch.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in records]))
+        return
+    for r in records:
+        stages = " -> ".join(s.stage.value for s in r.stages)
+        fail = f"  {r.failure_code}: {r.reason}" if r.failure_code else ""
+        typer.echo(f"#{r.seq_count:<5} {r.name:<24} {r.status:<10} {stages}{fail}")
+
+
+@ground_app.command("export")
+def export_cmd(
+    archive: ArchiveOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
+    pattern: Annotated[str | None, typer.Option(help="Channel glob (default: all).")] = None,
+    events: Annotated[bool, typer.Option("--events", help="Export events instead.")] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Export samples (or events) to CSV."""
+    from ground.errors import ArchiveError
+
+    arch = _open_archive(archive, must_exist=True)
+    try:
+        t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        n = (arch.export_events_csv(out, t0, t1) if events
+             else arch.export_csv(out, pattern, t0, t1))
+    except ArchiveError as exc:
+        _fail(str(exc))
+    finally:
+        arch.close()
+    typer.echo(f"{n} rows written to {out}", err=True)
+
+
+@ground_app.command("replay")
+def replay_cmd(
+    archive: ArchiveOpt,
+    dictionary: Annotated[Path | None, typer.Option(
+        "--dict", help="Decode with this dictionary instead of the stored one.")] = None,
+    into: Annotated[Path | None, typer.Option(help="Write the decoded data to this new "
+                                                   "archive.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decode every archived packet again (e.g. with a corrected dictionary)."""
+    from collections import Counter
+
+    from ground.dictionary import Dictionary
+    from ground.errors import GroundError
+
+    arch = _open_archive(archive, must_exist=True)
+    target = _open_archive(into)
+    kinds: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    try:
+        d = Dictionary.load(dictionary) if dictionary else None
+        for dec in arch.replay(d, into=target):
+            kinds[dec.kind] += 1
+            if dec.error:
+                errors[dec.error] += 1
+    except GroundError as exc:
+        _fail(str(exc))
+    finally:
+        arch.close()
+        if target is not None:
+            target.close()
+    result = {"packets": sum(kinds.values()), "by_kind": dict(kinds),
+              "decode_errors": sum(errors.values()), "errors": dict(errors.most_common(10))}
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+__all__ = ["ground_app", "parse_time"]
+
+if __name__ == "__main__":
+    ground_app()

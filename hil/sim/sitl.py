@@ -1,0 +1,637 @@
+"""SITL: the whole satellite, simulated, faster than real time.
+
+A run builds the simulated world of a scenario, the real flight software on a
+:class:`~fsw.core.clock.SimClock` (the topology a board runs; only the HAL back-end is
+the simulator's, :mod:`hil.sim.sim_hal`), and a simulated ground station: the ground
+segment's :class:`ground.GroundSession` talking to the flight's
+:class:`~fsw.radio.RadioHost` through the real CCSDS link layers and the lossy,
+pass-gated :class:`~hil.sim.channel.RfChannel`. Every step (1 s):
+
+1. the flight software runs the step (``fs.step``): EPS telemetry, the power scheduler,
+   real int8 inference on the frames queued, the scrubber, housekeeping, events;
+2. the world runs the same step with the payload power the flight drew and the radio
+   on during passes: battery and array, camera frames (handed to the simulated camera),
+   radiation upsets, which flip real bits in the models' weight arenas;
+3. during a pass, the ground script sends its commands (CLTUs through the channel into
+   ``RadioHost.uplink``; COP-1 retransmits what the channel lost), and the downlink
+   carries as many TM packets as the channel's bit rate allows; everything the ground
+   decodes goes into its SQLite archive.
+
+>>> result = run_sitl("sitl-short", orbits=0.1, seed=1)       # doctest: +SKIP
+>>> result.summary["commands"]["completed"] == result.summary["commands"]["sent"]  # doctest: +SKIP
+True
+
+Determinism: the same scenario, seed and settings give the same ``summary.json`` except
+the wall-clock fields in :data:`WALL_CLOCK_FIELDS`. Inference energy and timing use the
+platform's configured latency per model and power mode (the payload's ``profile``
+latency model); the measured inference latency is reported separately.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fsw.ai.payload import Payload
+from fsw.ai.runtime import Runtime, ScrubReport
+from fsw.ai.scrubber import Scrubber
+from fsw.app import build_flight
+from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+from fsw.core.clock import SimClock
+from fsw.core.flight import FlightSoftware
+from fsw.link import LinkError
+from fsw.link.base import Transport
+from fsw.power.astro import orbit_period_s, parse_tle
+from fsw.radio import RadioHost
+from hil.sim.channel import ChannelConfig, RfChannel
+from hil.sim.errors import ScenarioError, WorldError
+from hil.sim.ground_script import GroundScript, ScriptConfig
+from hil.sim.scenario import Scenario, load_scenario, resolve_scenario_path
+from hil.sim.sim_hal import SimDevices, sim_hal_with_devices
+from hil.sim.world import World
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCENARIO = "leo550-sso-6u"
+#: Summary fields that depend on the machine (everything else is deterministic).
+WALL_CLOCK_FIELDS: tuple[str, ...] = ("wall_seconds", "sim_wall_ratio", "inference_latency_ms")
+#: Timeline sample period for the report's plots (simulated seconds).
+SAMPLE_S = 10.0
+
+ProgressFn = Callable[[float, float], None]
+
+
+# ---------------------------------------------------------------------------- settings
+@dataclass(slots=True, frozen=True)
+class SitlConfig:
+    """How a SITL run is set up; the scenario's optional ``[sitl]`` table sets these.
+
+    ``seu_acceleration`` multiplies the scenario's upset rate (an accelerated test, so a
+    few orbits show tens of upsets; stated in the report). ``start_offset_s`` starts the
+    run that long after the scenario's ``start_utc`` (to begin near good passes).
+    ``drain_s`` is flown after the last orbit without new upsets, so the scrubber can
+    account for every one.
+    """
+
+    orbits: float = 3.0
+    seed: int = 1
+    step_s: float = 1.0
+    seu_acceleration: float = 1.0
+    start_offset_s: float = 0.0
+    drain_s: float = 120.0
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
+    script: ScriptConfig = field(default_factory=ScriptConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.orbits <= 50.0:
+            raise WorldError(f"orbits = {self.orbits} must be in (0, 50]")
+        if not 0.1 <= self.step_s <= 10.0:
+            raise WorldError(f"step_s = {self.step_s} must be within 0.1..10 s")
+        if not self.seu_acceleration >= 0.0:
+            raise WorldError("seu_acceleration must be >= 0")
+        if not self.drain_s >= 0.0 or not self.start_offset_s >= 0.0:
+            raise WorldError("drain_s and start_offset_s must be >= 0")
+
+
+_CHANNEL_KEYS = ("uplink_ber", "downlink_ber", "uplink_drop", "downlink_drop", "downlink_bps")
+_TOP_KEYS = ("seu_acceleration", "start_offset_s", "drain_s", "step_s")
+_SCRIPT_KEYS = ("threshold_a", "threshold_b", "retry_after_s", "max_attempts")
+
+
+def sitl_settings(scenario: str | Path) -> dict[str, Any]:
+    """The ``[sitl]`` table of a scenario file (empty when it has none)."""
+    path = resolve_scenario_path(scenario)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+    table = doc.get("sitl", {})
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{path.name}: [sitl] must be a table")
+    known = set(_CHANNEL_KEYS) | set(_TOP_KEYS) | set(_SCRIPT_KEYS)
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ScenarioError(f"{path.name}: [sitl] has unknown keys {unknown} "
+                            f"(known: {', '.join(sorted(known))})")
+    for k, v in table.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ScenarioError(f"{path.name}: [sitl].{k} must be a number, got {v!r}")
+    return dict(table)
+
+
+def make_config(scenario: str | Path, *, orbits: float = 3.0, seed: int = 1,
+                **overrides: Any) -> SitlConfig:
+    """A :class:`SitlConfig` from the scenario's ``[sitl]`` table plus ``overrides``."""
+    table = sitl_settings(scenario)
+    table.update({k: v for k, v in overrides.items() if v is not None})
+    ch: dict[str, Any] = {k: float(table.pop(k)) for k in _CHANNEL_KEYS if k in table}
+    ch["passes_only"] = bool(table.pop("passes_only", True))
+    channel = ChannelConfig(**ch)
+    sc: dict[str, Any] = {k: (int(table.pop(k)) if k == "max_attempts" else float(table.pop(k)))
+                          for k in _SCRIPT_KEYS if k in table}
+    script = ScriptConfig(**sc)
+    top: dict[str, Any] = {k: float(table.pop(k)) for k in _TOP_KEYS if k in table}
+    if table:
+        raise ScenarioError(f"unknown SITL settings {sorted(table)}")
+    return SitlConfig(orbits=float(orbits), seed=int(seed), channel=channel,
+                      script=script, **top)
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass(slots=True)
+class Timeline:
+    """Samples for the report's plots (every :data:`SAMPLE_S` simulated seconds)."""
+
+    t_s: list[float] = field(default_factory=list)
+    soc: list[float] = field(default_factory=list)
+    solar_w: list[float] = field(default_factory=list)
+    load_w: list[float] = field(default_factory=list)
+    payload_w: list[float] = field(default_factory=list)
+    queue: list[int] = field(default_factory=list)
+    dl_queued: list[int] = field(default_factory=list)
+    inferences: list[int] = field(default_factory=list)
+    processed: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class SeuRecord:
+    """One injected upset and what became of it (times in seconds from the start)."""
+
+    t_s: float
+    model: str
+    byte: int
+    bit: int
+    block: int
+    detected_s: float | None
+    repaired_s: float | None
+
+
+@dataclass(slots=True)
+class SitlResult:
+    """Everything a run produced: the summary and the data behind the report."""
+
+    summary: dict[str, Any]
+    timeline: Timeline
+    eclipses_s: list[tuple[float, float]]
+    passes: list[dict[str, Any]]
+    seus: list[SeuRecord]
+    scenario: Scenario
+    config: SitlConfig
+
+
+@dataclass(slots=True)
+class _Flip:
+    t_s: float
+    model: int
+    byte: int
+    bit: int
+    block: int
+    detected_s: float | None = None
+    repaired_s: float | None = None
+
+
+# ---------------------------------------------------------------------------- the run
+class Sitl:
+    """One SITL mission: world, flight software, channel and ground, stepped together.
+
+    Build it, then call :meth:`run` (batch, with the automated ground script) or
+    :meth:`serve` (real time, the radio on a transport for the ground console).
+    """
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario = DEFAULT_SCENARIO,
+        config: SitlConfig | None = None,
+        *,
+        out_dir: Path | None = None,
+        link_config: LinkConfig | None = None,
+        with_ground: bool = True,
+    ) -> None:
+        if isinstance(scenario, Scenario):
+            sc = scenario
+            cfg = config or SitlConfig()
+        else:
+            sc = load_scenario(scenario)
+            cfg = config or make_config(scenario)
+        period = orbit_period_s(parse_tle(sc.tle_line1, sc.tle_line2))
+        self.period_s = period
+        self.duration_s = cfg.orbits * period
+        rad = dataclasses.replace(
+            sc.radiation, seu_per_bit_day=sc.radiation.seu_per_bit_day * cfg.seu_acceleration
+        )
+        sc = dataclasses.replace(sc, start_tai=sc.start_tai + cfg.start_offset_s,
+                                 duration_s=self.duration_s + cfg.drain_s, radiation=rad)
+        self.scenario = sc
+        self.config = cfg
+        self.out_dir = out_dir
+        self.world = World(sc, cfg.seed, duration_s=self.duration_s + cfg.drain_s + 60.0)
+        self.clock = SimClock(self.world.start_tai)
+        self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
+        hal, self.devices = sim_hal_with_devices(self.world, self.clock)
+        self.fs: FlightSoftware = build_flight(self.clock, hal=hal,
+                                               link_config=self.link_config)
+        self.radio = RadioHost(self.fs)
+        payload = self.fs.component("payload")
+        scrubber = self.fs.component("scrubber")
+        assert isinstance(payload, Payload) and isinstance(scrubber, Scrubber)
+        self.payload = payload
+        self.scrubber = scrubber
+        self.models: tuple[Runtime, ...] = scrubber.models
+        self._golden = [rt.arena.copy() for rt in self.models]
+        for rt in self.models:
+            self.world.subscribe(rt.name, rt.arena_bytes * 8)
+        self._memory = {rt.name: i for i, rt in enumerate(self.models)}
+        scrubber.listeners.append(self._on_scrub)
+        self.cadu_len = 4 + self.link_config.tm_frame_len
+        windows = [(p.aos_tai, p.los_tai) for p in self.world.passes]
+        self.channel = RfChannel(cfg.channel, windows, cfg.seed, self.cadu_len)
+        self.ground: GroundScript | None = None
+        if with_ground:
+            archive_path = None if out_dir is None else out_dir / "archive.sqlite"
+            # The ground gets the dictionary as plain JSON, as it would from a file.
+            dictionary = json.loads(json.dumps(self.fs.dictionary()))
+            self.ground = GroundScript(dictionary, self.link_config, self.world.passes,
+                                       cfg.script, archive_path=archive_path)
+        self._flips: list[_Flip] = []
+        self._pending: dict[tuple[int, int], list[_Flip]] = {}
+        self.timeline = Timeline()
+        self._floor_soc = sc.policy.floor_soc
+        self._below_floor = False
+        self.floor_violations = 0
+        self.min_soc = self.max_soc = sc.battery.soc0
+        self._next_sample = 0.0
+        self._pass_stats: list[dict[str, Any]] = []
+        self._in_pass_idx: int | None = None
+        self._ch_at_aos: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def t_s(self) -> float:
+        """Seconds since the run started."""
+        return self.clock.now_tai() - self.world.start_tai
+
+    def _on_scrub(self, model: int, rep: ScrubReport) -> None:
+        if not rep.corrupted_blocks:
+            return
+        now = self.t_s
+        lost = set(rep.unrepairable_blocks)
+        for block in rep.corrupted_blocks:
+            for flip in self._pending.pop((model, block), []):
+                flip.detected_s = now
+                if block not in lost:
+                    flip.repaired_s = now
+
+    def _inject(self, upsets: Any, inject: bool) -> None:
+        if not inject:
+            return  # the drain after the last orbit: no new upsets
+        for u in upsets:
+            i = self._memory[u.memory]
+            rt = self.models[i]
+            byte, bit = u.bit >> 3, u.bit & 7
+            rt.arena[byte] ^= np.uint8(1 << bit)
+            f = _Flip(u.t_tai - self.world.start_tai, i, byte, bit, byte // rt.block_size)
+            self._flips.append(f)
+            self._pending.setdefault((i, f.block), []).append(f)
+
+    def _sample(self, payload_w: float) -> None:
+        e = self.world.eps
+        tl = self.timeline
+        tl.t_s.append(self.t_s)
+        tl.soc.append(e.soc)
+        tl.solar_w.append(e.solar_w)
+        tl.load_w.append(e.load_w)
+        tl.payload_w.append(payload_w)
+        tl.queue.append(int(self.fs.telemetry("payload.queue_len")))
+        tl.dl_queued.append(len(self.fs.runtime.downlink))
+        tl.inferences.append(int(self.fs.telemetry("payload.small_runs"))
+                             + int(self.fs.telemetry("payload.large_runs")))
+        tl.processed.append(int(self.fs.telemetry("payload.frames_processed")))
+
+    def _step_world(self, dt: float, inject: bool) -> None:
+        """Flight then world over the next ``dt`` seconds."""
+        t0 = self.clock.now_tai()
+        self.fs.step(dt)
+        t1 = self.clock.now_tai()
+        dt_real = t1 - t0
+        if dt_real <= 0.0:
+            return
+        dev: SimDevices = self.devices
+        payload_w = dev.payload_power.energy_j(t0, t1) / dt_real
+        dev.payload_power.forget_before(t0)
+        radio_on = self.channel.visible(t0) and self.world.in_pass(t0) is not None
+        ws = self.world.step(dt_real, payload_power_w=payload_w, radio_on=radio_on,
+                             safe_mode=self.fs.mode.name == "SAFE")
+        dev.camera.push(ws.frames)
+        self._inject(ws.upsets, inject)
+        soc = ws.eps.soc
+        self.min_soc = min(self.min_soc, soc)
+        self.max_soc = max(self.max_soc, soc)
+        below = soc < self._floor_soc - 1e-9
+        if below and not self._below_floor:
+            self.floor_violations += 1
+        self._below_floor = below
+        if self.t_s + 1e-9 >= self._next_sample:
+            self._sample(payload_w)
+            self._next_sample += SAMPLE_S
+
+    def _downlink(self, dt: float) -> bytes:
+        """TM the channel lets through this step (bytes as the ground receives them)."""
+        now = self.clock.now_tai()
+        ch = self.channel
+        ch.refill(dt, now)
+        if not ch.visible(now):
+            return b""
+        out = bytearray()
+        while ch.budget_bytes > 0.0:
+            n = max(1, int(ch.budget_bytes // 110))
+            data = self.radio.downlink(max_packets=n, idle=True)
+            if not data:
+                break
+            out += ch.downlink(data, now)
+        return bytes(out)
+
+    def _track_pass(self) -> None:
+        now = self.clock.now_tai()
+        ps = self.world.in_pass(now) if self.channel.visible(now) else None
+        if ps is not None and self._in_pass_idx is None:
+            self._in_pass_idx = len(self._pass_stats)
+            self._ch_at_aos = dict(self.channel.stats)
+            self._pass_stats.append({"station": ps.station, "aos_s": self.t_s,
+                                     "max_elevation_deg": round(ps.window.max_elevation_deg, 1)})
+        elif ps is None and self._in_pass_idx is not None:
+            rec = self._pass_stats[self._in_pass_idx]
+            rec["los_s"] = self.t_s
+            rec.update({k: v - self._ch_at_aos.get(k, 0) for k, v in self.channel.stats.items()})
+            self._in_pass_idx = None
+
+    # ------------------------------------------------------------------ batch run
+    def run(self, progress: ProgressFn | None = None) -> SitlResult:
+        """Fly the configured orbits (then the drain) with the automated ground script."""
+        cfg = self.config
+        wall0 = time.perf_counter()
+        end = self.duration_s
+        total = end + cfg.drain_s
+        ground = self.ground
+        end_tai = self.world.start_tai + end
+        last_report = -1.0
+        while self.t_s < total - 1e-6:
+            dt = min(cfg.step_s, total - self.t_s)
+            inject = self.t_s < end
+            self._step_world(dt, inject)
+            now = self.clock.now_tai()
+            self._track_pass()
+            if ground is not None:
+                for cltu in ground.tick(now, allow_new=inject, end_tai=end_tai):
+                    rx = self.channel.uplink(cltu, now)
+                    if rx:
+                        self.radio.uplink(rx)
+                rx = self._downlink(dt)
+                if rx:
+                    ground.receive(rx, now)
+            if not inject and not self._pending:
+                break  # drain done: every upset accounted for
+            if progress is not None and self.t_s - last_report >= 60.0:
+                progress(self.t_s, total)
+                last_report = self.t_s
+        if self._in_pass_idx is not None:
+            self._pass_stats[self._in_pass_idx]["los_s"] = self.t_s
+            self._in_pass_idx = None
+        if progress is not None:
+            progress(total, total)
+        wall = time.perf_counter() - wall0
+        if ground is not None:
+            ground.close()
+        return self._result(wall)
+
+    # ------------------------------------------------------------------ real time
+    def serve(
+        self,
+        transport: Transport,
+        duration_s: float | None = None,
+        *,
+        stop: Callable[[], bool] | None = None,
+        period_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> float:
+        """Fly paced by the wall clock with the radio on ``transport`` (no ground script).
+
+        World and flight step together as wall time passes (at most 1 s per step); uplink
+        bytes from the transport go through the channel into the radio, the radio's CADUs
+        go through the channel (at its bit rate, an idle frame when there is no TM) to
+        the transport. Ends after ``duration_s``, ``stop()`` or the configured orbits;
+        returns the simulated seconds flown.
+        """
+        start = time.monotonic()
+        end = self.duration_s
+        flown = 0.0
+        while not (stop is not None and stop()) and self.t_s < end - 1e-6:
+            wall = time.monotonic() - start
+            if duration_s is not None and wall >= duration_s:
+                break
+            behind = wall - flown
+            if behind < period_s:
+                sleep(period_s - behind)
+                continue
+            dt = min(behind, 1.0, end - self.t_s)
+            before = self.t_s
+            self._step_world(dt, inject=True)
+            flown += dt
+            if self.t_s <= before:
+                continue
+            now = self.clock.now_tai()
+            self._track_pass()
+            while True:
+                try:
+                    data = transport.recv(0.0)
+                except (LinkError, OSError) as exc:
+                    log.warning("uplink receive failed: %s", exc)
+                    break
+                if not data:
+                    break
+                rx = self.channel.uplink(data, now)
+                if rx:
+                    self.radio.uplink(rx)
+            down = self._downlink(self.t_s - before)
+            if down:
+                try:
+                    transport.send(down)
+                except (LinkError, OSError) as exc:
+                    log.warning("downlink send failed: %s", exc)
+        return self.t_s
+
+    # ------------------------------------------------------------------ summary
+    def _result(self, wall_s: float) -> SitlResult:
+        fs = self.fs
+
+        def tlm(name: str) -> Any:
+            return fs.telemetry(name)
+
+        lat = np.array(self.payload.latency_s) * 1e3
+        flips = self._flips
+        detected = sum(f.detected_s is not None for f in flips)
+        repaired = sum(f.repaired_s is not None for f in flips)
+        counters = self.radio.link.counters
+        ch = self.channel.stats
+        ground_sum = self.ground.summary() if self.ground is not None else {}
+        tm_packets_sent = int(counters.get("tm_packets", 0))
+        received = int(ground_sum.get("packets_received", 0))
+        # TM frames the ground rejected (FECF): its own count, else what the channel hit.
+        g_rej = ground_sum.get("frames_rejected")
+        tm_rejected = int(g_rej) if g_rej is not None else ch["cadus_corrupted"]
+        tc_rejected = sum(int(counters.get(k, 0)) for k in (
+            "frames_rejected_fecf", "frames_rejected_format", "cltus_incomplete"))
+        queued = len(fs.runtime.downlink)
+        sim_s = self.t_s
+        summary: dict[str, Any] = {
+            "scenario": self.scenario.name,
+            "seed": self.config.seed,
+            "sim_seconds": round(sim_s, 3),
+            "wall_seconds": round(wall_s, 3),
+            "sim_wall_ratio": round(sim_s / wall_s, 1) if wall_s > 0 else None,
+            "orbits": self.config.orbits,
+            "orbit_period_s": round(self.period_s, 3),
+            "frames": {
+                "seen": int(tlm("payload.frames_seen")),
+                "processed": int(tlm("payload.frames_processed")),
+                "kept": int(tlm("payload.frames_kept")),
+                "discarded": int(tlm("payload.frames_discarded")),
+                "dropped": int(tlm("payload.frames_dropped")),
+                "queued_at_end": int(tlm("payload.queue_len")),
+                "small_runs": int(tlm("payload.small_runs")),
+                "large_runs": int(tlm("payload.large_runs")),
+                "escalations": int(tlm("payload.escalations")),
+                "accuracy": self._accuracy(),
+            },
+            "inference_energy_j": round(self.payload.energy_j, 3),
+            "inference_latency_ms": {
+                "count": int(lat.size),
+                "mean": round(float(lat.mean()), 3) if lat.size else None,
+                "p95": round(float(np.percentile(lat, 95)), 3) if lat.size else None,
+                "max": round(float(lat.max()), 3) if lat.size else None,
+            },
+            "battery": {
+                "min_soc": round(self.min_soc, 5),
+                "max_soc": round(self.max_soc, 5),
+                "floor_soc": self._floor_soc,
+                "floor_violations": self.floor_violations,
+                "brownout_j": round(self.world.eps_model.ledger.unserved_j, 3),
+            },
+            "seu": {
+                "acceleration": self.config.seu_acceleration,
+                "injected": len(flips),
+                "detected": detected,
+                "repaired": repaired,
+                "pending": len(flips) - detected,
+                "blocks_repaired": int(tlm("scrubber.repaired")),
+                "unrepairable": int(tlm("scrubber.unrepairable")),
+            },
+            "commands": ground_sum.get("commands", {}),
+            "link": {
+                "frames_up": ch["cltus_sent"],
+                "frames_down": ch["cadus_sent"],
+                "bits_corrected": int(counters.get("bits_corrected", 0)),
+                "frames_rejected": tm_rejected + tc_rejected,
+                "packets_lost": max(0, tm_packets_sent - received),
+                "cltus_dropped": ch["cltus_dropped"],
+                "cltus_corrupted": ch["cltus_corrupted"],
+                "cadus_dropped": ch["cadus_dropped"],
+                "cadus_corrupted": ch["cadus_corrupted"],
+                "tc_frames_accepted": int(counters.get("frames_accepted", 0)),
+                "tm_packets_sent": tm_packets_sent,
+                "tm_packets_received": received,
+                "tm_queue_dropped": int(fs.runtime.downlink.total_dropped),
+                "tm_queued_at_end": queued,
+                "retransmissions": int(ground_sum.get("retransmissions", 0)),
+                "downlink_bps": self.config.channel.downlink_bps,
+                "uplink_ber": self.config.channel.uplink_ber,
+                "downlink_ber": self.config.channel.downlink_ber,
+                "uplink_drop": self.config.channel.uplink_drop,
+                "downlink_drop": self.config.channel.downlink_drop,
+            },
+            "passes": len(self._pass_stats),
+            "ground": {k: v for k, v in ground_sum.items()
+                       if k not in ("commands", "frames_rejected", "packets_received",
+                                    "retransmissions")},
+            "mode": fs.mode.name,
+        }
+        seus = []
+        for f in flips:
+            seus.append(SeuRecord(f.t_s, self.models[f.model].name, f.byte, f.bit, f.block,
+                                  f.detected_s, f.repaired_s))
+        eclipses = [(e.start_tai - self.world.start_tai, e.end_tai - self.world.start_tai)
+                    for e in self.world.eclipses]
+        return SitlResult(summary, self.timeline, eclipses, list(self._pass_stats), seus,
+                          self.scenario, self.config)
+
+    def _accuracy(self) -> dict[str, Any]:
+        """How the flight's keep/discard calls compare with the simulator's truth."""
+        truth = self.devices.camera.truth
+        if self.ground is None:
+            return {}
+        results = self.ground.results
+        right = sum(1 for fid, keep in results.items()
+                    if fid in truth and truth[fid].keep == keep)
+        n = sum(1 for fid in results if fid in truth)
+        return {"results_on_ground": n, "correct": right,
+                "accuracy": round(right / n, 4) if n else None}
+
+
+def run_sitl(
+    scenario: str | Path = DEFAULT_SCENARIO,
+    *,
+    orbits: float = 3.0,
+    seed: int = 1,
+    out_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    torch_threads: int | None = 1,
+    **overrides: Any,
+) -> SitlResult:
+    """Run a SITL mission; with ``out_dir`` write summary.json, report.html, archive.sqlite.
+
+    ``torch_threads`` sets torch's CPU threads for the run (1: the int8 kernels on small
+    batches are fastest single-threaded on a shared CPU; None leaves torch's setting).
+    ``overrides`` are ``[sitl]`` keys (e.g. ``seu_acceleration=0``).
+    """
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    cfg = make_config(scenario, orbits=orbits, seed=seed, **overrides)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stale = out_dir / "archive.sqlite"
+        if stale.exists():
+            stale.unlink()
+    sitl = Sitl(scenario, cfg, out_dir=out_dir)
+    result = sitl.run(progress)
+    if out_dir is not None:
+        from hil.sim.report import write_report
+
+        (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n",
+                                              encoding="utf-8")
+        write_report(result, out_dir)
+    return result
+
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "WALL_CLOCK_FIELDS",
+    "SeuRecord",
+    "Sitl",
+    "SitlConfig",
+    "SitlResult",
+    "Timeline",
+    "make_config",
+    "run_sitl",
+    "sitl_settings",
+]

@@ -1,0 +1,159 @@
+"""The archive: what a flight session writes can be queried, exported and replayed."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+import pytest
+from test_ground_harness import SimLink
+
+from ground import Archive, ArchiveError, Dictionary, EventRecord, minimal_dictionary
+from ground.archive import utc_text
+
+
+@pytest.fixture(scope="module")
+def flown(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive of 20 simulated seconds: ping, a failure, a parameter change."""
+    path = tmp_path_factory.mktemp("archive") / "flight.sqlite"
+    archive = Archive(path)
+    link = SimLink(archive=archive)
+    link.send("PING")
+    link.send("SEQ_START", seq_id=77)
+    link.send("PARAM_SET", params=[{"param_id": "health.max_restarts", "value": 6}])
+    link.run(20.0)
+    archive.close()
+    return path
+
+
+def test_file_layout_is_the_documented_one(flown: Path) -> None:
+    db = sqlite3.connect(flown)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"meta", "channels", "samples", "packets", "events", "commands",
+                      "command_stages"}
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' "
+                                        "AND name NOT LIKE 'sqlite_%'")}
+    assert {"packets_t_tai", "events_t_tai", "events_name", "commands_name"} <= indexes
+    # plain SQL works for operators: the telemetry view joins names in
+    rows = db.execute("SELECT value FROM telemetry WHERE name='exec.met_s' "
+                      "ORDER BY t_tai").fetchall()
+    assert [r[0] for r in rows][:3] == [1, 2, 3]  # mission seconds, one report a second
+
+
+def test_samples_by_name_and_time_range(flown: Path) -> None:
+    with Archive(flown) as arch:
+        met = arch.telemetry("exec.met_s")
+        assert len(met) >= 19
+        assert [s.value for s in met] == list(range(1, len(met) + 1))
+        middle = arch.telemetry("exec.met_s", since_tai=met[5].t_tai, until_tai=met[8].t_tai)
+        assert [s.value for s in middle] == [6, 7, 8, 9]
+        newest = arch.telemetry("exec.met_s", limit=2, newest_first=True)
+        assert [s.value for s in newest] == [met[-1].value, met[-2].value]
+        mode = arch.telemetry("mode.mode")
+        assert {s.value for s in mode} == {"NOMINAL"}  # enums archived as labels
+        assert "mode.mode" in arch.channel_names("mode.*")
+        with pytest.raises(ArchiveError, match=r"did you mean exec\.met_s"):
+            arch.telemetry("exec.mets")
+
+
+def test_events_commands_and_stages(flown: Path) -> None:
+    with Archive(flown) as arch:
+        failed = arch.events(name="cmd.*")
+        assert [e.name for e in failed] == ["cmd.TC_FAILED"]
+        assert failed[0].args["failure_code"] == "NOT_FOUND"
+        assert arch.events(severity="medium") == failed
+        assert len(arch.events(limit=1)) == 1
+        cmds = {c.name: c for c in arch.commands()}
+        assert cmds["PING"].status == "completed"
+        assert [s.stage.value for s in cmds["PING"].stages] == ["sent", "accepted", "started",
+                                                               "completed"]
+        seq = cmds["SEQ_START"]
+        assert (seq.status, seq.failure_code, seq.reason) == (
+            "failed", "NOT_FOUND", "no sequence with id 77")
+        assert cmds["PARAM_SET"].args == {"params": [{"param_id": 0x0902, "value": 6}]}
+        assert arch.commands(name="PING")[0].to_dict()["status"] == "completed"
+
+
+def test_dictionary_travels_with_the_archive(flown: Path) -> None:
+    with Archive(flown) as arch:
+        d = arch.dictionary()
+        assert d is not None and "PING" in d.commands
+
+
+def test_export_csv(flown: Path, tmp_path: Path) -> None:
+    with Archive(flown) as arch:
+        n = arch.export_csv(tmp_path / "met.csv", pattern="exec.met_s")
+        m = arch.export_events_csv(tmp_path / "events.csv")
+    rows = list(csv.DictReader((tmp_path / "met.csv").open(encoding="utf-8")))
+    assert len(rows) == n and n >= 19
+    assert rows[0]["name"] == "exec.met_s" and rows[0]["value"] == "1"
+    assert rows[0]["utc"].endswith("Z") and float(rows[1]["t_tai"]) > float(rows[0]["t_tai"])
+    events = list(csv.DictReader((tmp_path / "events.csv").open(encoding="utf-8")))
+    assert len(events) == m and any(e["name"] == "cmd.TC_FAILED" for e in events)
+
+
+def test_replay_decodes_the_same_data_again(flown: Path, tmp_path: Path) -> None:
+    with Archive(flown) as arch, Archive(tmp_path / "again.sqlite") as again:
+        decoded = list(arch.replay(into=again))
+        assert len(decoded) == arch.counts()["packets"]
+        assert not any(d.error for d in decoded)
+        assert again.counts()["samples"] == arch.counts()["samples"]
+        assert again.telemetry("exec.met_s") == arch.telemetry("exec.met_s")
+
+
+def test_writes_are_batched_until_size_or_age() -> None:
+    d = Dictionary(minimal_dictionary())
+    arch = Archive(":memory:", batch_rows=10, flush_interval_s=5.0)
+    arch.set_dictionary(d)
+    arch.add_samples(1.0, (0x1001, 0x1003), (1.0, 1))
+    assert not arch.maybe_flush(0.0) and arch.pending_rows == 2
+    assert not arch.maybe_flush(4.0)
+    assert arch.maybe_flush(5.5) and arch.pending_rows == 0
+    for i in range(5):
+        arch.add_samples(2.0 + i, (0x1001, 0x1003), (2.0, 2))
+    assert arch.maybe_flush(5.6)  # 10 rows waiting: written at once
+    assert arch.stats["samples"] == 12 and arch.stats["flushes"] == 2
+    arch.add_event(9.0, EventRecord(3.0, 0x1001, "demo.HOT", "HIGH", {"temp_c": 51.0},
+                                    "too hot: 51.0 C"))
+    assert [e.message for e in arch.events()] == ["too hot: 51.0 C"]  # queries flush first
+    arch.close()
+    with pytest.raises(ArchiveError, match="is closed"):
+        arch.flush()
+
+
+def test_same_channel_and_time_is_stored_once() -> None:
+    arch = Archive(":memory:")
+    arch.set_dictionary(Dictionary(minimal_dictionary()))
+    arch.add_samples(1.0, (0x1001,), (20.0,))
+    arch.add_samples(1.0, (0x1001,), (20.0,))
+    assert len(arch.telemetry("demo.temp_c")) == 1
+
+
+def test_unusable_archive_files_are_explained(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ArchiveError, match="cannot open archive"):
+        Archive(junk)
+    with pytest.raises(ArchiveError, match="cannot write"):
+        Archive(":memory:").export_csv(tmp_path / "no" / "such" / "dir.csv")
+
+
+def test_utc_text() -> None:
+    assert utc_text(37.0) == "1958-01-01T00:00:00.000Z"
+    assert utc_text(None) == ""
+
+
+def test_docs_list_every_table_and_column(flown: Path) -> None:
+    """docs/ground.md's schema table names each table's columns in order."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "ground.md").read_text(
+        encoding="utf-8")
+    documented = {m.group(1): re.findall(r"`(\w+)`", m.group(2))
+                  for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", doc, re.MULTILINE)}
+    db = sqlite3.connect(flown)
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+        columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        assert documented.get(table) == columns, f"docs/ground.md: table {table}"

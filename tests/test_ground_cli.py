@@ -1,0 +1,133 @@
+"""`gnomon ground ...` for scripts: send with --json and exit codes, archive queries."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_ground_harness import FlightThread, SimLink, flight_dictionary, free_udp_port
+from typer.testing import CliRunner
+
+from fsw.ccsds import TEST_KEY_FILE
+from ground import Archive
+from ground.cli import ground_app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    dict_file = root / "dictionary.json"
+    dict_file.write_text(json.dumps(flight_dictionary()), encoding="utf-8")
+    archive_file = root / "flight.sqlite"
+    archive = Archive(archive_file)
+    link = SimLink(archive=archive)
+    link.send("PING")
+    link.send("SEQ_START", seq_id=77)
+    link.run(30.0)
+    archive.close()
+    return {"dict": dict_file, "archive": archive_file, "root": root}
+
+
+@pytest.fixture(scope="module")
+def udp_flight() -> Iterator[str]:
+    url = f"udp://127.0.0.1:{free_udp_port()}"
+    with FlightThread(url):
+        yield url
+
+
+def _send(files: dict[str, Path], url: str, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(ground_app, [
+        "send", *args, "--link", url, "--dict", str(files["dict"]), "--key-file",
+        str(TEST_KEY_FILE), "--arsn-file", str(files["root"] / "arsn.json"), "--timeout", "5"])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_send_prints_the_stages_as_json(files: dict[str, Path], udp_flight: str) -> None:
+    code, out, _ = _send(files, udp_flight, "PING", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["ok"] and doc["status"] == "completed"
+    assert [s["stage"] for s in doc["stages"]] == ["sent", "accepted", "started", "completed"]
+
+
+def test_send_exit_codes_tell_scripts_what_happened(files: dict[str, Path],
+                                                    udp_flight: str) -> None:
+    code, out, _ = _send(files, udp_flight, "SEQ_START", "seq_id=77", "--json")
+    assert code == 1 and json.loads(out)["failure_code"] == "NOT_FOUND"
+    code, _, err = _send(files, udp_flight, "SEQ_START", "seq_id=0")
+    assert code == 2 and "seq_id 0 below min 1" in err
+    code, _, err = _send(files, udp_flight, "PNG")
+    assert code == 2 and "did you mean PING?" in err
+    code, out, _ = _send(files, udp_flight, "PARAM_SET",
+                         '[{"param_id": "health.max_restarts", "value": 3}]', "--json")
+    assert code == 0 and json.loads(out)["args"]["params"][0]["value"] == 3
+    code, out, _ = _send(files, udp_flight, "PING", "--at", "+2", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    accepted = next(s for s in doc["stages"] if s["stage"] == "accepted")
+    assert doc["release_tai"] <= accepted["t_tai"] < doc["release_tai"] + 0.5
+
+
+def test_send_without_a_spacecraft_times_out(files: dict[str, Path]) -> None:
+    url = f"udp://127.0.0.1:{free_udp_port()}"
+    result = runner.invoke(ground_app, [
+        "send", "PING", "--link", url, "--dict", str(files["dict"]), "--no-keep-arsn",
+        "--timeout", "1"])
+    assert result.exit_code == 1
+    assert "TIMED OUT" in result.stdout and "did not reach completed" in result.stderr
+
+
+def test_tlm_events_and_commands_from_the_archive(files: dict[str, Path]) -> None:
+    arch = str(files["archive"])
+    result = runner.invoke(ground_app, ["tlm", "exec.met_s", "--archive", arch, "--json"])
+    assert result.exit_code == 0
+    values = [s["value"] for s in json.loads(result.stdout)]
+    assert values == list(range(1, 31))
+    result = runner.invoke(ground_app, ["tlm", "exec.met_s", "--archive", arch, "--since",
+                                        "-4s", "--json"])
+    assert [s["value"] for s in json.loads(result.stdout)] == [26, 27, 28, 29, 30]  # inclusive
+    result = runner.invoke(ground_app, ["tlm", "mode.*", "--archive", arch, "--limit", "1"])
+    assert result.exit_code == 0 and "mode.mode" in result.stdout
+    result = runner.invoke(ground_app, ["tlm", "exec.mets", "--archive", arch])
+    assert result.exit_code == 2 and "did you mean exec.met_s" in result.stderr
+    result = runner.invoke(ground_app, ["events", "--archive", arch, "--json",
+                                        "--severity", "MEDIUM"])
+    events = json.loads(result.stdout)
+    assert [e["name"] for e in events] == ["cmd.TC_FAILED"]
+    result = runner.invoke(ground_app, ["commands", "--archive", arch, "--json"])
+    statuses = {c["name"]: c["status"] for c in json.loads(result.stdout)}
+    assert statuses == {"PING": "completed", "SEQ_START": "failed"}
+    result = runner.invoke(ground_app, ["tlm", "exec.met_s", "--archive",
+                                        str(files["root"] / "nope.sqlite")])
+    assert result.exit_code == 2 and "no archive at" in result.stderr
+
+
+def test_export_and_replay(files: dict[str, Path], tmp_path: Path) -> None:
+    arch = str(files["archive"])
+    out = tmp_path / "core.csv"
+    result = runner.invoke(ground_app, ["export", "--archive", arch, "--out", str(out),
+                                        "--pattern", "exec.*"])
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert {r["name"] for r in rows} >= {"exec.met_s", "exec.cycles"}
+    result = runner.invoke(ground_app, ["replay", "--archive", arch, "--into",
+                                        str(tmp_path / "again.sqlite"), "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert summary["decode_errors"] == 0 and summary["by_kind"]["hk"] >= 30
+    with Archive(tmp_path / "again.sqlite") as again, Archive(arch) as original:
+        assert again.counts()["samples"] == original.counts()["samples"]
+
+
+def test_time_options_are_checked(files: dict[str, Path]) -> None:
+    result = runner.invoke(ground_app, ["events", "--archive", str(files["archive"]),
+                                        "--since", "yesterday"])
+    assert result.exit_code == 2 and "is not a time" in result.stderr
+    result = runner.invoke(ground_app, ["events", "--archive", str(files["archive"]),
+                                        "--since", "2000-01-01T00:00:00Z", "--json"])
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) >= 1
