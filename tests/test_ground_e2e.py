@@ -1,6 +1,10 @@
-"""End to end: `gnomon fsw run` (real time, UDP) in its own process, flown from the ground's
-test API: ping, a parameter set and read back in housekeeping, a rejected command with
-its failure code, and a time-tagged command executing at its time."""
+"""End to end: the flight software in its own process, real time on a UDP port, flown from
+the ground's test API: ping, a parameter set and read back in housekeeping, a rejected
+command with its failure code, and a time-tagged command executing at its time.
+
+Two flights are flown: the SITL satellite (`gnomon sitl --realtime`: the whole topology with
+its simulated world, radio through the simulated RF channel) and the bare board mode
+(`gnomon fsw run`)."""
 
 from __future__ import annotations
 
@@ -21,14 +25,39 @@ from ground.testapi import TestApi
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def flight_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+FLIGHTS = {
+    "sitl-realtime": ["sitl", "{scenario}", "--realtime", "--always-in-view", "--duration",
+                      "120"],
+    "fsw-run": ["fsw", "run", "--duration", "120", "--key-file", str(TEST_KEY_FILE)],
+}
+
+
+def _clean_link_scenario(directory: Path) -> Path:
+    """The default scenario with a clean, fast radio: this test is about the ground and the
+    flight agreeing; link losses and 9,600 bit/s passes are the SITL tests' business."""
+    text = (ROOT / "hil" / "scenarios" / "leo550-sso-6u.toml").read_text(encoding="utf-8")
+    head, _, _ = text.partition("[sitl]")
+    path = directory / "e2e-clean-link.toml"
+    path.write_text(
+        head + "[sitl]\nuplink_ber = 0.0\ndownlink_ber = 0.0\nuplink_drop = 0.0\n"
+        "downlink_drop = 0.0\ndownlink_bps = 1000000.0\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module", params=sorted(FLIGHTS))
+def flight_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     url = f"udp://127.0.0.1:{free_udp_port()}"
-    log = tmp_path_factory.mktemp("fsw") / "fsw-run.log"
+    workdir = tmp_path_factory.mktemp("fsw")
+    log = workdir / f"{request.param}.log"
+    scenario = str(_clean_link_scenario(workdir))
+    argv = [a.format(scenario=scenario) for a in FLIGHTS[request.param]]
     with log.open("w", encoding="utf-8") as out:  # a file: a full pipe would stall the flight
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gnomon.cli", "fsw", "run", "--link", url, "--duration",
-             "120", "--key-file", str(TEST_KEY_FILE)],
+            [sys.executable, "-m", "gnomon.cli", *argv, "--link", url],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
