@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from fsw.ccsds import GroundLink, LinkConfig, SecurityAssociation
+from fsw.ccsds import LinkConfig
 from fsw.link import BaseTransport, LinkError, open_link
 from ground.archive import Archive
 from ground.dictionary import Dictionary
@@ -42,12 +42,6 @@ from ground.session import DecodedListener, GroundSession, StageListener, Teleme
 from ground.tracker import CommandHandle, CommandTimeouts, CommandTracker, Stage
 
 log = logging.getLogger(__name__)
-
-
-def _security_associations(link: GroundLink) -> dict[int, SecurityAssociation]:
-    """The link's SDLS associations (GroundLink has no public accessor for their ARSN)."""
-    sas = getattr(link, "_sas", None)
-    return sas if isinstance(sas, dict) else {}
 
 
 class ArsnStore:
@@ -127,10 +121,7 @@ class GroundStation:
         self._thread_error: str | None = None
         self._arsn = ArsnStore(arsn_file, link_config.spacecraft_id) if arsn_file else None
         if self._arsn is not None and self.session.link is not None:
-            sas = _security_associations(self.session.link)
-            for spi, arsn in self._arsn.load().items():
-                if spi in sas and arsn > sas[spi].arsn:
-                    sas[spi].arsn = arsn
+            self.session.link.resume_arsns(self._arsn.load())
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -208,9 +199,8 @@ class GroundStation:
     def _save_arsn(self) -> None:
         if self._arsn is None or self.session.link is None:
             return
-        sas = _security_associations(self.session.link)
         try:
-            self._arsn.save({spi: sa.arsn for spi, sa in sas.items()})
+            self._arsn.save(self.session.link.arsns())
         except StationError as exc:
             log.warning("%s", exc)
 

@@ -107,3 +107,29 @@ def test_random_uplink_bytes_never_raise(cfg: LinkConfig) -> None:
     fs.step(1.0)
     assert fs.telemetry("cmd.tc_accepted") == 0
     assert radio.stats["uplink_bytes"] > 0
+
+
+def test_a_restarted_ground_resumes_sdls_numbering(cfg: LinkConfig) -> None:
+    fs = build_flight(clock=SimClock(), link_config=cfg)
+    radio, ground = RadioHost(fs), GroundLink(cfg)
+    for n in range(3):
+        radio.uplink(ground.send_tc(PusTc(apid=100, service=17, subservice=1,
+                                          seq_count=n).encode(), now_s=n))
+    saved = ground.arsns()
+    assert saved[cfg.active_spi or 1] == 3
+    # A fresh ground numbering from 1 again is refused as a replay ...
+    fresh = GroundLink(cfg)
+    assert radio.uplink(
+        fresh.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=10)
+    ) == 0
+    fs.step(1.0)
+    assert fs.telemetry("comms.sdls_replays") == 1
+    # ... one that resumes the saved numbers passes SDLS (FARM-1 then sorts the frame number).
+    resumed = GroundLink(cfg)
+    resumed.resume_arsns(saved)
+    resumed.resume_arsns({cfg.active_spi or 1: 0})  # never goes backwards
+    assert resumed.arsns() == saved
+    radio.uplink(resumed.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=11))
+    fs.step(1.0)
+    assert fs.telemetry("comms.sdls_replays") == 1
+    assert fs.telemetry("comms.sdls_bad_mac") == 0

@@ -328,6 +328,18 @@ class GroundLink:
             raise UnknownSpiError(f"no security association with SPI {spi}")
         self._sas[spi].rekey(self.config.key(key_id))
 
+    def arsns(self) -> dict[int, int]:
+        """The last SDLS sequence number sent per SPI: persist it so that a restarted ground
+        does not reuse numbers the spacecraft already saw (it would refuse them as replays)."""
+        return {spi: sa.arsn for spi, sa in self._sas.items()}
+
+    def resume_arsns(self, arsns: dict[int, int]) -> None:
+        """Continue SDLS numbering from saved values (never goes backwards)."""
+        for spi, arsn in arsns.items():
+            sa = self._sas.get(spi)
+            if sa is not None and arsn > sa.arsn:
+                sa.arsn = arsn
+
     @property
     def max_tc_data(self) -> int:
         """Packet bytes one TC frame carries (more are segmented across frames)."""
