@@ -157,9 +157,26 @@ def fsw_run(
     duration: Annotated[float | None, typer.Option(help="Seconds to run (default: forever).")
                         ] = None,
     storage: Annotated[Path | None, typer.Option(help="Storage directory.")] = None,
+    sim_bridge: Annotated[bool, typer.Option(
+        "--sim-bridge", help="HIL bench: EPS, camera and time come from the bench over the "
+                             "same --link cable (sim-bridge mux); the radio shares it.")] = False,
+    models: Annotated[Path | None, typer.Option(
+        help="--sim-bridge: directory with cloudnet-s.gnm and cloudnet-l.gnm "
+             "(default: the shipped artifacts).")] = None,
+    bench_timeout: Annotated[float | None, typer.Option(
+        help="--sim-bridge: give up if the bench has not answered in this many seconds "
+             "(default: wait forever).")] = None,
+    nvpmodel: Annotated[str | None, typer.Option(
+        help="--sim-bridge on a Jetson: switch power modes with `nvpmodel -m ID`, e.g. "
+             "'7W=1,15W=0' (scenario mode name=nvpmodel id; off=ID for payload off).")
+                        ] = None,
 ) -> None:
     """Run the flight software in real time on this machine (board mode): wall clock,
-    systemd watchdog when WATCHDOG_USEC is set, the space link on --link. Stop with Ctrl-C."""
+    systemd watchdog when WATCHDOG_USEC is set, the space link on --link. Stop with Ctrl-C.
+
+    With --sim-bridge (a HIL bench) the cable on --link also carries the simulated EPS,
+    camera and time from ``gnomon hil run``; the board waits for the bench, then flies
+    the same topology as SITL on a wall clock that follows the bench's time."""
     import logging
 
     from fsw.app import build_flight
@@ -181,6 +198,12 @@ def fsw_run(
         cfg = LinkConfig.load(key_file or TEST_KEY_FILE)
     except (CcsdsError, OSError) as exc:
         _fail(f"cannot load key file {key_file}: {exc}")
+    if sim_bridge:
+        if link is None:
+            _fail("--sim-bridge needs --link, e.g. serial:///dev/ttyAMA0?baud=921600")
+        assert link is not None
+        _fly_on_bridge(link, cfg, storage, models, bench_timeout, duration, nvpmodel)
+        return
     try:
         fs = build_flight(clock=WallClock(), storage_dir=storage, link_config=cfg,
                           watchdog=SdNotifier.from_env())
@@ -221,5 +244,90 @@ def fsw_run(
     }
     typer.echo(json.dumps(summary))
 
+
+def _fly_on_bridge(link: str, cfg: Any, storage: Path | None, models: Path | None,
+                   bench_timeout: float | None, duration: float | None,
+                   nvpmodel: str | None = None) -> None:
+    """``fsw run --sim-bridge``: wait for the bench, then fly on its world and radio.
+
+    SIGINT and SIGTERM (systemd's stop) end the run cleanly: the summary JSON is printed.
+    """
+    import signal
+    import threading
+
+    import torch
+
+    from fsw.app import build_flight
+    from fsw.core.errors import CoreError
+    from fsw.core.health import SdNotifier
+    from fsw.hal.board import (
+        DEFAULT_MODELS_DIR,
+        BoardBridge,
+        Bridge,
+        NvpModel,
+        board_info,
+        shipped_model_files,
+    )
+    from fsw.link import LinkError, open_link
+    from fsw.radio import RadioHost
+
+    # One tile at a time, the int8 kernels are fastest single-threaded (and a second
+    # thread fighting the executive for a small board's cores costs 50x in latency).
+    torch.set_num_threads(1)
+    try:
+        switch = NvpModel.parse(nvpmodel) if nvpmodel else None
+    except ValueError as exc:
+        _fail(str(exc))
+    files = shipped_model_files(models or DEFAULT_MODELS_DIR)
+    info = board_info(files)
+    if switch is not None:
+        info["nvpmodel"] = switch.modes
+    typer.echo(f"board inference latency: {json.dumps(info.get('inference_ms'))}", err=True)
+    try:
+        transport = open_link(link, role="spacecraft")
+    except LinkError as exc:
+        _fail(str(exc))
+    bridge = BoardBridge(transport, info=info, apply_power_mode=switch)
+    stop = threading.Event()
+    try:
+        typer.echo(f"waiting for the bench on {link}", err=True)
+        try:
+            synced = bridge.wait_synced(bench_timeout)
+        except KeyboardInterrupt:
+            _fail("stopped while waiting for the bench")
+        if not synced:
+            _fail(f"no bench answered on {link} in {bench_timeout} s")
+        typer.echo(f"bench session {bridge.clock.session}, speed {bridge.clock.speed:g}x; "
+                   "flying", err=True)
+        try:
+            fs = build_flight(clock=bridge.clock, storage_dir=storage, link_config=cfg,
+                              watchdog=SdNotifier.from_env(), hal=bridge.hal(files),
+                              components=[Bridge(bridge)])
+        except CoreError as exc:
+            _fail(exc.reason)
+        radio = RadioHost(fs)
+        previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            cycles = radio.serve(bridge.radio, duration, stop=stop.is_set,
+                                 on_cycle=bridge.service)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        bridge.close()
+    summary = {
+        "met_s": round(fs.clock.met(), 3),
+        "cycles": cycles,
+        "stopped_by_signal": stop.is_set(),
+        "mode": fs.mode.name,
+        "radio": dict(radio.stats),
+        "bridge": dict(bridge.stats),
+        "mux": {**bridge.port.stats, **bridge.port.demux.stats},
+        "cable": dict(transport.stats),
+        "payload": {k: fs.telemetry(f"payload.{k}") for k in
+                    ("frames_seen", "frames_processed", "small_runs", "large_runs")},
+    }
+    typer.echo(json.dumps(summary))
 
 __all__ = ["dict_app", "fsw_app"]

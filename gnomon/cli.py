@@ -19,6 +19,7 @@ import typer
 from fsw.cli import dict_app, fsw_app
 from ground.cli import ground_app
 from hil.cli import sitl_command
+from hil.hil_cli import hil_app
 from hil.world_cli import sched_app, world_app
 from models.cli import model_app, seu_app
 
@@ -35,6 +36,7 @@ app.command("sitl", help="Fly a simulated mission: flight software, world, groun
     sitl_command
 )
 app.add_typer(ground_app, name="ground", help="Ground segment: console, commands, archive.")
+app.add_typer(hil_app, name="hil", help="Hardware-in-the-loop bench over a serial cable.")
 app.add_typer(model_app, name="model", help="Train, verify, inspect .gnm model artifacts.")
 app.add_typer(seu_app, name="seu", help="Radiation fault-injection campaigns on a model.")
 app.add_typer(world_app, name="world", help="The simulated world: eclipses and passes.")

@@ -9,7 +9,7 @@ topology is the same everywhere; only the back-end differs:
   frames, the payload power switch records the requested mode but ``available`` is False,
   and there is no platform description and no model files, so the payload stays idle.
 * ``hil.sim.sim_hal.SimHal`` (SITL): devices driven by the simulated world.
-* a board back-end reading a serial sim-bridge (the HIL issue; not written yet).
+* a board back-end reading the bench over the serial sim-bridge (`fsw.hal.board`, `docs/hil.md`).
 
 >>> hal = Hal.none()
 >>> r = hal.eps.read()
