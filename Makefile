@@ -20,7 +20,7 @@ else
 PYTEST_MARK := not slow and not hil
 endif
 
-.PHONY: all sitl test test-all lint bench rtl-deps rtl-test venv clean help
+.PHONY: all sitl test test-all lint bench rtl-deps rtl-test hil-selftest venv clean help
 
 help:
 	@echo "make sitl      run the default SITL mission into $(OUT)/ (report.html, summary.json)"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     all benchmarks, JSON"
 	@echo "make rtl-test  cocotb tests of the Verilog blocks (installs iverilog as root)"
+	@echo "make hil-selftest  the HIL bench against a local board process over a pty pair"
 
 venv: $(STAMP)
 
@@ -64,6 +65,9 @@ test-all: $(STAMP) rtl-deps
 
 rtl-test: $(STAMP) rtl-deps
 	$(BIN)/python -m pytest -q -m rtl
+
+hil-selftest: $(STAMP)
+	$(BIN)/gnomon hil selftest --json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
