@@ -71,7 +71,7 @@ hil-selftest: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy fsw ground hil models gnomon
+	$(BIN)/mypy fsw ground hil models gnomon tests
 
 bench: $(STAMP)
 	$(BIN)/gnomon bench all --json
