@@ -49,6 +49,12 @@ SinceOpt = Annotated[str | None, typer.Option(
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Like --since.")]
 
 
+def examples(*lines: str) -> str:
+    """A command's help epilog: one example per paragraph (rich joins plain lines)."""
+    return "Example" + ("s" if len(lines) > 1 else "") + ":\n\n" + "\n\n".join(
+        f"  {line}" for line in lines)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=code)
@@ -102,6 +108,12 @@ def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
         _fail(str(exc))
 
 
+def _channel_units(arch: Any) -> dict[str, str]:
+    """Channel name -> units, from the dictionary stored in the archive."""
+    d = arch.dictionary()
+    return {} if d is None else {n: ch.units for n, ch in d.channels.items() if ch.units}
+
+
 def _arsn_file(cfg: Any, path: Path | None, enabled: bool) -> Path | None:
     if not enabled:
         return None
@@ -140,15 +152,34 @@ def parse_time(text: str | None, archive: Any) -> float | None:
     return float(tai_from_datetime(dt))
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time, so that inside the console's
+    prompt (which patches it) log lines print above the prompt instead of through it."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _setup_logging(verbose: bool) -> None:
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        handlers=[handler])
+    if not verbose:  # the commands print their own stages and timeouts; no second copy
+        logging.getLogger("ground.tracker").setLevel(logging.ERROR)
 
 
 # ------------------------------------------------------------------------- live link
 
 
-@ground_app.command("console")
+@ground_app.command("console", epilog=examples(
+    "gnomon ground console --link udp://127.0.0.1:10025",
+    "gnomon ground console --link udp://127.0.0.1:10025 < script.txt   (a script)"))
 def console_cmd(
     link: LinkOpt,
     dictionary: DictOpt = None,
@@ -196,7 +227,10 @@ def console_cmd(
     raise typer.Exit(code=code)
 
 
-@ground_app.command("send")
+@ground_app.command("send", epilog=examples(
+    "gnomon ground send PING --link udp://127.0.0.1:10025",
+    "gnomon ground send SEQ_START seq_id=3 --wait accepted --json",
+    "gnomon ground send PING --at +30    (time-tagged: run on board in 30 s)"))
 def send_cmd(
     command: Annotated[str, typer.Argument(help="Command name, e.g. PING.")],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments as name=value.")] = None,
@@ -214,6 +248,7 @@ def send_cmd(
     keep_arsn: Annotated[bool, typer.Option(help="Keep the SDLS sequence number between "
                                                  "runs.")] = True,
     as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Send one command and wait for a verification stage (for scripts)."""
     from ground.console import parse_arguments
@@ -221,11 +256,17 @@ def send_cmd(
     from ground.station import GroundStation
     from ground.tracker import CommandTimeouts, Stage
 
-    _setup_logging(False)
+    _setup_logging(verbose)
     try:
         want = Stage.parse(wait)
     except ValueError as exc:
         _fail(str(exc))
+    at_s = 0.0
+    if at is not None:
+        try:
+            at_s = float(at[1:] if at.startswith("+") else at)
+        except ValueError:
+            _fail(f"--at '{at}' is not a time: give +SECONDS from now or TAI seconds")
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
     arch = _open_archive(archive)
@@ -249,12 +290,13 @@ def send_cmd(
                                             timeout):
                         _fail(f"no telemetry within {timeout:g} s: cannot tell on-board time",
                               1)
-                    release = float(station.spacecraft_tai() or 0.0) + float(at[1:])
+                    release = float(station.spacecraft_tai() or 0.0) + at_s
                 else:
-                    release = float(at)
+                    release = at_s
                 _, handle = station.send_time_tagged(cmd.name, release, **parsed)
             if want is not Stage.SENT:
                 station.await_stage(handle, want, timeout)
+            heard = int(station.stats.get("tm_packets") or 0)
     except CommandValidationError as exc:
         _fail(str(exc))
     except (GroundError, ValueError) as exc:
@@ -267,24 +309,42 @@ def send_cmd(
         typer.echo(json.dumps({**handle.to_dict(), "waited_for": want.value, "ok": ok}))
     else:
         typer.echo(handle.summary())
+        typer.echo(stage_timeline(handle.to_dict()))
     if not ok:
         if not as_json and not handle.failed:
-            typer.echo(f"error: {cmd.name} did not reach {want.value} within {timeout:g} s",
-                       err=True)
+            hint = ("" if heard else f"; nothing at all was received on {link}: is the "
+                    "spacecraft running there, and in a pass?")
+            typer.echo(f"error: {cmd.name} did not reach {want.value} within {timeout:g} s"
+                       f"{hint}", err=True)
         raise typer.Exit(code=1)
+
+
+def stage_timeline(doc: dict[str, Any]) -> str:
+    """The stages of a command handle's ``to_dict()`` with their times after sending.
+
+    >>> stage_timeline({"t_sent_s": 10.0, "stages": [{"stage": "sent", "t_ground_s": 10.0},
+    ...                 {"stage": "accepted", "t_ground_s": 11.5}]})
+    '  sent +0.00 s -> accepted +1.50 s'
+    """
+    t0 = doc.get("t_sent_s") or 0.0
+    return "  " + " -> ".join(f"{s['stage']} +{s['t_ground_s'] - t0:.2f} s"
+                              for s in doc.get("stages", []))
 
 
 # ------------------------------------------------------------------------- archive
 
 
-@ground_app.command("tlm")
+@ground_app.command("tlm", epilog=examples(
+    "gnomon ground tlm eps.soc_pct --archive out/sitl/archive.sqlite",
+    "gnomon ground tlm 'eps.*' --archive gnd.sqlite --since -10m --json"))
 def tlm_cmd(
-    name: Annotated[str, typer.Argument(help="Channel name or glob (eps.*).")],
+    name: Annotated[str, typer.Argument(
+        help="Channel name, component (eps: all its channels) or glob (eps.soc*).")],
     archive: ArchiveOpt,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many newest samples per "
-                                                   "channel.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many newest samples "
+                                                          "per channel.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Archived samples of channels in a time range."""
@@ -295,32 +355,84 @@ def tlm_cmd(
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
         names = arch.channel_names(name) if any(c in name for c in "*?[") else [name]
+        if names == [name] and not arch.channel_names(name):  # a component: eps -> eps.*
+            names = arch.channel_names(name.rstrip(".") + ".*") or names
         if not names:
             _fail(f"no archived channel matches '{name}'")
         rows = []
         for n in names:
             samples = arch.telemetry(n, t0, t1, limit=limit, newest_first=limit is not None)
             rows += sorted(samples, key=lambda s: s.t_tai)
+        units = _channel_units(arch)
+        span = None
+        if not rows:  # say what the channels do hold
+            firsts = [x for n in names for x in arch.telemetry(n, limit=1)]
+            lasts = [x for n in names for x in arch.telemetry(n, limit=1, newest_first=True)]
+            if firsts:
+                span = (min(x.t_tai for x in firsts), max(x.t_tai for x in lasts))
     except ArchiveError as exc:
         _fail(str(exc))
     finally:
         arch.close()
-    if as_json:
+    if as_json:  # full values, as archived
         typer.echo(json.dumps([{"name": s.name, "t_tai": s.t_tai, "utc": utc_text(s.t_tai),
-                                "value": s.value} for s in rows]))
+                                "value": s.value, "units": units.get(s.name, "")}
+                               for s in rows]))
         return
-    for s in rows:
-        typer.echo(f"{utc_text(s.t_tai)}  {s.name:<32} {s.value}")
+    if not rows:
+        _say_nothing_in_range(f"no samples of {name}", t0, t1, span,
+                              "its samples span" if len(names) == 1 else "their samples span")
+        return
+    for line in sample_lines(rows, units):
+        typer.echo(line)
 
 
-@ground_app.command("events")
+def sample_lines(rows: list[Any], units: dict[str, str]) -> list[str]:
+    """Samples as aligned text lines: UTC, channel, value (6 significant digits), units.
+
+    >>> from ground.records import Sample
+    >>> sample_lines([Sample("eps.soc_pct", 2.0e9, 90.06070709228516)], {"eps.soc_pct": "%"})
+    ['2021-05-18T03:32:43.000Z  eps.soc_pct  90.0607 %']
+    """
+    from ground.archive import utc_text
+    from ground.records import format_value
+
+    width = max((len(s.name) for s in rows), default=0)
+    texts = [format_value(s.value) for s in rows]
+    vwidth = max((len(t) for t in texts), default=0)
+    out = []
+    for s, text in zip(rows, texts, strict=True):
+        numeric = isinstance(s.value, int | float) and not isinstance(s.value, bool)
+        value = text.rjust(vwidth) if numeric else text.ljust(vwidth)  # numbers align right
+        out.append(f"{utc_text(s.t_tai)}  {s.name:<{width}}  {value} "
+                   f"{units.get(s.name, '')}".rstrip())
+    return out
+
+
+def _say_nothing_in_range(what: str, t0: float | None, t1: float | None,
+                          span: tuple[float, float] | None, held_by: str = "the archive spans"
+                          ) -> None:
+    """Tell a person (on stderr) why nothing printed, and what the archive does hold."""
+    from ground.archive import utc_text
+
+    where = ""
+    if t0 is not None or t1 is not None:
+        where = f" from {utc_text(t0) or 'the start'} to {utc_text(t1) or 'the end'}"
+    held = (f"; {held_by} {utc_text(span[0])} to {utc_text(span[1])}" if span
+            else "; the archive holds none")
+    typer.echo(f"{what}{where}{held}", err=True)
+
+
+@ground_app.command("events", epilog=examples(
+    "gnomon ground events --archive out/sitl/archive.sqlite",
+    "gnomon ground events --archive gnd.sqlite --severity HIGH --since -1h --json"))
 def events_cmd(
     archive: ArchiveOpt,
     since: SinceOpt = None,
     until: UntilOpt = None,
     name: Annotated[str | None, typer.Option(help="Event name or glob.")] = None,
     severity: Annotated[str | None, typer.Option(help="INFO, LOW, MEDIUM or HIGH.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the newest N.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Archived events."""
@@ -329,8 +441,9 @@ def events_cmd(
 
     arch = _open_archive(archive, must_exist=True)
     try:
-        events = arch.events(parse_time(since, arch), parse_time(until, arch), name=name,
-                             severity=severity, limit=limit)
+        t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        events = arch.events(t0, t1, name=name, severity=severity, limit=limit)
+        span = arch.time_range()
     except ArchiveError as exc:
         _fail(str(exc))
     finally:
@@ -340,15 +453,20 @@ def events_cmd(
                                 "severity": e.severity, "message": e.message, "args": e.args}
                                for e in events], default=str))
         return
+    if not events:
+        which = " ".join(w for w in (severity and severity.upper(), name) if w)
+        _say_nothing_in_range(f"no {which + ' ' if which else ''}events", t0, t1, span)
+        return
     for e in events:
         typer.echo(f"{utc_text(e.t_tai)}  {e.severity:<6} {e.name}: {e.message}")
 
 
-@ground_app.command("commands")
+@ground_app.command("commands", epilog=examples(
+    "gnomon ground commands --archive out/sitl/archive.sqlite --name 'PARAM_*'"))
 def commands_cmd(
     archive: ArchiveOpt,
     name: Annotated[str | None, typer.Option(help="Command name or glob.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the newest N.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Archived command history with verification stages."""
@@ -370,7 +488,9 @@ def commands_cmd(
         typer.echo(f"#{r.seq_count:<5} {r.name:<24} {r.status:<10} {stages}{fail}")
 
 
-@ground_app.command("export")
+@ground_app.command("export", epilog=examples(
+    "gnomon ground export --archive gnd.sqlite --out tlm.csv --pattern 'eps.*'",
+    "gnomon ground export --archive gnd.sqlite --out events.csv --events"))
 def export_cmd(
     archive: ArchiveOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
@@ -394,7 +514,8 @@ def export_cmd(
     typer.echo(f"{n} rows written to {out}", err=True)
 
 
-@ground_app.command("replay")
+@ground_app.command("replay", epilog=examples(
+    "gnomon ground replay --archive gnd.sqlite --dict fixed.json --into new.sqlite"))
 def replay_cmd(
     archive: ArchiveOpt,
     dictionary: Annotated[Path | None, typer.Option(

@@ -21,12 +21,13 @@ to finish before it exits, and the exit status says whether they all completed).
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,17 +42,17 @@ from rich.text import Text
 from ground.archive import utc_text
 from ground.dictionary import CommandDef, Dictionary
 from ground.errors import GroundError
-from ground.records import Decoded, EventRecord
+from ground.records import Decoded, EventRecord, format_value
 from ground.station import GroundStation
 from ground.tracker import CommandHandle, Stage, StageRecord
 
 PROMPT = "gnd> "
 CONSOLE_COMMANDS: dict[str, str] = {
     "help": "help [CMD]: list commands, or describe one",
-    "tlm": "tlm [pattern]: latest telemetry with limit colours",
+    "tlm": "tlm [pattern]: latest telemetry of a component (eps), a glob or a substring",
     "events": "events [n]: the last n events (default 20)",
     "cmds": "cmds [n]: the last n commands and their stages",
-    "stats": "stats: link, COP-1 and decoder counters",
+    "stats": "stats [filter]: link, COP-1 and decoder counters",
     "watch": "watch [pattern]: live telemetry and events until Ctrl-C",
     "set": "set PARAM=VALUE ...: set parameters by name (PARAM_SET)",
     "get": "get PARAM ...: read parameters by name (PARAM_GET)",
@@ -108,6 +109,33 @@ def parse_arguments(name: str, tokens: Sequence[str],
     return args
 
 
+def channel_pattern(pattern: str, channels: Iterable[str]) -> str | None:
+    """What ``tlm PATTERN`` selects: a glob as given; a component name (``eps``) its
+    channels (``eps.*``), not every name containing it (``scrubber.sweeps``); else a
+    substring.
+
+    >>> channel_pattern("eps", ["eps.soc_pct", "scrubber.sweeps"])
+    'eps.*'
+    >>> channel_pattern("soc", ["eps.soc_pct"]), channel_pattern("", ["eps.soc_pct"])
+    ('soc', None)
+    """
+    if not pattern:
+        return None
+    if not any(c in pattern for c in "*?[") and any(
+            n.startswith(pattern.rstrip(".") + ".") for n in channels):
+        return pattern.rstrip(".") + ".*"
+    return pattern
+
+
+def command_list_lines(names: Sequence[str], width: int) -> list[str]:
+    """Command names, comma-separated, wrapped between names to ``width`` columns."""
+    import textwrap
+
+    return textwrap.wrap(", ".join(names), width=max(40, width - 2), initial_indent="  ",
+                         subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
 class DictionaryCompleter(Completer):
     """Completes console words, command names, ``arg=`` names and enum labels."""
 
@@ -138,9 +166,10 @@ class DictionaryCompleter(Completer):
                                      display_meta=f"{p.field.describe()} (default {p.default})")
             return
         if head in ("tlm", "watch"):
-            for name in self.d.channels:
+            for name, ch in self.d.channels.items():
                 if name.startswith(current):
-                    yield Completion(name, -len(current))
+                    meta = ", ".join(x for x in (ch.field.describe(), ch.description) if x)
+                    yield Completion(name, -len(current), display_meta=meta)
             return
         if head == "help":
             yield from self._names(current, console=False)
@@ -236,7 +265,7 @@ class Console:
                 pd = self.d.params_by_id.get(p.get("param_id", -1))
                 name = pd.name if pd else str(p.get("param_id"))
                 units = f" {pd.field.units}" if pd and pd.field.units else ""
-                parts.append(f"{name} = {p.get('value')}{units}")
+                parts.append(f"{name} = {format_value(p.get('value'))}{units}")
             return ", ".join(parts)
         return json.dumps(dec.fields, default=lambda v: v.hex() if isinstance(v, bytes)
                           else str(v))
@@ -296,6 +325,17 @@ class Console:
                     return
 
     def _toolbar(self) -> str:
+        try:
+            from prompt_toolkit.application import get_app
+
+            width = get_app().output.get_size().columns
+        except Exception:  # no application running (tests)
+            width = self.out.width
+        return self.toolbar_text(width)
+
+    def toolbar_text(self, width: int = 80) -> str:
+        """The bottom toolbar: link, telemetry age, COP-1, pending commands, limits; the
+        least useful parts are left out first so that it fits ``width`` columns."""
         s = self.station.stats
         age = s["last_tm_age_s"]
         contact = "no downlink yet" if age is None else f"TM {age:.1f} s ago"
@@ -305,9 +345,18 @@ class Console:
                 red += 1
             elif v.limit.colour == "yellow":
                 yellow += 1
-        return (f" {self.station.url} {s['transport_status']} | {contact} | FOP {s['fop_state']}"
-                f" V(R)={s['farm_vr']} | pending {s['commands_pending']} | limits: {red} red, "
-                f"{yellow} yellow")
+        limits = ("limits ok" if not red and not yellow
+                  else f"limits: {red} red, {yellow} yellow")
+        status = s["transport_status"]
+        parts = [f"{self.station.url}" + ("" if status == "connected" else f" {status}"),
+                 contact, f"FOP {s['fop_state']} V(R)={s['farm_vr']}",
+                 f"{s['commands_pending']} pending", limits]
+        if s["farm_vr"] is None:
+            parts[2] = f"FOP {s['fop_state']}"
+        text = " " + " | ".join(parts)
+        if len(text) > width - 1 and status == "connected":
+            text = " " + " | ".join(parts[1:])  # the URL is in the banner
+        return text
 
     def _drain(self) -> None:
         """Wait for this console's pending commands; count failures for the exit status."""
@@ -422,29 +471,38 @@ class Console:
         if rest:
             word = rest.split()[0]
             if word in CONSOLE_COMMANDS:
-                self.say(CONSOLE_COMMANDS[word])
+                self.say(Text(CONSOLE_COMMANDS[word]))
                 return
             cmd = self.d.command(word)
-            table = Table(title=f"{cmd.name}: {cmd.description}", title_justify="left")
-            for col in ("argument", "type and range", "description"):
+            title = Text(f"{cmd.name} ({cmd.service},{cmd.subservice})", style="bold") + Text(
+                f": {cmd.description}" if cmd.description else "")
+            if not cmd.args:
+                self.say(title + Text(f"\n  no arguments: send it as `{cmd.name}`"))
+                return
+            described = any(f.description for f in cmd.args)
+            table = Table(title=title, title_justify="left")
+            for col in ("argument", "type and range", "description")[:3 if described else 2]:
                 table.add_column(col)
             for f in cmd.args:
-                table.add_row(f.name, f.describe(), f.description)
-            if not cmd.args:
-                table.add_row("(none)", "", "")
+                table.add_row(*(f.name, f.describe(), f.description)[:3 if described else 2])
             self.say(table)
+            usage = " ".join([cmd.name, *(f"{f.name}=..." for f in cmd.args)])
+            easier = {(20, 3): "; easier: set PARAM=VALUE", (20, 1): "; easier: get PARAM"}
+            self.say(Text(f"  usage: {usage}  (or the values in this order)"
+                          f"{easier.get((cmd.service, cmd.subservice), '')}"))
             return
         table = Table(title="console commands", title_justify="left", show_header=False)
         for text in CONSOLE_COMMANDS.values():
-            word, _, meta = text.partition(":")
-            table.add_row(word, meta.strip())
+            usage, _, meta = text.partition(": ")
+            table.add_row(Text(usage), Text(meta.strip()))  # [pattern] is not markup
         self.say(table)
-        names = sorted(self.d.commands)
-        self.say(Text(f"spacecraft commands ({len(names)}; `help NAME` for arguments): ",
-                      style="bold") + Text(", ".join(names)))
+        self.say(Text(f"spacecraft commands ({len(self.d.commands)}; `help NAME` for "
+                      "arguments, Tab completes):", style="bold"))
+        for line in command_list_lines(sorted(self.d.commands), self.out.width):
+            self.say(line)
 
     def _tlm_table(self, pattern: str) -> Table:
-        values = self.station.telemetry.values(pattern or None)
+        values = self.station.telemetry.values(channel_pattern(pattern, self.d.channels))
         now_tai = self.station.spacecraft_tai()
         table = Table(title=f"telemetry{' ' + pattern if pattern else ''} ({len(values)})",
                       title_justify="left")
@@ -459,18 +517,31 @@ class Console:
         return table
 
     def _tlm(self, rest: str) -> None:
-        if not len(self.station.telemetry):
+        tlm = self.station.telemetry
+        if not len(tlm):
             self.say("no telemetry received yet")
+            return
+        if rest and not tlm.values(channel_pattern(rest, self.d.channels)):
+            known = any(fnmatch.fnmatchcase(n, channel_pattern(rest, self.d.channels) or "*")
+                        or rest in n for n in self.d.channels)
+            self.say(Text(f"no value of {rest} received yet ({len(tlm)} channels so far; "
+                          "`tlm` lists them)" if known else
+                          f"no channel matches '{rest}'{self.d.suggest(rest, 'channel')}"))
             return
         self.say(self._tlm_table(rest))
 
     def _events_table(self, n: int) -> Table:
         events = self.station.events[-n:]
-        table = Table(title=f"events (last {len(events)})", title_justify="left")
+        days = {utc_text(ev.t_tai)[:10] for ev in events}
+        one_day = len(days) == 1  # then the date goes in the title, the time in the column
+        table = Table(title=f"events (last {len(events)}"
+                            f"{', ' + days.pop() + ' UTC' if one_day else ''})",
+                      title_justify="left")
         for col in ("UTC", "severity", "event", "message"):
             table.add_column(col)
         for ev in events:
-            table.add_row(utc_text(ev.t_tai)[:19], Text(ev.severity,
+            when = utc_text(ev.t_tai)
+            table.add_row(when[11:19] if one_day else when[:19].replace("T", " "), Text(ev.severity,
                           style=SEVERITY_STYLE.get(ev.severity, "")), ev.name, ev.message)
         return table
 
@@ -479,6 +550,9 @@ class Console:
             n = int(rest or "20")
         except ValueError:
             raise GroundError(f"events: '{rest}' is not a count") from None
+        if not self.station.events:
+            self.say("no events received yet")
+            return
         self.say(self._events_table(n))
 
     def _cmds(self, rest: str) -> None:
@@ -486,6 +560,9 @@ class Console:
             n = int(rest or "20")
         except ValueError:
             raise GroundError(f"cmds: '{rest}' is not a count") from None
+        if not self.station.commands.recent(1):
+            self.say("no commands sent yet")
+            return
         table = Table(title="commands", title_justify="left")
         for col in ("#", "command", "status", "stages", "failure"):
             table.add_column(col)
@@ -520,5 +597,5 @@ class Console:
             return
 
 
-__all__ = ["Console", "DictionaryCompleter", "parse_arguments", "parse_command_line",
-           "parse_value"]
+__all__ = ["Console", "DictionaryCompleter", "channel_pattern", "command_list_lines",
+           "parse_arguments", "parse_command_line", "parse_value"]

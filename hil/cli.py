@@ -39,8 +39,9 @@ def sitl_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")
                        ] = False,
     seu_acceleration: Annotated[float | None, typer.Option(
-        help="Override the scenario's [sitl] SEU acceleration (0: no upsets).")] = None,
+        help="Override the scenario's \\[sitl] SEU acceleration (0: no upsets).")] = None,
     realtime: Annotated[bool, typer.Option(
+        "--realtime",
         help="Fly paced to wall time with the radio on --link (for the ground console).")
                         ] = False,
     link: Annotated[str | None, typer.Option(
@@ -48,6 +49,7 @@ def sitl_command(
     duration: Annotated[float | None, typer.Option(
         help="--realtime: wall seconds to run (default: the orbits).")] = None,
     always_in_view: Annotated[bool, typer.Option(
+        "--always-in-view",
         help="--realtime: keep the link up outside passes (an interactive bench).")] = False,
 ) -> None:
     """Run the flight software against the simulated world and a simulated ground station.
@@ -105,12 +107,24 @@ def sitl_command(
         f"{seu['detected']} detected, {seu['repaired']} repaired",
         f"  commands    {c.get('sent', 0)} sent, {c.get('completed', 0)} completed, "
         f"{c.get('failed', 0)} failed ({c.get('resent', 0)} resent)",
-        f"  link        {s['passes']} passes, {lk['frames_up']} CLTUs up, {lk['frames_down']} "
-        f"frames down, {lk['bits_corrected']} bits corrected, {lk['frames_rejected']} frames "
-        f"rejected, {lk['packets_lost']} packets lost",
+        f"  link        {_n(s['passes'], 'pass', 'passes')}: {lk['frames_up']} CLTUs up, "
+        f"{lk['frames_down']} TM frames down",
+        f"              {_n(lk['bits_corrected'], 'bit')} corrected, "
+        f"{_n(lk['frames_rejected'], 'frame')} rejected, {_n(lk['packets_lost'], 'packet')} "
+        "lost",
         f"report: {out / 'report.html'}",
+        f"next:   gnomon ground events --archive {out / 'archive.sqlite'}",
     ]
     typer.echo("\n".join(lines))
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """``1 pass``, ``2 passes``.
+
+    >>> _n(1, "pass", "passes"), _n(0, "frame")
+    ('1 pass', '0 frames')
+    """
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def _log_to(path: Path) -> logging.Handler:

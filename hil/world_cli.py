@@ -54,7 +54,8 @@ def _utc(tai: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@world_app.command("pass-times")
+@world_app.command("pass-times", epilog="Examples:\n\n  gnomon world pass-times leo550-sso-6u"
+                  "\n\n  gnomon world pass-times long-eclipse-6u --hours 24 --json")
 def pass_times(
     scenario: Annotated[str, typer.Argument(help="Bundled scenario name or a TOML path.")],
     hours: Annotated[
@@ -112,35 +113,86 @@ def pass_times(
         typer.echo(json.dumps(report))
         return
     from rich.console import Console
-    from rich.table import Table
 
     con = Console()
-    t1 = Table(title=f"{sc.name}: eclipses (Sun centre behind the Earth)")
-    for col in ("start (UTC)", "end (UTC)", "duration", "penumbra"):
-        t1.add_column(col)
-    for e in eclipses:
-        t1.add_row(
-            e["start_utc"],
-            e["end_utc"],
-            f"{e['duration_s'] / 60:.1f} min",
-            f"{e['penumbra_s']:.1f} s",
-        )
-    t2 = Table(title=f"{sc.name}: passes")
-    for col in ("station", "AOS (UTC)", "LOS (UTC)", "duration", "max elevation"):
-        t2.add_column(col)
-    for p in passes:
-        t2.add_row(
-            p["station"],
-            p["aos_utc"],
-            p["los_utc"],
-            f"{p['duration_s'] / 60:.1f} min",
-            f"{p['max_elevation_deg']:.1f} deg",
-        )
+    # the orbit table's last 10 s grid point may lie just past the span's end
+    ongoing = {_utc(t) for t in [*(e.end_tai for e in world.eclipses),
+                                 *(p.los_tai for p in world.passes)]
+               if t >= world.end_tai - 10.0}
+    t1, t2 = pass_tables(report, ongoing)
     con.print(t1)
     con.print(t2)
 
 
-@sched_app.command("eval")
+def _day_and_clock(iso: str) -> tuple[str, str]:
+    """('2026-11-21', '06:22:22') from '2026-11-21T06:22:22Z'."""
+    return iso[:10], iso[11:19]
+
+
+def pass_tables(report: dict[str, Any], ongoing: set[str] | None = None) -> tuple[Any, Any]:
+    """The eclipse and pass tables of a ``pass-times`` report, narrow enough for 80 columns.
+
+    Times are HH:MM:SS UTC; the date goes in the title when the span is one UTC day, else
+    in a column of its own. An eclipse or pass still going on at the end of the span
+    (its end time in ``ongoing``) is marked with ``+``.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    days = sorted({_day_and_clock(e[k])[0] for e in report["eclipses"]
+                   for k in ("start_utc", "end_utc")}
+                  | {_day_and_clock(p[k])[0] for p in report["passes"]
+                     for k in ("aos_utc", "los_utc")}
+                  | {report["start_utc"][:10]})
+    one_day = len(days) == 1
+    when = f"{days[0]} UTC" if one_day else f"{days[0]} to {days[-1]} UTC"
+    name = report["scenario"]
+    cut = "+ still going on when the span ends"
+    ongoing = ongoing or set()
+
+    def end_text(iso: str) -> str:
+        return _day_and_clock(iso)[1] + ("+" if iso in ongoing else "")
+
+    t1 = Table(title=f"{name}: eclipses, {when}")
+    if not one_day:
+        t1.add_column("date")
+    t1.add_column("start")
+    t1.add_column("end")
+    t1.add_column("duration", justify="right")
+    t1.add_column("penumbra", justify="right")
+    marked = False
+    for e in report["eclipses"]:
+        day, start = _day_and_clock(e["start_utc"])
+        marked |= e["end_utc"] in ongoing
+        row = [start, end_text(e["end_utc"]), f"{e['duration_s'] / 60:.1f} min",
+               f"{e['penumbra_s']:.1f} s"]
+        t1.add_row(*([day] if not one_day else []), *row)
+    if marked:
+        t1.caption = cut
+    t2 = Table(title=f"{name}: ground-station passes, {when}")
+    if not one_day:
+        t2.add_column("date")
+    t2.add_column("station")
+    t2.add_column("AOS")
+    t2.add_column("LOS")
+    t2.add_column("duration", justify="right")
+    t2.add_column("max elev.", justify="right")
+    marked = False
+    for p in report["passes"]:
+        day, aos = _day_and_clock(p["aos_utc"])
+        marked |= p["los_utc"] in ongoing
+        row = [p["station"], aos, end_text(p["los_utc"]), f"{p['duration_s'] / 60:.1f} min",
+               f"{p['max_elevation_deg']:.1f}°"]
+        t2.add_row(*([day] if not one_day else []), *row)
+    if marked:
+        t2.caption = cut
+    hours = f"{round(report['span_s'] / 3600, 2):g} h from {report['start_utc']}"
+    return (t1 if report["eclipses"] else Text(f"{name}: no eclipses in {hours}"),
+            t2 if report["passes"] else Text(f"{name}: no passes in {hours}"))
+
+
+@sched_app.command("eval", epilog="Examples:\n\n  gnomon sched eval --scenarios 20"
+                 "\n\n  gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots")
 def sched_eval(
     scenarios: Annotated[int, typer.Option(help="Number of randomized scenarios.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the scenario generator.")] = 0,
@@ -204,14 +256,14 @@ def sched_eval(
     from rich.table import Table
 
     table = Table(title=f"scheduler evaluation ({report.get('scenarios', 1)} scenarios)")
+    table.add_column("policy", no_wrap=True)  # names whole, headers on two lines: 80 columns
     for col in (
-        "policy",
         "value",
         "vs oracle",
-        "floor violations",
-        "deadline misses",
-        "J / inference",
-        "frames / orbit",
+        "floor\nviolations",
+        "deadline\nmisses",
+        "J /\ninfer.",
+        "frames\n/ orbit",
     ):
         table.add_column(col, justify="right")
     for name, m in report["policies"].items():
@@ -229,7 +281,8 @@ def sched_eval(
     if "goal" in report:
         g = report["goal"]
         con.print(
-            f"goal >= {g['target_value_vs_oracle']:.0%} of oracle with no floor violations: "
+            f"goal >= {g['target_value_vs_oracle']:.0%} of oracle, no floor violations: "
             f"{'met' if g['met'] else 'NOT met'} ({g['gnomon_value_vs_oracle']:.3f}, "
-            f"{g['gnomon_floor_violations']} violations) in {report['elapsed_s']} s"
+            f"{g['gnomon_floor_violations']} violations; {report['elapsed_s']} s)",
+            soft_wrap=True,
         )

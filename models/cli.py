@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 model_app = typer.Typer(help="Train, verify, inspect and sign .gnm model artifacts.",
                         no_args_is_help=True)
@@ -25,12 +26,19 @@ seu_app = typer.Typer(help="Single-event-upset fault-injection campaigns.", no_a
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 DEFAULT_OUT = Path("models/artifacts")
 
-_err = Console(stderr=True)
-_out = Console()
+# soft_wrap: a message is one line however narrow the terminal or log (tables still fit)
+_err = Console(stderr=True, soft_wrap=True)
+_out = Console(soft_wrap=True)
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: one example per paragraph."""
+    return "Example" + ("s" if len(lines) > 1 else "") + ":\n\n" + "\n\n".join(
+        f"  {line}" for line in lines)
 
 
 def _fail(msg: str, code: int = 2) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    _err.print(Text("error:", style="bold red") + Text(f" {msg}"))
     raise typer.Exit(code)
 
 
@@ -78,7 +86,7 @@ def _read_file(path: Path) -> bytes:
         _fail(f"cannot read {path}: {e.strerror}")
 
 
-@model_app.command("train")
+@model_app.command("train", epilog=examples("gnomon model train --quick --out /tmp/models"))
 def train_cmd(
     out: Annotated[Path, typer.Option(help="Directory for the artifacts.")] = DEFAULT_OUT,
     seed: Annotated[int, typer.Option(help="Seed for data, initialisation and batch order.")] = 0,
@@ -109,7 +117,9 @@ def train_cmd(
             _out.print(f"sha256 {name} {digest}")
 
 
-@model_app.command("verify")
+@model_app.command("verify", epilog=examples(
+    "gnomon model verify models/artifacts/cloudnet-s.gnm",
+    "gnomon model verify signed.gnm --key-file key.bin --json"))
 def verify_cmd(
     file: Annotated[Path, typer.Argument(help="The .gnm file to check.")],
     key_file: Annotated[Path | None, typer.Option(help="HMAC key; require a signature.")] = None,
@@ -130,7 +140,8 @@ def verify_cmd(
     elif problems:
         for p in problems:
             where = f"block {p.block}" if p.block is not None else p.region
-            _err.print(f"[bold red]FAIL[/] {file}: {where}: {p.message}", highlight=False)
+            text = p.message if p.message.startswith(where) else f"{where}: {p.message}"
+            _err.print(Text("FAIL", style="bold red") + Text(f" {file}: {text}"))
     else:
         _out.print(f"OK {file}: header, graph, both CRC tables, every block and SHA-256 verify"
                    + (" (signature valid)" if key_file else ""))
@@ -138,7 +149,8 @@ def verify_cmd(
         raise typer.Exit(1)
 
 
-@model_app.command("inspect")
+@model_app.command("inspect", epilog=examples(
+    "gnomon model inspect models/artifacts/cloudnet-s.gnm"))
 def inspect_cmd(
     file: Annotated[Path, typer.Argument(help="The .gnm file to describe.")],
     json_out: JsonFlag = False,
@@ -202,7 +214,8 @@ def inspect_cmd(
     _out.print(f"meta {json.dumps(meta, sort_keys=True)}")
 
 
-@model_app.command("sign")
+@model_app.command("sign", epilog=examples(
+    "gnomon model sign cloudnet-s.gnm --key-file key.bin --out signed.gnm"))
 def sign_cmd(
     file: Annotated[Path, typer.Argument(help="The verified .gnm file to sign.")],
     key_file: Annotated[Path, typer.Option(help="File holding the HMAC key (>= 16 bytes).")],
@@ -224,7 +237,9 @@ def sign_cmd(
     _out.print(f"wrote {out} ({len(blob)} bytes, signed)")
 
 
-@seu_app.command("campaign")
+@seu_app.command("campaign", epilog=examples(
+    "gnomon seu campaign --model models/artifacts/cloudnet-s.gnm --flips 50",
+    "gnomon seu campaign --model models/artifacts/cloudnet-l.gnm --mode burst"))
 def campaign_cmd(
     model: Annotated[Path, typer.Option(help="The .gnm model to attack.")],
     flips: Annotated[int, typer.Option(help="Number of upset events to inject.")] = 1000,
@@ -259,23 +274,45 @@ def campaign_cmd(
     if json_out:
         _emit_json(rep)
     else:
-        _out.print(f"{rep['model']}: {rep['flips_injected']} {mode} events "
-                   f"({rep['bits_flipped']} bits): detected {rep['detected_pct']} %, "
-                   f"repaired {rep['repaired_pct']} %, outputs identical after repair: "
-                   f"{rep['outputs_identical_after_repair']}")
-        _out.print(f"{rep['events_changing_output_before_repair']} events changed an output "
-                   "before the scrub caught them")
-        t = Table("BER", "bits", "unprotected", "protected", "fp32 unprotected",
-                  title=f"accuracy (golden {rep['golden_accuracy']:.4f})")
-        for r in rep["ber"]:
-            fp = r.get("accuracy_fp32_unprotected")
-            t.add_row(f"{r['ber']:.0e}", f"{r['bits_flipped_mean']:.1f}",
-                      f"{r['accuracy_unprotected']:.4f}", f"{r['accuracy_protected']:.4f}",
-                      "-" if fp is None else f"{fp:.4f}")
-        _out.print(t)
+        for line in campaign_lines(rep):
+            _out.print(line)
+        _out.print(campaign_table(rep))
         for r in rep["activation_faults"]:
-            _out.print(f"activation upsets at {r['rate']:.0e}: accuracy "
-                       f"{r['accuracy_clipped']:.4f} clipped, {r['accuracy_unclipped']:.4f} "
-                       "unclipped")
+            _out.print(f"activation upsets at {r['rate']:.0e} per value: accuracy "
+                       f"{r['accuracy_clipped']:.4f} with clipping, "
+                       f"{r['accuracy_unclipped']:.4f} without")
     if not ok:
         raise typer.Exit(1)
+
+
+def campaign_lines(rep: dict[str, Any]) -> list[Text]:
+    """The verdict of a campaign report in words (PASS/FAIL first)."""
+    ok = rep["detected_pct"] == 100.0 and rep["repaired_pct"] == 100.0 and rep[
+        "outputs_identical_after_repair"]
+    n = rep["flips_injected"]
+    verdict = Text("PASS" if ok else "FAIL", style="bold green" if ok else "bold red")
+    same = "bit-identical" if rep["outputs_identical_after_repair"] else "NOT identical"
+    return [
+        verdict + Text(f" {rep['model']}: {n} {rep['mode']} upsets ({rep['bits_flipped']} "
+                       f"bits) in the {rep['arena_bytes']}-byte weight arena: "
+                       f"{rep['detected_pct']:g} % detected, {rep['repaired_pct']:g} % "
+                       f"repaired; outputs {same} after repair"),
+        Text(f"{rep['events_changing_output_before_repair']} of the {n} upsets changed an "
+             "output before the scrubber caught them"),
+    ]
+
+
+def campaign_table(rep: dict[str, Any]) -> Table:
+    """Accuracy under random bit errors, with and without the scrubber."""
+    fp32 = rep.get("fp32_accuracy")
+    t = Table("BER", "bits", "unprotected", "scrubbed", "fp32 unprot.",
+              title=f"accuracy on {rep['eval_tiles']} held-out tiles",
+              caption="bits: mean flipped in the int8 arena")
+    golden = f"{rep['golden_accuracy']:.4f}"
+    t.add_row("0", "0", golden, golden, "-" if fp32 is None else f"{fp32:.4f}")
+    for r in rep["ber"]:
+        fp = r.get("accuracy_fp32_unprotected")
+        t.add_row(f"{r['ber']:.0e}", f"{r['bits_flipped_mean']:.1f}",
+                  f"{r['accuracy_unprotected']:.4f}", f"{r['accuracy_protected']:.4f}",
+                  "-" if fp is None else f"{fp:.4f}")
+    return t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def test_send_prints_the_stages_as_json(files: dict[str, Path], udp_flight: str)
     doc = json.loads(out)
     assert doc["ok"] and doc["status"] == "completed"
     assert [s["stage"] for s in doc["stages"]] == ["sent", "accepted", "started", "completed"]
+    code, out, _ = _send(files, udp_flight, "PING")  # a person sees the stages and times
+    assert code == 0 and re.search(r"sent \+0\.00 s -> accepted \+[\d.]+ s -> .*completed", out)
 
 
 def test_send_exit_codes_tell_scripts_what_happened(files: dict[str, Path],
@@ -80,6 +83,8 @@ def test_send_without_a_spacecraft_times_out(files: dict[str, Path]) -> None:
         "--timeout", "1"])
     assert result.exit_code == 1
     assert "TIMED OUT" in result.stdout and "did not reach completed" in result.stderr
+    assert "nothing at all was received on udp://" in result.stderr  # the likely cause
+    assert "WARNING ground.tracker" not in result.stderr  # said once, not twice
 
 
 def test_tlm_events_and_commands_from_the_archive(files: dict[str, Path]) -> None:
@@ -131,3 +136,56 @@ def test_time_options_are_checked(files: dict[str, Path]) -> None:
     result = runner.invoke(ground_app, ["events", "--archive", str(files["archive"]),
                                         "--since", "2000-01-01T00:00:00Z", "--json"])
     assert result.exit_code == 0 and len(json.loads(result.stdout)) >= 1
+
+
+@pytest.fixture()
+def float_archive(tmp_path: Path) -> Path:
+    """An archive of the minimal dictionary: an f32 channel with units and a u32 without."""
+    from ground import Dictionary
+    from ground.dictionary import minimal_dictionary
+
+    path = tmp_path / "floats.sqlite"
+    with Archive(path) as arch:
+        arch.set_dictionary(Dictionary(minimal_dictionary()))
+        ids = (4097, 4099)  # demo.temp_c (f32, C), demo.count (u32)
+        arch.add_samples(2.0e9, ids, (90.06070709228516, 7))
+        arch.add_samples(2.0e9 + 10, ids, (21.5, 8))
+    return path
+
+
+def test_tlm_prints_six_significant_digits_and_units(float_archive: Path) -> None:
+    arch = str(float_archive)
+    result = runner.invoke(ground_app, ["tlm", "demo.temp_c", "--archive", arch])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "2021-05-18T03:32:43.000Z  demo.temp_c  90.0607 C"
+    assert lines[1].endswith("21.5 C") and "90.06070709228516" not in result.stdout
+    result = runner.invoke(ground_app, ["tlm", "demo.*", "--archive", arch])
+    assert "demo.count" in result.stdout and all(len(ln) < 80 for ln in result.stdout.split("\n"))
+    assert runner.invoke(ground_app, ["tlm", "demo", "--archive", arch]).stdout == result.stdout
+    result = runner.invoke(ground_app, ["tlm", "demo.temp_c", "--archive", arch, "--json"])
+    first = json.loads(result.stdout)[0]
+    assert first["value"] == 90.06070709228516 and first["units"] == "C"  # JSON: full value
+
+
+def test_an_empty_time_range_says_what_the_archive_holds(float_archive: Path) -> None:
+    result = runner.invoke(ground_app, ["tlm", "demo.temp_c", "--archive", str(float_archive),
+                                        "--since", str(2.0e9 + 60)])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "no samples of demo.temp_c from 2021-05-18T03:33:43.000Z to the end; its samples " \
+           "span 2021-05-18T03:32:43.000Z to 2021-05-18T03:32:53.000Z" in result.stderr
+    result = runner.invoke(ground_app, ["events", "--archive", str(float_archive),
+                                        "--severity", "high"])
+    assert result.exit_code == 0 and "no HIGH events" in result.stderr
+
+
+def test_help_shows_an_example() -> None:
+    result = runner.invoke(ground_app, ["tlm", "--help"])
+    assert "gnomon ground tlm eps.soc_pct --archive out/sitl/archive.sqlite" in result.stdout
+
+
+def test_a_bad_at_time_is_refused_before_anything_is_sent(files: dict[str, Path]) -> None:
+    result = runner.invoke(ground_app, ["send", "PING", "--at", "soon", "--dict",
+                                        str(files["dict"]), "--no-keep-arsn"])
+    assert result.exit_code == 2
+    assert "--at 'soon' is not a time: give +SECONDS from now or TAI seconds" in result.stderr

@@ -27,7 +27,14 @@ from test_ground_harness import CFG, FlightThread, flight_dictionary, free_udp_p
 from fsw.ccsds import TEST_KEY_FILE
 from fsw.link import memory_pair
 from ground import Dictionary, GroundError
-from ground.console import Console, DictionaryCompleter, parse_command_line, parse_value
+from ground.console import (
+    Console,
+    DictionaryCompleter,
+    channel_pattern,
+    command_list_lines,
+    parse_command_line,
+    parse_value,
+)
 from ground.station import GroundStation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,14 +148,17 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     spacecraft_end, ground_end = memory_pair()
     out = io.StringIO()
     script = io.StringIO("# a comment\nPING\nSEQ_START seq_id=77\nwait 1.5\ntlm exec.met\n"
-                         "events 5\ncmds\nstats fop\nhelp SEQ_START\nwatch mode.mode\n")
+                         "events 5\ncmds\nstats fop\nhelp SEQ_START\nwatch mode.mode\nhelp\n"
+                         "tlm exec\ntlm nosuch.thing\nhelp PING\n")
     with FlightThread(spacecraft_end), \
             GroundStation(flight_dictionary(), CFG, transport=ground_end) as station:
         console = Console(station, mode="lines", stdin=script, drain_s=5.0,
                           out=RichConsole(file=out, width=140, color_system=None))
         station.wait_for(lambda: station.in_contact, 5.0)
         code = console.run()
+        toolbar = console.toolbar_text(80)
     text = out.getvalue()
+    assert len(toolbar) <= 80 and "FOP ACTIVE" in toolbar and "pending" in toolbar
     assert code == 1  # the sequence does not exist: a script must see that
     assert "gnd> PING" in text and "PING #0 completed" in text
     assert "reply cmd.PONG\n" in text
@@ -156,6 +166,24 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     assert "exec.met_s" in text and "fop_state" in text
     assert "seq_id" in text and "u16 1..65535" in text  # help shows the argument range
     assert "telemetry mode.mode (1)" in text  # watch prints once when not on a terminal
+    # help: usages as typed (not eaten as markup), the command list wrapped between names
+    assert "tlm [pattern]" in text and "events [n]" in text
+    listing = text[text.index("spacecraft commands"):].splitlines()[1:4]
+    assert all(line.startswith("  ") and line.rstrip().endswith(",") for line in listing)
+    assert "telemetry exec (" in text  # a component's channels
+    assert "no channel matches 'nosuch.thing'" in text
+    assert "usage: SEQ_START seq_id=..." in text and "no arguments: send it as `PING`" in text
+    assert re.search(r"events \(last \d+, \d{4}-\d\d-\d\d UTC\)", text)  # date in title
+
+
+def test_tlm_component_names_and_command_list_wrapping() -> None:
+    names = ["eps.soc_pct", "eps.solar_w", "scrubber.sweeps", "seq.steps_released"]
+    assert channel_pattern("eps", names) == "eps.*"  # not scrubber.sweeps, seq.steps_...
+    assert channel_pattern("eps.", names) == "eps.*"
+    assert channel_pattern("soc", names) == "soc" and channel_pattern("e*", names) == "e*"
+    lines = command_list_lines([f"COMMAND_{i}" for i in range(30)], 80)
+    assert all(len(line) <= 78 for line in lines)
+    assert all(line.rstrip(",").split(", ")[-1].startswith("COMMAND_") for line in lines)
 
 
 def test_completion_offers_names_arguments_ranges_and_labels() -> None:
@@ -173,6 +201,7 @@ def test_completion_offers_names_arguments_ranges_and_labels() -> None:
     assert "health.max_restarts=" in complete("set health.")
     assert "u8 0..100" in complete("set health.max")["health.max_restarts="]
     assert "mode.mode" in complete("tlm mo")
+    assert complete("tlm mode.mo")["mode.mode"].startswith("one of NOMINAL")  # type shown
     assert "PING" in complete("at +10 PI")
 
 

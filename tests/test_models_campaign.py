@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fsw.ai import gnm
 from models.campaign import CampaignConfig, run_campaign
-from models.cli import model_app, seu_app
+from models.cli import campaign_lines, campaign_table, model_app, seu_app
 from models.errors import ModelError
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "models" / "artifacts"
@@ -59,6 +59,8 @@ def test_cli_verify_ok_and_names_flipped_block(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     res = runner.invoke(app, ["model", "verify", str(bad)])
     assert res.exit_code == 1 and "block 3" in res.output
+    # one line per problem, however narrow the terminal; the block is named once
+    assert "block 3: block 3" not in res.output and res.output.count("\n") == 2
     res = runner.invoke(app, ["model", "verify", str(bad), "--json"])
     doc = json.loads(res.stdout)
     assert res.exit_code == 1 and doc["ok"] is False
@@ -104,3 +106,24 @@ def test_cli_campaign_json_and_errors(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "cannot read" in res.output
     res = runner.invoke(app, ["model", "verify", str(tmp_path / "none.gnm")])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_campaign_human_output_gives_the_verdict_first() -> None:
+    from rich.console import Console
+
+    rep = {"model": "cloudnet-s", "mode": "single", "flips_injected": 50, "bits_flipped": 50,
+           "arena_bytes": 16144, "detected_pct": 100.0, "repaired_pct": 98.0,
+           "outputs_identical_after_repair": False,
+           "events_changing_output_before_repair": 16, "eval_tiles": 512,
+           "golden_accuracy": 0.96875, "fp32_accuracy": 0.9668,
+           "ber": [{"ber": 1e-3, "bits_flipped_mean": 128.7, "accuracy_unprotected": 0.9043,
+                    "accuracy_protected": 0.96875, "accuracy_fp32_unprotected": 0.6582}]}
+    first, second = (line.plain for line in campaign_lines(rep))
+    assert first.startswith("FAIL cloudnet-s: 50 single upsets")
+    assert "100 % detected, 98 % repaired" in first and "NOT identical" in first
+    assert second.startswith("16 of the 50 upsets changed an output")
+    con = Console(width=80, record=True, color_system=None)
+    con.print(campaign_table(rep))
+    text = con.export_text()
+    assert "0.9688" in text and "0.9668" in text and "0.6582" in text  # golden row first
+    assert max(len(line) for line in text.splitlines()) <= 80
