@@ -57,6 +57,8 @@ _COUNTER_CHANNELS: tuple[tuple[str, str, str], ...] = (
     ("frames_rejected_format", "frames_rejected_format", "TC frames that do not parse"),
     ("frames_rejected_scid", "frames_rejected_scid", "TC frames for another spacecraft"),
     ("frames_rejected_farm", "frames_rejected_farm", "TC frames refused by FARM-1"),
+    ("frames_duplicate", "frames_duplicate",
+     "authentic TC frames received again (COP-1 resends of frames already accepted)"),
     ("sdls_bad_mac", "sdls_bad_mac", "TC frames with a MAC that does not verify"),
     ("sdls_unknown_spi", "sdls_unknown_spi", "TC frames naming an unknown SPI"),
     ("sdls_replays", "sdls_replays", "TC frames replayed (sequence number too old)"),

@@ -123,7 +123,8 @@ def test_a_restarted_ground_resumes_sdls_numbering(cfg: LinkConfig) -> None:
         fresh.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=10)
     ) == 0
     fs.step(1.0)
-    assert fs.telemetry("comms.sdls_replays") == 1
+    # (its frame 0 is a copy of one FARM-1 accepted: counted as a duplicate, not an alarm)
+    assert fs.telemetry("comms.frames_duplicate") == 1
     # ... one that resumes the saved numbers passes SDLS (FARM-1 then sorts the frame number).
     resumed = GroundLink(cfg)
     resumed.resume_arsns(saved)
@@ -131,5 +132,44 @@ def test_a_restarted_ground_resumes_sdls_numbering(cfg: LinkConfig) -> None:
     assert resumed.arsns() == saved
     radio.uplink(resumed.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=11))
     fs.step(1.0)
-    assert fs.telemetry("comms.sdls_replays") == 1
+    assert fs.telemetry("comms.frames_duplicate") == 1
+    assert fs.telemetry("comms.sdls_replays") == 0
     assert fs.telemetry("comms.sdls_bad_mac") == 0
+
+
+def test_a_cop1_resend_of_an_accepted_frame_is_a_duplicate_not_a_replay_alarm(
+    cfg: LinkConfig,
+) -> None:
+    fs = build_flight(clock=SimClock(), link_config=cfg)
+    radio, ground = RadioHost(fs), GroundLink(cfg)
+    cltu = ground.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=0)
+    assert radio.uplink(cltu) == 1
+    fs.step(1.0)
+    fs.downlink_packets()  # the acknowledging CLCW never reaches the ground
+    resends = ground.poll(now_s=cfg.fop_t1_s + 0.5)  # timer T1 expires: FOP-1 resends
+    assert resends
+    assert radio.uplink(b"".join(resends)) == 0
+    fs.step(1.0)
+    assert fs.telemetry("comms.frames_duplicate") == 1
+    assert fs.telemetry("comms.sdls_replays") == 0
+    assert not any(e.name == "comms.SDLS_REJECTED" for e in fs.recent_events)
+    assert fs.telemetry("cmd.tc_accepted") == 1  # executed once
+
+
+def test_replaying_an_old_recorded_frame_raises_the_replay_alarm(cfg: LinkConfig) -> None:
+    fs = build_flight(clock=SimClock(), link_config=cfg)
+    radio, ground = RadioHost(fs), GroundLink(cfg)
+    recorded = []
+    for n in range(12):
+        cltu = ground.send_tc(PusTc(apid=100, service=17, subservice=1, seq_count=n).encode(),
+                              now_s=n)
+        recorded.append(cltu)
+        assert radio.uplink(cltu) == 1
+        fs.step(1.0)
+        ground.receive(radio.downlink(), now_s=n + 0.5)  # CLCWs keep the FOP window open
+    assert radio.uplink(recorded[0]) == 0  # older than FARM-1 remembers: an attack, not COP-1
+    fs.step(1.0)
+    assert fs.telemetry("comms.sdls_replays") == 1
+    assert fs.telemetry("comms.frames_duplicate") == 0
+    assert any(e.name == "comms.SDLS_REJECTED" for e in fs.recent_events)
+    assert fs.telemetry("cmd.tc_accepted") == 12

@@ -208,6 +208,18 @@ class Farm1:
         self.stats[verdict.name.lower()] += 1
         return verdict
 
+    def is_duplicate(self, frame: TcFrame) -> bool:
+        """True for a Type-AD frame whose N(S) FARM-1 has already accepted (a resend).
+
+        >>> farm = Farm1(0)
+        >>> farm.vr = 5
+        >>> [farm.is_duplicate(TcFrame(42, 0, b"x", seq=n)) for n in (4, 5, 6)]
+        [True, False, False]
+        """
+        if frame.frame_type is not TcFrameType.AD:
+            return False
+        return ((frame.seq - self.vr) & 0xFF) >= 256 - self._nw
+
     def handle(self, frame: TcFrame) -> FarmVerdict:
         """Apply FARM-1 to one valid frame of this virtual channel."""
         if frame.vcid != self.vcid:

@@ -110,6 +110,7 @@ class SpacecraftLink:
                 "frames_rejected_scid",
                 "frames_rejected_vcid",
                 "frames_rejected_farm",
+                "frames_duplicate",
                 "bc_frames",
                 "sdls_bad_mac",
                 "sdls_unknown_spi",
@@ -209,7 +210,13 @@ class SpacecraftLink:
                 counts["sdls_bad_mac"] += 1
                 return []
             except ReplayError:
-                counts["sdls_replays"] += 1
+                # The MAC verified, so this is an authentic frame seen before. If FARM-1
+                # already accepted its number it is COP-1 resending a frame whose CLCW
+                # acknowledgement the ground missed: harmless, and no replay alarm.
+                if self.farm.is_duplicate(frame):
+                    counts["frames_duplicate"] += 1
+                else:
+                    counts["sdls_replays"] += 1
                 return []
         verdict = self.farm.handle(frame)
         if not verdict.delivers_data:
