@@ -32,9 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
-app.command("sitl", help="Fly a simulated mission: flight software, world, ground, report.")(
-    sitl_command
-)
+app.command("sitl")(sitl_command)
 app.add_typer(ground_app, name="ground", help="Ground segment: console, commands, archive.")
 app.add_typer(hil_app, name="hil", help="Hardware-in-the-loop bench over a serial cable.")
 app.add_typer(model_app, name="model", help="Train, verify, inspect .gnm model artifacts.")

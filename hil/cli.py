@@ -52,10 +52,18 @@ def sitl_command(
         "--always-in-view",
         help="--realtime: keep the link up outside passes (an interactive bench).")] = False,
 ) -> None:
-    """Run the flight software against the simulated world and a simulated ground station.
+    """Fly a simulated mission and write its report.
+
+    The flight software flies against the simulated world and a simulated ground
+    station, over the real CCSDS link layers.
 
     Writes OUT/summary.json, OUT/report.html (with PNG plots), OUT/archive.sqlite and
     OUT/sitl.log (every log line, flight events included).
+
+    Examples: `gnomon sitl` (3 orbits of the default 6U into out/sitl/);
+    `gnomon sitl sitl-short --orbits 0.25 --out out/short`;
+    `gnomon sitl --realtime --always-in-view --link udp://127.0.0.1:10025` (then
+    `gnomon ground console --link udp://127.0.0.1:10025`).
     """
     from hil.sim.errors import ScenarioError, WorldError
 
