@@ -25,6 +25,18 @@ _NAME = Arg("name", "str", max_len=64)
 _TEXT = Arg("value", "str", max_len=64)
 
 
+
+def _shown(value: object) -> str:
+    """A value as an operator reads it: floats to float32 precision (0.85, not
+    0.8500000238418579), everything else as it is.
+
+    >>> _shown(0.8500000238418579), _shown(5), _shown(True)
+    ('0.85', '5', 'True')
+    """
+    if isinstance(value, float):
+        return f"{value:.7g}"
+    return str(value)
+
 class ParameterManager(Component):
     """Get, set, validate and save parameters of every component."""
 
@@ -117,7 +129,7 @@ class ParameterManager(Component):
         for info, value in pairs:
             reason = self._validate(info, value)
             if reason:
-                self.event("REFUSED", clip(info.full_name, 64), clip(str(value), 64),
+                self.event("REFUSED", clip(info.full_name, 64), clip(_shown(value), 64),
                            clip(reason))
                 raise CommandFailed(
                     FailureCode.VALUE_REJECTED,
@@ -130,7 +142,7 @@ class ParameterManager(Component):
             b.param_values[info.param.name] = value
             self.tlm_inc("sets")
             self.tlm("last_set_id", info.id)
-            self.event("CHANGED", clip(info.full_name, 64), clip(str(value), 64))
+            self.event("CHANGED", clip(info.full_name, 64), clip(_shown(value), 64))
             try:
                 info.component.on_param_changed(info.param.name, value)
             except Exception:
