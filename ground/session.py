@@ -51,6 +51,15 @@ def as_dictionary(dictionary: Dictionary | Mapping[str, Any] | str | Path) -> Di
     return Dictionary(dictionary)
 
 
+
+def _hash32(content_hash: str) -> int:
+    """First 32 bits of a ``sha256:...`` content hash (what the flight's exec.dict_hash holds)."""
+    digest = content_hash.removeprefix("sha256:")
+    try:
+        return int(digest[:8], 16)
+    except ValueError:
+        return 0
+
 class TelemetryTable:
     """The latest value of every telemetry channel, with its limit state.
 
@@ -152,9 +161,31 @@ class GroundSession:
         self._counts: dict[str, int] = dict.fromkeys((
             "tc_sent", "tm_packets", "tm_idle", "decoded", "decode_errors", "unknown_reports",
             "hk_reports", "samples", "events", "verification", "replies", "fop_resumes",
-            "commands_completed", "commands_failed", "commands_timed_out"), 0)
+            "commands_completed", "commands_failed", "commands_timed_out",
+            "dictionary_mismatch"), 0)
+        #: The flight's ``exec.dict_hash`` this dictionary expects (None: it has no such
+        #: channel, e.g. a dictionary from another mission).
+        self.expected_dict_hash: int | None = (
+            _hash32(self.dictionary.content_hash)
+            if "exec.dict_hash" in self.dictionary.channels else None
+        )
+        self.flight_dict_hash: int | None = None
         if archive is not None:
             archive.set_dictionary(self.dictionary)
+
+    def _check_dictionary(self, flight_hash: int) -> None:
+        """Warn once when the flight was built with another dictionary than ours."""
+        first = self.flight_dict_hash != flight_hash
+        self.flight_dict_hash = flight_hash
+        if flight_hash == self.expected_dict_hash:
+            return
+        self._counts["dictionary_mismatch"] += 1
+        if first:
+            log.warning(
+                "the spacecraft runs a different dictionary (exec.dict_hash %08x, ours %08x "
+                "from %s): commands and telemetry may be misread; export the flight's "
+                "dictionary (gnomon dict export) and restart the ground",
+                flight_hash, self.expected_dict_hash or 0, self.dictionary.content_hash[:19])
 
     # -- listeners ----------------------------------------------------------------------
 
@@ -420,6 +451,8 @@ class GroundSession:
             counts["hk_reports"] += 1
             counts["samples"] += len(hk.values)
             self.telemetry.update(hk.layout.names, hk.values, dec.t_tai)
+            if self.expected_dict_hash is not None and "exec.dict_hash" in hk.layout.names:
+                self._check_dictionary(hk.values[hk.layout.names.index("exec.dict_hash")])
             if self.archive is not None:
                 self.archive.add_samples(dec.t_tai, hk.layout.ids, hk.values)
         elif kind == "event":

@@ -215,3 +215,25 @@ def test_telemetry_table_limits_and_patterns() -> None:
     assert [v.name for v in table.values("state")] == ["demo.state"]
     table.update(("demo.temp_c",), (float("nan"),), 11.0)
     assert table.get("demo.temp_c").limit is LimitState.INVALID  # type: ignore[union-attr]
+
+
+def test_the_ground_notices_a_flight_built_with_another_dictionary(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    link = SimLink()
+    link.send("HK_ONE_SHOT", sids=["exec"])
+    link.run(0.5)
+    assert link.ground.flight_dict_hash == link.ground.expected_dict_hash
+    assert link.ground.stats["dictionary_mismatch"] == 0
+
+    stale = dict(flight_dictionary())
+    stale["content_hash"] = "sha256:" + "0" * 64  # a ground dictionary from another build
+    other = SimLink()
+    other.ground = GroundSession(stale, CFG)
+    with caplog.at_level("WARNING", logger="ground.session"):
+        other.send("HK_ONE_SHOT", sids=["exec"])
+        other.send("HK_ONE_SHOT", sids=["exec"])
+        other.run(0.5)
+    assert other.ground.stats["dictionary_mismatch"] == 2
+    warnings = [r for r in caplog.records if "different dictionary" in r.getMessage()]
+    assert len(warnings) == 1  # said once, counted every time

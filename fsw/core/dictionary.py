@@ -50,6 +50,16 @@ def _num(x: float | None) -> float | None:
     return None if x is None else float(x)
 
 
+
+def dictionary_hash32(d: dict[str, Any]) -> int:
+    """The first 32 bits of a dictionary's content hash, as ``exec.dict_hash`` carries it.
+
+    >>> dictionary_hash32({"content_hash": "sha256:e75019a8" + "0" * 56})
+    3880786344
+    """
+    digest = str(d.get("content_hash", "")).removeprefix("sha256:")
+    return int(digest[:8] or "0", 16)
+
 def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
     """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
     rt = fs.runtime

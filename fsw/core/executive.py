@@ -49,6 +49,9 @@ class Executive(Component):
         Channel("dl_dropped", "u32", description="TM packets dropped: downlink queue full",
                 yellow=(None, 0)),
         Channel("overruns", "u32", description="times the executive fell behind real time"),
+        Channel("dict_hash", "u32",
+                description="first 32 bits of the content hash of the dictionary this "
+                            "flight software was built with (the ground checks its own)"),
     )
     EVENTS = (
         Event("BOOT", Severity.INFO,

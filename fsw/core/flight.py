@@ -144,6 +144,9 @@ class FlightSoftware:
         if self._started:
             return
         self._started = True
+        from fsw.core.dictionary import dictionary_hash32
+
+        self.executive.tlm("dict_hash", dictionary_hash32(self.dictionary()))
         self.executive.event("BOOT", len(self.runtime.components), len(self.cmd.entries()))
 
     # ------------------------------------------------------------ running
