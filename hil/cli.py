@@ -51,6 +51,10 @@ def sitl_command(
     always_in_view: Annotated[bool, typer.Option(
         "--always-in-view",
         help="--realtime: keep the link up outside passes (an interactive bench).")] = False,
+    clean_link: Annotated[bool, typer.Option(
+        "--clean-link",
+        help="--realtime: no bit errors or losses and a fast downlink (a lab bench), "
+             "instead of the scenario's RF channel.")] = False,
 ) -> None:
     """Fly a simulated mission and write its report.
 
@@ -62,16 +66,19 @@ def sitl_command(
 
     Examples: `gnomon sitl` (3 orbits of the default 6U into out/sitl/);
     `gnomon sitl sitl-short --orbits 0.25 --out out/short`;
-    `gnomon sitl --realtime --always-in-view --link udp://127.0.0.1:10025` (then
-    `gnomon ground console --link udp://127.0.0.1:10025`).
+    `gnomon sitl --realtime --always-in-view --clean-link --link udp://127.0.0.1:10025`
+    (then `gnomon ground console --link udp://127.0.0.1:10025`).
     """
     from hil.sim.errors import ScenarioError, WorldError
 
     if realtime:
-        _realtime(scenario, orbits, seed, link, duration, always_in_view, seu_acceleration)
+        _realtime(scenario, orbits, seed, link, duration, always_in_view, clean_link,
+                  seu_acceleration)
         return
     if link is not None:
         _fail("--link needs --realtime")
+    if clean_link or always_in_view:
+        _fail("--clean-link and --always-in-view go with --realtime")
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from hil.sim.sitl import run_sitl
@@ -145,8 +152,12 @@ def _log_to(path: Path) -> logging.Handler:
     return handler
 
 
+#: Downlink rate of ``--clean-link``: a lab bench's cable, not a 9,600 bit/s radio.
+CLEAN_LINK_BPS = 1_000_000.0
+
+
 def _realtime(scenario: str, orbits: float, seed: int, link: str | None,
-              duration: float | None, always_in_view: bool,
+              duration: float | None, always_in_view: bool, clean_link: bool,
               seu_acceleration: float | None) -> None:
     import dataclasses
 
@@ -163,6 +174,10 @@ def _realtime(scenario: str, orbits: float, seed: int, link: str | None,
         if always_in_view:
             cfg = dataclasses.replace(
                 cfg, channel=dataclasses.replace(cfg.channel, passes_only=False))
+        if clean_link:
+            cfg = dataclasses.replace(cfg, channel=dataclasses.replace(
+                cfg.channel, uplink_ber=0.0, downlink_ber=0.0, uplink_drop=0.0,
+                downlink_drop=0.0, downlink_bps=CLEAN_LINK_BPS))
         sitl = Sitl(scenario, cfg, with_ground=False)
     except (ScenarioError, WorldError) as exc:
         _fail(str(exc))

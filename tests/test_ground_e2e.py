@@ -26,24 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 FLIGHTS = {
-    "sitl-realtime": ["sitl", "{scenario}", "--realtime", "--always-in-view", "--duration",
-                      "120"],
+    # A clean, fast radio: this test is about the ground and the flight agreeing; link
+    # losses and 9,600 bit/s passes are the SITL tests' business.
+    "sitl-realtime": ["sitl", "--realtime", "--always-in-view", "--clean-link",
+                      "--duration", "120"],
     "fsw-run": ["fsw", "run", "--duration", "120", "--key-file", str(TEST_KEY_FILE)],
 }
-
-
-def _clean_link_scenario(directory: Path) -> Path:
-    """The default scenario with a clean, fast radio: this test is about the ground and the
-    flight agreeing; link losses and 9,600 bit/s passes are the SITL tests' business."""
-    text = (ROOT / "hil" / "scenarios" / "leo550-sso-6u.toml").read_text(encoding="utf-8")
-    head, _, _ = text.partition("[sitl]")
-    path = directory / "e2e-clean-link.toml"
-    path.write_text(
-        head + "[sitl]\nuplink_ber = 0.0\ndownlink_ber = 0.0\nuplink_drop = 0.0\n"
-        "downlink_drop = 0.0\ndownlink_bps = 1000000.0\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture(scope="module", params=sorted(FLIGHTS))
@@ -51,10 +39,8 @@ def flight_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     url = f"udp://127.0.0.1:{free_udp_port()}"
-    workdir = tmp_path_factory.mktemp("fsw")
-    log = workdir / f"{request.param}.log"
-    scenario = str(_clean_link_scenario(workdir))
-    argv = [a.format(scenario=scenario) for a in FLIGHTS[request.param]]
+    log = tmp_path_factory.mktemp("fsw") / f"{request.param}.log"
+    argv = FLIGHTS[request.param]
     with log.open("w", encoding="utf-8") as out:  # a file: a full pipe would stall the flight
         proc = subprocess.Popen(
             [sys.executable, "-m", "gnomon.cli", *argv, "--link", url],
