@@ -99,14 +99,15 @@ class Comms(Component):
     def __init__(self, link: SpacecraftLink, name: str | None = None) -> None:
         super().__init__(name)
         self.link = link
-        self._lock = threading.Lock()
+        #: Guards ``link``: the radio's receive thread and the executive both use it.
+        self.link_lock = threading.Lock()
 
     def on_init(self) -> None:
         self._seen_sdls = (0, 0, 0)
         self._seen_lockout = False
 
     def on_tick(self, rate_group: str) -> None:
-        with self._lock:
+        with self.link_lock:
             counters = self.link.counters
         for channel, key, _ in _COUNTER_CHANNELS:
             self.tlm(channel, counters.get(key, 0))
@@ -131,7 +132,7 @@ class Comms(Component):
                          "key file; its anti-replay counter restarts (rotate the ground too).")
     def rotate_key(self, spi: int, key_id: int) -> None:
         try:
-            with self._lock:
+            with self.link_lock:
                 self.link.rotate_key(spi, key_id)
         except CcsdsError as exc:
             raise CommandFailed(FailureCode.NOT_FOUND, exc.reason) from None
@@ -141,7 +142,7 @@ class Comms(Component):
              description="Zero the component's command counters and the link counters.")
     def reset_counters(self) -> None:
         super().reset_counters()
-        with self._lock:
+        with self.link_lock:
             self.link.reset_counters()
         self._seen_sdls = (0, 0, 0)
 
@@ -168,7 +169,7 @@ class RadioHost:
 
     def uplink(self, data: bytes) -> int:
         """Feed received uplink bytes (any chunking); returns TC packets handed on."""
-        with self.comms._lock:
+        with self.comms.link_lock:
             packets = self.link.receive(data)
         for pkt in packets:
             self.fs.uplink_packet(pkt)
@@ -183,7 +184,7 @@ class RadioHost:
         keeps getting the CLCW), else ``b""``.
         """
         packets = self.fs.downlink_packets(max_packets)
-        with self.comms._lock:
+        with self.comms.link_lock:
             if packets:
                 out = self.link.send(packets)
             elif idle:
