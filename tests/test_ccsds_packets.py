@@ -22,10 +22,11 @@ from fsw.ccsds import (
     SequenceChecker,
     SequenceCounter,
     SpacePacket,
+    TmFrame,
     crc16,
     segment,
 )
-from fsw.ccsds.crc import CRC16_USES_C_EXTENSION, crc16_function
+from fsw.ccsds.crc import CRC16_USES_C_EXTENSION, crc16_function, fecf16
 from fsw.ccsds.spacepacket import decode_prefix, encode_packet, peek_length
 
 packets = st.builds(
@@ -68,6 +69,23 @@ def _bitwise_crc(data: bytes) -> int:
 @given(st.binary(max_size=200))
 def test_crc_matches_a_bitwise_reference(data: bytes) -> None:
     assert crc16(data) == _bitwise_crc(data)
+
+
+@given(st.binary(max_size=2100), st.sampled_from([bytes, bytearray, memoryview]))
+def test_frame_crc_engine_agrees_with_the_packet_crc_engine(data: bytes, kind: type) -> None:
+    # The FECF engine (anycrc) and the PEC engine (crcmod) are one function, over every
+    # length a TC or TM frame can have and every buffer type the decoders hand in.
+    assert fecf16(kind(data)) == crc16(data)
+    if len(data) <= 200:
+        assert fecf16(data) == _bitwise_crc(data)
+
+
+def test_frame_crc_known_answers() -> None:
+    assert fecf16(b"123456789") == 0x29B1
+    assert fecf16(b"") == 0xFFFF
+    frame = TmFrame(42, 0, bytes(range(256)) * 4, fhp=0, ocf=bytes(4)).encode()
+    assert fecf16(frame) == 0  # an intact frame's CRC over its own FECF is zero
+    assert int.from_bytes(frame[-2:], "big") == _bitwise_crc(frame[:-2])
 
 
 # --- space packets ----------------------------------------------------------------------

@@ -275,10 +275,13 @@ def _downlink_chain(n_pkts: int, repeats: int) -> dict[str, Any]:
 
 def bench_ccsds(quick: bool = False) -> dict[str, Any]:
     """Run the space-link bench; a JSON-able dict of the figures and whether goals hold."""
-    n, repeats = (500, 2) if quick else (20_000, 5)
+    repeats = 2 if quick else 5
+    # The per-operation pairs alternate many short rounds (4,000 calls, 25 rounds) and keep
+    # each side's best round: on a shared, noisy machine a burst then spoils one round of
+    # one side, not the figure.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        ops, sp_version = _operations(n, repeats)
+        ops, sp_version = _operations(500, 2) if quick else _operations(4_000, 25)
     uplink = _uplink_chain(50 if quick else 1000, repeats)
     downlink = _downlink_chain(200 if quick else 4000, repeats)
     speedups = {

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from fsw.ccsds.cltu import CltuExtractor, encode_cltu
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.cop1 import Clcw, Farm1, Fop1, FopState, InitMode
-from fsw.ccsds.crc import crc16
+from fsw.ccsds.crc import fecf16
 from fsw.ccsds.errors import (
     CcsdsError,
     CrcError,
@@ -372,7 +372,7 @@ class GroundLink:
         aad = header + unit[:n_seg]
         payload = unit[n_seg:]
         body = aad + (sa.protect(payload, aad) if sa else payload)
-        return body + crc16(body).to_bytes(2, "big")
+        return body + fecf16(body).to_bytes(2, "big")
 
     def _build_ad(self, seq: int, unit: bytes) -> bytes:
         return self._frame_bytes(unit, seq, bypass=False)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fsw.ccsds.crc import crc16, crc16_function
+from fsw.ccsds.crc import fecf16, fecf16_function
 from fsw.ccsds.errors import FrameError
 from fsw.ccsds.randomizer import tm_randomize, tm_sequence_array
 
@@ -28,7 +28,7 @@ ASM = b"\x1a\xcf\xfc\x1d"
 ASM_LEN = len(ASM)
 _ASM_INT = int.from_bytes(ASM, "big")
 _ASM_ARRAY = np.frombuffer(ASM, dtype=np.uint8)
-_crc_fun = crc16_function()
+_crc_fun = fecf16_function()
 
 
 def attach_asm(frames: Sequence[bytes], randomize: bool = True) -> bytes:
@@ -104,7 +104,7 @@ class FrameSynchronizer:
         self.locked = False
 
     def _check(self, frame: bytes) -> bool:
-        return not self.has_fecf or crc16(frame) == 0
+        return not self.has_fecf or fecf16(frame) == 0
 
     def _derandomize(self, raw: bytes | bytearray | memoryview) -> bytes:
         return tm_randomize(raw) if self.randomized else bytes(raw)

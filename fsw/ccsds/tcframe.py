@@ -28,7 +28,7 @@ import struct
 from dataclasses import dataclass
 from enum import Enum
 
-from fsw.ccsds.crc import crc16
+from fsw.ccsds.crc import fecf16
 from fsw.ccsds.errors import CrcError, FrameError
 from fsw.ccsds.spacepacket import SeqFlags
 
@@ -135,7 +135,7 @@ class TcFrame:
         """The frame as bytes, FECF included when ``has_fecf``."""
         body = self.header() + self.data
         if self.has_fecf:
-            return body + crc16(body).to_bytes(2, "big")
+            return body + fecf16(body).to_bytes(2, "big")
         return body
 
     @classmethod
@@ -165,10 +165,10 @@ class TcFrame:
         control = bool(w0 & 0x1000)
         if control and not bypass:
             raise FrameError("control command flag set without the bypass flag", offset=0)
-        if has_fecf and crc16(raw) != 0:
+        if has_fecf and fecf16(raw) != 0:
             raise CrcError(
                 f"TC frame FECF 0x{int.from_bytes(raw[-2:], 'big'):04X} does not match "
-                f"computed 0x{crc16(raw[:-2]):04X}",
+                f"computed 0x{fecf16(raw[:-2]):04X}",
                 offset=len(raw) - 2,
             )
         end = len(raw) - (FECF_LEN if has_fecf else 0)
