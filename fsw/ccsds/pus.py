@@ -63,7 +63,6 @@ _MAX_TC_APP_DATA = MAX_DATA_LEN - TC_SEC_HEADER_LEN - PEC_LEN
 _MAX_TM_VARIABLE = MAX_DATA_LEN - TM_SEC_HEADER_FIXED_LEN - PEC_LEN
 _SEQ_FLAGS = tuple(SeqFlags(i) for i in range(4))
 _new = object.__new__
-_osa = object.__setattr__  # frozen dataclasses set their fields this way
 _crc_fun = crc16_function()
 _DEFAULT_TIME = bytes(DEFAULT_TIME_LEN)
 
@@ -131,14 +130,14 @@ class PusTc:
                     ("app data length", len(app_data), _MAX_TC_APP_DATA),
                 ),
             )
-        _osa(self, "apid", apid)
-        _osa(self, "service", service)
-        _osa(self, "subservice", subservice)
-        _osa(self, "app_data", app_data)
-        _osa(self, "seq_count", seq_count)
-        _osa(self, "source_id", source_id)
-        _osa(self, "ack_flags", ack_flags)
-        _osa(self, "seq_flags", seq_flags)
+        _tc_set_apid(self, apid)
+        _tc_set_service(self, service)
+        _tc_set_subservice(self, subservice)
+        _tc_set_app_data(self, app_data)
+        _tc_set_seq_count(self, seq_count)
+        _tc_set_source_id(self, source_id)
+        _tc_set_ack_flags(self, ack_flags)
+        _tc_set_seq_flags(self, seq_flags)
 
     @property
     def request_id(self) -> tuple[int, int]:
@@ -264,15 +263,15 @@ class PusTm:
                     ("time + app data length", len(time) + len(app_data), _MAX_TM_VARIABLE),
                 ),
             )
-        _osa(self, "apid", apid)
-        _osa(self, "service", service)
-        _osa(self, "subservice", subservice)
-        _osa(self, "app_data", app_data)
-        _osa(self, "time", time)
-        _osa(self, "seq_count", seq_count)
-        _osa(self, "msg_counter", msg_counter)
-        _osa(self, "dest_id", dest_id)
-        _osa(self, "time_ref_status", time_ref_status)
+        _tm_set_apid(self, apid)
+        _tm_set_service(self, service)
+        _tm_set_subservice(self, subservice)
+        _tm_set_app_data(self, app_data)
+        _tm_set_time(self, time)
+        _tm_set_seq_count(self, seq_count)
+        _tm_set_msg_counter(self, msg_counter)
+        _tm_set_dest_id(self, dest_id)
+        _tm_set_time_ref_status(self, time_ref_status)
 
     def encode(self) -> bytes:
         """The TM as a space packet, packet error control included."""

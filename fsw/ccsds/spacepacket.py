@@ -30,7 +30,6 @@ MAX_SEQ_COUNT = 0x3FFF
 MAX_DATA_LEN = 65536
 
 _HDR = struct.Struct(">HHH")
-_osa = object.__setattr__  # frozen dataclasses set their fields this way
 
 
 class PacketType(IntEnum):
@@ -70,19 +69,20 @@ class SpacePacket:
         sec_header_flag: bool = False,
     ) -> None:
         # Hand-written (the dataclass keeps eq/hash/repr/frozen): one chained range test
-        # on the hot path, the detailed message only when it fails.
+        # on the hot path, the detailed message only when it fails, and raw slot stores
+        # (defined below the class) instead of the frozen dataclass's object.__setattr__.
         if not (
             0 <= apid <= MAX_APID
             and 0 <= seq_count <= MAX_SEQ_COUNT
             and 1 <= len(data) <= MAX_DATA_LEN
         ):
             _raise_field_error(apid, seq_count, len(data))
-        _osa(self, "apid", apid)
-        _osa(self, "data", data)
-        _osa(self, "packet_type", packet_type)
-        _osa(self, "seq_flags", seq_flags)
-        _osa(self, "seq_count", seq_count)
-        _osa(self, "sec_header_flag", sec_header_flag)
+        _set_apid(self, apid)
+        _set_data(self, data)
+        _set_type(self, packet_type)
+        _set_flags(self, seq_flags)
+        _set_count(self, seq_count)
+        _set_sec(self, sec_header_flag)
 
     @property
     def is_idle(self) -> bool:
@@ -163,8 +163,8 @@ def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
 _PACKET_TYPES = (PacketType.TM, PacketType.TC)
 _SEQ_FLAGS = tuple(SeqFlags(i) for i in range(4))
 _new = object.__new__
-# Slot setters: decode builds packets from fields that are valid by construction, so it
-# skips __init__/__post_init__ (the frozen dataclass's checks) for speed.
+# Slot setters: __init__ stores checked fields with them, and decode builds packets from
+# fields that are valid by construction, skipping __init__'s checks.
 _set_apid = slot_setter(SpacePacket, "apid")
 _set_data = slot_setter(SpacePacket, "data")
 _set_type = slot_setter(SpacePacket, "packet_type")
