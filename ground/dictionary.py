@@ -59,10 +59,10 @@ def _num(value: Any) -> float | None:
 def format_number(value: float) -> str:
     """A bound as an operator reads it: ``1000`` not ``1000.0``.
 
-    >>> format_number(1000.0), format_number(0.25)
-    ('1000', '0.25')
+    >>> format_number(1000.0), format_number(0.25), format_number(4294967295)
+    ('1000', '0.25', '4294967295')
     """
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
         return str(int(value))
     return f"{value:g}"
 
