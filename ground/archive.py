@@ -30,6 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -140,12 +141,14 @@ class CommandRecord:
     failure_code: str | None
     reason: str | None
     stages: tuple[StageRecord, ...]
+    sent_utc: str = ""  # t_sent_s as ISO 8601 UTC, read with the archive's ground clock
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
         return {"id": self.id, "name": self.name, "args": self.args,
                 "request_id": self.request_id, "seq_count": self.seq_count,
-                "t_sent_s": self.t_sent_s, "release_tai": self.release_tai,
+                "t_sent_s": self.t_sent_s, "sent_utc": self.sent_utc,
+                "release_tai": self.release_tai,
                 "status": self.status, "failure_code": self.failure_code,
                 "reason": self.reason, "stages": [s.to_dict() for s in self.stages]}
 
@@ -170,15 +173,44 @@ def utc_text(t_tai: float | None) -> str:
         return ""
 
 
+#: The scales a session's ground clock (``t_ground_s``, ``t_sent_s``) can be in.
+GROUND_CLOCKS = ("unix", "tai")
+
+
+def ground_time_text(t_s: float | None, clock: str = "unix") -> str:
+    """ISO 8601 UTC text of a ground-clock time ('' if None or not representable).
+
+    A station's clock is Unix seconds; SITL's simulated ground clock is TAI seconds.
+
+    >>> ground_time_text(1.8e9), ground_time_text(2.0e9, "tai")
+    ('2027-01-15T08:00:00.000Z', '2021-05-18T03:32:43.000Z')
+    """
+    if t_s is None:
+        return ""
+    if clock == "tai":
+        return utc_text(t_s)
+    try:
+        stamp = datetime.fromtimestamp(t_s, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return ""
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class Archive:
     """An archive file (``":memory:"`` for a throw-away one). Thread-safe.
 
     ``batch_rows``: buffered rows that trigger a write; ``flush_interval_s``: the longest
     a row waits (checked in :meth:`maybe_flush`, which the session calls with its time).
+    ``ground_clock``: the scale of the session's ground times, ``"unix"`` (a station) or
+    ``"tai"`` (SITL); stored in the archive when given, read back from it when not
+    (an archive that never stored one is ``"unix"``).
     """
 
     def __init__(self, path: str | Path, *, batch_rows: int = 100_000,
-                 flush_interval_s: float = 1.0) -> None:
+                 flush_interval_s: float = 1.0, ground_clock: str | None = None) -> None:
+        if ground_clock is not None and ground_clock not in GROUND_CLOCKS:
+            raise ArchiveError(f"ground clock {ground_clock!r} is not one of "
+                               f"{', '.join(GROUND_CLOCKS)}")
         self.path = str(path)
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
@@ -201,8 +233,13 @@ class Archive:
             elif int(row[0]) != SCHEMA_VERSION:
                 raise ArchiveError(f"{self.path} has archive schema {row[0]}; this ground "
                                    f"reads version {SCHEMA_VERSION}")
+            if ground_clock is not None:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('ground_clock', ?)",
+                                 (ground_clock,))
+            stored = self._meta("ground_clock")
         except sqlite3.Error as exc:
             raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
+        self.ground_clock = stored if stored in GROUND_CLOCKS else "unix"
         self._types = self._channel_types()
         self._packets: list[tuple[Any, ...]] = []
         self._hk: list[tuple[float, tuple[int, ...], tuple[Any, ...]]] = []
@@ -515,7 +552,8 @@ class Archive:
                     "ORDER BY rowid", [r[0] for r in rows]):
                 stages.setdefault(cid, []).append(StageRecord(Stage(st), tg, tt, fc, rs, step))
         return [CommandRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
-                              r[9], tuple(stages.get(r[0], ()))) for r in rows]
+                              r[9], tuple(stages.get(r[0], ())),
+                              ground_time_text(r[5], self.ground_clock)) for r in rows]
 
     def packets(self, since_tai: float | None = None,
                 until_tai: float | None = None) -> Iterator[ArchivedPacket]:
@@ -620,4 +658,7 @@ class _open_text:
             self._fh.close()
 
 
-__all__ = ["Archive", "ArchivedPacket", "CommandRecord", "utc_text"]
+__all__ = [
+    "GROUND_CLOCKS", "Archive", "ArchivedPacket", "CommandRecord", "ground_time_text",
+    "utc_text",
+]

@@ -469,7 +469,7 @@ def commands_cmd(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Archived command history with verification stages."""
+    """Archived command history: sent time (UTC), verification stages, time to the last."""
     from ground.errors import ArchiveError
 
     arch = _open_archive(archive, must_exist=True)
@@ -485,7 +485,11 @@ def commands_cmd(
     for r in records:
         stages = " -> ".join(s.stage.value for s in r.stages)
         fail = f"  {r.failure_code}: {r.reason}" if r.failure_code else ""
-        typer.echo(f"#{r.seq_count:<5} {r.name:<24} {r.status:<10} {stages}{fail}")
+        took = ""
+        if len(r.stages) > 1:
+            took = f" ({r.stages[-1].t_ground_s - r.t_sent_s:.1f} s)"
+        typer.echo(f"#{r.seq_count:<5} {r.sent_utc or '?':<24} {r.name:<24} {r.status:<10} "
+                   f"{stages}{took}{fail}")
 
 
 @ground_app.command("export", epilog=examples(

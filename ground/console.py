@@ -39,7 +39,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ground.archive import utc_text
+from ground.archive import ground_time_text, utc_text
 from ground.dictionary import CommandDef, Dictionary
 from ground.errors import GroundError
 from ground.records import Decoded, EventRecord, format_value
@@ -564,12 +564,15 @@ class Console:
             self.say("no commands sent yet")
             return
         table = Table(title="commands", title_justify="left")
-        for col in ("#", "command", "status", "stages", "failure"):
+        for col in ("#", "sent (UTC)", "command", "status", "stages", "failure"):
             table.add_column(col)
         for h in self.station.commands.recent(n):
             stages = " → ".join(f"{r.stage.value}" for r in h.stages)
+            if len(h.stages) > 1:
+                stages += f" ({h.stages[-1].t_ground_s - h.t_sent_s:.1f} s)"
             fail = f"{h.failure_code}: {h.reason}" if h.failure_code else ""
-            table.add_row(str(h.seq_count), h.name,
+            sent = ground_time_text(h.t_sent_s)[11:19]  # the station's clock is Unix seconds
+            table.add_row(str(h.seq_count), sent, h.name,
                           Text(h.status.value, style=STAGE_STYLE.get(h.status, "")), stages, fail)
         self.say(table)
 

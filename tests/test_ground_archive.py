@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from test_ground_harness import SimLink
 
 from ground import Archive, ArchiveError, Dictionary, EventRecord, minimal_dictionary
-from ground.archive import utc_text
+from ground.archive import ground_time_text, utc_text
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,24 @@ def test_events_commands_and_stages(flown: Path) -> None:
             "failed", "NOT_FOUND", "no sequence with id 77")
         assert cmds["PARAM_SET"].args == {"params": [{"param_id": 0x0902, "value": 6}]}
         assert arch.commands(name="PING")[0].to_dict()["status"] == "completed"
+
+
+def test_sent_times_read_with_the_archives_ground_clock(flown: Path, tmp_path: Path) -> None:
+    with Archive(flown) as arch:  # written by a station-like session: Unix seconds
+        assert arch.ground_clock == "unix"
+        ping = arch.commands(name="PING")[0]
+    assert ping.sent_utc == ground_time_text(ping.t_sent_s, "unix") != ""
+    assert ping.to_dict()["sent_utc"] == ping.sent_utc
+    # The same rows under SITL's clock (simulated TAI): stored once, kept on reopening.
+    copy = tmp_path / "sitl.sqlite"
+    shutil.copy(flown, copy)
+    Archive(copy, ground_clock="tai").close()
+    with Archive(copy) as arch:
+        assert arch.ground_clock == "tai"
+        again = arch.commands(name="PING")[0]
+    assert again.sent_utc == utc_text(ping.t_sent_s) != ping.sent_utc
+    with pytest.raises(ArchiveError, match="ground clock 'gps' is not one of unix, tai"):
+        Archive(copy, ground_clock="gps")
 
 
 def test_dictionary_travels_with_the_archive(flown: Path) -> None:

@@ -107,6 +107,10 @@ def test_tlm_events_and_commands_from_the_archive(files: dict[str, Path]) -> Non
     result = runner.invoke(ground_app, ["commands", "--archive", arch, "--json"])
     statuses = {c["name"]: c["status"] for c in json.loads(result.stdout)}
     assert statuses == {"PING": "completed", "SEQ_START": "failed"}
+    result = runner.invoke(ground_app, ["commands", "--archive", arch])  # a person reads it
+    ping = next(line for line in result.stdout.splitlines() if "PING" in line)
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z +PING +completed +sent -> "
+                     r"accepted -> started -> completed \(\d+\.\d s\)", ping), ping
     result = runner.invoke(ground_app, ["tlm", "exec.met_s", "--archive",
                                         str(files["root"] / "nope.sqlite")])
     assert result.exit_code == 2 and "no archive at" in result.stderr

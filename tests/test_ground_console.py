@@ -163,6 +163,8 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     assert "gnd> PING" in text and "PING #0 completed" in text
     assert "reply cmd.PONG\n" in text
     assert "SEQ_START #1 FAILED at completion: NOT_FOUND" in text
+    # cmds: each command with the time it was sent (UTC) and how long its stages took
+    assert re.search(r"\d\d:\d\d:\d\d +│ +PING +│ +completed +│ .*completed \(\d+\.\d s\)", text)
     assert "exec.met_s" in text and "fop_state" in text
     assert "seq_id" in text and "u16 1..65535" in text  # help shows the argument range
     assert "telemetry mode.mode (1)" in text  # watch prints once when not on a terminal

@@ -70,7 +70,10 @@ class GroundScript:
         archive_path: Path | None = None,
     ) -> None:
         self.config = config or ScriptConfig()
-        self.archive = Archive(archive_path) if archive_path is not None else None
+        # SITL's ground clock is the simulated TAI time (a station's is Unix seconds).
+        self.archive = (
+            Archive(archive_path, ground_clock="tai") if archive_path is not None else None
+        )
         self.session = GroundSession(dictionary, link_config, archive=self.archive)
         self.dictionary = dictionary
         self.passes = sorted(passes, key=lambda p: p.aos_tai)
