@@ -168,9 +168,13 @@ def utc_text(t_tai: float | None) -> str:
     if t_tai is None:
         return ""
     try:
-        return datetime_from_tai(t_tai).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return _iso_ms(datetime_from_tai(t_tai))
     except (CcsdsError, ValueError, OverflowError):
         return ""
+
+
+def _iso_ms(stamp: datetime) -> str:
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 #: The scales a session's ground clock (``t_ground_s``, ``t_sent_s``) can be in.
@@ -190,10 +194,9 @@ def ground_time_text(t_s: float | None, clock: str = "unix") -> str:
     if clock == "tai":
         return utc_text(t_s)
     try:
-        stamp = datetime.fromtimestamp(t_s, tz=UTC)
+        return _iso_ms(datetime.fromtimestamp(t_s, tz=UTC))
     except (ValueError, OverflowError, OSError):
         return ""
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class Archive:

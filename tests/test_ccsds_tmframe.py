@@ -69,6 +69,13 @@ def test_tm_frame_errors() -> None:
         TmFrame(1, 8, b"x")
     with pytest.raises(FrameError, match="OCF is 4 bytes"):
         TmFrame(1, 0, b"x", ocf=b"abc")
+    with pytest.raises(FrameError, match="at most 63 bytes"):
+        TmFrame(1, 0, b"x", secondary_header=bytes(64))
+    with pytest.raises(FrameError, match="2049 bytes is longer than 2048"):
+        TmFrame(1, 0, bytes(2048 - 6 - 4 - 2 + 1), ocf=bytes(4))
+    assert len(TmFrame(1, 0, bytes(2048 - 6 - 4 - 2), ocf=bytes(4)).encode()) == 2048
+    with pytest.raises(FrameError, match="longer than 2048"):
+        TmFrame.decode(bytes(2049))
 
 
 @settings(max_examples=400)

@@ -106,16 +106,8 @@ class TmFrame:
                     raise FrameError(f"TM {name} {value} outside 0..{hi}")
         if ocf is not None and len(ocf) != OCF_LEN:
             raise FrameError(f"the OCF is {OCF_LEN} bytes, not {len(ocf)}")
-        if secondary_header:
-            if len(secondary_header) > 63:
-                raise FrameError("a TM secondary header carries at most 63 bytes after its id")
-            sec_len = 1 + len(secondary_header)
-        else:
-            sec_len = 0
-        trailer = (OCF_LEN if ocf is not None else 0) + (FECF_LEN if has_fecf else 0)
-        length = TM_HEADER_LEN + sec_len + len(data) + trailer
-        if length > MAX_TM_FRAME_LEN:
-            raise FrameError(f"TM frame of {length} bytes is longer than {MAX_TM_FRAME_LEN}")
+        if len(secondary_header) > 63:
+            raise FrameError("a TM secondary header carries at most 63 bytes after its id")
         _tmf_scid(self, spacecraft_id)
         _tmf_vcid(self, vcid)
         _tmf_data(self, data)
@@ -128,6 +120,8 @@ class TmFrame:
         _tmf_order(self, packet_order)
         _tmf_seglen(self, segment_len_id)
         _tmf_fecf(self, has_fecf)
+        if self.length > MAX_TM_FRAME_LEN:
+            raise FrameError(f"TM frame of {self.length} bytes is longer than {MAX_TM_FRAME_LEN}")
 
     @property
     def length(self) -> int:
