@@ -42,10 +42,18 @@ EPS_ID, POWER_ID, SCRUBBER_ID, PAYLOAD_ID = 12, 13, 14, 15
 
 #: Limit monitors every flight carries (ids 1..99 are reserved for the core).
 DEFAULT_MONITORS: tuple[Monitor, ...] = (
-    Monitor(1, "component_isolated", "health.isolated", ">=", 1, persistence=1,
-            action=MonitorAction.EVENT),
-    Monitor(2, "downlink_overflow", "exec.dl_dropped", ">", 0, persistence=1,
-            action=MonitorAction.EVENT),
+    Monitor(
+        1,
+        "component_isolated",
+        "health.isolated",
+        ">=",
+        1,
+        persistence=1,
+        action=MonitorAction.EVENT,
+    ),
+    Monitor(
+        2, "downlink_overflow", "exec.dl_dropped", ">", 0, persistence=1, action=MonitorAction.EVENT
+    ),
 )
 
 
@@ -75,20 +83,31 @@ def build_flight(
     """
     if store is None:
         store = DirStore(storage_dir) if storage_dir is not None else MemStore()
-    fs = FlightSoftware(clock if clock is not None else SimClock(), store=store,
-                        config=config, watchdog=watchdog)
+    fs = FlightSoftware(
+        clock if clock is not None else SimClock(), store=store, config=config, watchdog=watchdog
+    )
 
     # --- mission components: one line each (HAL, power, payload register here) ---
-    fs.add_component(Comms(SpacecraftLink(link_config or LinkConfig.load(TEST_KEY_FILE))),
-                     component_id=COMMS_ID)
+    fs.add_component(
+        Comms(SpacecraftLink(link_config or LinkConfig.load(TEST_KEY_FILE))), component_id=COMMS_ID
+    )
     hal = hal if hal is not None else Hal.none()
     fs.add_component(Eps(hal.eps), component_id=EPS_ID)
     power = fs.add_component(Power(hal.platform, hal.eps), component_id=POWER_ID)
     models = load_models(hal.models)
     fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
-    fs.add_component(Payload(power, hal.camera, hal.payload_power, small=models.small,
-                             large=models.large, load_errors=models.errors,
-                             latency_model=hal.latency_model), component_id=PAYLOAD_ID)
+    fs.add_component(
+        Payload(
+            power,
+            hal.camera,
+            hal.payload_power,
+            small=models.small,
+            large=models.large,
+            load_errors=models.errors,
+            latency_model=hal.latency_model,
+        ),
+        component_id=PAYLOAD_ID,
+    )
 
     for comp in components:
         fs.add_component(comp)

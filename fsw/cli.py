@@ -53,7 +53,8 @@ def dict_export(
 @dict_app.command("docs")
 def dict_docs(
     directory: Annotated[Path, typer.Option("--dir", help="Component docs directory.")] = Path(
-        "docs/components"),
+        "docs/components"
+    ),
     check: Annotated[bool, typer.Option(help="Only check; exit 1 if a doc is stale.")] = False,
 ) -> None:
     """Regenerate the facts block (commands, telemetry, events, parameters) of every
@@ -66,8 +67,10 @@ def dict_docs(
     for comp in d["components"]:
         path = directory / f"{comp['name']}.md"
         facts = component_facts(d, comp["name"])
-        old = path.read_text(encoding="utf-8") if path.exists() else (
-            f"# `{comp['name']}`: {comp['description']}\n"
+        old = (
+            path.read_text(encoding="utf-8")
+            if path.exists()
+            else (f"# `{comp['name']}`: {comp['description']}\n")
         )
         new = update_doc(old, facts)
         if new != old:
@@ -85,8 +88,9 @@ def dict_docs(
     typer.echo(f"component docs {verb}", err=True)
 
 
-def _summary(fs: Any, packets: Counter[tuple[int, int]], nbytes: int, cpu_s: float,
-             cycles: int) -> dict[str, Any]:
+def _summary(
+    fs: Any, packets: Counter[tuple[int, int]], nbytes: int, cpu_s: float, cycles: int
+) -> dict[str, Any]:
     return {
         "met_s": round(fs.clock.met(), 3),
         "cycles": cycles,
@@ -104,8 +108,9 @@ def _summary(fs: Any, packets: Counter[tuple[int, int]], nbytes: int, cpu_s: flo
 @fsw_app.command("sim")
 def fsw_sim(
     seconds: Annotated[float, typer.Option(help="Simulated seconds to run.")] = 600.0,
-    storage: Annotated[Path | None, typer.Option(help="Storage directory (default: memory).")
-                       ] = None,
+    storage: Annotated[
+        Path | None, typer.Option(help="Storage directory (default: memory).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run the default topology on a simulated clock as fast as possible, no link."""
@@ -148,28 +153,51 @@ def fsw_sim(
 
 @fsw_app.command("run")
 def fsw_run(
-    link: Annotated[str | None, typer.Option(
-        help="Radio link URL, e.g. udp://127.0.0.1:10025 or serial:///dev/ttyAMA0?baud=921600."
-    )] = None,
-    key_file: Annotated[Path | None, typer.Option(
-        help="Link configuration and SDLS keys (TOML/JSON). Default: the public test keys."
-    )] = None,
-    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: forever).")
-                        ] = None,
+    link: Annotated[
+        str | None,
+        typer.Option(
+            help="Radio link URL, e.g. udp://127.0.0.1:10025 or serial:///dev/ttyAMA0?baud=921600."
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Link configuration and SDLS keys (TOML/JSON). Default: the public test keys."
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run (default: forever).")
+    ] = None,
     storage: Annotated[Path | None, typer.Option(help="Storage directory.")] = None,
-    sim_bridge: Annotated[bool, typer.Option(
-        "--sim-bridge", help="HIL bench: EPS, camera and time come from the bench over the "
-                             "same --link cable (sim-bridge mux); the radio shares it.")] = False,
-    models: Annotated[Path | None, typer.Option(
-        help="--sim-bridge: directory with cloudnet-s.gnm and cloudnet-l.gnm "
-             "(default: the shipped artifacts).")] = None,
-    bench_timeout: Annotated[float | None, typer.Option(
-        help="--sim-bridge: give up if the bench has not answered in this many seconds "
-             "(default: wait forever).")] = None,
-    nvpmodel: Annotated[str | None, typer.Option(
-        help="--sim-bridge on a Jetson: switch power modes with `nvpmodel -m ID`, e.g. "
-             "'7W=1,15W=0' (scenario mode name=nvpmodel id; off=ID for payload off).")
-                        ] = None,
+    sim_bridge: Annotated[
+        bool,
+        typer.Option(
+            "--sim-bridge",
+            help="HIL bench: EPS, camera and time come from the bench over the "
+            "same --link cable (sim-bridge mux); the radio shares it.",
+        ),
+    ] = False,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            help="--sim-bridge: directory with cloudnet-s.gnm and cloudnet-l.gnm "
+            "(default: the shipped artifacts)."
+        ),
+    ] = None,
+    bench_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="--sim-bridge: give up if the bench has not answered in this many seconds "
+            "(default: wait forever)."
+        ),
+    ] = None,
+    nvpmodel: Annotated[
+        str | None,
+        typer.Option(
+            help="--sim-bridge on a Jetson: switch power modes with `nvpmodel -m ID`, e.g. "
+            "'7W=1,15W=0' (scenario mode name=nvpmodel id; off=ID for payload off)."
+        ),
+    ] = None,
 ) -> None:
     """Run the flight software in real time on this machine (board mode): wall clock,
     systemd watchdog when WATCHDOG_USEC is set, the space link on --link. Stop with Ctrl-C.
@@ -192,8 +220,9 @@ def fsw_run(
     if duration is not None and not duration > 0:
         _fail("--duration must be positive")
     if key_file is None:
-        typer.echo("warning: flying the public test keys (give --key-file for a real mission)",
-                   err=True)
+        typer.echo(
+            "warning: flying the public test keys (give --key-file for a real mission)", err=True
+        )
     try:
         cfg = LinkConfig.load(key_file or TEST_KEY_FILE)
     except (CcsdsError, OSError) as exc:
@@ -205,8 +234,9 @@ def fsw_run(
         _fly_on_bridge(link, cfg, storage, models, bench_timeout, duration, nvpmodel)
         return
     try:
-        fs = build_flight(clock=WallClock(), storage_dir=storage, link_config=cfg,
-                          watchdog=SdNotifier.from_env())
+        fs = build_flight(
+            clock=WallClock(), storage_dir=storage, link_config=cfg, watchdog=SdNotifier.from_env()
+        )
     except CoreError as exc:
         _fail(exc.reason)
     radio = RadioHost(fs)
@@ -245,9 +275,15 @@ def fsw_run(
     typer.echo(json.dumps(summary))
 
 
-def _fly_on_bridge(link: str, cfg: Any, storage: Path | None, models: Path | None,
-                   bench_timeout: float | None, duration: float | None,
-                   nvpmodel: str | None = None) -> None:
+def _fly_on_bridge(
+    link: str,
+    cfg: Any,
+    storage: Path | None,
+    models: Path | None,
+    bench_timeout: float | None,
+    duration: float | None,
+    nvpmodel: str | None = None,
+) -> None:
     """``fsw run --sim-bridge``: wait for the bench, then fly on its world and radio.
 
     SIGINT and SIGTERM (systemd's stop) end the run cleanly: the summary JSON is printed.
@@ -297,20 +333,27 @@ def _fly_on_bridge(link: str, cfg: Any, storage: Path | None, models: Path | Non
             _fail("stopped while waiting for the bench")
         if not synced:
             _fail(f"no bench answered on {link} in {bench_timeout} s")
-        typer.echo(f"bench session {bridge.clock.session}, speed {bridge.clock.speed:g}x; "
-                   "flying", err=True)
+        typer.echo(
+            f"bench session {bridge.clock.session}, speed {bridge.clock.speed:g}x; flying", err=True
+        )
         try:
-            fs = build_flight(clock=bridge.clock, storage_dir=storage, link_config=cfg,
-                              watchdog=SdNotifier.from_env(), hal=bridge.hal(files),
-                              components=[Bridge(bridge)])
+            fs = build_flight(
+                clock=bridge.clock,
+                storage_dir=storage,
+                link_config=cfg,
+                watchdog=SdNotifier.from_env(),
+                hal=bridge.hal(files),
+                components=[Bridge(bridge)],
+            )
         except CoreError as exc:
             _fail(exc.reason)
         radio = RadioHost(fs)
-        previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
-            cycles = radio.serve(bridge.radio, duration, stop=stop.is_set,
-                                 on_cycle=bridge.service)
+            cycles = radio.serve(bridge.radio, duration, stop=stop.is_set, on_cycle=bridge.service)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -325,9 +368,12 @@ def _fly_on_bridge(link: str, cfg: Any, storage: Path | None, models: Path | Non
         "bridge": dict(bridge.stats),
         "mux": {**bridge.port.stats, **bridge.port.demux.stats},
         "cable": dict(transport.stats),
-        "payload": {k: fs.telemetry(f"payload.{k}") for k in
-                    ("frames_seen", "frames_processed", "small_runs", "large_runs")},
+        "payload": {
+            k: fs.telemetry(f"payload.{k}")
+            for k in ("frames_seen", "frames_processed", "small_runs", "large_runs")
+        },
     }
     typer.echo(json.dumps(summary))
+
 
 __all__ = ["dict_app", "fsw_app"]

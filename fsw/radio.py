@@ -57,8 +57,11 @@ _COUNTER_CHANNELS: tuple[tuple[str, str, str], ...] = (
     ("frames_rejected_format", "frames_rejected_format", "TC frames that do not parse"),
     ("frames_rejected_scid", "frames_rejected_scid", "TC frames for another spacecraft"),
     ("frames_rejected_farm", "frames_rejected_farm", "TC frames refused by FARM-1"),
-    ("frames_duplicate", "frames_duplicate",
-     "authentic TC frames received again (COP-1 resends of frames already accepted)"),
+    (
+        "frames_duplicate",
+        "frames_duplicate",
+        "authentic TC frames received again (COP-1 resends of frames already accepted)",
+    ),
     ("sdls_bad_mac", "sdls_bad_mac", "TC frames with a MAC that does not verify"),
     ("sdls_unknown_spi", "sdls_unknown_spi", "TC frames naming an unknown SPI"),
     ("sdls_replays", "sdls_replays", "TC frames replayed (sequence number too old)"),
@@ -77,21 +80,39 @@ class Comms(Component):
     DESCRIPTION = "Space link (CLTU/BCH, TC frames, FARM-1, SDLS, TM frames) and its counters."
     TELEMETRY = (
         *(Channel(name, "u32", description=text) for name, _, text in _COUNTER_CHANNELS),
-        Channel("farm_lockout", "bool", description="FARM-1 in lockout (ground must Unlock)",
-                yellow=(None, 0.5)),
+        Channel(
+            "farm_lockout",
+            "bool",
+            description="FARM-1 in lockout (ground must Unlock)",
+            yellow=(None, 0.5),
+        ),
         Channel("active_spi", "u16", description="SDLS SPI the ground must use"),
     )
     EVENTS = (
-        Event("SDLS_REJECTED", Severity.MEDIUM,
-              "{count} TC frames rejected by SDLS (bad MAC {bad_mac}, unknown SPI "
-              "{unknown_spi}, replay {replays})",
-              (Arg("count", "u32"), Arg("bad_mac", "u32"), Arg("unknown_spi", "u32"),
-               Arg("replays", "u32"))),
-        Event("FARM_LOCKOUT", Severity.HIGH,
-              "FARM-1 lockout at V(R)={vr}: the ground must send Unlock",
-              (Arg("vr", "u8"),)),
-        Event("KEY_ROTATED", Severity.LOW, "SDLS SA {spi} now uses key {key_id}",
-              (Arg("spi", "u16"), Arg("key_id", "u16"))),
+        Event(
+            "SDLS_REJECTED",
+            Severity.MEDIUM,
+            "{count} TC frames rejected by SDLS (bad MAC {bad_mac}, unknown SPI "
+            "{unknown_spi}, replay {replays})",
+            (
+                Arg("count", "u32"),
+                Arg("bad_mac", "u32"),
+                Arg("unknown_spi", "u32"),
+                Arg("replays", "u32"),
+            ),
+        ),
+        Event(
+            "FARM_LOCKOUT",
+            Severity.HIGH,
+            "FARM-1 lockout at V(R)={vr}: the ground must send Unlock",
+            (Arg("vr", "u8"),),
+        ),
+        Event(
+            "KEY_ROTATED",
+            Severity.LOW,
+            "SDLS SA {spi} now uses key {key_id}",
+            (Arg("spi", "u16"), Arg("key_id", "u16")),
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -127,9 +148,11 @@ class Comms(Component):
             self.event("FARM_LOCKOUT", int(counters.get("farm_vr") or 0) & 0xFF)
         self._seen_lockout = lockout
 
-    @command(args=(Arg("spi", "u16", min=1, max=0xFFFE), Arg("key_id", "u16", min=0)),
-             description="Switch SDLS security association SPI to key KEY_ID of the on-board "
-                         "key file; its anti-replay counter restarts (rotate the ground too).")
+    @command(
+        args=(Arg("spi", "u16", min=1, max=0xFFFE), Arg("key_id", "u16", min=0)),
+        description="Switch SDLS security association SPI to key KEY_ID of the on-board "
+        "key file; its anti-replay counter restarts (rotate the ground too).",
+    )
     def rotate_key(self, spi: int, key_id: int) -> None:
         try:
             with self.link_lock:
@@ -138,8 +161,11 @@ class Comms(Component):
             raise CommandFailed(FailureCode.NOT_FOUND, exc.reason) from None
         self.event("KEY_ROTATED", spi, key_id)
 
-    @command("RESET_COUNTERS", opcode=0,
-             description="Zero the component's command counters and the link counters.")
+    @command(
+        "RESET_COUNTERS",
+        opcode=0,
+        description="Zero the component's command counters and the link counters.",
+    )
     def reset_counters(self) -> None:
         super().reset_counters()
         with self.link_lock:

@@ -118,21 +118,21 @@ def _parse(buf: memoryview, pos: int) -> tuple[MuxFrame | None, int]:
     """The frame at ``pos`` and the position after it; (None, pos) if incomplete."""
     end = len(buf)
     if end - pos < HEADER_LEN:
-        if bytes(buf[pos:pos + 2]) != SYNC[:end - pos]:
+        if bytes(buf[pos : pos + 2]) != SYNC[: end - pos]:
             raise SimBridgeError("no sync word", pos)
         return None, pos
     sync, channel, n, hcrc = _HEAD.unpack_from(buf, pos)
     if sync != SYNC:
         raise SimBridgeError("no sync word", pos)
-    if crc16(bytes(buf[pos + 2:pos + 5])) != hcrc:
+    if crc16(bytes(buf[pos + 2 : pos + 5])) != hcrc:
         raise SimBridgeError("header CRC mismatch", pos + 5)
     if channel not in CHANNELS:
         raise SimBridgeError(f"unknown channel {channel}", pos + 2)
     stop = pos + HEADER_LEN + n + 2
     if stop > end:
         return None, pos
-    payload = bytes(buf[pos + HEADER_LEN:stop - 2])
-    if crc16(payload) != int.from_bytes(buf[stop - 2:stop], "big"):
+    payload = bytes(buf[pos + HEADER_LEN : stop - 2])
+    if crc16(payload) != int.from_bytes(buf[stop - 2 : stop], "big"):
         raise SimBridgeError("payload CRC mismatch", stop - 2)
     return MuxFrame(channel, payload), stop
 
@@ -242,8 +242,9 @@ class EpsSample(Message):
 
     def body(self) -> bytes:
         r = self.reading
-        return self._S.pack(r.valid, r.t_tai, r.soc, r.battery_wh, r.solar_w, r.load_w,
-                            r.bus_voltage_v)
+        return self._S.pack(
+            r.valid, r.t_tai, r.soc, r.battery_wh, r.solar_w, r.load_w, r.bus_voltage_v
+        )
 
     @classmethod
     def from_body(cls, body: bytes) -> EpsSample:
@@ -270,8 +271,9 @@ class FrameMsg(Message):
         if px.ndim != 3:
             raise SimBridgeError(f"pixels must be (bands, height, width), got {px.shape}")
         b, h, w = px.shape
-        head = self._S.pack(self.frame_id, self.t_tai, self.lat_deg, self.lon_deg,
-                            self.priority, b, h, w)
+        head = self._S.pack(
+            self.frame_id, self.t_tai, self.lat_deg, self.lon_deg, self.priority, b, h, w
+        )
         return head + px.astype(">f2").tobytes()
 
     @classmethod
@@ -282,8 +284,11 @@ class FrameMsg(Message):
         fid, t, lat, lon, prio, b, h, w = cls._S.unpack_from(body)
         _finite((t, lat, lon, prio), "FrameMsg")
         if len(body) - n != 2 * b * h * w:
-            raise SimBridgeError(f"FrameMsg of {b}x{h}x{w} pixels needs {2 * b * h * w} "
-                                 f"pixel bytes, got {len(body) - n}", 1 + n)
+            raise SimBridgeError(
+                f"FrameMsg of {b}x{h}x{w} pixels needs {2 * b * h * w} "
+                f"pixel bytes, got {len(body) - n}",
+                1 + n,
+            )
         px = np.frombuffer(body, dtype=">f2", offset=n).astype(np.float32).reshape(b, h, w)
         return cls(fid, t, lat, lon, prio, px)
 
@@ -373,8 +378,10 @@ class BoardHello(Message):
         return cls(_json_doc(body, "BoardHello"))
 
 
-_MESSAGES: dict[int, Any] = {m.TYPE: m for m in (
-    TimeSync, EpsSample, FrameMsg, PlatformMsg, BulkRequest, PowerModeMsg, BoardHello)}
+_MESSAGES: dict[int, Any] = {
+    m.TYPE: m
+    for m in (TimeSync, EpsSample, FrameMsg, PlatformMsg, BulkRequest, PowerModeMsg, BoardHello)
+}
 
 
 def decode_message(payload: bytes) -> Message:
@@ -418,8 +425,13 @@ def platform_from_json(doc: dict[str, Any]) -> Platform:
             imaging = ImagingPlan(targets=targets, **im)
         tle = doc.get("tle")
         rest = {k: doc[k] for k in ("deadline", "min_deadline_s", "max_deadline_s") if k in doc}
-        return Platform(scheduler=sched, stations=stations, imaging=imaging,
-                        tle=None if tle is None else (str(tle[0]), str(tle[1])), **rest)
+        return Platform(
+            scheduler=sched,
+            stations=stations,
+            imaging=imaging,
+            tle=None if tle is None else (str(tle[0]), str(tle[1])),
+            **rest,
+        )
     except SimBridgeError:
         raise
     except Exception as exc:  # any malformed document is one error for the operator
@@ -437,17 +449,28 @@ class MuxPort:
     :attr:`demux` and ``stats["bad_messages"]``, never raised.
     """
 
-    def __init__(self, transport: Transport, *,
-                 on_message: Callable[[Message], None] | None = None,
-                 on_bulk: Callable[[int], None] | None = None,
-                 poll_s: float = 0.02) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        on_message: Callable[[Message], None] | None = None,
+        on_bulk: Callable[[int], None] | None = None,
+        poll_s: float = 0.02,
+    ) -> None:
         self.transport = transport
         self.demux = Demux()
         self.on_message = on_message
         self.on_bulk = on_bulk
         self.radio = RadioChannel(self)
-        self.stats = {"bad_messages": 0, "messages_in": 0, "messages_out": 0,
-                      "radio_in": 0, "radio_out": 0, "bulk_in": 0, "handler_errors": 0}
+        self.stats = {
+            "bad_messages": 0,
+            "messages_in": 0,
+            "messages_out": 0,
+            "radio_in": 0,
+            "radio_out": 0,
+            "bulk_in": 0,
+            "handler_errors": 0,
+        }
         self._wlock = threading.Lock()
         self._stop = threading.Event()
         self._poll_s = poll_s
@@ -462,7 +485,7 @@ class MuxPort:
     def send_channel(self, channel: int, data: bytes) -> None:
         """Send ``data`` on ``channel``, split into frames of at most 65,535 bytes."""
         for i in range(0, len(data), MAX_PAYLOAD):
-            self.write(MuxFrame(channel, data[i:i + MAX_PAYLOAD]).encode())
+            self.write(MuxFrame(channel, data[i : i + MAX_PAYLOAD]).encode())
 
     def write(self, wire: bytes) -> None:
         """Write raw bytes to the cable (one writer at a time)."""
@@ -488,8 +511,9 @@ class MuxPort:
                         self._route(frame)
                     except Exception:  # a handler's bug must not take the cable down
                         self.stats["handler_errors"] += 1
-                        log.exception("sim-bridge handler failed on a channel %d frame",
-                                      frame.channel)
+                        log.exception(
+                            "sim-bridge handler failed on a channel %d frame", frame.channel
+                        )
 
     def _route(self, frame: MuxFrame) -> None:
         if frame.channel == RADIO:
@@ -544,8 +568,11 @@ class RadioChannel(BaseTransport):
     def recv(self, timeout_s: float) -> bytes:
         self._check_open()
         try:
-            data = self._rx.get(timeout=max(0.0, timeout_s)) if timeout_s > 0 else \
-                self._rx.get_nowait()
+            data = (
+                self._rx.get(timeout=max(0.0, timeout_s))
+                if timeout_s > 0
+                else self._rx.get_nowait()
+            )
         except queue.Empty:
             return b""
         while True:

@@ -145,12 +145,20 @@ class CommandRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"id": self.id, "name": self.name, "args": self.args,
-                "request_id": self.request_id, "seq_count": self.seq_count,
-                "t_sent_s": self.t_sent_s, "sent_utc": self.sent_utc,
-                "release_tai": self.release_tai,
-                "status": self.status, "failure_code": self.failure_code,
-                "reason": self.reason, "stages": [s.to_dict() for s in self.stages]}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "args": self.args,
+            "request_id": self.request_id,
+            "seq_count": self.seq_count,
+            "t_sent_s": self.t_sent_s,
+            "sent_utc": self.sent_utc,
+            "release_tai": self.release_tai,
+            "status": self.status,
+            "failure_code": self.failure_code,
+            "reason": self.reason,
+            "stages": [s.to_dict() for s in self.stages],
+        }
 
 
 def _json_default(value: Any) -> Any:
@@ -209,11 +217,18 @@ class Archive:
     (an archive that never stored one is ``"unix"``).
     """
 
-    def __init__(self, path: str | Path, *, batch_rows: int = 100_000,
-                 flush_interval_s: float = 1.0, ground_clock: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        batch_rows: int = 100_000,
+        flush_interval_s: float = 1.0,
+        ground_clock: str | None = None,
+    ) -> None:
         if ground_clock is not None and ground_clock not in GROUND_CLOCKS:
-            raise ArchiveError(f"ground clock {ground_clock!r} is not one of "
-                               f"{', '.join(GROUND_CLOCKS)}")
+            raise ArchiveError(
+                f"ground clock {ground_clock!r} is not one of {', '.join(GROUND_CLOCKS)}"
+            )
         self.path = str(path)
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
@@ -221,8 +236,7 @@ class Archive:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA cache_size=-65536")
@@ -231,14 +245,18 @@ class Archive:
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
-                                 (str(SCHEMA_VERSION),))
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
             elif int(row[0]) != SCHEMA_VERSION:
-                raise ArchiveError(f"{self.path} has archive schema {row[0]}; this ground "
-                                   f"reads version {SCHEMA_VERSION}")
+                raise ArchiveError(
+                    f"{self.path} has archive schema {row[0]}; this ground "
+                    f"reads version {SCHEMA_VERSION}"
+                )
             if ground_clock is not None:
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('ground_clock', ?)",
-                                 (ground_clock,))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('ground_clock', ?)", (ground_clock,)
+                )
             stored = self._meta("ground_clock")
         except sqlite3.Error as exc:
             raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
@@ -252,16 +270,26 @@ class Archive:
         self._status: dict[int, tuple[str, str | None, str | None]] = {}
         self._last_flush_s: float | None = None
         self._closed = False
-        self.stats: dict[str, int] = {"packets": 0, "samples": 0, "events": 0, "commands": 0,
-                                      "stages": 0, "flushes": 0}
+        self.stats: dict[str, int] = {
+            "packets": 0,
+            "samples": 0,
+            "events": 0,
+            "commands": 0,
+            "stages": 0,
+            "flushes": 0,
+        }
 
     # -- context ------------------------------------------------------------------------
 
     def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -288,17 +316,28 @@ class Archive:
             self._check()
             old = self._meta("content_hash")
             if old is not None and old != dictionary.content_hash:
-                log.warning("archive %s was written with dictionary %s; now %s", self.path,
-                            old[:19], dictionary.content_hash[:19])
+                log.warning(
+                    "archive %s was written with dictionary %s; now %s",
+                    self.path,
+                    old[:19],
+                    dictionary.content_hash[:19],
+                )
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?)",
-                    [(ch.id, ch.name, ch.field.type, ch.units)
-                     for ch in dictionary.channels.values()])
-                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                    ("dictionary", json.dumps(dictionary.doc, separators=(",", ":"))),
-                    ("content_hash", dictionary.content_hash)])
+                    [
+                        (ch.id, ch.name, ch.field.type, ch.units)
+                        for ch in dictionary.channels.values()
+                    ],
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [
+                        ("dictionary", json.dumps(dictionary.doc, separators=(",", ":"))),
+                        ("content_hash", dictionary.content_hash),
+                    ],
+                )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -332,11 +371,23 @@ class Archive:
         """Buffer one raw TM packet (with what it decoded to)."""
         with self._lock:
             t_tai = None if dec.error else dec.t_tai  # an undecodable packet has no time
-            self._packets.append((t_ground_s, t_tai, dec.apid, dec.service,
-                                  dec.subservice, dec.seq_count, dec.name, dec.error, dec.raw))
+            self._packets.append(
+                (
+                    t_ground_s,
+                    t_tai,
+                    dec.apid,
+                    dec.service,
+                    dec.subservice,
+                    dec.seq_count,
+                    dec.name,
+                    dec.error,
+                    dec.raw,
+                )
+            )
 
-    def add_samples(self, t_tai: float, channel_ids: tuple[int, ...],
-                    values: tuple[Any, ...]) -> None:
+    def add_samples(
+        self, t_tai: float, channel_ids: tuple[int, ...], values: tuple[Any, ...]
+    ) -> None:
         """Buffer the values of one housekeeping report (``channel_ids`` in order).
 
         Pass the same ``channel_ids`` tuple object for every report of a structure
@@ -353,8 +404,17 @@ class Archive:
     def add_event(self, t_ground_s: float, ev: EventRecord) -> None:
         """Buffer one event."""
         with self._lock:
-            self._events.append((ev.t_tai, t_ground_s, ev.event_id, ev.name, ev.severity,
-                                 ev.message, json.dumps(ev.args, default=_json_default)))
+            self._events.append(
+                (
+                    ev.t_tai,
+                    t_ground_s,
+                    ev.event_id,
+                    ev.name,
+                    ev.severity,
+                    ev.message,
+                    json.dumps(ev.args, default=_json_default),
+                )
+            )
 
     def add_command(self, handle: CommandHandle) -> int:
         """Record a command now (it gets its archive id) with the stages it has so far."""
@@ -364,9 +424,19 @@ class Archive:
                 cur = self._db.execute(
                     "INSERT INTO commands (name, args, request_id, seq_count, t_sent_s, "
                     "release_tai, tc, status, failure_code, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (handle.name, json.dumps(handle.args, default=_json_default),
-                     handle.request_id, handle.seq_count, handle.t_sent_s, handle.release_tai,
-                     handle.tc, handle.status.value, handle.failure_code, handle.reason))
+                    (
+                        handle.name,
+                        json.dumps(handle.args, default=_json_default),
+                        handle.request_id,
+                        handle.seq_count,
+                        handle.t_sent_s,
+                        handle.release_tai,
+                        handle.tc,
+                        handle.status.value,
+                        handle.failure_code,
+                        handle.reason,
+                    ),
+                )
             except sqlite3.Error as exc:
                 raise ArchiveError(f"cannot write to archive {self.path}: {exc}") from None
             cid = cur.lastrowid
@@ -382,10 +452,22 @@ class Archive:
         if handle.archive_id is None:
             return
         with self._lock:
-            self._stages.append((handle.archive_id, rec.stage.value, rec.t_ground_s, rec.t_tai,
-                                 rec.failure_code, rec.reason, rec.step))
-            self._status[handle.archive_id] = (handle.status.value, handle.failure_code,
-                                               handle.reason)
+            self._stages.append(
+                (
+                    handle.archive_id,
+                    rec.stage.value,
+                    rec.t_ground_s,
+                    rec.t_tai,
+                    rec.failure_code,
+                    rec.reason,
+                    rec.step,
+                )
+            )
+            self._status[handle.archive_id] = (
+                handle.status.value,
+                handle.failure_code,
+                handle.reason,
+            )
 
     def maybe_flush(self, now_s: float) -> bool:
         """Write the buffers if they are big or old enough; True if it wrote."""
@@ -393,8 +475,9 @@ class Archive:
             if self._last_flush_s is None:
                 self._last_flush_s = now_s
             n = self.pending_rows
-            if n and (n >= self.batch_rows
-                      or abs(now_s - self._last_flush_s) >= self.flush_interval_s):
+            if n and (
+                n >= self.batch_rows or abs(now_s - self._last_flush_s) >= self.flush_interval_s
+            ):
                 self.flush()
                 self._last_flush_s = now_s
                 return True
@@ -427,22 +510,29 @@ class Archive:
             try:
                 db.execute("BEGIN")
                 if self._packets:
-                    db.executemany("INSERT INTO packets (t_ground_s, t_tai, apid, service, "
-                                   "subservice, seq_count, name, error, raw) "
-                                   "VALUES (?,?,?,?,?,?,?,?,?)", self._packets)
+                    db.executemany(
+                        "INSERT INTO packets (t_ground_s, t_tai, apid, service, "
+                        "subservice, seq_count, name, error, raw) "
+                        "VALUES (?,?,?,?,?,?,?,?,?)",
+                        self._packets,
+                    )
                 if samples:
                     db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?)", samples)
                 if self._events:
-                    db.executemany("INSERT INTO events (t_tai, t_ground_s, event_id, name, "
-                                   "severity, message, args) VALUES (?,?,?,?,?,?,?)",
-                                   self._events)
+                    db.executemany(
+                        "INSERT INTO events (t_tai, t_ground_s, event_id, name, "
+                        "severity, message, args) VALUES (?,?,?,?,?,?,?)",
+                        self._events,
+                    )
                 if self._stages:
-                    db.executemany("INSERT INTO command_stages VALUES (?,?,?,?,?,?,?)",
-                                   self._stages)
+                    db.executemany(
+                        "INSERT INTO command_stages VALUES (?,?,?,?,?,?,?)", self._stages
+                    )
                 if self._status:
-                    db.executemany("UPDATE commands SET status=?, failure_code=?, reason=? "
-                                   "WHERE id=?",
-                                   [(*v, k) for k, v in self._status.items()])
+                    db.executemany(
+                        "UPDATE commands SET status=?, failure_code=?, reason=? WHERE id=?",
+                        [(*v, k) for k, v in self._status.items()],
+                    )
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -477,8 +567,9 @@ class Archive:
                 raise ArchiveError(f"cannot read archive {self.path}: {exc}") from None
 
     @staticmethod
-    def _range(column: str, since: float | None, until: float | None,
-               where: list[str], params: list[Any]) -> None:
+    def _range(
+        column: str, since: float | None, until: float | None, where: list[str], params: list[Any]
+    ) -> None:
         if since is not None:
             where.append(f"{column} >= ?")
             params.append(since)
@@ -488,34 +579,49 @@ class Archive:
 
     def channel_names(self, pattern: str | None = None) -> list[str]:
         """Names of the channels with samples, matching a glob ``pattern`` if given."""
-        rows = self._query("SELECT name FROM channels c WHERE EXISTS "
-                           "(SELECT 1 FROM samples s WHERE s.channel_id = c.channel_id) "
-                           "ORDER BY name")
+        rows = self._query(
+            "SELECT name FROM channels c WHERE EXISTS "
+            "(SELECT 1 FROM samples s WHERE s.channel_id = c.channel_id) "
+            "ORDER BY name"
+        )
         names = [str(r[0]) for r in rows]
         return [n for n in names if pattern is None or fnmatch.fnmatchcase(n, pattern)]
 
-    def telemetry(self, name: str, since_tai: float | None = None,
-                  until_tai: float | None = None, limit: int | None = None,
-                  newest_first: bool = False) -> list[Sample]:
+    def telemetry(
+        self,
+        name: str,
+        since_tai: float | None = None,
+        until_tai: float | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Sample]:
         """Samples of channel ``name`` in a time range (oldest first by default)."""
         row = self._query("SELECT channel_id, type FROM channels WHERE name=?", (name,))
         if not row:
             known = [str(r[0]) for r in self._query("SELECT name FROM channels")]
-            raise ArchiveError(f"the archive has no channel named '{name}'"
-                               f"{suggest_name(name, known)}")
+            raise ArchiveError(
+                f"the archive has no channel named '{name}'{suggest_name(name, known)}"
+            )
         cid, ctype = row[0]
         where, params = ["channel_id = ?"], [cid]
         self._range("t_tai", since_tai, until_tai, where, params)
-        sql = (f"SELECT t_tai, value FROM samples WHERE {' AND '.join(where)} "
-               f"ORDER BY t_tai {'DESC' if newest_first else 'ASC'}")
+        sql = (
+            f"SELECT t_tai, value FROM samples WHERE {' AND '.join(where)} "
+            f"ORDER BY t_tai {'DESC' if newest_first else 'ASC'}"
+        )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         conv = bool if ctype == "bool" else None
         return [Sample(name, t, conv(v) if conv else v) for t, v in self._query(sql, params)]
 
-    def events(self, since_tai: float | None = None, until_tai: float | None = None,
-               name: str | None = None, severity: str | None = None,
-               limit: int | None = None) -> list[EventRecord]:
+    def events(
+        self,
+        since_tai: float | None = None,
+        until_tai: float | None = None,
+        name: str | None = None,
+        severity: str | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
         """Events in a time range, oldest first; ``name`` may be a glob (``cmd.*``)."""
         where: list[str] = []
         params: list[Any] = []
@@ -532,18 +638,24 @@ class Archive:
         if limit is None:
             sql += " ORDER BY t_tai, id"
         else:  # the newest `limit`, still oldest first
-            sql = (f"SELECT * FROM ({sql} ORDER BY t_tai DESC, id DESC LIMIT {int(limit)}) "
-                   "ORDER BY t_tai, id")
-        return [EventRecord(t, eid, n, sev, json.loads(a), msg)
-                for _, t, eid, n, sev, a, msg in self._query(sql, params)]
+            sql = (
+                f"SELECT * FROM ({sql} ORDER BY t_tai DESC, id DESC LIMIT {int(limit)}) "
+                "ORDER BY t_tai, id"
+            )
+        return [
+            EventRecord(t, eid, n, sev, json.loads(a), msg)
+            for _, t, eid, n, sev, a, msg in self._query(sql, params)
+        ]
 
     def commands(self, name: str | None = None, limit: int | None = None) -> list[CommandRecord]:
         """Commands (oldest first), with their stages; ``name`` may be a glob."""
         where, params = "", []
         if name is not None:
             where, params = " WHERE name GLOB ?", [name]
-        sql = ("SELECT id, name, args, request_id, seq_count, t_sent_s, release_tai, status, "
-               f"failure_code, reason FROM commands{where} ORDER BY id DESC")
+        sql = (
+            "SELECT id, name, args, request_id, seq_count, t_sent_s, release_tai, status, "
+            f"failure_code, reason FROM commands{where} ORDER BY id DESC"
+        )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         rows = self._query(sql, params)[::-1]
@@ -551,21 +663,39 @@ class Archive:
         if rows:
             marks = ",".join("?" * len(rows))
             for cid, st, tg, tt, fc, rs, step in self._query(
-                    f"SELECT * FROM command_stages WHERE command_id IN ({marks}) "
-                    "ORDER BY rowid", [r[0] for r in rows]):
+                f"SELECT * FROM command_stages WHERE command_id IN ({marks}) ORDER BY rowid",
+                [r[0] for r in rows],
+            ):
                 stages.setdefault(cid, []).append(StageRecord(Stage(st), tg, tt, fc, rs, step))
-        return [CommandRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
-                              r[9], tuple(stages.get(r[0], ())),
-                              ground_time_text(r[5], self.ground_clock)) for r in rows]
+        return [
+            CommandRecord(
+                r[0],
+                r[1],
+                json.loads(r[2]),
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                tuple(stages.get(r[0], ())),
+                ground_time_text(r[5], self.ground_clock),
+            )
+            for r in rows
+        ]
 
-    def packets(self, since_tai: float | None = None,
-                until_tai: float | None = None) -> Iterator[ArchivedPacket]:
+    def packets(
+        self, since_tai: float | None = None, until_tai: float | None = None
+    ) -> Iterator[ArchivedPacket]:
         """Raw packets in arrival order (in chunks, so a large archive streams)."""
         where: list[str] = ["id > ?"]
         params: list[Any] = [0]
         self._range("t_tai", since_tai, until_tai, where, params)
-        sql = (f"SELECT id, t_ground_s, t_tai, name, raw FROM packets WHERE "
-               f"{' AND '.join(where)} ORDER BY id LIMIT 5000")
+        sql = (
+            f"SELECT id, t_ground_s, t_tai, name, raw FROM packets WHERE "
+            f"{' AND '.join(where)} ORDER BY id LIMIT 5000"
+        )
         while True:
             rows = self._query(sql, params)
             if not rows:
@@ -588,8 +718,13 @@ class Archive:
 
     # -- export and replay --------------------------------------------------------------
 
-    def export_csv(self, out: str | Path | TextIO, pattern: str | None = None,
-                   since_tai: float | None = None, until_tai: float | None = None) -> int:
+    def export_csv(
+        self,
+        out: str | Path | TextIO,
+        pattern: str | None = None,
+        since_tai: float | None = None,
+        until_tai: float | None = None,
+    ) -> int:
         """Write samples as CSV (``name,t_tai,utc,value,units``), by channel then time.
 
         ``pattern`` is a glob over channel names. Returns the number of rows written.
@@ -602,26 +737,40 @@ class Archive:
             w.writerow(["name", "t_tai", "utc", "value", "units"])
             for name in names:
                 for s in self.telemetry(name, since_tai, until_tai):
-                    w.writerow([name, f"{s.t_tai:.6f}", utc_text(s.t_tai), s.value,
-                                units.get(name, "")])
+                    w.writerow(
+                        [name, f"{s.t_tai:.6f}", utc_text(s.t_tai), s.value, units.get(name, "")]
+                    )
                     n += 1
         return n
 
-    def export_events_csv(self, out: str | Path | TextIO, since_tai: float | None = None,
-                          until_tai: float | None = None) -> int:
+    def export_events_csv(
+        self,
+        out: str | Path | TextIO,
+        since_tai: float | None = None,
+        until_tai: float | None = None,
+    ) -> int:
         """Write events as CSV (``t_tai,utc,severity,name,message,args``)."""
         n = 0
         with _open_text(out) as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(["t_tai", "utc", "severity", "name", "message", "args"])
             for ev in self.events(since_tai, until_tai):
-                w.writerow([f"{ev.t_tai:.6f}", utc_text(ev.t_tai), ev.severity, ev.name,
-                            ev.message, json.dumps(ev.args, default=_json_default)])
+                w.writerow(
+                    [
+                        f"{ev.t_tai:.6f}",
+                        utc_text(ev.t_tai),
+                        ev.severity,
+                        ev.name,
+                        ev.message,
+                        json.dumps(ev.args, default=_json_default),
+                    ]
+                )
                 n += 1
         return n
 
-    def replay(self, dictionary: Dictionary | None = None,
-               into: Archive | None = None) -> Iterator[Decoded]:
+    def replay(
+        self, dictionary: Dictionary | None = None, into: Archive | None = None
+    ) -> Iterator[Decoded]:
         """Decode every archived packet again (with ``dictionary``, default the stored one).
 
         With ``into``, the decoded samples, events and packets are written to that archive
@@ -662,6 +811,10 @@ class _open_text:
 
 
 __all__ = [
-    "GROUND_CLOCKS", "Archive", "ArchivedPacket", "CommandRecord", "ground_time_text",
+    "GROUND_CLOCKS",
+    "Archive",
+    "ArchivedPacket",
+    "CommandRecord",
+    "ground_time_text",
     "utc_text",
 ]

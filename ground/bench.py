@@ -48,20 +48,36 @@ def synthetic_dictionary(n_channels: int = 1000, per_structure: int = 250) -> di
     channels = []
     for i in range(n_channels):
         t = _TYPES[i % len(_TYPES)]
-        ch: dict[str, Any] = {"name": f"syn.ch{i:04d}", "id": 0x10000 + i, "component": "syn",
-                              "type": t, "units": "", "limits": no_limits}
+        ch: dict[str, Any] = {
+            "name": f"syn.ch{i:04d}",
+            "id": 0x10000 + i,
+            "component": "syn",
+            "type": t,
+            "units": "",
+            "limits": no_limits,
+        }
         if t == "f32":
-            ch["limits"] = {"red_low": -90.0, "yellow_low": -50.0, "yellow_high": 50.0,
-                            "red_high": 90.0}
+            ch["limits"] = {
+                "red_low": -90.0,
+                "yellow_low": -50.0,
+                "yellow_high": 50.0,
+                "red_high": 90.0,
+            }
         if t == "enum":
             ch["base"] = "u8"
-            ch["labels"] = [{"value": v, "label": lab} for v, lab in
-                            enumerate(("OFF", "IDLE", "BUSY", "FAULT"))]
+            ch["labels"] = [
+                {"value": v, "label": lab} for v, lab in enumerate(("OFF", "IDLE", "BUSY", "FAULT"))
+            ]
         channels.append(ch)
     doc["telemetry"] = channels
     doc["housekeeping"] = [
-        {"sid": 1 + k // per_structure, "name": f"syn{k // per_structure}", "interval_s": 0.002,
-         "enabled": True, "channels": [c["id"] for c in channels[k:k + per_structure]]}
+        {
+            "sid": 1 + k // per_structure,
+            "name": f"syn{k // per_structure}",
+            "interval_s": 0.002,
+            "enabled": True,
+            "channels": [c["id"] for c in channels[k : k + per_structure]],
+        }
         for k in range(0, n_channels, per_structure)
     ]
     doc["content_hash"] = f"sha256:synthetic-{n_channels}"
@@ -82,8 +98,9 @@ def _value(t: str, rng: random.Random) -> Any:
     return rng.randrange(2)
 
 
-def synthetic_stream(doc: dict[str, Any], n_reports: int, seed: int = 1,
-                     rate_hz: float = 500.0) -> list[bytes]:
+def synthetic_stream(
+    doc: dict[str, Any], n_reports: int, seed: int = 1, rate_hz: float = 500.0
+) -> list[bytes]:
     """``n_reports`` (3,25) packets cycling over the structures, one cycle per 1/rate_hz."""
     rng = random.Random(seed)
     d = Dictionary(doc)
@@ -98,9 +115,17 @@ def synthetic_stream(doc: dict[str, Any], n_reports: int, seed: int = 1,
         sid, st, types = packers[i % len(packers)]
         t = _START_TAI + (i // len(packers)) / rate_hz
         data = st.pack(sid, *(_value(ty, rng) for ty in types))
-        out.append(PusTm(apid=102, service=3, subservice=25, app_data=data,
-                         time=cuc_encode(t), seq_count=i & 0x3FFF,
-                         msg_counter=i & 0xFFFF).encode())
+        out.append(
+            PusTm(
+                apid=102,
+                service=3,
+                subservice=25,
+                app_data=data,
+                time=cuc_encode(t),
+                seq_count=i & 0x3FFF,
+                msg_counter=i & 0xFFFF,
+            ).encode()
+        )
     return out
 
 
@@ -108,8 +133,9 @@ def _rate(samples: int, seconds: float) -> int:
     return int(samples / seconds) if seconds > 0 else 0
 
 
-def bench_ground(n_channels: int = 1000, n_reports: int = 4000,
-                 per_structure: int = 250) -> dict[str, Any]:
+def bench_ground(
+    n_channels: int = 1000, n_reports: int = 4000, per_structure: int = 250
+) -> dict[str, Any]:
     """Measure the figures listed in the module docstring; one JSON-able dict."""
     doc = synthetic_dictionary(n_channels, per_structure)
     d = Dictionary(doc)
@@ -138,7 +164,7 @@ def bench_ground(n_channels: int = 1000, n_reports: int = 4000,
     linked = GroundSession(d, cfg)
     t0 = time.perf_counter()
     for i in range(0, len(cadus), 65536):
-        linked.receive(cadus[i:i + 65536], 0.0)
+        linked.receive(cadus[i : i + 65536], 0.0)
     t_link = time.perf_counter() - t0
     link_samples = linked.stats["samples"]
 
@@ -147,7 +173,7 @@ def bench_ground(n_channels: int = 1000, n_reports: int = 4000,
         archived = GroundSession(d, None, archive=archive)
         t0 = time.perf_counter()
         for i in range(0, len(packets), 500):  # 1 s of stream per call
-            archived.receive_packets(packets[i:i + 500], float(i))
+            archived.receive_packets(packets[i : i + 500], float(i))
         archive.flush()
         t_archive = time.perf_counter() - t0
         stored = archive.counts()["samples"]

@@ -29,30 +29,53 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-ground_app = typer.Typer(help="The ground segment: console, commands, archive.",
-                         no_args_is_help=True, add_completion=False)
+ground_app = typer.Typer(
+    help="The ground segment: console, commands, archive.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
-DictOpt = Annotated[Path | None, typer.Option(
-    "--dict", envvar="GNOMON_DICT",
-    help="Dictionary JSON (gnomon dict export --format json). Default: ask the installed "
-         "flight software.")]
-KeyOpt = Annotated[Path | None, typer.Option(
-    "--key-file", envvar="GNOMON_KEY_FILE",
-    help="Link configuration and SDLS keys (TOML/JSON). Default: the public test keys.")]
-LinkOpt = Annotated[str, typer.Option(
-    "--link", envvar="GNOMON_LINK", help="Link URL, e.g. udp://127.0.0.1:10025.")]
+DictOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dict",
+        envvar="GNOMON_DICT",
+        help="Dictionary JSON (gnomon dict export --format json). Default: ask the installed "
+        "flight software.",
+    ),
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        envvar="GNOMON_KEY_FILE",
+        help="Link configuration and SDLS keys (TOML/JSON). Default: the public test keys.",
+    ),
+]
+LinkOpt = Annotated[
+    str, typer.Option("--link", envvar="GNOMON_LINK", help="Link URL, e.g. udp://127.0.0.1:10025.")
+]
 ArchiveOpt = Annotated[Path, typer.Option("--archive", help="Archive file (SQLite).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-SinceOpt = Annotated[str | None, typer.Option(
-    "--since", help="TAI seconds, ISO UTC (2026-03-01T12:00:00Z), or -10m/-2h/-30s before the "
-                    "newest archived packet.")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="TAI seconds, ISO UTC (2026-03-01T12:00:00Z), or -10m/-2h/-30s before the "
+        "newest archived packet.",
+    ),
+]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Like --since.")]
 
 
 def examples(*lines: str) -> str:
     """A command's help epilog: one example per paragraph (rich joins plain lines)."""
-    return "Example" + ("s" if len(lines) > 1 else "") + ":\n\n" + "\n\n".join(
-        f"  {line}" for line in lines)
+    return (
+        "Example"
+        + ("s" if len(lines) > 1 else "")
+        + ":\n\n"
+        + "\n\n".join(f"  {line}" for line in lines)
+    )
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -67,14 +90,32 @@ def _load_dictionary(path: Path | None) -> Any:
     try:
         if path is not None:
             return Dictionary.load(path)
-        typer.echo("no --dict: using the dictionary of the installed flight software "
-                   "(gnomon dict export)", err=True)
-        proc = subprocess.run([sys.executable, "-m", "gnomon.cli", "dict", "export",
-                               "--format", "json", "--indent", "0"],
-                              capture_output=True, text=True, timeout=120, check=False)
+        typer.echo(
+            "no --dict: using the dictionary of the installed flight software (gnomon dict export)",
+            err=True,
+        )
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gnomon.cli",
+                "dict",
+                "export",
+                "--format",
+                "json",
+                "--indent",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if proc.returncode != 0:
-            _fail("cannot export the flight dictionary: "
-                  f"{proc.stderr.strip().splitlines()[-1:] or proc.returncode}; pass --dict")
+            _fail(
+                "cannot export the flight dictionary: "
+                f"{proc.stderr.strip().splitlines()[-1:] or proc.returncode}; pass --dict"
+            )
         return Dictionary.from_json(proc.stdout, source="gnomon dict export")
     except DictionaryError as exc:
         _fail(str(exc))
@@ -86,8 +127,9 @@ def _load_link_config(path: Path | None) -> Any:
     from fsw.ccsds import TEST_KEY_FILE, CcsdsError, LinkConfig
 
     if path is None:
-        typer.echo("warning: using the public test keys (give --key-file for a real mission)",
-                   err=True)
+        typer.echo(
+            "warning: using the public test keys (give --key-file for a real mission)", err=True
+        )
     try:
         return LinkConfig.load(path or TEST_KEY_FILE)
     except CcsdsError as exc:
@@ -168,8 +210,7 @@ class _StderrHandler(logging.StreamHandler):
 def _setup_logging(verbose: bool) -> None:
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        handlers=[handler])
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     if not verbose:  # the commands print their own stages and timeouts; no second copy
         logging.getLogger("ground.tracker").setLevel(logging.ERROR)
 
@@ -177,29 +218,33 @@ def _setup_logging(verbose: bool) -> None:
 # ------------------------------------------------------------------------- live link
 
 
-@ground_app.command("console", epilog=examples(
-    "gnomon ground console --link udp://127.0.0.1:10025",
-    "gnomon ground console --link udp://127.0.0.1:10025 < script.txt   (a script)"))
+@ground_app.command(
+    "console",
+    epilog=examples(
+        "gnomon ground console --link udp://127.0.0.1:10025",
+        "gnomon ground console --link udp://127.0.0.1:10025 < script.txt   (a script)",
+    ),
+)
 def console_cmd(
     link: LinkOpt,
     dictionary: DictOpt = None,
     key_file: KeyOpt = None,
-    archive: Annotated[Path | None, typer.Option(help="Archive everything to this file.")
-                       ] = None,
+    archive: Annotated[Path | None, typer.Option(help="Archive everything to this file.")] = None,
     history: Annotated[Path, typer.Option(help="Command history file.")] = Path(
-        "~/.gnomon/console_history"),
-    mode: Annotated[str, typer.Option(help="auto, prompt (terminal) or lines (stdin).")
-                    ] = "auto",
-    accept_timeout: Annotated[float, typer.Option(help="Seconds to wait for acceptance.")
-                              ] = 10.0,
-    complete_timeout: Annotated[float, typer.Option(help="Seconds to wait for completion.")
-                                ] = 60.0,
-    drain: Annotated[float, typer.Option(help="At the end, seconds to wait for pending "
-                                              "commands.")] = 10.0,
-    arsn_file: Annotated[Path | None, typer.Option(
-        help="Where the SDLS sequence number is kept between runs.")] = None,
-    keep_arsn: Annotated[bool, typer.Option(help="Keep the SDLS sequence number between "
-                                                 "runs.")] = True,
+        "~/.gnomon/console_history"
+    ),
+    mode: Annotated[str, typer.Option(help="auto, prompt (terminal) or lines (stdin).")] = "auto",
+    accept_timeout: Annotated[float, typer.Option(help="Seconds to wait for acceptance.")] = 10.0,
+    complete_timeout: Annotated[float, typer.Option(help="Seconds to wait for completion.")] = 60.0,
+    drain: Annotated[
+        float, typer.Option(help="At the end, seconds to wait for pending commands.")
+    ] = 10.0,
+    arsn_file: Annotated[
+        Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
+    ] = None,
+    keep_arsn: Annotated[
+        bool, typer.Option(help="Keep the SDLS sequence number between runs.")
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Fly the spacecraft interactively: completion, validation, live stages and events."""
@@ -213,12 +258,18 @@ def console_cmd(
     cfg = _load_link_config(key_file)
     arch = _open_archive(archive)
     try:
-        station = GroundStation(d, cfg, link, arch,
-                                timeouts=CommandTimeouts(accept_timeout, complete_timeout),
-                                arsn_file=_arsn_file(cfg, arsn_file, keep_arsn))
+        station = GroundStation(
+            d,
+            cfg,
+            link,
+            arch,
+            timeouts=CommandTimeouts(accept_timeout, complete_timeout),
+            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
+        )
         with station:
-            code = Console(station, history_file=history.expanduser(), mode=mode,
-                           drain_s=drain).run()
+            code = Console(
+                station, history_file=history.expanduser(), mode=mode, drain_s=drain
+            ).run()
     except GroundError as exc:
         _fail(str(exc))
     finally:
@@ -227,26 +278,35 @@ def console_cmd(
     raise typer.Exit(code=code)
 
 
-@ground_app.command("send", epilog=examples(
-    "gnomon ground send PING --link udp://127.0.0.1:10025",
-    "gnomon ground send SEQ_START seq_id=3 --wait accepted --json",
-    "gnomon ground send PING --at +30    (time-tagged: run on board in 30 s)"))
+@ground_app.command(
+    "send",
+    epilog=examples(
+        "gnomon ground send PING --link udp://127.0.0.1:10025",
+        "gnomon ground send SEQ_START seq_id=3 --wait accepted --json",
+        "gnomon ground send PING --at +30    (time-tagged: run on board in 30 s)",
+    ),
+)
 def send_cmd(
     command: Annotated[str, typer.Argument(help="Command name, e.g. PING.")],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments as name=value.")] = None,
     link: LinkOpt = "udp://127.0.0.1:10025",
     dictionary: DictOpt = None,
     key_file: KeyOpt = None,
-    wait: Annotated[str, typer.Option(help="Stage to wait for: sent, accepted, started, "
-                                           "completed.")] = "completed",
+    wait: Annotated[
+        str, typer.Option(help="Stage to wait for: sent, accepted, started, completed.")
+    ] = "completed",
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 30.0,
-    at: Annotated[str | None, typer.Option(
-        help="Run on board later: +SECONDS from now (on-board time) or TAI seconds.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Run on board later: +SECONDS from now (on-board time) or TAI seconds."),
+    ] = None,
     archive: Annotated[Path | None, typer.Option(help="Archive to this file.")] = None,
-    arsn_file: Annotated[Path | None, typer.Option(
-        help="Where the SDLS sequence number is kept between runs.")] = None,
-    keep_arsn: Annotated[bool, typer.Option(help="Keep the SDLS sequence number between "
-                                                 "runs.")] = True,
+    arsn_file: Annotated[
+        Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
+    ] = None,
+    keep_arsn: Annotated[
+        bool, typer.Option(help="Keep the SDLS sequence number between runs.")
+    ] = True,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -273,9 +333,14 @@ def send_cmd(
     try:
         cmd = d.command(command)
         parsed = parse_arguments(cmd.name, args or [], cmd)
-        station = GroundStation(d, cfg, link, arch,
-                                timeouts=CommandTimeouts(timeout, timeout),
-                                arsn_file=_arsn_file(cfg, arsn_file, keep_arsn))
+        station = GroundStation(
+            d,
+            cfg,
+            link,
+            arch,
+            timeouts=CommandTimeouts(timeout, timeout),
+            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
+        )
     except CommandValidationError as exc:
         _fail(str(exc))
     except GroundError as exc:
@@ -286,10 +351,8 @@ def send_cmd(
                 handle = station.send_args(cmd.name, parsed)
             else:
                 if at.startswith("+"):
-                    if not station.wait_for(lambda: station.spacecraft_tai() is not None,
-                                            timeout):
-                        _fail(f"no telemetry within {timeout:g} s: cannot tell on-board time",
-                              1)
+                    if not station.wait_for(lambda: station.spacecraft_tai() is not None, timeout):
+                        _fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
                     release = float(station.spacecraft_tai() or 0.0) + at_s
                 else:
                     release = at_s
@@ -312,10 +375,15 @@ def send_cmd(
         typer.echo(stage_timeline(handle.to_dict()))
     if not ok:
         if not as_json and not handle.failed:
-            hint = ("" if heard else f"; nothing at all was received on {link}: is the "
-                    "spacecraft running there, and in a pass?")
-            typer.echo(f"error: {cmd.name} did not reach {want.value} within {timeout:g} s"
-                       f"{hint}", err=True)
+            hint = (
+                ""
+                if heard
+                else f"; nothing at all was received on {link}: is the "
+                "spacecraft running there, and in a pass?"
+            )
+            typer.echo(
+                f"error: {cmd.name} did not reach {want.value} within {timeout:g} s{hint}", err=True
+            )
         raise typer.Exit(code=1)
 
 
@@ -327,24 +395,32 @@ def stage_timeline(doc: dict[str, Any]) -> str:
     '  sent +0.00 s -> accepted +1.50 s'
     """
     t0 = doc.get("t_sent_s") or 0.0
-    return "  " + " -> ".join(f"{s['stage']} +{s['t_ground_s'] - t0:.2f} s"
-                              for s in doc.get("stages", []))
+    return "  " + " -> ".join(
+        f"{s['stage']} +{s['t_ground_s'] - t0:.2f} s" for s in doc.get("stages", [])
+    )
 
 
 # ------------------------------------------------------------------------- archive
 
 
-@ground_app.command("tlm", epilog=examples(
-    "gnomon ground tlm eps.soc_pct --archive out/sitl/archive.sqlite",
-    "gnomon ground tlm 'eps.*' --archive gnd.sqlite --since -10m --json"))
+@ground_app.command(
+    "tlm",
+    epilog=examples(
+        "gnomon ground tlm eps.soc_pct --archive out/sitl/archive.sqlite",
+        "gnomon ground tlm 'eps.*' --archive gnd.sqlite --since -10m --json",
+    ),
+)
 def tlm_cmd(
-    name: Annotated[str, typer.Argument(
-        help="Channel name, component (eps: all its channels) or glob (eps.soc*).")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Channel name, component (eps: all its channels) or glob (eps.soc*)."),
+    ],
     archive: ArchiveOpt,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many newest samples "
-                                                          "per channel.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many newest samples per channel.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Archived samples of channels in a time range."""
@@ -375,13 +451,29 @@ def tlm_cmd(
     finally:
         arch.close()
     if as_json:  # full values, as archived
-        typer.echo(json.dumps([{"name": s.name, "t_tai": s.t_tai, "utc": utc_text(s.t_tai),
-                                "value": s.value, "units": units.get(s.name, "")}
-                               for s in rows]))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "t_tai": s.t_tai,
+                        "utc": utc_text(s.t_tai),
+                        "value": s.value,
+                        "units": units.get(s.name, ""),
+                    }
+                    for s in rows
+                ]
+            )
+        )
         return
     if not rows:
-        _say_nothing_in_range(f"no samples of {name}", t0, t1, span,
-                              "its samples span" if len(names) == 1 else "their samples span")
+        _say_nothing_in_range(
+            f"no samples of {name}",
+            t0,
+            t1,
+            span,
+            "its samples span" if len(names) == 1 else "their samples span",
+        )
         return
     for line in sample_lines(rows, units):
         typer.echo(line)
@@ -404,28 +496,40 @@ def sample_lines(rows: list[Any], units: dict[str, str]) -> list[str]:
     for s, text in zip(rows, texts, strict=True):
         numeric = isinstance(s.value, int | float) and not isinstance(s.value, bool)
         value = text.rjust(vwidth) if numeric else text.ljust(vwidth)  # numbers align right
-        out.append(f"{utc_text(s.t_tai)}  {s.name:<{width}}  {value} "
-                   f"{units.get(s.name, '')}".rstrip())
+        out.append(
+            f"{utc_text(s.t_tai)}  {s.name:<{width}}  {value} {units.get(s.name, '')}".rstrip()
+        )
     return out
 
 
-def _say_nothing_in_range(what: str, t0: float | None, t1: float | None,
-                          span: tuple[float, float] | None, held_by: str = "the archive spans"
-                          ) -> None:
+def _say_nothing_in_range(
+    what: str,
+    t0: float | None,
+    t1: float | None,
+    span: tuple[float, float] | None,
+    held_by: str = "the archive spans",
+) -> None:
     """Tell a person (on stderr) why nothing printed, and what the archive does hold."""
     from ground.archive import utc_text
 
     where = ""
     if t0 is not None or t1 is not None:
         where = f" from {utc_text(t0) or 'the start'} to {utc_text(t1) or 'the end'}"
-    held = (f"; {held_by} {utc_text(span[0])} to {utc_text(span[1])}" if span
-            else "; the archive holds none")
+    held = (
+        f"; {held_by} {utc_text(span[0])} to {utc_text(span[1])}"
+        if span
+        else "; the archive holds none"
+    )
     typer.echo(f"{what}{where}{held}", err=True)
 
 
-@ground_app.command("events", epilog=examples(
-    "gnomon ground events --archive out/sitl/archive.sqlite",
-    "gnomon ground events --archive gnd.sqlite --severity HIGH --since -1h --json"))
+@ground_app.command(
+    "events",
+    epilog=examples(
+        "gnomon ground events --archive out/sitl/archive.sqlite",
+        "gnomon ground events --archive gnd.sqlite --severity HIGH --since -1h --json",
+    ),
+)
 def events_cmd(
     archive: ArchiveOpt,
     since: SinceOpt = None,
@@ -449,9 +553,22 @@ def events_cmd(
     finally:
         arch.close()
     if as_json:
-        typer.echo(json.dumps([{"t_tai": e.t_tai, "utc": utc_text(e.t_tai), "name": e.name,
-                                "severity": e.severity, "message": e.message, "args": e.args}
-                               for e in events], default=str))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "t_tai": e.t_tai,
+                        "utc": utc_text(e.t_tai),
+                        "name": e.name,
+                        "severity": e.severity,
+                        "message": e.message,
+                        "args": e.args,
+                    }
+                    for e in events
+                ],
+                default=str,
+            )
+        )
         return
     if not events:
         which = " ".join(w for w in (severity and severity.upper(), name) if w)
@@ -461,8 +578,10 @@ def events_cmd(
         typer.echo(f"{utc_text(e.t_tai)}  {e.severity:<6} {e.name}: {e.message}")
 
 
-@ground_app.command("commands", epilog=examples(
-    "gnomon ground commands --archive out/sitl/archive.sqlite --name 'PARAM_*'"))
+@ground_app.command(
+    "commands",
+    epilog=examples("gnomon ground commands --archive out/sitl/archive.sqlite --name 'PARAM_*'"),
+)
 def commands_cmd(
     archive: ArchiveOpt,
     name: Annotated[str | None, typer.Option(help="Command name or glob.")] = None,
@@ -488,13 +607,19 @@ def commands_cmd(
         took = ""
         if len(r.stages) > 1:
             took = f" ({r.stages[-1].t_ground_s - r.t_sent_s:.1f} s)"
-        typer.echo(f"#{r.seq_count:<5} {r.sent_utc or '?':<24} {r.name:<24} {r.status:<10} "
-                   f"{stages}{took}{fail}")
+        typer.echo(
+            f"#{r.seq_count:<5} {r.sent_utc or '?':<24} {r.name:<24} {r.status:<10} "
+            f"{stages}{took}{fail}"
+        )
 
 
-@ground_app.command("export", epilog=examples(
-    "gnomon ground export --archive gnd.sqlite --out tlm.csv --pattern 'eps.*'",
-    "gnomon ground export --archive gnd.sqlite --out events.csv --events"))
+@ground_app.command(
+    "export",
+    epilog=examples(
+        "gnomon ground export --archive gnd.sqlite --out tlm.csv --pattern 'eps.*'",
+        "gnomon ground export --archive gnd.sqlite --out events.csv --events",
+    ),
+)
 def export_cmd(
     archive: ArchiveOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
@@ -509,8 +634,7 @@ def export_cmd(
     arch = _open_archive(archive, must_exist=True)
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
-        n = (arch.export_events_csv(out, t0, t1) if events
-             else arch.export_csv(out, pattern, t0, t1))
+        n = arch.export_events_csv(out, t0, t1) if events else arch.export_csv(out, pattern, t0, t1)
     except ArchiveError as exc:
         _fail(str(exc))
     finally:
@@ -518,14 +642,21 @@ def export_cmd(
     typer.echo(f"{n} rows written to {out}", err=True)
 
 
-@ground_app.command("replay", epilog=examples(
-    "gnomon ground replay --archive gnd.sqlite --dict fixed.json --into new.sqlite"))
+@ground_app.command(
+    "replay",
+    epilog=examples(
+        "gnomon ground replay --archive gnd.sqlite --dict fixed.json --into new.sqlite"
+    ),
+)
 def replay_cmd(
     archive: ArchiveOpt,
-    dictionary: Annotated[Path | None, typer.Option(
-        "--dict", help="Decode with this dictionary instead of the stored one.")] = None,
-    into: Annotated[Path | None, typer.Option(help="Write the decoded data to this new "
-                                                   "archive.")] = None,
+    dictionary: Annotated[
+        Path | None,
+        typer.Option("--dict", help="Decode with this dictionary instead of the stored one."),
+    ] = None,
+    into: Annotated[
+        Path | None, typer.Option(help="Write the decoded data to this new archive.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Decode every archived packet again (e.g. with a corrected dictionary)."""
@@ -550,8 +681,12 @@ def replay_cmd(
         arch.close()
         if target is not None:
             target.close()
-    result = {"packets": sum(kinds.values()), "by_kind": dict(kinds),
-              "decode_errors": sum(errors.values()), "errors": dict(errors.most_common(10))}
+    result = {
+        "packets": sum(kinds.values()),
+        "by_kind": dict(kinds),
+        "decode_errors": sum(errors.values()),
+        "errors": dict(errors.most_common(10)),
+    }
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 

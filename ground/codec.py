@@ -50,8 +50,7 @@ from ground.records import Decoded, EventRecord, HkSample
 _U16 = struct.Struct(">H")
 _STRUCTS: dict[str, struct.Struct] = {k: struct.Struct(">" + v) for k, v in STRUCT_CODES.items()}
 #: Integer fields whose value may be given by name: which dictionary table resolves it.
-NAMED_ID_FIELDS = {"param_id": "param", "event_id": "event", "channel_id": "channel",
-                   "sid": "sid"}
+NAMED_ID_FIELDS = {"param_id": "param", "event_id": "event", "channel_id": "channel", "sid": "sid"}
 
 
 class _Bad(Exception):
@@ -111,8 +110,9 @@ def _check_range(f: FieldDef, value: float, path: str, extra: str) -> None:
         raise _Bad(f"{path} {format_number(value)} above max {format_number(hi)}{_units(f, extra)}")
 
 
-def _encode_leaf(d: Dictionary, f: FieldDef, value: Any, path: str, out: bytearray,
-                 extra: str = "") -> Any:
+def _encode_leaf(
+    d: Dictionary, f: FieldDef, value: Any, path: str, out: bytearray, extra: str = ""
+) -> Any:
     t = f.type
     if t in INT_RANGES:
         if isinstance(value, str) and f.name in NAMED_ID_FIELDS:
@@ -192,8 +192,9 @@ def _encode_leaf(d: Dictionary, f: FieldDef, value: Any, path: str, out: bytearr
     raise _Bad(f"{path}: a {t} field cannot be sent in a command")
 
 
-def _encode_field(d: Dictionary, f: FieldDef, value: Any, path: str, out: bytearray,
-                  ctx: Mapping[str, Any]) -> Any:
+def _encode_field(
+    d: Dictionary, f: FieldDef, value: Any, path: str, out: bytearray, ctx: Mapping[str, Any]
+) -> Any:
     if f.type == "array":
         if isinstance(value, Mapping | str | bytes) or not isinstance(value, Sequence):
             value = [value]
@@ -218,8 +219,13 @@ def _encode_field(d: Dictionary, f: FieldDef, value: Any, path: str, out: bytear
     return _encode_leaf(d, f, value, path, out)
 
 
-def _fields(d: Dictionary, fields: Sequence[FieldDef], values: Mapping[str, Any],
-                   prefix: str, out: bytearray) -> dict[str, Any]:
+def _fields(
+    d: Dictionary,
+    fields: Sequence[FieldDef],
+    values: Mapping[str, Any],
+    prefix: str,
+    out: bytearray,
+) -> dict[str, Any]:
     names = [f.name for f in fields]
     for key in values:
         if key not in names:
@@ -233,8 +239,9 @@ def _fields(d: Dictionary, fields: Sequence[FieldDef], values: Mapping[str, Any]
     return done
 
 
-def encode_command_args(d: Dictionary, cmd: CommandDef,
-                        args: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
+def encode_command_args(
+    d: Dictionary, cmd: CommandDef, args: Mapping[str, Any]
+) -> tuple[bytes, dict[str, Any]]:
     """The app data of ``cmd`` and the checked argument values (enums as labels, ids
     given by name resolved); raises :class:`CommandValidationError`."""
     out = bytearray()
@@ -288,8 +295,9 @@ class HkLayout:
         for cid in channel_ids:
             ch = d.channels_by_id.get(cid)
             if ch is None:
-                raise DecodeError(f"HK structure {sid} names channel id {cid}, "
-                                  "which is not in the dictionary")
+                raise DecodeError(
+                    f"HK structure {sid} names channel id {cid}, which is not in the dictionary"
+                )
             chans.append(ch)
         fmt = ">" + "".join(ch.field.struct_code or "" for ch in chans)
         post: list[tuple[int, Callable[[Any], Any]]] = []
@@ -298,8 +306,14 @@ class HkLayout:
                 post.append((i, _enum_label(dict(ch.field.labels))))
             elif ch.field.type == "bool":
                 post.append((i, _as_bool))
-        return cls(sid, tuple(chans), tuple(c.name for c in chans), tuple(c.id for c in chans),
-                   struct.Struct(fmt), tuple(post))
+        return cls(
+            sid,
+            tuple(chans),
+            tuple(c.name for c in chans),
+            tuple(c.id for c in chans),
+            struct.Struct(fmt),
+            tuple(post),
+        )
 
     @property
     def size(self) -> int:
@@ -324,8 +338,12 @@ class HkLayout:
 
 
 def _is_hk_report(fields: Sequence[FieldDef]) -> bool:
-    return (len(fields) == 2 and fields[0].type == "u16" and fields[1].type == "hk_values"
-            and fields[1].ref == fields[0].name)
+    return (
+        len(fields) == 2
+        and fields[0].type == "u16"
+        and fields[1].type == "hk_values"
+        and fields[1].ref == fields[0].name
+    )
 
 
 class TmDecoder:
@@ -340,8 +358,9 @@ class TmDecoder:
             sid: HkLayout.compile(dictionary, sid, hk.channel_ids)
             for sid, hk in dictionary.housekeeping.items()
         }
-        self._hk_reports = {key for key, rep in dictionary.reports.items()
-                            if _is_hk_report(rep.fields)}
+        self._hk_reports = {
+            key for key, rep in dictionary.reports.items() if _is_hk_report(rep.fields)
+        }
         self._time_len = dictionary.time_len
         self._coarse = dictionary.time_coarse_octets
         self._fine = dictionary.time_fine_octets
@@ -360,13 +379,23 @@ class TmDecoder:
             tm = PusTm.decode(raw, self._time_len)
             t_tai = cuc_decode(tm.time, self._coarse, self._fine)
         except CcsdsError as exc:
-            raise DecodeError(f"not a valid PUS-C TM packet: {exc.reason}",
-                              offset=exc.offset) from None
+            raise DecodeError(
+                f"not a valid PUS-C TM packet: {exc.reason}", offset=exc.offset
+            ) from None
         key = (tm.service, tm.subservice)
         rep = self.d.reports.get(key)
         if rep is None:
-            return Decoded("unknown", f"TM({tm.service},{tm.subservice})", tm.apid, tm.service,
-                           tm.subservice, tm.seq_count, t_tai, {}, raw)
+            return Decoded(
+                "unknown",
+                f"TM({tm.service},{tm.subservice})",
+                tm.apid,
+                tm.service,
+                tm.subservice,
+                tm.seq_count,
+                t_tai,
+                {},
+                raw,
+            )
         data = tm.app_data
         if key in self._hk_reports:
             if len(data) < 2:
@@ -376,23 +405,48 @@ class TmDecoder:
             if layout is None:
                 raise DecodeError(
                     f"{rep.name}: sid {sid} has no known structure; ask for it with "
-                    f"HK_REPORT_STRUCTURE sids={sid}", offset=0)
+                    f"HK_REPORT_STRUCTURE sids={sid}",
+                    offset=0,
+                )
             values = layout.unpack(data, 2)
-            return Decoded("hk", rep.name, tm.apid, tm.service, tm.subservice, tm.seq_count,
-                           t_tai, {rep.fields[0].name: sid,
-                                   rep.fields[1].name: dict(zip(layout.names, values,
-                                                                strict=True))},
-                           raw, hk=HkSample(sid, layout, values))
+            return Decoded(
+                "hk",
+                rep.name,
+                tm.apid,
+                tm.service,
+                tm.subservice,
+                tm.seq_count,
+                t_tai,
+                {
+                    rep.fields[0].name: sid,
+                    rep.fields[1].name: dict(zip(layout.names, values, strict=True)),
+                },
+                raw,
+                hk=HkSample(sid, layout, values),
+            )
         fields, end = self.decode_fields(rep.fields, data, 0)
         if end != len(data):
-            raise DecodeError(f"{rep.name}: {len(data) - end} bytes left over after the "
-                              "declared fields (dictionary out of date?)", offset=end)
+            raise DecodeError(
+                f"{rep.name}: {len(data) - end} bytes left over after the "
+                "declared fields (dictionary out of date?)",
+                offset=end,
+            )
         kind = rep.role if rep.role in ("verification", "hk", "event") else "reply"
         event = None
         if kind == "event":
             event = self._event(t_tai, fields)
-        return Decoded(kind, rep.name, tm.apid, tm.service, tm.subservice, tm.seq_count,
-                       t_tai, fields, raw, event=event)
+        return Decoded(
+            kind,
+            rep.name,
+            tm.apid,
+            tm.service,
+            tm.subservice,
+            tm.seq_count,
+            t_tai,
+            fields,
+            raw,
+            event=event,
+        )
 
     def _event(self, t_tai: float, fields: dict[str, Any]) -> EventRecord | None:
         eid = fields.get("event_id")
@@ -404,8 +458,9 @@ class TmDecoder:
 
     # -- fields -------------------------------------------------------------------------
 
-    def decode_fields(self, fields: Sequence[FieldDef], data: bytes,
-                      offset: int) -> tuple[dict[str, Any], int]:
+    def decode_fields(
+        self, fields: Sequence[FieldDef], data: bytes, offset: int
+    ) -> tuple[dict[str, Any], int]:
         """Decode ``fields`` at ``offset``; return the values and the offset after them."""
         out: dict[str, Any] = {}
         for f in fields:
@@ -421,15 +476,15 @@ class TmDecoder:
                 pid = out.get(f.ref)
                 param = self.d.params_by_id.get(pid) if isinstance(pid, int) else None
                 if param is None:
-                    raise DecodeError(f"{f.name}: parameter id {pid} is not in the dictionary",
-                                      offset=offset)
+                    raise DecodeError(
+                        f"{f.name}: parameter id {pid} is not in the dictionary", offset=offset
+                    )
                 out[f.name], offset = self._leaf(param.field, data, offset)
             elif t == "event_args":
                 eid = out.get(f.ref)
                 ev = self.d.events_by_id.get(eid) if isinstance(eid, int) else None
                 if ev is None:
-                    raise DecodeError(f"event id {eid} is not in the dictionary",
-                                      offset=offset)
+                    raise DecodeError(f"event id {eid} is not in the dictionary", offset=offset)
                 out[f.name], offset = self.decode_fields(ev.args, data, offset)
             elif t == "hk_values":
                 sid = out.get(f.ref)
@@ -448,8 +503,9 @@ class TmDecoder:
     def _fixed(st: struct.Struct, name: str, data: bytes, offset: int) -> tuple[Any, int]:
         end = offset + st.size
         if end > len(data):
-            raise DecodeError(f"{name} needs {st.size} bytes but only {len(data) - offset} "
-                              "remain", offset=offset)
+            raise DecodeError(
+                f"{name} needs {st.size} bytes but only {len(data) - offset} remain", offset=offset
+            )
         return st.unpack_from(data, offset)[0], end
 
     def _leaf(self, f: FieldDef, data: bytes, offset: int) -> tuple[Any, int]:
@@ -469,10 +525,12 @@ class TmDecoder:
                 raise DecodeError(f"{f.name}: no length byte", offset=offset)
             end = offset + 1 + data[offset]
             if end > len(data):
-                raise DecodeError(f"{f.name} says {data[offset]} bytes but only "
-                                  f"{len(data) - offset - 1} remain", offset=offset)
+                raise DecodeError(
+                    f"{f.name} says {data[offset]} bytes but only {len(data) - offset - 1} remain",
+                    offset=offset,
+                )
             try:
-                return data[offset + 1:end].decode("utf-8"), end
+                return data[offset + 1 : end].decode("utf-8"), end
             except UnicodeDecodeError:
                 raise DecodeError(f"{f.name} is not valid UTF-8", offset=offset) from None
         if t == "cuc":
@@ -483,7 +541,7 @@ class TmDecoder:
         if t == "packet":
             if offset + 6 > len(data):
                 raise DecodeError(f"{f.name}: no space packet header", offset=offset)
-            end = offset + 7 + int.from_bytes(data[offset + 4:offset + 6], "big")
+            end = offset + 7 + int.from_bytes(data[offset + 4 : offset + 6], "big")
             if end > len(data):
                 raise DecodeError(f"{f.name}: packet runs past the end", offset=offset)
             return bytes(data[offset:end]), end

@@ -93,8 +93,9 @@ def parse_command_line(line: str, cmd: CommandDef | None = None) -> tuple[str, d
     return tokens[0], parse_arguments(tokens[0], tokens[1:], cmd)
 
 
-def parse_arguments(name: str, tokens: Sequence[str],
-                    cmd: CommandDef | None = None) -> dict[str, Any]:
+def parse_arguments(
+    name: str, tokens: Sequence[str], cmd: CommandDef | None = None
+) -> dict[str, Any]:
     """Argument tokens (``a=1`` or, in declaration order, plain values) to a dict."""
     args: dict[str, Any] = {}
     positional = [f.name for f in cmd.args] if cmd else []
@@ -122,7 +123,8 @@ def channel_pattern(pattern: str, channels: Iterable[str]) -> str | None:
     if not pattern:
         return None
     if not any(c in pattern for c in "*?[") and any(
-            n.startswith(pattern.rstrip(".") + ".") for n in channels):
+        n.startswith(pattern.rstrip(".") + ".") for n in channels
+    ):
         return pattern.rstrip(".") + ".*"
     return pattern
 
@@ -131,9 +133,14 @@ def command_list_lines(names: Sequence[str], width: int) -> list[str]:
     """Command names, comma-separated, wrapped between names to ``width`` columns."""
     import textwrap
 
-    return textwrap.wrap(", ".join(names), width=max(40, width - 2), initial_indent="  ",
-                         subsequent_indent="  ", break_long_words=False,
-                         break_on_hyphens=False)
+    return textwrap.wrap(
+        ", ".join(names),
+        width=max(40, width - 2),
+        initial_indent="  ",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 class DictionaryCompleter(Completer):
@@ -142,8 +149,9 @@ class DictionaryCompleter(Completer):
     def __init__(self, dictionary: Dictionary) -> None:
         self.d = dictionary
 
-    def get_completions(self, document: Document,
-                        complete_event: CompleteEvent) -> Iterator[Completion]:
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterator[Completion]:
         text = document.text_before_cursor
         words = text.split()
         if not words or (len(words) == 1 and not text.endswith(" ")):
@@ -162,8 +170,11 @@ class DictionaryCompleter(Completer):
             for p in self.d.params.values():
                 if p.name.startswith(current.split("=")[0]) and "=" not in current:
                     suffix = "=" if head == "set" else ""
-                    yield Completion(p.name + suffix, -len(current),
-                                     display_meta=f"{p.field.describe()} (default {p.default})")
+                    yield Completion(
+                        p.name + suffix,
+                        -len(current),
+                        display_meta=f"{p.field.describe()} (default {p.default})",
+                    )
             return
         if head in ("tlm", "watch"):
             for name, ch in self.d.channels.items():
@@ -197,9 +208,11 @@ class DictionaryCompleter(Completer):
                     yield Completion(word, -len(prefix), display_meta=meta.split(":", 1)[1])
         for cmd in self.d.commands.values():
             if cmd.name.startswith(prefix) or cmd.name.lower().startswith(prefix.lower()):
-                yield Completion(cmd.name, -len(prefix),
-                                 display_meta=cmd.description or f"({cmd.service},"
-                                                                 f"{cmd.subservice})")
+                yield Completion(
+                    cmd.name,
+                    -len(prefix),
+                    display_meta=cmd.description or f"({cmd.service},{cmd.subservice})",
+                )
 
 
 class Console:
@@ -209,9 +222,16 @@ class Console:
     ``prompt`` or ``lines``. ``drain_s``: how long to wait for pending commands at the end.
     """
 
-    def __init__(self, station: GroundStation, *, history_file: Path | None = None,
-                 mode: str = "auto", drain_s: float = 10.0, stdin: TextIO | None = None,
-                 out: RichConsole | None = None) -> None:
+    def __init__(
+        self,
+        station: GroundStation,
+        *,
+        history_file: Path | None = None,
+        mode: str = "auto",
+        drain_s: float = 10.0,
+        stdin: TextIO | None = None,
+        out: RichConsole | None = None,
+    ) -> None:
         self.station = station
         self.d = station.dictionary
         self.history_file = history_file
@@ -252,8 +272,10 @@ class Console:
             self.say(self._event_text(dec.event))
         elif dec.kind == "reply":
             detail = self._reply_text(dec)
-            self.say(Text(f"  reply {dec.name}", style="cyan")
-                     + Text(f": {detail}" if dec.fields else ""))
+            self.say(
+                Text(f"  reply {dec.name}", style="cyan")
+                + Text(f": {detail}" if dec.fields else "")
+            )
         elif dec.error is not None:
             self.say(Text(f"  undecodable {dec.name}: {dec.error}", style="magenta"))
 
@@ -267,15 +289,17 @@ class Console:
                 units = f" {pd.field.units}" if pd and pd.field.units else ""
                 parts.append(f"{name} = {format_value(p.get('value'))}{units}")
             return ", ".join(parts)
-        return json.dumps(dec.fields, default=lambda v: v.hex() if isinstance(v, bytes)
-                          else str(v))
+        return json.dumps(dec.fields, default=lambda v: v.hex() if isinstance(v, bytes) else str(v))
 
     @staticmethod
     def _event_text(ev: EventRecord) -> Text:
         clock = utc_text(ev.t_tai)[11:19]
         style = SEVERITY_STYLE.get(ev.severity, "")
-        return (Text(f"  [{clock}] ") + Text(f"{ev.severity:<6}", style=style)
-                + Text(f" {ev.name}: {ev.message}"))
+        return (
+            Text(f"  [{clock}] ")
+            + Text(f"{ev.severity:<6}", style=style)
+            + Text(f" {ev.name}: {ev.message}")
+        )
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -283,10 +307,14 @@ class Console:
         """Read and execute lines until quit/EOF. The exit status: 0, or in ``lines`` mode
         1 when a line was refused or a command failed or timed out (scripts check it)."""
         st = self.station
-        self.say(Text(f"Gnomon ground console on {st.url} — dictionary "
-                      f"{self.d.content_hash[:19]} ({len(self.d.commands)} commands, "
-                      f"{len(self.d.channels)} channels). Type help; Tab completes.",
-                      style="bold"))
+        self.say(
+            Text(
+                f"Gnomon ground console on {st.url} — dictionary "
+                f"{self.d.content_hash[:19]} ({len(self.d.commands)} commands, "
+                f"{len(self.d.channels)} channels). Type help; Tab completes.",
+                style="bold",
+            )
+        )
         lines = self._prompt_lines() if self.mode == "prompt" else self._plain_lines()
         for line in lines:
             if not self.execute(line):
@@ -313,8 +341,12 @@ class Console:
             except OSError as exc:
                 self.error(f"cannot use history file {self.history_file}: {exc.strerror}")
         session: PromptSession[str] = PromptSession(
-            history=history, completer=DictionaryCompleter(self.d),
-            complete_while_typing=False, bottom_toolbar=self._toolbar, refresh_interval=1.0)
+            history=history,
+            completer=DictionaryCompleter(self.d),
+            complete_while_typing=False,
+            bottom_toolbar=self._toolbar,
+            refresh_interval=1.0,
+        )
         with patch_stdout(raw=True):
             while True:
                 try:
@@ -345,12 +377,15 @@ class Console:
                 red += 1
             elif v.limit.colour == "yellow":
                 yellow += 1
-        limits = ("limits ok" if not red and not yellow
-                  else f"limits: {red} red, {yellow} yellow")
+        limits = "limits ok" if not red and not yellow else f"limits: {red} red, {yellow} yellow"
         status = s["transport_status"]
-        parts = [f"{self.station.url}" + ("" if status == "connected" else f" {status}"),
-                 contact, f"FOP {s['fop_state']} V(R)={s['farm_vr']}",
-                 f"{s['commands_pending']} pending", limits]
+        parts = [
+            f"{self.station.url}" + ("" if status == "connected" else f" {status}"),
+            contact,
+            f"FOP {s['fop_state']} V(R)={s['farm_vr']}",
+            f"{s['commands_pending']} pending",
+            limits,
+        ]
         if s["farm_vr"] is None:
             parts[2] = f"FOP {s['fop_state']}"
         text = " " + " | ".join(parts)
@@ -382,9 +417,16 @@ class Console:
             if word in ("quit", "exit"):
                 return False
             handler = {
-                "help": self._help, "tlm": self._tlm, "events": self._events,
-                "cmds": self._cmds, "stats": self._stats, "watch": self._watch,
-                "set": self._set, "get": self._get, "at": self._at, "wait": self._wait,
+                "help": self._help,
+                "tlm": self._tlm,
+                "events": self._events,
+                "cmds": self._cmds,
+                "stats": self._stats,
+                "watch": self._watch,
+                "set": self._set,
+                "get": self._get,
+                "at": self._at,
+                "wait": self._wait,
             }.get(word)
             if handler is not None:
                 handler(rest)
@@ -405,8 +447,9 @@ class Console:
             return
         insert, inner = self.station.send_time_tagged(cmd.name, release, **args)
         self._mine.update((insert.id, inner.id))
-        self.say(Text(f"  {insert.summary()}; {inner.summary()} "
-                      f"({utc_text(release)})", style="dim"))
+        self.say(
+            Text(f"  {insert.summary()}; {inner.summary()} ({utc_text(release)})", style="dim")
+        )
 
     def _at(self, rest: str) -> None:
         when, _, line = rest.partition(" ")
@@ -433,8 +476,9 @@ class Console:
                 raise GroundError(f"set: '{tok}' has no =VALUE")
             pd = self.d.params.get(name)
             if pd is None:
-                raise GroundError(f"set: no parameter named '{name}'"
-                                  f"{self.d.suggest(name, 'param')}")
+                raise GroundError(
+                    f"set: no parameter named '{name}'{self.d.suggest(name, 'param')}"
+                )
             params.append({"param_id": pd.id, "value": parse_value(value)})
         self._send_param((20, 3), params)
 
@@ -446,14 +490,21 @@ class Console:
         for name in names:
             pd = self.d.params.get(name)
             if pd is None:
-                raise GroundError(f"get: no parameter named '{name}'"
-                                  f"{self.d.suggest(name, 'param')}")
+                raise GroundError(
+                    f"get: no parameter named '{name}'{self.d.suggest(name, 'param')}"
+                )
             ids.append({"param_id": pd.id})
         self._send_param((20, 1), ids)
 
     def _send_param(self, kind: tuple[int, int], items: list[dict[str, Any]]) -> None:
-        cmd = next((c for c in self.d.commands.values()
-                    if (c.service, c.subservice) == kind and c.function_id is None), None)
+        cmd = next(
+            (
+                c
+                for c in self.d.commands.values()
+                if (c.service, c.subservice) == kind and c.function_id is None
+            ),
+            None,
+        )
         if cmd is None or len(cmd.args) != 1:
             raise GroundError("the dictionary has no parameter service (20) command for this")
         handle = self.station.send_args(cmd.name, {cmd.args[0].name: items})
@@ -475,45 +526,67 @@ class Console:
                 return
             cmd = self.d.command(word)
             title = Text(f"{cmd.name} ({cmd.service},{cmd.subservice})", style="bold") + Text(
-                f": {cmd.description}" if cmd.description else "")
+                f": {cmd.description}" if cmd.description else ""
+            )
             if not cmd.args:
                 self.say(title + Text(f"\n  no arguments: send it as `{cmd.name}`"))
                 return
             described = any(f.description for f in cmd.args)
             table = Table(title=title, title_justify="left")
-            for col in ("argument", "type and range", "description")[:3 if described else 2]:
+            for col in ("argument", "type and range", "description")[: 3 if described else 2]:
                 table.add_column(col)
             for f in cmd.args:
-                table.add_row(*(f.name, f.describe(), f.description)[:3 if described else 2])
+                table.add_row(*(f.name, f.describe(), f.description)[: 3 if described else 2])
             self.say(table)
             usage = " ".join([cmd.name, *(f"{f.name}=..." for f in cmd.args)])
             easier = {(20, 3): "; easier: set PARAM=VALUE", (20, 1): "; easier: get PARAM"}
-            self.say(Text(f"  usage: {usage}  (or the values in this order)"
-                          f"{easier.get((cmd.service, cmd.subservice), '')}"))
+            self.say(
+                Text(
+                    f"  usage: {usage}  (or the values in this order)"
+                    f"{easier.get((cmd.service, cmd.subservice), '')}"
+                )
+            )
             return
         table = Table(title="console commands", title_justify="left", show_header=False)
         for text in CONSOLE_COMMANDS.values():
             usage, _, meta = text.partition(": ")
             table.add_row(Text(usage), Text(meta.strip()))  # [pattern] is not markup
         self.say(table)
-        self.say(Text(f"spacecraft commands ({len(self.d.commands)}; `help NAME` for "
-                      "arguments, Tab completes):", style="bold"))
+        self.say(
+            Text(
+                f"spacecraft commands ({len(self.d.commands)}; `help NAME` for "
+                "arguments, Tab completes):",
+                style="bold",
+            )
+        )
         for line in command_list_lines(sorted(self.d.commands), self.out.width):
             self.say(line)
 
     def _tlm_table(self, pattern: str) -> Table:
         values = self.station.telemetry.values(channel_pattern(pattern, self.d.channels))
         now_tai = self.station.spacecraft_tai()
-        table = Table(title=f"telemetry{' ' + pattern if pattern else ''} ({len(values)})",
-                      title_justify="left")
-        for col, just in (("channel", "left"), ("value", "right"), ("units", "left"),
-                          ("limit", "left"), ("age s", "right")):
+        table = Table(
+            title=f"telemetry{' ' + pattern if pattern else ''} ({len(values)})",
+            title_justify="left",
+        )
+        for col, just in (
+            ("channel", "left"),
+            ("value", "right"),
+            ("units", "left"),
+            ("limit", "left"),
+            ("age s", "right"),
+        ):
             table.add_column(col, justify=just)  # type: ignore[arg-type]
         for v in values:
             age = "" if now_tai is None else f"{max(0.0, now_tai - v.t_tai):.1f}"
             colour = v.limit.colour
-            table.add_row(v.name, Text(v.text, style=colour if colour != "green" else ""),
-                          v.units, Text(v.limit.value, style=colour), age)
+            table.add_row(
+                v.name,
+                Text(v.text, style=colour if colour != "green" else ""),
+                v.units,
+                Text(v.limit.value, style=colour),
+                age,
+            )
         return table
 
     def _tlm(self, rest: str) -> None:
@@ -522,11 +595,18 @@ class Console:
             self.say("no telemetry received yet")
             return
         if rest and not tlm.values(channel_pattern(rest, self.d.channels)):
-            known = any(fnmatch.fnmatchcase(n, channel_pattern(rest, self.d.channels) or "*")
-                        or rest in n for n in self.d.channels)
-            self.say(Text(f"no value of {rest} received yet ({len(tlm)} channels so far; "
-                          "`tlm` lists them)" if known else
-                          f"no channel matches '{rest}'{self.d.suggest(rest, 'channel')}"))
+            known = any(
+                fnmatch.fnmatchcase(n, channel_pattern(rest, self.d.channels) or "*") or rest in n
+                for n in self.d.channels
+            )
+            self.say(
+                Text(
+                    f"no value of {rest} received yet ({len(tlm)} channels so far; "
+                    "`tlm` lists them)"
+                    if known
+                    else f"no channel matches '{rest}'{self.d.suggest(rest, 'channel')}"
+                )
+            )
             return
         self.say(self._tlm_table(rest))
 
@@ -534,15 +614,20 @@ class Console:
         events = self.station.events[-n:]
         days = {utc_text(ev.t_tai)[:10] for ev in events}
         one_day = len(days) == 1  # then the date goes in the title, the time in the column
-        table = Table(title=f"events (last {len(events)}"
-                            f"{', ' + days.pop() + ' UTC' if one_day else ''})",
-                      title_justify="left")
+        table = Table(
+            title=f"events (last {len(events)}{', ' + days.pop() + ' UTC' if one_day else ''})",
+            title_justify="left",
+        )
         for col in ("UTC", "severity", "event", "message"):
             table.add_column(col)
         for ev in events:
             when = utc_text(ev.t_tai)
-            table.add_row(when[11:19] if one_day else when[:19].replace("T", " "), Text(ev.severity,
-                          style=SEVERITY_STYLE.get(ev.severity, "")), ev.name, ev.message)
+            table.add_row(
+                when[11:19] if one_day else when[:19].replace("T", " "),
+                Text(ev.severity, style=SEVERITY_STYLE.get(ev.severity, "")),
+                ev.name,
+                ev.message,
+            )
         return table
 
     def _events(self, rest: str) -> None:
@@ -572,8 +657,14 @@ class Console:
                 stages += f" ({h.stages[-1].t_ground_s - h.t_sent_s:.1f} s)"
             fail = f"{h.failure_code}: {h.reason}" if h.failure_code else ""
             sent = ground_time_text(h.t_sent_s)[11:19]  # the station's clock is Unix seconds
-            table.add_row(str(h.seq_count), sent, h.name,
-                          Text(h.status.value, style=STAGE_STYLE.get(h.status, "")), stages, fail)
+            table.add_row(
+                str(h.seq_count),
+                sent,
+                h.name,
+                Text(h.status.value, style=STAGE_STYLE.get(h.status, "")),
+                stages,
+                fail,
+            )
         self.say(table)
 
     def _stats(self, rest: str) -> None:
@@ -590,8 +681,12 @@ class Console:
             self.say(Group(self._tlm_table(rest), self._events_table(10)))
             return
         try:
-            with Live(Group(self._tlm_table(rest), self._events_table(10)),
-                      console=self.out, refresh_per_second=2, transient=True) as live:
+            with Live(
+                Group(self._tlm_table(rest), self._events_table(10)),
+                console=self.out,
+                refresh_per_second=2,
+                transient=True,
+            ) as live:
                 self.say(Text("watching; Ctrl-C to stop", style="dim"))
                 while True:
                     time.sleep(0.5)
@@ -600,5 +695,12 @@ class Console:
             return
 
 
-__all__ = ["Console", "DictionaryCompleter", "channel_pattern", "command_list_lines",
-           "parse_arguments", "parse_command_line", "parse_value"]
+__all__ = [
+    "Console",
+    "DictionaryCompleter",
+    "channel_pattern",
+    "command_list_lines",
+    "parse_arguments",
+    "parse_command_line",
+    "parse_value",
+]

@@ -36,12 +36,23 @@ SUPPORTED_VERSIONS = (1,)
 
 #: struct codes of the fixed-size wire types (big-endian prefix added by users).
 STRUCT_CODES: dict[str, str] = {
-    "u8": "B", "u16": "H", "u32": "I", "i8": "b", "i16": "h", "i32": "i",
-    "f32": "f", "f64": "d", "bool": "B",
+    "u8": "B",
+    "u16": "H",
+    "u32": "I",
+    "i8": "b",
+    "i16": "h",
+    "i32": "i",
+    "f32": "f",
+    "f64": "d",
+    "bool": "B",
 }
 INT_RANGES: dict[str, tuple[int, int]] = {
-    "u8": (0, 0xFF), "u16": (0, 0xFFFF), "u32": (0, 0xFFFF_FFFF),
-    "i8": (-0x80, 0x7F), "i16": (-0x8000, 0x7FFF), "i32": (-0x8000_0000, 0x7FFF_FFFF),
+    "u8": (0, 0xFF),
+    "u16": (0, 0xFFFF),
+    "u32": (0, 0xFFFF_FFFF),
+    "i8": (-0x80, 0x7F),
+    "i16": (-0x8000, 0x7FFF),
+    "i32": (-0x8000_0000, 0x7FFF_FFFF),
 }
 FLOAT_TYPES = ("f32", "f64")
 LEAF_TYPES = (*STRUCT_CODES, "enum", "str", "cuc", "packet")
@@ -214,8 +225,9 @@ class Limits:
     @property
     def any(self) -> bool:
         """True when at least one limit is set."""
-        return any(v is not None for v in (self.red_low, self.yellow_low, self.yellow_high,
-                                          self.red_high))
+        return any(
+            v is not None for v in (self.red_low, self.yellow_low, self.yellow_high, self.red_high)
+        )
 
     def state(self, value: Any) -> LimitState:
         """The limit state of ``value`` (non-numbers are always OK)."""
@@ -620,8 +632,10 @@ class Dictionary:
     def suggest(self, name: str, kind: str) -> str:
         """'; did you mean X?' for a misspelt command/channel/event/param name (or '')."""
         pools: dict[str, Mapping[str, Any]] = {
-            "command": self._ix.commands, "channel": self._ix.channels,
-            "event": self._ix.events, "param": self._ix.params,
+            "command": self._ix.commands,
+            "channel": self._ix.channels,
+            "event": self._ix.events,
+            "param": self._ix.params,
         }
         return suggest_name(name, list(pools[kind]))
 
@@ -643,35 +657,104 @@ def minimal_dictionary() -> dict[str, Any]:
     One component ``demo`` with a float channel (limits), an enum channel, an event, a
     parameter, housekeeping sid 1 and the core reports PING, PARAM_SET and service 1 use.
     """
-    fc_labels = [{"value": i + 1, "label": n} for i, n in enumerate((
-        "ILLEGAL_APID", "BAD_LENGTH", "BAD_CHECKSUM", "MALFORMED", "UNKNOWN_COMMAND",
-        "ARG_OUT_OF_RANGE", "NOT_AUTHORISED", "BUSY", "EXECUTION_ERROR", "VALUE_REJECTED",
-        "NOT_FOUND"))]
+    fc_labels = [
+        {"value": i + 1, "label": n}
+        for i, n in enumerate(
+            (
+                "ILLEGAL_APID",
+                "BAD_LENGTH",
+                "BAD_CHECKSUM",
+                "MALFORMED",
+                "UNKNOWN_COMMAND",
+                "ARG_OUT_OF_RANGE",
+                "NOT_AUTHORISED",
+                "BUSY",
+                "EXECUTION_ERROR",
+                "VALUE_REJECTED",
+                "NOT_FOUND",
+            )
+        )
+    ]
     rid = {"name": "request_id", "type": "u32", "min": 0, "max": 0xFFFFFFFF}
-    fail = [rid, {"name": "failure_code", "type": "enum", "base": "u16", "labels": fc_labels},
-            {"name": "reason", "type": "str", "max_len": 255}]
-    verif = [("ACCEPT_OK", 1, [rid]), ("ACCEPT_FAIL", 2, fail), ("START_OK", 3, [rid]),
-             ("START_FAIL", 4, fail), ("DONE_OK", 7, [rid]), ("DONE_FAIL", 8, fail)]
+    fail = [
+        rid,
+        {"name": "failure_code", "type": "enum", "base": "u16", "labels": fc_labels},
+        {"name": "reason", "type": "str", "max_len": 255},
+    ]
+    verif = [
+        ("ACCEPT_OK", 1, [rid]),
+        ("ACCEPT_FAIL", 2, fail),
+        ("START_OK", 3, [rid]),
+        ("START_FAIL", 4, fail),
+        ("DONE_OK", 7, [rid]),
+        ("DONE_FAIL", 8, fail),
+    ]
     reports: list[dict[str, Any]] = [
-        {"name": f"cmd.{n}", "component": "cmd", "service": 1, "subservice": ss, "apid": 100,
-         "role": "verification", "fields": f} for n, ss, f in verif
+        {
+            "name": f"cmd.{n}",
+            "component": "cmd",
+            "service": 1,
+            "subservice": ss,
+            "apid": 100,
+            "role": "verification",
+            "fields": f,
+        }
+        for n, ss, f in verif
     ]
     reports += [
-        {"name": "cmd.PONG", "component": "cmd", "service": 17, "subservice": 2, "apid": 100,
-         "role": "reply", "fields": []},
-        {"name": "evt.EVENT_HIGH", "component": "evt", "service": 5, "subservice": 4,
-         "apid": 101, "role": "event",
-         "fields": [{"name": "event_id", "type": "u16", "min": 0, "max": 65535},
-                    {"name": "args", "type": "event_args", "ref": "event_id"}]},
-        {"name": "hk.HK_REPORT", "component": "hk", "service": 3, "subservice": 25,
-         "apid": 102, "role": "hk",
-         "fields": [{"name": "sid", "type": "u16", "min": 0, "max": 65535},
-                    {"name": "values", "type": "hk_values", "ref": "sid"}]},
-        {"name": "prm.VALUES", "component": "prm", "service": 20, "subservice": 2,
-         "apid": 100, "role": "reply",
-         "fields": [{"name": "params", "type": "array", "count": "u16", "max_count": 65535,
-                     "items": [{"name": "param_id", "type": "u16", "min": 0, "max": 65535},
-                               {"name": "value", "type": "param_value", "ref": "param_id"}]}]},
+        {
+            "name": "cmd.PONG",
+            "component": "cmd",
+            "service": 17,
+            "subservice": 2,
+            "apid": 100,
+            "role": "reply",
+            "fields": [],
+        },
+        {
+            "name": "evt.EVENT_HIGH",
+            "component": "evt",
+            "service": 5,
+            "subservice": 4,
+            "apid": 101,
+            "role": "event",
+            "fields": [
+                {"name": "event_id", "type": "u16", "min": 0, "max": 65535},
+                {"name": "args", "type": "event_args", "ref": "event_id"},
+            ],
+        },
+        {
+            "name": "hk.HK_REPORT",
+            "component": "hk",
+            "service": 3,
+            "subservice": 25,
+            "apid": 102,
+            "role": "hk",
+            "fields": [
+                {"name": "sid", "type": "u16", "min": 0, "max": 65535},
+                {"name": "values", "type": "hk_values", "ref": "sid"},
+            ],
+        },
+        {
+            "name": "prm.VALUES",
+            "component": "prm",
+            "service": 20,
+            "subservice": 2,
+            "apid": 100,
+            "role": "reply",
+            "fields": [
+                {
+                    "name": "params",
+                    "type": "array",
+                    "count": "u16",
+                    "max_count": 65535,
+                    "items": [
+                        {"name": "param_id", "type": "u16", "min": 0, "max": 65535},
+                        {"name": "value", "type": "param_value", "ref": "param_id"},
+                    ],
+                }
+            ],
+        },
     ]
     no_limits = {"red_low": None, "yellow_low": None, "yellow_high": None, "red_high": None}
     return {
@@ -679,53 +762,129 @@ def minimal_dictionary() -> dict[str, Any]:
         "version": 1,
         "software": {"name": "gnomon", "version": "0.1.0"},
         "content_hash": "sha256:minimal",
-        "apids": {"tc": 100, "tm": {"verification": 100, "reply": 100, "event": 101,
-                                    "hk": 102}},
-        "time_code": {"format": "CUC", "coarse_octets": 4, "fine_octets": 2, "length": 6,
-                      "p_field": False, "epoch": "1958-01-01T00:00:00 TAI", "scale": "TAI"},
-        "packets": {"pus_version": 2, "tc_secondary_header_len": 5,
-                    "tm_secondary_header_len": 13},
-        "failure_codes": [{"code": lab["value"], "name": lab["label"], "meaning": ""}
-                          for lab in fc_labels],
+        "apids": {"tc": 100, "tm": {"verification": 100, "reply": 100, "event": 101, "hk": 102}},
+        "time_code": {
+            "format": "CUC",
+            "coarse_octets": 4,
+            "fine_octets": 2,
+            "length": 6,
+            "p_field": False,
+            "epoch": "1958-01-01T00:00:00 TAI",
+            "scale": "TAI",
+        },
+        "packets": {"pus_version": 2, "tc_secondary_header_len": 5, "tm_secondary_header_len": 13},
+        "failure_codes": [
+            {"code": lab["value"], "name": lab["label"], "meaning": ""} for lab in fc_labels
+        ],
         "commands": [
-            {"name": "PING", "component": "cmd", "service": 17, "subservice": 1,
-             "function_id": None, "args": [], "replies": [[17, 2]]},
-            {"name": "PARAM_SET", "component": "prm", "service": 20, "subservice": 3,
-             "function_id": None,
-             "args": [{"name": "params", "type": "array", "count": "u16", "max_count": 65535,
-                       "items": [{"name": "param_id", "type": "u16", "min": 0, "max": 65535},
-                                 {"name": "value", "type": "param_value",
-                                  "ref": "param_id"}]}]},
-            {"name": "demo.HEAT", "component": "demo", "service": 8, "subservice": 1,
-             "function_id": 0x1001,
-             "args": [{"name": "power_w", "type": "f32", "min": 0.0, "max": 5.0, "units": "W"},
-                      {"name": "mode", "type": "enum", "base": "u8",
-                       "labels": [{"value": 0, "label": "AUTO"},
-                                  {"value": 1, "label": "MANUAL"}]}]},
+            {
+                "name": "PING",
+                "component": "cmd",
+                "service": 17,
+                "subservice": 1,
+                "function_id": None,
+                "args": [],
+                "replies": [[17, 2]],
+            },
+            {
+                "name": "PARAM_SET",
+                "component": "prm",
+                "service": 20,
+                "subservice": 3,
+                "function_id": None,
+                "args": [
+                    {
+                        "name": "params",
+                        "type": "array",
+                        "count": "u16",
+                        "max_count": 65535,
+                        "items": [
+                            {"name": "param_id", "type": "u16", "min": 0, "max": 65535},
+                            {"name": "value", "type": "param_value", "ref": "param_id"},
+                        ],
+                    }
+                ],
+            },
+            {
+                "name": "demo.HEAT",
+                "component": "demo",
+                "service": 8,
+                "subservice": 1,
+                "function_id": 0x1001,
+                "args": [
+                    {"name": "power_w", "type": "f32", "min": 0.0, "max": 5.0, "units": "W"},
+                    {
+                        "name": "mode",
+                        "type": "enum",
+                        "base": "u8",
+                        "labels": [{"value": 0, "label": "AUTO"}, {"value": 1, "label": "MANUAL"}],
+                    },
+                ],
+            },
         ],
         "reports": reports,
         "telemetry": [
-            {"name": "demo.temp_c", "id": 0x1001, "component": "demo", "type": "f32",
-             "units": "C", "limits": {"red_low": -20.0, "yellow_low": -10.0,
-                                      "yellow_high": 40.0, "red_high": 50.0}},
-            {"name": "demo.state", "id": 0x1002, "component": "demo", "type": "enum",
-             "base": "u8", "labels": [{"value": 0, "label": "IDLE"},
-                                      {"value": 1, "label": "BUSY"}], "limits": no_limits},
-            {"name": "demo.count", "id": 0x1003, "component": "demo", "type": "u32",
-             "limits": no_limits},
+            {
+                "name": "demo.temp_c",
+                "id": 0x1001,
+                "component": "demo",
+                "type": "f32",
+                "units": "C",
+                "limits": {
+                    "red_low": -20.0,
+                    "yellow_low": -10.0,
+                    "yellow_high": 40.0,
+                    "red_high": 50.0,
+                },
+            },
+            {
+                "name": "demo.state",
+                "id": 0x1002,
+                "component": "demo",
+                "type": "enum",
+                "base": "u8",
+                "labels": [{"value": 0, "label": "IDLE"}, {"value": 1, "label": "BUSY"}],
+                "limits": no_limits,
+            },
+            {
+                "name": "demo.count",
+                "id": 0x1003,
+                "component": "demo",
+                "type": "u32",
+                "limits": no_limits,
+            },
         ],
         "events": [
-            {"name": "demo.HOT", "id": 0x1001, "component": "demo", "severity": "HIGH",
-             "subservice": 4, "format": "too hot: {temp_c:.1f} C",
-             "args": [{"name": "temp_c", "type": "f32", "units": "C"}]},
+            {
+                "name": "demo.HOT",
+                "id": 0x1001,
+                "component": "demo",
+                "severity": "HIGH",
+                "subservice": 4,
+                "format": "too hot: {temp_c:.1f} C",
+                "args": [{"name": "temp_c", "type": "f32", "units": "C"}],
+            },
         ],
         "parameters": [
-            {"name": "demo.limit_w", "id": 0x1001, "component": "demo", "type": "f32",
-             "min": 0.0, "max": 1000.0, "units": "W", "default": 10.0},
+            {
+                "name": "demo.limit_w",
+                "id": 0x1001,
+                "component": "demo",
+                "type": "f32",
+                "min": 0.0,
+                "max": 1000.0,
+                "units": "W",
+                "default": 10.0,
+            },
         ],
         "housekeeping": [
-            {"sid": 1, "name": "demo", "interval_s": 1.0, "enabled": True,
-             "channels": [0x1001, 0x1002, 0x1003]},
+            {
+                "sid": 1,
+                "name": "demo",
+                "interval_s": 1.0,
+                "enabled": True,
+                "channels": [0x1001, 0x1002, 0x1003],
+            },
         ],
     }
 

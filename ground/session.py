@@ -51,7 +51,6 @@ def as_dictionary(dictionary: Dictionary | Mapping[str, Any] | str | Path) -> Di
     return Dictionary(dictionary)
 
 
-
 def _hash32(content_hash: str) -> int:
     """First 32 bits of a ``sha256:...`` content hash (what the flight's exec.dict_hash holds)."""
     digest = content_hash.removeprefix("sha256:")
@@ -59,6 +58,7 @@ def _hash32(content_hash: str) -> int:
         return int(digest[:8], 16)
     except ValueError:
         return 0
+
 
 class TelemetryTable:
     """The latest value of every telemetry channel, with its limit state.
@@ -109,8 +109,9 @@ class TelemetryTable:
         names = sorted(self._values)
         if pattern:
             glob = any(c in pattern for c in "*?[")
-            names = [n for n in names
-                     if (fnmatch.fnmatchcase(n, pattern) if glob else pattern in n)]
+            names = [
+                n for n in names if (fnmatch.fnmatchcase(n, pattern) if glob else pattern in n)
+            ]
         return [v for n in names if (v := self.get(n)) is not None]
 
     def __len__(self) -> int:
@@ -137,11 +138,18 @@ class GroundSession:
     instead of refusing to send.
     """
 
-    def __init__(self, dictionary: Dictionary | Mapping[str, Any] | str | Path,
-                 link_config: LinkConfig | None, archive: Archive | None = None, *,
-                 now_s: float = 0.0, timeouts: CommandTimeouts | None = None,
-                 source_id: int = 0, event_history: int = 1000,
-                 auto_resume: bool = True) -> None:
+    def __init__(
+        self,
+        dictionary: Dictionary | Mapping[str, Any] | str | Path,
+        link_config: LinkConfig | None,
+        archive: Archive | None = None,
+        *,
+        now_s: float = 0.0,
+        timeouts: CommandTimeouts | None = None,
+        source_id: int = 0,
+        event_history: int = 1000,
+        auto_resume: bool = True,
+    ) -> None:
         self.dictionary = as_dictionary(dictionary)
         self.link = GroundLink(link_config, now_s) if link_config is not None else None
         self.decoder = TmDecoder(self.dictionary)
@@ -158,16 +166,33 @@ class GroundSession:
         self._decoded_listeners: list[DecodedListener] = []
         self._errors_logged: set[str] = set()
         self.last_error: str | None = None
-        self._counts: dict[str, int] = dict.fromkeys((
-            "tc_sent", "tm_packets", "tm_idle", "decoded", "decode_errors", "unknown_reports",
-            "hk_reports", "samples", "events", "verification", "replies", "fop_resumes",
-            "commands_completed", "commands_failed", "commands_timed_out",
-            "dictionary_mismatch"), 0)
+        self._counts: dict[str, int] = dict.fromkeys(
+            (
+                "tc_sent",
+                "tm_packets",
+                "tm_idle",
+                "decoded",
+                "decode_errors",
+                "unknown_reports",
+                "hk_reports",
+                "samples",
+                "events",
+                "verification",
+                "replies",
+                "fop_resumes",
+                "commands_completed",
+                "commands_failed",
+                "commands_timed_out",
+                "dictionary_mismatch",
+            ),
+            0,
+        )
         #: The flight's ``exec.dict_hash`` this dictionary expects (None: it has no such
         #: channel, e.g. a dictionary from another mission).
         self.expected_dict_hash: int | None = (
             _hash32(self.dictionary.content_hash)
-            if "exec.dict_hash" in self.dictionary.channels else None
+            if "exec.dict_hash" in self.dictionary.channels
+            else None
         )
         self.flight_dict_hash: int | None = None
         if archive is not None:
@@ -185,7 +210,10 @@ class GroundSession:
                 "the spacecraft runs a different dictionary (exec.dict_hash %08x, ours %08x "
                 "from %s): commands and telemetry may be misread; export the flight's "
                 "dictionary (gnomon dict export) and restart the ground",
-                flight_hash, self.expected_dict_hash or 0, self.dictionary.content_hash[:19])
+                flight_hash,
+                self.expected_dict_hash or 0,
+                self.dictionary.content_hash[:19],
+            )
 
     # -- listeners ----------------------------------------------------------------------
 
@@ -245,16 +273,23 @@ class GroundSession:
                 return cmd
         return None
 
-    def _build(self, command: str, args: Mapping[str, Any],
-               ack: int = ACK_ALL) -> tuple[bytes, dict[str, Any], int]:
+    def _build(
+        self, command: str, args: Mapping[str, Any], ack: int = ACK_ALL
+    ) -> tuple[bytes, dict[str, Any], int]:
         d = self.dictionary
         cmd = d.command(command)
         data, checked = encode_command_args(d, cmd, args)
         seq = self._next_seq()
         try:
-            tc = PusTc(apid=d.tc_apid, service=cmd.service, subservice=cmd.subservice,
-                       app_data=data, seq_count=seq, source_id=self.source_id,
-                       ack_flags=ack).encode()
+            tc = PusTc(
+                apid=d.tc_apid,
+                service=cmd.service,
+                subservice=cmd.subservice,
+                app_data=data,
+                seq_count=seq,
+                source_id=self.source_id,
+                ack_flags=ack,
+            ).encode()
         except CcsdsError as exc:
             raise CommandValidationError(cmd.name, f"does not fit in a TC packet: {exc}") from None
         return tc, checked, seq
@@ -282,8 +317,9 @@ class GroundSession:
         """
         cmd = self._command_by_type(11, 4)
         if cmd is None or len(cmd.args) != 1 or cmd.args[0].type != "array":
-            raise CommandValidationError(None, "the dictionary has no (11,4) time-tagged "
-                                               "insert command")
+            raise CommandValidationError(
+                None, "the dictionary has no (11,4) time-tagged insert command"
+            )
         items = cmd.args[0].items
         t_field = next((f.name for f in items if f.type == "cuc"), None)
         p_field = next((f.name for f in items if f.type == "packet"), None)
@@ -291,31 +327,39 @@ class GroundSession:
             raise CommandValidationError(cmd.name, "its activities lack a time or a packet")
         return {cmd.args[0].name: [{t_field: release_tai_s, p_field: tc} for tc in tcs]}
 
-    def send(self, command: str, now_s: float, /, **args: Any
-             ) -> tuple[CommandHandle, list[bytes]]:
+    def send(self, command: str, now_s: float, /, **args: Any) -> tuple[CommandHandle, list[bytes]]:
         """Validate, encode and send a command by name; the CLTU bytes to transmit now."""
         return self.send_args(command, args, now_s)
 
-    def send_args(self, command: str, args: Mapping[str, Any], now_s: float, *,
-                  bypass: bool = False) -> tuple[CommandHandle, list[bytes]]:
+    def send_args(
+        self, command: str, args: Mapping[str, Any], now_s: float, *, bypass: bool = False
+    ) -> tuple[CommandHandle, list[bytes]]:
         """Like :meth:`send` with the arguments in a mapping; ``bypass`` sends a BD frame."""
         tc, checked, _ = self._build(command, args)
-        return self._transmit(tc, now_s, self.dictionary.command(command).name, checked,
-                              bypass=bypass)
+        return self._transmit(
+            tc, now_s, self.dictionary.command(command).name, checked, bypass=bypass
+        )
 
-    def send_packet(self, tc: bytes, now_s: float, *, name: str | None = None,
-                    bypass: bool = False) -> tuple[CommandHandle, list[bytes]]:
+    def send_packet(
+        self, tc: bytes, now_s: float, *, name: str | None = None, bypass: bool = False
+    ) -> tuple[CommandHandle, list[bytes]]:
         """Send a ready-made TC packet as it is (not validated), and track it."""
         if name is None:
             _, _, service, sub = _peek(tc)
             fid = int.from_bytes(tc[11:13], "big") if len(tc) >= 13 else None
-            name = next((c.name for c in self.dictionary.commands.values()
-                         if (c.service, c.subservice) == (service, sub)
-                         and c.function_id in (None, fid)), f"TC({service},{sub})")
+            name = next(
+                (
+                    c.name
+                    for c in self.dictionary.commands.values()
+                    if (c.service, c.subservice) == (service, sub) and c.function_id in (None, fid)
+                ),
+                f"TC({service},{sub})",
+            )
         return self._transmit(bytes(tc), now_s, name, {}, bypass=bypass)
 
-    def send_time_tagged(self, command: str, release_tai_s: float, now_s: float, /,
-                         **args: Any) -> tuple[CommandHandle, CommandHandle, list[bytes]]:
+    def send_time_tagged(
+        self, command: str, release_tai_s: float, now_s: float, /, **args: Any
+    ) -> tuple[CommandHandle, CommandHandle, list[bytes]]:
         """Send ``command`` inside a (11,4) insert, to run on board at ``release_tai_s``.
 
         Returns the insert command's handle, the time-tagged command's handle (stage
@@ -326,9 +370,17 @@ class GroundSession:
         insert_cmd = self._command_by_type(11, 4)
         assert insert_cmd is not None  # schedule_args checked it
         insert, cltus = self.send_args(insert_cmd.name, insert_args, now_s)
-        inner = CommandHandle(self._new_id(), self.dictionary.command(command).name, checked, tc,
-                              request_id=int.from_bytes(tc[:4], "big"), seq_count=seq,
-                              t_sent_s=now_s, release_tai=release_tai_s, parent=insert)
+        inner = CommandHandle(
+            self._new_id(),
+            self.dictionary.command(command).name,
+            checked,
+            tc,
+            request_id=int.from_bytes(tc[:4], "big"),
+            seq_count=seq,
+            t_sent_s=now_s,
+            release_tai=release_tai_s,
+            parent=insert,
+        )
         self._record_stage(inner, StageRecord(Stage.SCHEDULED, now_s), track=True)
         return insert, inner, cltus
 
@@ -337,8 +389,9 @@ class GroundSession:
         self._next_id += 1
         return n
 
-    def _transmit(self, tc: bytes, now_s: float, name: str, args: dict[str, Any], *,
-                  bypass: bool) -> tuple[CommandHandle, list[bytes]]:
+    def _transmit(
+        self, tc: bytes, now_s: float, name: str, args: dict[str, Any], *, bypass: bool
+    ) -> tuple[CommandHandle, list[bytes]]:
         if self.link is None:
             raise StationError("this session has no link (link_config=None): it cannot send")
         cltus: list[bytes] = []
@@ -351,15 +404,22 @@ class GroundSession:
         if cltu:
             cltus.append(cltu)
         seq = ((tc[2] & 0x3F) << 8) | tc[3]
-        handle = CommandHandle(self._new_id(), name, args, tc,
-                               request_id=int.from_bytes(tc[:4], "big"), seq_count=seq,
-                               t_sent_s=now_s)
+        handle = CommandHandle(
+            self._new_id(),
+            name,
+            args,
+            tc,
+            request_id=int.from_bytes(tc[:4], "big"),
+            seq_count=seq,
+            t_sent_s=now_s,
+        )
         self._counts["tc_sent"] += 1
         self._record_stage(handle, StageRecord(Stage.SENT, now_s), track=True)
         return handle, cltus
 
-    def _record_stage(self, handle: CommandHandle, rec: StageRecord, *,
-                      track: bool = False) -> None:
+    def _record_stage(
+        self, handle: CommandHandle, rec: StageRecord, *, track: bool = False
+    ) -> None:
         if track:
             handle.add(rec)
             self.tracker.add(handle)
@@ -376,8 +436,9 @@ class GroundSession:
         for fn in self._stage_listeners:
             fn(handle, rec)
 
-    def initiate(self, now_s: float, mode: InitMode = InitMode.WITH_UNLOCK,
-                 vr: int | None = None) -> list[bytes]:
+    def initiate(
+        self, now_s: float, mode: InitMode = InitMode.WITH_UNLOCK, vr: int | None = None
+    ) -> list[bytes]:
         """(Re)start COP-1; Unlock (default) also joins a spacecraft already running.
 
         Returns the CLTUs to send now. Frames not yet acknowledged are purged.
@@ -399,8 +460,7 @@ class GroundSession:
     def receive(self, downlink: bytes | bytearray | memoryview, now_s: float) -> list[Decoded]:
         """Decode downlink bytes (any chunking): frames, packets, records."""
         if self.link is None:
-            raise StationError("this session has no link (link_config=None): use "
-                               "receive_packets()")
+            raise StationError("this session has no link (link_config=None): use receive_packets()")
         packets = self.link.receive(downlink, now_s) if downlink else []
         return self.receive_packets(packets, now_s)
 
@@ -423,8 +483,18 @@ class GroundSession:
                 if str(exc) not in self._errors_logged and len(self._errors_logged) < 100:
                     self._errors_logged.add(str(exc))
                     log.warning("%s", self.last_error)
-                dec = Decoded("unknown", f"TM({service},{sub})", apid, service, sub, seq,
-                              0.0, {}, bytes(raw), error=str(exc))
+                dec = Decoded(
+                    "unknown",
+                    f"TM({service},{sub})",
+                    apid,
+                    service,
+                    sub,
+                    seq,
+                    0.0,
+                    {},
+                    bytes(raw),
+                    error=str(exc),
+                )
                 if archive is not None:
                     archive.add_packet(now_s, dec)
                 out.append(dec)

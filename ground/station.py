@@ -80,8 +80,9 @@ class ArsnStore:
                 json.dump(doc, fh)
             os.replace(tmp, self.path)
         except OSError as exc:
-            raise StationError(f"cannot save SDLS sequence file {self.path}: "
-                               f"{exc.strerror or exc}") from None
+            raise StationError(
+                f"cannot save SDLS sequence file {self.path}: {exc.strerror or exc}"
+            ) from None
         self._saved = dict(arsn)
 
 
@@ -92,12 +93,20 @@ class GroundStation:
     :func:`fsw.link.memory_pair`. All methods are thread-safe.
     """
 
-    def __init__(self, dictionary: Dictionary | Mapping[str, Any] | str | Path,
-                 link_config: LinkConfig, url: str | None = None,
-                 archive: Archive | None = None, *, transport: BaseTransport | None = None,
-                 timeouts: CommandTimeouts | None = None, join: bool = True,
-                 arsn_file: str | Path | None = None, recv_timeout_s: float = 0.05,
-                 source_id: int = 0) -> None:
+    def __init__(
+        self,
+        dictionary: Dictionary | Mapping[str, Any] | str | Path,
+        link_config: LinkConfig,
+        url: str | None = None,
+        archive: Archive | None = None,
+        *,
+        transport: BaseTransport | None = None,
+        timeouts: CommandTimeouts | None = None,
+        join: bool = True,
+        arsn_file: str | Path | None = None,
+        recv_timeout_s: float = 0.05,
+        source_id: int = 0,
+    ) -> None:
         if transport is None:
             if url is None:
                 raise StationError("give a link URL (e.g. udp://127.0.0.1:10025) or a transport")
@@ -110,8 +119,14 @@ class GroundStation:
         self._anchor = (time.time(), time.monotonic())
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self.session = GroundSession(dictionary, link_config, archive, now_s=self.now(),
-                                     timeouts=timeouts, source_id=source_id)
+        self.session = GroundSession(
+            dictionary,
+            link_config,
+            archive,
+            now_s=self.now(),
+            timeouts=timeouts,
+            source_id=source_id,
+        )
         self.archive = archive
         self._join = join
         self._recv_timeout_s = recv_timeout_s
@@ -136,8 +151,9 @@ class GroundStation:
                 return self
             if self._join:
                 self._transmit(self.session.initiate(self.now()))
-            self._thread = threading.Thread(target=self._run, name=f"ground-rx {self.url}",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"ground-rx {self.url}", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -158,8 +174,12 @@ class GroundStation:
     def __enter__(self) -> GroundStation:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def _run(self) -> None:
@@ -210,8 +230,9 @@ class GroundStation:
         """Validate and send a command by name; returns its handle at stage ``sent``."""
         return self.send_args(command, args)
 
-    def send_args(self, command: str, args: Mapping[str, Any], *,
-                  bypass: bool = False) -> CommandHandle:
+    def send_args(
+        self, command: str, args: Mapping[str, Any], *, bypass: bool = False
+    ) -> CommandHandle:
         """Like :meth:`send` with arguments in a mapping (``bypass``: expedited BD frame)."""
         with self._cond:
             handle, cltus = self.session.send_args(command, args, self.now(), bypass=bypass)
@@ -219,8 +240,9 @@ class GroundStation:
             self._save_arsn()
             return handle
 
-    def send_packet(self, tc: bytes, *, name: str | None = None,
-                    bypass: bool = False) -> CommandHandle:
+    def send_packet(
+        self, tc: bytes, *, name: str | None = None, bypass: bool = False
+    ) -> CommandHandle:
         """Send a ready-made TC packet unchecked (e.g. a deliberately bad one), tracked."""
         with self._cond:
             handle, cltus = self.session.send_packet(tc, self.now(), name=name, bypass=bypass)
@@ -228,12 +250,14 @@ class GroundStation:
             self._save_arsn()
             return handle
 
-    def send_time_tagged(self, command: str, release_tai_s: float, /,
-                         **args: Any) -> tuple[CommandHandle, CommandHandle]:
+    def send_time_tagged(
+        self, command: str, release_tai_s: float, /, **args: Any
+    ) -> tuple[CommandHandle, CommandHandle]:
         """Send ``command`` to run on board at ``release_tai_s``: (insert, command) handles."""
         with self._cond:
-            insert, inner, cltus = self.session.send_time_tagged(command, release_tai_s,
-                                                                 self.now(), **args)
+            insert, inner, cltus = self.session.send_time_tagged(
+                command, release_tai_s, self.now(), **args
+            )
             self._transmit(cltus)
             self._save_arsn()
             return insert, inner
@@ -253,8 +277,14 @@ class GroundStation:
     def await_stage(self, handle: CommandHandle, stage: Stage | str, timeout_s: float) -> bool:
         """Wait until ``handle`` reaches ``stage``, fails, or times out; True if reached."""
         stage = Stage.parse(stage)
-        self.wait_for(lambda: handle.reached(stage) or handle.failed or (
-            handle.timed_out and handle.status is Stage.TIMED_OUT), timeout_s)
+        self.wait_for(
+            lambda: (
+                handle.reached(stage)
+                or handle.failed
+                or (handle.timed_out and handle.status is Stage.TIMED_OUT)
+            ),
+            timeout_s,
+        )
         return handle.reached(stage)
 
     def on_decoded(self, listener: DecodedListener) -> None:
@@ -302,8 +332,9 @@ class GroundStation:
             out = self.session.stats
             out.update({f"transport_{k}": v for k, v in self.transport.stats.items()})
             out["transport_status"] = self.transport.status
-            out["last_tm_age_s"] = (None if self._last_rx_s is None
-                                    else round(self.now() - self._last_rx_s, 3))
+            out["last_tm_age_s"] = (
+                None if self._last_rx_s is None else round(self.now() - self._last_rx_s, 3)
+            )
             out["receive_error"] = self._thread_error
             return out
 

@@ -79,8 +79,9 @@ class TestApi:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, station: GroundStation, *, timeout_s: float = 10.0,
-                 history: int = 200_000) -> None:
+    def __init__(
+        self, station: GroundStation, *, timeout_s: float = 10.0, history: int = 200_000
+    ) -> None:
         self.station = station
         self.timeout_s = timeout_s
         self._history = history
@@ -120,30 +121,39 @@ class TestApi:
         """Send a command (validated) and return at once."""
         return self.station.send_args(command, args)
 
-    def send_and_await(self, command: str, /, stage: str | Stage = "completed",
-                       timeout: float | None = None, **args: Any) -> CommandHandle:
+    def send_and_await(
+        self,
+        command: str,
+        /,
+        stage: str | Stage = "completed",
+        timeout: float | None = None,
+        **args: Any,
+    ) -> CommandHandle:
         """Send a command and wait for ``stage`` (``stage="failed"`` expects a failure)."""
         handle = self.station.send_args(command, args)
         return self.await_command(handle, stage, timeout)
 
-    def send_time_tagged(self, command: str, release_tai_s: float, /,
-                         **args: Any) -> tuple[CommandHandle, CommandHandle]:
+    def send_time_tagged(
+        self, command: str, release_tai_s: float, /, **args: Any
+    ) -> tuple[CommandHandle, CommandHandle]:
         """Send ``command`` to run at ``release_tai_s`` (on-board TAI): (insert, command)."""
         return self.station.send_time_tagged(command, release_tai_s, **args)
 
-    def await_command(self, handle: CommandHandle, stage: str | Stage = "completed",
-                      timeout: float | None = None) -> CommandHandle:
+    def await_command(
+        self, handle: CommandHandle, stage: str | Stage = "completed", timeout: float | None = None
+    ) -> CommandHandle:
         """Wait until ``handle`` reaches ``stage``; raise CommandFailedError otherwise."""
         want = Stage.parse(stage)
         timeout = self.timeout_s if timeout is None else timeout
         if want is Stage.FAILED:
-            self.station.wait_for(lambda: handle.failed or handle.reached(Stage.COMPLETED),
-                                  timeout)
+            self.station.wait_for(lambda: handle.failed or handle.reached(Stage.COMPLETED), timeout)
             if handle.failed:
                 return handle
             if handle.reached(Stage.COMPLETED):
-                raise CommandFailedError(f"{handle.name} #{handle.seq_count} was expected to "
-                                         f"fail but completed; stages: {_stages_text(handle)}")
+                raise CommandFailedError(
+                    f"{handle.name} #{handle.seq_count} was expected to "
+                    f"fail but completed; stages: {_stages_text(handle)}"
+                )
         else:
             self.station.wait_for(lambda: handle.reached(want) or handle.failed, timeout)
             if handle.reached(want):
@@ -151,14 +161,19 @@ class TestApi:
             if handle.failed:
                 raise CommandFailedError(
                     f"{handle.name} #{handle.seq_count} failed at {handle.stages[-1].step}: "
-                    f"{handle.failure_code}: {handle.reason}; stages: {_stages_text(handle)}")
+                    f"{handle.failure_code}: {handle.reason}; stages: {_stages_text(handle)}"
+                )
         stats = self.station.stats
-        contact = ("" if self.station.in_contact else
-                   f"; no downlink (link {stats['transport_status']}, last TM "
-                   f"{stats['last_tm_age_s']} s ago)")
+        contact = (
+            ""
+            if self.station.in_contact
+            else f"; no downlink (link {stats['transport_status']}, last TM "
+            f"{stats['last_tm_age_s']} s ago)"
+        )
         raise CommandFailedError(
             f"{handle.name} #{handle.seq_count} did not reach '{want.value}' within "
-            f"{timeout:g} s; stages: {_stages_text(handle)}{contact}")
+            f"{timeout:g} s; stages: {_stages_text(handle)}{contact}"
+        )
 
     # -- telemetry ----------------------------------------------------------------------
 
@@ -169,18 +184,23 @@ class TestApi:
     def await_contact(self, timeout: float | None = None) -> None:
         """Wait until the downlink flows (any TM decoded)."""
         timeout = self.timeout_s if timeout is None else timeout
-        if not self.station.wait_for(lambda: self.station.session.stats["decoded"] > 0,
-                                     timeout):
+        if not self.station.wait_for(lambda: self.station.session.stats["decoded"] > 0, timeout):
             stats = self.station.stats
             raise AwaitTimeout(
                 f"no telemetry from the spacecraft within {timeout:g} s on {self.station.url} "
                 f"(link {stats['transport_status']}, {stats['transport_rx_bytes']} bytes "
                 f"received, {stats['tm_frames']} frames, {stats['decode_errors']} decode "
-                "errors)")
+                "errors)"
+            )
 
-    def await_telemetry(self, name: str, predicate: Predicate | Any | None = None,
-                        timeout: float | None = None, *, since: int | None = None
-                        ) -> ChannelValue:
+    def await_telemetry(
+        self,
+        name: str,
+        predicate: Predicate | Any | None = None,
+        timeout: float | None = None,
+        *,
+        since: int | None = None,
+    ) -> ChannelValue:
         """Wait for a value of ``name`` satisfying ``predicate`` (a callable, a value to
         equal, or None for any) that arrives after ``since`` (default: now)."""
         ch = self.station.dictionary.channel(name)
@@ -200,24 +220,33 @@ class TestApi:
                     value = values[name]
                     seen.append((dec.t_tai, value))
                     if _matches(predicate, value):
-                        found.append(ChannelValue(name, value, dec.t_tai,
-                                                  ch.limits.state(value), ch.units))
+                        found.append(
+                            ChannelValue(name, value, dec.t_tai, ch.limits.state(value), ch.units)
+                        )
                         return True
             return False
 
         if self.station.wait_for(scan, timeout) or found:
             return found[0]
         if not seen:
-            sids = [sid for sid, lay in self.station.session.decoder.hk_layouts.items()
-                    if name in lay.names]
-            raise AwaitTimeout(f"no value of {name} arrived within {timeout:g} s (it is in HK "
-                               f"structure(s) {sids or 'none'}; are they enabled?)")
+            sids = [
+                sid
+                for sid, lay in self.station.session.decoder.hk_layouts.items()
+                if name in lay.names
+            ]
+            raise AwaitTimeout(
+                f"no value of {name} arrived within {timeout:g} s (it is in HK "
+                f"structure(s) {sids or 'none'}; are they enabled?)"
+            )
         shown = ", ".join(format_value(v) for _, v in seen[-10:])
-        raise AwaitTimeout(f"no value of {name} matched {_describe(predicate)} within "
-                           f"{timeout:g} s; saw {len(seen)} value(s), last: {shown}")
+        raise AwaitTimeout(
+            f"no value of {name} matched {_describe(predicate)} within "
+            f"{timeout:g} s; saw {len(seen)} value(s), last: {shown}"
+        )
 
-    def assert_telemetry(self, name: str, predicate: Predicate | Any | None = None,
-                         timeout: float = 0.0) -> ChannelValue:
+    def assert_telemetry(
+        self, name: str, predicate: Predicate | Any | None = None, timeout: float = 0.0
+    ) -> ChannelValue:
         """Assert on the latest value of ``name`` now (or wait up to ``timeout`` for one
         that matches, the latest included)."""
         current = self.station.telemetry.get(name)
@@ -229,14 +258,21 @@ class TestApi:
             return self.await_telemetry(name, predicate, timeout)
         if current is None:
             raise AwaitTimeout(f"no value of {name} received yet")
-        raise AwaitTimeout(f"{name} is {current.text} {current.units}".rstrip()
-                           + f" (TAI {current.t_tai:.1f}), expected {_describe(predicate)}")
+        raise AwaitTimeout(
+            f"{name} is {current.text} {current.units}".rstrip()
+            + f" (TAI {current.t_tai:.1f}), expected {_describe(predicate)}"
+        )
 
     # -- events -------------------------------------------------------------------------
 
-    def await_event(self, name: str | None = None,
-                    predicate: Callable[[EventRecord], bool] | None = None,
-                    timeout: float | None = None, *, since: int | None = None) -> EventRecord:
+    def await_event(
+        self,
+        name: str | None = None,
+        predicate: Callable[[EventRecord], bool] | None = None,
+        timeout: float | None = None,
+        *,
+        since: int | None = None,
+    ) -> EventRecord:
         """Wait for an event whose name matches ``name`` (a glob; None for any) and
         ``predicate(event)``, arriving after ``since`` (default: now)."""
         if name is not None and not any(c in name for c in "*?["):
@@ -255,7 +291,8 @@ class TestApi:
                     continue
                 seen.append(ev)
                 if (name is None or fnmatch.fnmatchcase(ev.name, name)) and (
-                        predicate is None or _matches(predicate, ev)):
+                    predicate is None or _matches(predicate, ev)
+                ):
                     found.append(ev)
                     return True
             return False
@@ -263,22 +300,35 @@ class TestApi:
         if self.station.wait_for(scan, timeout) or found:
             return found[0]
         shown = "; ".join(f"{e.name}: {e.message}" for e in seen[-10:]) or "none"
-        raise AwaitTimeout(f"no event matching {name or 'any name'}"
-                           f"{'' if predicate is None else ' and the predicate'} within "
-                           f"{timeout:g} s; events seen ({len(seen)}): {shown}")
+        raise AwaitTimeout(
+            f"no event matching {name or 'any name'}"
+            f"{'' if predicate is None else ' and the predicate'} within "
+            f"{timeout:g} s; events seen ({len(seen)}): {shown}"
+        )
 
     def events(self, name: str | None = None) -> list[EventRecord]:
         """Events recorded so far, optionally filtered by a glob."""
-        return [d.event for d in self.history("event") if d.event is not None
-                and (name is None or fnmatch.fnmatchcase(d.event.name, name))]
+        return [
+            d.event
+            for d in self.history("event")
+            if d.event is not None and (name is None or fnmatch.fnmatchcase(d.event.name, name))
+        ]
 
 
-def ground_api_fixture(dictionary: Dictionary | dict[str, Any] | str | Path
-                       | Callable[[], Dictionary | dict[str, Any] | str | Path],
-                       link_config: LinkConfig | Callable[[], LinkConfig],
-                       url: str | Callable[[], str], *, name: str = "ground_api",
-                       scope: str = "function", timeout_s: float = 10.0,
-                       requires: tuple[str, ...] = ()) -> Any:
+def ground_api_fixture(
+    dictionary: Dictionary
+    | dict[str, Any]
+    | str
+    | Path
+    | Callable[[], Dictionary | dict[str, Any] | str | Path],
+    link_config: LinkConfig | Callable[[], LinkConfig],
+    url: str | Callable[[], str],
+    *,
+    name: str = "ground_api",
+    scope: str = "function",
+    timeout_s: float = 10.0,
+    requires: tuple[str, ...] = (),
+) -> Any:
     """A pytest fixture yielding a :class:`TestApi` on a fresh :class:`GroundStation`.
 
     Each argument may be a callable evaluated when the fixture is set up (e.g. to pick

@@ -51,13 +51,25 @@ class Stage(Enum):
             raise ValueError(f"unknown stage '{text}'; use one of {names}") from None
 
 
-_RANK = {Stage.SCHEDULED: 0, Stage.SENT: 0, Stage.ACCEPTED: 1, Stage.STARTED: 2,
-         Stage.PROGRESS: 2, Stage.COMPLETED: 3}
+_RANK = {
+    Stage.SCHEDULED: 0,
+    Stage.SENT: 0,
+    Stage.ACCEPTED: 1,
+    Stage.STARTED: 2,
+    Stage.PROGRESS: 2,
+    Stage.COMPLETED: 3,
+}
 #: (service 1 subservice) -> (stage, failed step or None)
-_VERIFICATION = {1: (Stage.ACCEPTED, None), 2: (Stage.FAILED, "acceptance"),
-                 3: (Stage.STARTED, None), 4: (Stage.FAILED, "start"),
-                 5: (Stage.PROGRESS, None), 6: (Stage.FAILED, "progress"),
-                 7: (Stage.COMPLETED, None), 8: (Stage.FAILED, "completion")}
+_VERIFICATION = {
+    1: (Stage.ACCEPTED, None),
+    2: (Stage.FAILED, "acceptance"),
+    3: (Stage.STARTED, None),
+    4: (Stage.FAILED, "start"),
+    5: (Stage.PROGRESS, None),
+    6: (Stage.FAILED, "progress"),
+    7: (Stage.COMPLETED, None),
+    8: (Stage.FAILED, "completion"),
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,8 +89,14 @@ class StageRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"stage": self.stage.value, "t_ground_s": self.t_ground_s, "t_tai": self.t_tai,
-                "failure_code": self.failure_code, "reason": self.reason, "step": self.step}
+        return {
+            "stage": self.stage.value,
+            "t_ground_s": self.t_ground_s,
+            "t_tai": self.t_tai,
+            "failure_code": self.failure_code,
+            "reason": self.reason,
+            "step": self.step,
+        }
 
 
 @dataclass(slots=True, frozen=True)
@@ -110,12 +128,33 @@ class CommandHandle:
     Read it from any thread; only the session (under the station's lock) writes it.
     """
 
-    __slots__ = ("archive_id", "args", "id", "name", "parent", "release_tai", "request_id",
-                 "seq_count", "stages", "t_sent_s", "tc")
+    __slots__ = (
+        "archive_id",
+        "args",
+        "id",
+        "name",
+        "parent",
+        "release_tai",
+        "request_id",
+        "seq_count",
+        "stages",
+        "t_sent_s",
+        "tc",
+    )
 
-    def __init__(self, id: int, name: str, args: dict[str, Any], tc: bytes, *,
-                 request_id: int, seq_count: int, t_sent_s: float,
-                 release_tai: float | None = None, parent: CommandHandle | None = None) -> None:
+    def __init__(
+        self,
+        id: int,
+        name: str,
+        args: dict[str, Any],
+        tc: bytes,
+        *,
+        request_id: int,
+        seq_count: int,
+        t_sent_s: float,
+        release_tai: float | None = None,
+        parent: CommandHandle | None = None,
+    ) -> None:
         self.id = id
         self.name = name
         self.args = args
@@ -161,8 +200,11 @@ class CommandHandle:
     @property
     def done(self) -> bool:
         """Completed, failed or timed out: nothing more is expected."""
-        return self.failed or self.reached(Stage.COMPLETED) or (
-            self.timed_out and self.status is Stage.TIMED_OUT)
+        return (
+            self.failed
+            or self.reached(Stage.COMPLETED)
+            or (self.timed_out and self.status is Stage.TIMED_OUT)
+        )
 
     def _failure(self) -> StageRecord | None:
         for r in reversed(self.stages):
@@ -200,8 +242,7 @@ class CommandHandle:
             return f"{head} sent"
         dt = last.t_ground_s - self.t_sent_s
         if last.stage is Stage.FAILED:
-            return (f"{head} FAILED at {last.step}: {last.failure_code}: {last.reason} "
-                    f"(+{dt:.2f} s)")
+            return f"{head} FAILED at {last.step}: {last.failure_code}: {last.reason} (+{dt:.2f} s)"
         if last.stage is Stage.TIMED_OUT:
             return f"{head} TIMED OUT: {last.reason}"
         if last.stage is Stage.SCHEDULED:
@@ -285,9 +326,14 @@ class CommandTracker:
         stage, failed_step = step
         code = dec.fields.get("failure_code")
         reason = dec.fields.get("reason")
-        rec = StageRecord(stage, now_s, dec.t_tai,
-                          None if code is None else str(code),
-                          None if reason is None else str(reason), failed_step)
+        rec = StageRecord(
+            stage,
+            now_s,
+            dec.t_tai,
+            None if code is None else str(code),
+            None if reason is None else str(reason),
+            failed_step,
+        )
         handle.add(rec)
         if stage in (Stage.COMPLETED, Stage.FAILED):
             self._pending.pop(handle.id, None)
@@ -295,8 +341,9 @@ class CommandTracker:
             self._pending[handle.id] = handle  # also a late report after a timeout
         return handle, rec
 
-    def check_timeouts(self, now_s: float,
-                       tai_now: float | None) -> list[tuple[CommandHandle, StageRecord]]:
+    def check_timeouts(
+        self, now_s: float, tai_now: float | None
+    ) -> list[tuple[CommandHandle, StageRecord]]:
         """Record a timeout for each command whose next report is overdue."""
         out: list[tuple[CommandHandle, StageRecord]] = []
         acc, comp = self.timeouts.accept_s, self.timeouts.complete_s
@@ -310,8 +357,10 @@ class CommandTracker:
                 elapsed = tai_now - handle.release_tai
                 waiting = status in (Stage.SCHEDULED, Stage.SENT)
                 if waiting and elapsed > acc:
-                    why = (f"no acceptance report {acc:g} s after its release time "
-                           f"(TAI {handle.release_tai:.1f})")
+                    why = (
+                        f"no acceptance report {acc:g} s after its release time "
+                        f"(TAI {handle.release_tai:.1f})"
+                    )
                 elif not waiting and elapsed > comp:
                     why = f"not completed {comp:g} s after its release time"
                 else:
@@ -319,8 +368,10 @@ class CommandTracker:
             else:
                 elapsed = now_s - handle.t_sent_s
                 if status is Stage.SENT and elapsed > acc:
-                    why = (f"no acceptance report within {acc:g} s (is the spacecraft in "
-                           "contact? see `stats`)")
+                    why = (
+                        f"no acceptance report within {acc:g} s (is the spacecraft in "
+                        "contact? see `stats`)"
+                    )
                 elif status is not Stage.SENT and elapsed > comp:
                     why = f"{status.value} but not completed within {comp:g} s"
                 else:

@@ -103,9 +103,12 @@ def percentiles_ms(samples_s: list[float]) -> dict[str, float | int | None]:
     if not samples_s:
         return {"p50": None, "p99": None, "max": None, "n": 0}
     a = np.array(samples_s) * 1e3
-    return {"p50": round(float(np.percentile(a, 50)), 3),
-            "p99": round(float(np.percentile(a, 99)), 3),
-            "max": round(float(a.max()), 3), "n": int(a.size)}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p99": round(float(np.percentile(a, 99)), 3),
+        "max": round(float(a.max()), 3),
+        "n": int(a.size),
+    }
 
 
 # ---------------------------------------------------------------------------- the cable
@@ -159,22 +162,29 @@ class PtyCable:
     towards an unplugged end are dropped (``stats["dropped_bytes"]``).
     """
 
-    def __init__(self, board_path: Path, bench_path: Path, *,
-                 baud: int | None = DEFAULT_BAUD, chunk: int = 512) -> None:
+    def __init__(
+        self,
+        board_path: Path,
+        bench_path: Path,
+        *,
+        baud: int | None = DEFAULT_BAUD,
+        chunk: int = 512,
+    ) -> None:
         self.ends = {"board": _End(Path(board_path)), "bench": _End(Path(bench_path))}
         self.baud = baud
         self.chunk = chunk
-        self.stats = {"board_to_bench": 0, "bench_to_board": 0, "dropped_bytes": 0,
-                      "unplugs": 0}
+        self.stats = {"board_to_bench": 0, "bench_to_board": 0, "dropped_bytes": 0, "unplugs": 0}
         self._stop = threading.Event()
         self._busy = {"board": 0, "bench": 0}
         for end in self.ends.values():
             end.plug()
         self._threads = [
-            threading.Thread(target=self._relay, args=("board", "bench"), daemon=True,
-                             name="cable-up"),
-            threading.Thread(target=self._relay, args=("bench", "board"), daemon=True,
-                             name="cable-down"),
+            threading.Thread(
+                target=self._relay, args=("board", "bench"), daemon=True, name="cable-up"
+            ),
+            threading.Thread(
+                target=self._relay, args=("bench", "board"), daemon=True, name="cable-down"
+            ),
         ]
         for t in self._threads:
             t.start()
@@ -283,19 +293,31 @@ class Bench:
     session: ``"sim"`` (the world's TAI, what the pass plan needs) or ``"wall"``.
     """
 
-    def __init__(self, port: str, scenario: str | Path | Scenario = "sitl-short", *,
-                 orbits: float = 0.25, speed: float = 1.0, seed: int = 1,
-                 out_dir: Path | None = None, script: bool = True,
-                 channel: ChannelConfig | None = None, step_s: float = 1.0,
-                 link_config: LinkConfig | None = None) -> None:
+    def __init__(
+        self,
+        port: str,
+        scenario: str | Path | Scenario = "sitl-short",
+        *,
+        orbits: float = 0.25,
+        speed: float = 1.0,
+        seed: int = 1,
+        out_dir: Path | None = None,
+        script: bool = True,
+        channel: ChannelConfig | None = None,
+        step_s: float = 1.0,
+        link_config: LinkConfig | None = None,
+    ) -> None:
         if not 0.0 < speed <= 1000.0:
             raise HilError(f"speed {speed} must be in (0, 1000]")
         if not 0.0 < orbits <= 50.0:
             raise HilError(f"orbits {orbits} must be in (0, 50]")
         try:
             sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-            cfg = make_config(scenario, orbits=orbits, seed=seed) if not isinstance(
-                scenario, Scenario) else None
+            cfg = (
+                make_config(scenario, orbits=orbits, seed=seed)
+                if not isinstance(scenario, Scenario)
+                else None
+            )
         except (ScenarioError, WorldError) as exc:
             raise HilError(str(exc)) from exc
         from hil.sim.world import World
@@ -311,8 +333,9 @@ class Bench:
         self.seed = seed
         self.world = World(sc, seed, duration_s=self.duration_s + 120.0)
         self.sim_clock = SimClock(self.world.start_tai)
-        self.payload_power = SimPayloadPower(self.sim_clock,
-                                             {m.name: m.power_w for m in sc.payload.modes})
+        self.payload_power = SimPayloadPower(
+            self.sim_clock, {m.name: m.power_w for m in sc.payload.modes}
+        )
         self.session_id = (os.getpid() << 8 ^ int(time.monotonic() * 1000)) & 0xFFFFFFFF
         self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
         self.port_url = port
@@ -346,16 +369,21 @@ class Bench:
         if script:
             # The pass plan runs on simulated time; COP-1's timer must cover a real round
             # trip, so it is scaled by the speed-up (2 s of wall time).
-            lc = dataclasses.replace(self.link_config,
-                                     fop_t1_s=self.link_config.fop_t1_s * max(1.0, speed))
+            lc = dataclasses.replace(
+                self.link_config, fop_t1_s=self.link_config.fop_t1_s * max(1.0, speed)
+            )
             archive = None
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 archive = out_dir / "archive.sqlite"
                 archive.unlink(missing_ok=True)  # a fresh archive for a fresh run
-            self.script = GroundScript(dictionary, lc, self.world.passes,
-                                       cfg.script if cfg is not None else None,
-                                       archive_path=archive)
+            self.script = GroundScript(
+                dictionary,
+                lc,
+                self.world.passes,
+                cfg.script if cfg is not None else None,
+                archive_path=archive,
+            )
             self.session: GroundSession = self.script.session
             windows = [(p.aos_tai, p.los_tai) for p in self.world.passes]
             ch = channel or (cfg.channel if cfg is not None else ChannelConfig())
@@ -460,13 +488,17 @@ class Bench:
         radio_on = self.world.in_pass(t0) is not None
         ws = self.world.step(dt, payload_power_w=payload_w, radio_on=radio_on)
         e = ws.eps
-        self.port.send_message(EpsSample(EpsReading(True, e.t_tai, e.soc, e.battery_wh,
-                                                    e.solar_w, e.load_w, e.bus_voltage_v)))
+        self.port.send_message(
+            EpsSample(
+                EpsReading(True, e.t_tai, e.soc, e.battery_wh, e.solar_w, e.load_w, e.bus_voltage_v)
+            )
+        )
         for f in ws.frames:
             tile = f.tile()
             self.truth[f.frame_id] = FrameTruth(tile.keep, tile.cloud_fraction, tile.surface)
-            self.port.send_message(FrameMsg(f.frame_id, f.t_tai, f.lat_deg, f.lon_deg,
-                                            f.priority, tile.pixels))
+            self.port.send_message(
+                FrameMsg(f.frame_id, f.t_tai, f.lat_deg, f.lon_deg, f.priority, tile.pixels)
+            )
             self.frames_sent += 1
         self.min_soc = min(self.min_soc, e.soc)
         self.max_soc = max(self.max_soc, e.soc)
@@ -489,8 +521,9 @@ class Bench:
         # What the board does, as the ground last heard it (0 before the first report).
         tl.queue.append(int(self.tlm("payload.queue_len") or 0))
         tl.dl_queued.append(0)  # the board's TM queue is not in its telemetry
-        tl.inferences.append(int(self.tlm("payload.small_runs") or 0)
-                             + int(self.tlm("payload.large_runs") or 0))
+        tl.inferences.append(
+            int(self.tlm("payload.small_runs") or 0) + int(self.tlm("payload.large_runs") or 0)
+        )
         tl.processed.append(int(self.tlm("payload.frames_processed") or 0))
 
     def _track_pass(self) -> None:
@@ -498,8 +531,13 @@ class Bench:
         stats = dict(self.channel.stats) if self.channel is not None else {}
         if ps is not None and self._pass_open is None:
             self._pass_open = (len(self._passes), stats)
-            self._passes.append({"station": ps.station, "aos_s": self.t_s,
-                                 "max_elevation_deg": round(ps.window.max_elevation_deg, 1)})
+            self._passes.append(
+                {
+                    "station": ps.station,
+                    "aos_s": self.t_s,
+                    "max_elevation_deg": round(ps.window.max_elevation_deg, 1),
+                }
+            )
         elif ps is None and self._pass_open is not None:
             i, at_aos = self._pass_open
             self._passes[i]["los_s"] = self.t_s
@@ -511,8 +549,9 @@ class Bench:
         w = self.world
         eclipses = [(e.start_tai - w.start_tai, e.end_tai - w.start_tai) for e in w.eclipses]
         cfg = SitlConfig(orbits=self.orbits, seed=self.seed, seu_acceleration=0.0)
-        return SitlResult(summary, self.timeline, eclipses, list(self._passes), [],
-                          self.scenario, cfg)
+        return SitlResult(
+            summary, self.timeline, eclipses, list(self._passes), [], self.scenario, cfg
+        )
 
     def _ground_io(self, wait_s: float) -> None:
         now = self.ground_now()
@@ -562,8 +601,12 @@ class Bench:
         # The first chunk's arrival starts the clock, so its bytes are not counted.
         rate = (got - b["first_chunk"]) / span if span > 0 else 0.0
         baud = getattr(self.transport, "baud", None)
-        out: dict[str, Any] = {"requested": nbytes, "received": got,
-                               "seconds": round(span, 3), "bytes_per_s": round(rate, 1)}
+        out: dict[str, Any] = {
+            "requested": nbytes,
+            "received": got,
+            "seconds": round(span, 3),
+            "bytes_per_s": round(rate, 1),
+        }
         if baud:
             out["line_rate_bytes_s"] = line_rate_bytes_s(baud)
             out["efficiency"] = round(rate / line_rate_bytes_s(baud), 4)
@@ -576,8 +619,10 @@ class Bench:
         rx = self.transport.stats["rx_bytes"]
         out: dict[str, Any] = {
             "baud": baud,
-            "cable_tx_bytes": tx, "cable_rx_bytes": rx,
-            "radio_up_bytes": self.radio_bytes["up"], "radio_down_bytes": self.radio_bytes["down"],
+            "cable_tx_bytes": tx,
+            "cable_rx_bytes": rx,
+            "radio_up_bytes": self.radio_bytes["up"],
+            "radio_down_bytes": self.radio_bytes["down"],
             "tx_bytes_per_s": round(tx / wall_s, 1) if wall_s > 0 else None,
             "rx_bytes_per_s": round(rx / wall_s, 1) if wall_s > 0 else None,
             "cable": dict(self.transport.stats),
@@ -590,12 +635,18 @@ class Bench:
         return out
 
     # ------------------------------------------------------------------ the mission
-    def run(self, *, board_timeout_s: float | None = 60.0,
-            progress: Callable[[float, float], None] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        *,
+        board_timeout_s: float | None = 60.0,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> dict[str, Any]:
         """Fly the orbits in (sped-up) real time with the pass plan; the summary."""
         if not self.wait_for_board(board_timeout_s):
-            raise HilError(f"no board answered on {self.port_url} in {board_timeout_s} s: "
-                           "is `gnomon fsw run --sim-bridge` running on it, same baud?")
+            raise HilError(
+                f"no board answered on {self.port_url} in {board_timeout_s} s: "
+                "is `gnomon fsw run --sim-bridge` running on it, same baud?"
+            )
         wall0 = time.monotonic()
         last = -1.0
         while self.t_s < self.duration_s - 1e-6:
@@ -612,8 +663,9 @@ class Bench:
             from hil.sim.report import write_report
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                                       encoding="utf-8")
+            (self.out_dir / "summary.json").write_text(
+                json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+            )
             write_report(self.result(summary), self.out_dir)
         return summary
 
@@ -626,32 +678,57 @@ class Bench:
         """The SITL summary's fields the bench can know, plus link and timing."""
         script = self.script.summary() if self.script is not None else {}
         results = self.script.results if self.script is not None else {}
-        right = sum(1 for fid, keep in results.items()
-                    if fid in self.truth and self.truth[fid].keep == keep)
+        right = sum(
+            1 for fid, keep in results.items() if fid in self.truth and self.truth[fid].keep == keep
+        )
         n = sum(1 for fid in results if fid in self.truth)
-        frames = {k: self.tlm(f"payload.frames_{k}") for k in
-                  ("seen", "processed", "kept", "discarded", "dropped")}
-        frames.update(sent_to_board=self.frames_sent, small_runs=self.tlm("payload.small_runs"),
-                      large_runs=self.tlm("payload.large_runs"),
-                      accuracy={"results_on_ground": n, "correct": right,
-                                "accuracy": round(right / n, 4) if n else None})
+        frames = {
+            k: self.tlm(f"payload.frames_{k}")
+            for k in ("seen", "processed", "kept", "discarded", "dropped")
+        }
+        frames.update(
+            sent_to_board=self.frames_sent,
+            small_runs=self.tlm("payload.small_runs"),
+            large_runs=self.tlm("payload.large_runs"),
+            accuracy={
+                "results_on_ground": n,
+                "correct": right,
+                "accuracy": round(right / n, 4) if n else None,
+            },
+        )
         ch = self.channel.stats if self.channel is not None else {}
         return {
-            "scenario": self.scenario.name, "seed": self.seed, "mode_of_run": "hil",
-            "sim_seconds": round(self.t_s, 3), "wall_seconds": round(wall_s, 3),
+            "scenario": self.scenario.name,
+            "seed": self.seed,
+            "mode_of_run": "hil",
+            "sim_seconds": round(self.t_s, 3),
+            "wall_seconds": round(wall_s, 3),
             "sim_wall_ratio": round(self.t_s / wall_s, 2) if wall_s > 0 else None,
-            "speed": self.speed, "orbits": self.orbits,
+            "speed": self.speed,
+            "orbits": self.orbits,
             "orbit_period_s": round(self.period_s, 3),
             "frames": frames,
-            "battery": {"min_soc": round(self.min_soc, 5), "max_soc": round(self.max_soc, 5),
-                        "floor_soc": self.scenario.policy.floor_soc,
-                        "floor_violations": self.floor_violations},
-            "seu": {"acceleration": 0.0, "injected": 0, "detected": 0, "repaired": 0,
-                    "pending": 0, "note": "no upsets are injected on a HIL bench"},
+            "battery": {
+                "min_soc": round(self.min_soc, 5),
+                "max_soc": round(self.max_soc, 5),
+                "floor_soc": self.scenario.policy.floor_soc,
+                "floor_violations": self.floor_violations,
+            },
+            "seu": {
+                "acceleration": 0.0,
+                "injected": 0,
+                "detected": 0,
+                "repaired": 0,
+                "pending": 0,
+                "note": "no upsets are injected on a HIL bench",
+            },
             "commands": script.get("commands", {}),
             "passes": len(self._passes),
-            "link": {**{k: v for k, v in script.items() if k != "commands"},
-                     "channel": dict(ch), **self.link_stats(wall_s)},
+            "link": {
+                **{k: v for k, v in script.items() if k != "commands"},
+                "channel": dict(ch),
+                **self.link_stats(wall_s),
+            },
             "timing": {
                 "rtt_ms": percentiles_ms(self.rtt_s),
                 "board_inference_ms": (self.hello or {}).get("inference_ms"),
@@ -683,16 +760,29 @@ class Bench:
 BOARD_ENTRY = "import sys; from fsw.cli import fsw_app; sys.exit(fsw_app(prog_name='gnomon fsw'))"
 
 
-def start_board(link: str, log_path: Path, *, duration_s: float = 120.0,
-                bench_timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+def start_board(
+    link: str, log_path: Path, *, duration_s: float = 120.0, bench_timeout_s: float = 60.0
+) -> subprocess.Popen[bytes]:
     """Start ``gnomon fsw run --link LINK --sim-bridge`` as a subprocess (its output in
     ``log_path``; the summary JSON is its last stdout line)."""
-    args = [sys.executable, "-c", BOARD_ENTRY, "run", "--link", link, "--sim-bridge",
-            "--duration", str(duration_s), "--bench-timeout", str(bench_timeout_s)]
+    args = [
+        sys.executable,
+        "-c",
+        BOARD_ENTRY,
+        "run",
+        "--link",
+        link,
+        "--sim-bridge",
+        "--duration",
+        str(duration_s),
+        "--bench-timeout",
+        str(bench_timeout_s),
+    ]
     out = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed with it
     try:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
     finally:
         out.close()
 
@@ -709,9 +799,16 @@ def _board_summary(log_path: Path) -> dict[str, Any]:
     return {}
 
 
-def selftest(*, baud: int = DEFAULT_BAUD, speed: float = 10.0, pings: int = 20,
-             unplug_s: float = 1.5, bulk_s: float = 2.0, workdir: Path | None = None,
-             timeout_s: float = 90.0) -> dict[str, Any]:
+def selftest(
+    *,
+    baud: int = DEFAULT_BAUD,
+    speed: float = 10.0,
+    pings: int = 20,
+    unplug_s: float = 1.5,
+    bulk_s: float = 2.0,
+    workdir: Path | None = None,
+    timeout_s: float = 90.0,
+) -> dict[str, Any]:
     """Board subprocess on one end of a :class:`PtyCable`, the bench on the other.
 
     Checks: the board says hello (with both models' measured latency), flies on the
@@ -725,15 +822,24 @@ def selftest(*, baud: int = DEFAULT_BAUD, speed: float = 10.0, pings: int = 20,
     tmp.mkdir(parents=True, exist_ok=True)
     cable = PtyCable(tmp / "ttyBOARD", tmp / "ttyBENCH", baud=baud)
     board_log = tmp / "board.log"
-    board = start_board(f"serial://{tmp / 'ttyBOARD'}?baud={baud}", board_log,
-                        duration_s=timeout_s, bench_timeout_s=timeout_s)
+    board = start_board(
+        f"serial://{tmp / 'ttyBOARD'}?baud={baud}",
+        board_log,
+        duration_s=timeout_s,
+        bench_timeout_s=timeout_s,
+    )
     checks: dict[str, bool] = {}
     result: dict[str, Any] = {"baud": baud, "speed": speed, "workdir": str(tmp)}
     bench: Bench | None = None
     deadline = t_start + timeout_s
     try:
-        bench = Bench(f"serial://{tmp / 'ttyBENCH'}?baud={baud}", "sitl-short", orbits=1.0,
-                      speed=speed, script=False)
+        bench = Bench(
+            f"serial://{tmp / 'ttyBENCH'}?baud={baud}",
+            "sitl-short",
+            orbits=1.0,
+            speed=speed,
+            script=False,
+        )
 
         def pump_until(cond: Callable[[], bool], limit_s: float) -> bool:
             assert bench is not None
@@ -748,13 +854,18 @@ def selftest(*, baud: int = DEFAULT_BAUD, speed: float = 10.0, pings: int = 20,
         inf = (bench.hello or {}).get("inference_ms") or {}
         checks["board_measured_both_models"] = all(
             isinstance(inf.get(m), dict) and "p50_ms" in inf[m]
-            for m in ("cloudnet-s", "cloudnet-l"))
+            for m in ("cloudnet-s", "cloudnet-l")
+        )
         s = bench.session
         checks["telemetry_flows"] = pump_until(lambda: s.stats["hk_reports"] >= 2, 30.0)
         b = bench
         checks["eps_from_bench"] = pump_until(
-            lambda: b.tlm("eps.valid") is True
-            and abs(float(b.tlm("eps.soc_pct") or 0.0) - 100 * b.world.eps.soc) < 1.0, 30.0)
+            lambda: (
+                b.tlm("eps.valid") is True
+                and abs(float(b.tlm("eps.soc_pct") or 0.0) - 100 * b.world.eps.soc) < 1.0
+            ),
+            30.0,
+        )
         # Round trips: one command at a time.
         completed = 0
         for _ in range(pings):
@@ -781,13 +892,18 @@ def selftest(*, baud: int = DEFAULT_BAUD, speed: float = 10.0, pings: int = 20,
         checks["unplug_commands_completed"] = ok
         checks["unplug_cop1_retransmitted"] = retrans > 0
         checks["unplug_telemetry_resumed"] = pump_until(
-            lambda: int(s.stats["hk_reports"]) > hk0 + 1, 20.0)
+            lambda: int(s.stats["hk_reports"]) > hk0 + 1, 20.0
+        )
         checks["bridge_telemetry"] = pump_until(
-            lambda: int(b.tlm("bridge.time_syncs") or 0) > 0, 15.0)
-        result["unplug"] = {"seconds": unplug_s, "commands": len(handles),
-                            "completed": sum(h.reached(Stage.COMPLETED) for h in handles),
-                            "cop1_retransmissions": retrans,
-                            "dropped_on_cable": cable.stats["dropped_bytes"]}
+            lambda: int(b.tlm("bridge.time_syncs") or 0) > 0, 15.0
+        )
+        result["unplug"] = {
+            "seconds": unplug_s,
+            "commands": len(handles),
+            "completed": sum(h.reached(Stage.COMPLETED) for h in handles),
+            "cop1_retransmissions": retrans,
+            "dropped_on_cable": cable.stats["dropped_bytes"],
+        }
         result["board_inference_ms"] = inf
         result["link"] = bench.link_stats(time.monotonic() - t_start)
         result["ground"] = {k: v for k, v in s.stats.items() if k != "last_error"}
@@ -808,11 +924,16 @@ def selftest(*, baud: int = DEFAULT_BAUD, speed: float = 10.0, pings: int = 20,
         cable.close()
     summary = _board_summary(board_log)
     cable_stats = summary.get("cable", {})
-    result["board"] = {"exit_code": board.returncode, "cycles": summary.get("cycles"),
-                       "cable": cable_stats, "bridge": summary.get("bridge"),
-                       "log": str(board_log)}
+    result["board"] = {
+        "exit_code": board.returncode,
+        "cycles": summary.get("cycles"),
+        "cable": cable_stats,
+        "bridge": summary.get("bridge"),
+        "log": str(board_log),
+    }
     checks["board_port_vanished_and_reopened"] = (
-        int(cable_stats.get("disconnects", 0)) >= 1 and int(cable_stats.get("connects", 0)) >= 2)
+        int(cable_stats.get("disconnects", 0)) >= 1 and int(cable_stats.get("connects", 0)) >= 2
+    )
     checks["board_exited_cleanly"] = board.returncode == 0 and bool(summary)
     if not checks["board_exited_cleanly"]:
         text = board_log.read_text(encoding="utf-8", errors="replace")

@@ -20,8 +20,9 @@ from typing import Annotated
 
 import typer
 
-sitl_app = typer.Typer(help="Simulated mission: flight software, world, ground, report.",
-                       add_completion=False)
+sitl_app = typer.Typer(
+    help="Simulated mission: flight software, world, ground, report.", add_completion=False
+)
 
 
 def _fail(message: str) -> None:
@@ -30,31 +31,50 @@ def _fail(message: str) -> None:
 
 
 def sitl_command(
-    scenario: Annotated[str, typer.Argument(
-        help="Scenario: a bundled name (hil/scenarios/) or a TOML path.")] = "leo550-sso-6u",
+    scenario: Annotated[
+        str, typer.Argument(help="Scenario: a bundled name (hil/scenarios/) or a TOML path.")
+    ] = "leo550-sso-6u",
     orbits: Annotated[float, typer.Option(help="Orbits to fly.")] = 3.0,
-    out: Annotated[Path, typer.Option(help="Output directory (summary.json, report.html, "
-                                           "archive.sqlite, PNG plots).")] = Path("out/sitl"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output directory (summary.json, report.html, archive.sqlite, PNG plots)."
+        ),
+    ] = Path("out/sitl"),
     seed: Annotated[int, typer.Option(help="Random seed (world, radiation, channel).")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")
-                       ] = False,
-    seu_acceleration: Annotated[float | None, typer.Option(
-        help="Override the scenario's \\[sitl] SEU acceleration (0: no upsets).")] = None,
-    realtime: Annotated[bool, typer.Option(
-        "--realtime",
-        help="Fly paced to wall time with the radio on --link (for the ground console).")
-                        ] = False,
-    link: Annotated[str | None, typer.Option(
-        help="Radio link for --realtime, e.g. udp://127.0.0.1:10025.")] = None,
-    duration: Annotated[float | None, typer.Option(
-        help="--realtime: wall seconds to run (default: the orbits).")] = None,
-    always_in_view: Annotated[bool, typer.Option(
-        "--always-in-view",
-        help="--realtime: keep the link up outside passes (an interactive bench).")] = False,
-    clean_link: Annotated[bool, typer.Option(
-        "--clean-link",
-        help="--realtime: no bit errors or losses and a fast downlink (a lab bench), "
-             "instead of the scenario's RF channel.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    seu_acceleration: Annotated[
+        float | None,
+        typer.Option(help="Override the scenario's \\[sitl] SEU acceleration (0: no upsets)."),
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Fly paced to wall time with the radio on --link (for the ground console).",
+        ),
+    ] = False,
+    link: Annotated[
+        str | None, typer.Option(help="Radio link for --realtime, e.g. udp://127.0.0.1:10025.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="--realtime: wall seconds to run (default: the orbits).")
+    ] = None,
+    always_in_view: Annotated[
+        bool,
+        typer.Option(
+            "--always-in-view",
+            help="--realtime: keep the link up outside passes (an interactive bench).",
+        ),
+    ] = False,
+    clean_link: Annotated[
+        bool,
+        typer.Option(
+            "--clean-link",
+            help="--realtime: no bit errors or losses and a fast downlink (a lab bench), "
+            "instead of the scenario's RF channel.",
+        ),
+    ] = False,
 ) -> None:
     """Fly a simulated mission and write its report.
 
@@ -72,8 +92,9 @@ def sitl_command(
     from hil.sim.errors import ScenarioError, WorldError
 
     if realtime:
-        _realtime(scenario, orbits, seed, link, duration, always_in_view, clean_link,
-                  seu_acceleration)
+        _realtime(
+            scenario, orbits, seed, link, duration, always_in_view, clean_link, seu_acceleration
+        )
         return
     if link is not None:
         _fail("--link needs --realtime")
@@ -90,16 +111,27 @@ def sitl_command(
         _fail(f"cannot create {out}: {exc.strerror}")
     handler = _log_to(out / "sitl.log")
     try:
-        with Progress(TextColumn("[bold]sitl[/] {task.description}"), BarColumn(),
-                      TextColumn("{task.percentage:>3.0f}% of simulated time"),
-                      TimeRemainingColumn(), transient=True, disable=not show) as bar:
+        with Progress(
+            TextColumn("[bold]sitl[/] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}% of simulated time"),
+            TimeRemainingColumn(),
+            transient=True,
+            disable=not show,
+        ) as bar:
             task = bar.add_task(scenario, total=1.0)
 
             def progress(done_s: float, total_s: float) -> None:
                 bar.update(task, completed=done_s / total_s if total_s else 1.0)
 
-            result = run_sitl(scenario, orbits=orbits, seed=seed, out_dir=out,
-                              progress=progress, seu_acceleration=seu_acceleration)
+            result = run_sitl(
+                scenario,
+                orbits=orbits,
+                seed=seed,
+                out_dir=out,
+                progress=progress,
+                seu_acceleration=seu_acceleration,
+            )
     except (ScenarioError, WorldError) as exc:
         _fail(str(exc))
     finally:
@@ -156,9 +188,16 @@ def _log_to(path: Path) -> logging.Handler:
 CLEAN_LINK_BPS = 1_000_000.0
 
 
-def _realtime(scenario: str, orbits: float, seed: int, link: str | None,
-              duration: float | None, always_in_view: bool, clean_link: bool,
-              seu_acceleration: float | None) -> None:
+def _realtime(
+    scenario: str,
+    orbits: float,
+    seed: int,
+    link: str | None,
+    duration: float | None,
+    always_in_view: bool,
+    clean_link: bool,
+    seu_acceleration: float | None,
+) -> None:
     import dataclasses
 
     from fsw.link import LinkError, open_link
@@ -173,11 +212,20 @@ def _realtime(scenario: str, orbits: float, seed: int, link: str | None,
         cfg = make_config(scenario, orbits=orbits, seed=seed, seu_acceleration=seu_acceleration)
         if always_in_view:
             cfg = dataclasses.replace(
-                cfg, channel=dataclasses.replace(cfg.channel, passes_only=False))
+                cfg, channel=dataclasses.replace(cfg.channel, passes_only=False)
+            )
         if clean_link:
-            cfg = dataclasses.replace(cfg, channel=dataclasses.replace(
-                cfg.channel, uplink_ber=0.0, downlink_ber=0.0, uplink_drop=0.0,
-                downlink_drop=0.0, downlink_bps=CLEAN_LINK_BPS))
+            cfg = dataclasses.replace(
+                cfg,
+                channel=dataclasses.replace(
+                    cfg.channel,
+                    uplink_ber=0.0,
+                    downlink_ber=0.0,
+                    uplink_drop=0.0,
+                    downlink_drop=0.0,
+                    downlink_bps=CLEAN_LINK_BPS,
+                ),
+            )
         sitl = Sitl(scenario, cfg, with_ground=False)
     except (ScenarioError, WorldError) as exc:
         _fail(str(exc))
@@ -185,10 +233,15 @@ def _realtime(scenario: str, orbits: float, seed: int, link: str | None,
         transport = open_link(link, role="spacecraft")
     except LinkError as exc:
         _fail(str(exc))
-    passes = ", ".join(f"{p.station} +{(p.aos_tai - sitl.world.start_tai) / 60:.0f} min"
-                       for p in sitl.world.passes[:4])
-    typer.echo(f"flying {scenario} in real time on {link}; "
-               f"{'link always up' if always_in_view else 'passes: ' + passes}", err=True)
+    passes = ", ".join(
+        f"{p.station} +{(p.aos_tai - sitl.world.start_tai) / 60:.0f} min"
+        for p in sitl.world.passes[:4]
+    )
+    typer.echo(
+        f"flying {scenario} in real time on {link}; "
+        f"{'link always up' if always_in_view else 'passes: ' + passes}",
+        err=True,
+    )
     try:
         flown = sitl.serve(transport, duration)
     except KeyboardInterrupt:
@@ -196,8 +249,15 @@ def _realtime(scenario: str, orbits: float, seed: int, link: str | None,
         typer.echo("stopped", err=True)
     finally:
         transport.close()
-    typer.echo(json.dumps({"sim_seconds": round(flown, 3), "radio": dict(sitl.radio.stats),
-                           "channel": dict(sitl.channel.stats)}))
+    typer.echo(
+        json.dumps(
+            {
+                "sim_seconds": round(flown, 3),
+                "radio": dict(sitl.radio.stats),
+                "channel": dict(sitl.channel.stats),
+            }
+        )
+    )
 
 
 sitl_app.command()(sitl_command)

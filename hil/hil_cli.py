@@ -19,8 +19,11 @@ from typing import Annotated
 
 import typer
 
-hil_app = typer.Typer(help="Hardware-in-the-loop bench over a serial cable.",
-                      no_args_is_help=True, add_completion=False)
+hil_app = typer.Typer(
+    help="Hardware-in-the-loop bench over a serial cable.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _fail(message: str) -> None:
@@ -39,22 +42,31 @@ def _port_url(port: str, baud: int) -> str:
 
 @hil_app.command("run")
 def run_cmd(
-    port: Annotated[str, typer.Option(
-        help="The bench's end of the cable: a device (/dev/ttyUSB0) or a serial:// URL.")],
-    scenario: Annotated[str, typer.Option(
-        help="Scenario: a bundled name (hil/scenarios/) or a TOML path.")] = "leo550-sso-6u",
+    port: Annotated[
+        str,
+        typer.Option(
+            help="The bench's end of the cable: a device (/dev/ttyUSB0) or a serial:// URL."
+        ),
+    ],
+    scenario: Annotated[
+        str, typer.Option(help="Scenario: a bundled name (hil/scenarios/) or a TOML path.")
+    ] = "leo550-sso-6u",
     orbits: Annotated[float, typer.Option(help="Orbits to fly.")] = 1.0,
-    speed: Annotated[float, typer.Option(
-        help="Simulated seconds per wall second (1: real time). The board must keep up.")
-                     ] = 1.0,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Simulated seconds per wall second (1: real time). The board must keep up."
+        ),
+    ] = 1.0,
     baud: Annotated[int, typer.Option(help="Line rate when --port is a device.")] = 921600,
     seed: Annotated[int, typer.Option(help="Random seed (world, channel).")] = 1,
-    out: Annotated[Path, typer.Option(help="Output directory (summary.json, report.html, "
-                                           "archive.sqlite).")] = Path("out/hil"),
-    board_timeout: Annotated[float, typer.Option(
-        help="Seconds to wait for the board's hello.")] = 120.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")
-                       ] = False,
+    out: Annotated[
+        Path, typer.Option(help="Output directory (summary.json, report.html, archive.sqlite).")
+    ] = Path("out/hil"),
+    board_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the board's hello.")
+    ] = 120.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
 ) -> None:
     """Run the world in (sped-up) real time against a board, play the ground station over
     the radio channel, archive everything; write the SITL's summary and report plus link
@@ -81,27 +93,33 @@ def run_cmd(
         typer.echo(json.dumps(summary))
         return
     t, c, lk = summary["timing"], summary["commands"], summary["link"]
-    typer.echo("\n".join([
-        f"{summary['scenario']}: {summary['sim_seconds']:.0f} s simulated in "
-        f"{summary['wall_seconds']:.1f} s ({summary['speed']:g}x)",
-        f"  commands   {c.get('completed', 0)}/{c.get('sent', 0)} completed, round trip "
-        f"p50 {t['rtt_ms']['p50']} ms, p99 {t['rtt_ms']['p99']} ms",
-        f"  cable      {lk['rx_bytes_per_s']} B/s down, {lk['tx_bytes_per_s']} B/s up "
-        f"(line rate {lk['baud']} baud)",
-        f"  board      inference {json.dumps(t['board_inference_ms'])}",
-        f"report: {out / 'report.html'}",
-    ]))
+    typer.echo(
+        "\n".join(
+            [
+                f"{summary['scenario']}: {summary['sim_seconds']:.0f} s simulated in "
+                f"{summary['wall_seconds']:.1f} s ({summary['speed']:g}x)",
+                f"  commands   {c.get('completed', 0)}/{c.get('sent', 0)} completed, round trip "
+                f"p50 {t['rtt_ms']['p50']} ms, p99 {t['rtt_ms']['p99']} ms",
+                f"  cable      {lk['rx_bytes_per_s']} B/s down, {lk['tx_bytes_per_s']} B/s up "
+                f"(line rate {lk['baud']} baud)",
+                f"  board      inference {json.dumps(t['board_inference_ms'])}",
+                f"report: {out / 'report.html'}",
+            ]
+        )
+    )
 
 
 @hil_app.command("selftest")
 def selftest_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON only.")
-                       ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON only.")] = False,
     baud: Annotated[int, typer.Option(help="Line rate the pty cable is paced at.")] = 921600,
     speed: Annotated[float, typer.Option(help="World speed-up during the test.")] = 10.0,
-    workdir: Annotated[Path | None, typer.Option(
-        help="Keep the ptys' symlinks and the board's log here (default: a temp dir).")
-                       ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the ptys' symlinks and the board's log here (default: a temp dir)."
+        ),
+    ] = None,
 ) -> None:
     """Board subprocess and bench over a pty pair: commands, telemetry, link efficiency,
     round trips, board inference latency, and an unplug/replug mid-run."""
@@ -114,9 +132,11 @@ def selftest_cmd(
     else:
         for name, ok in result["checks"].items():
             typer.echo(f"  {'PASS' if ok else 'FAIL'}  {name}")
-        typer.echo(f"link efficiency {result.get('link_efficiency')}, round trip "
-                   f"{json.dumps(result.get('rtt_ms'))}, board inference "
-                   f"{json.dumps(result.get('board_inference_ms'))}")
+        typer.echo(
+            f"link efficiency {result.get('link_efficiency')}, round trip "
+            f"{json.dumps(result.get('rtt_ms'))}, board inference "
+            f"{json.dumps(result.get('board_inference_ms'))}"
+        )
     if not result["ok"]:
         raise typer.Exit(code=1)
 

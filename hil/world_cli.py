@@ -54,8 +54,11 @@ def _utc(tai: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@world_app.command("pass-times", epilog="Examples:\n\n  gnomon world pass-times leo550-sso-6u"
-                  "\n\n  gnomon world pass-times long-eclipse-6u --hours 24 --json")
+@world_app.command(
+    "pass-times",
+    epilog="Examples:\n\n  gnomon world pass-times leo550-sso-6u"
+    "\n\n  gnomon world pass-times long-eclipse-6u --hours 24 --json",
+)
 def pass_times(
     scenario: Annotated[str, typer.Argument(help="Bundled scenario name or a TOML path.")],
     hours: Annotated[
@@ -116,9 +119,11 @@ def pass_times(
 
     con = Console()
     # the orbit table's last 10 s grid point may lie just past the span's end
-    ongoing = {_utc(t) for t in [*(e.end_tai for e in world.eclipses),
-                                 *(p.los_tai for p in world.passes)]
-               if t >= world.end_tai - 10.0}
+    ongoing = {
+        _utc(t)
+        for t in [*(e.end_tai for e in world.eclipses), *(p.los_tai for p in world.passes)]
+        if t >= world.end_tai - 10.0
+    }
     t1, t2 = pass_tables(report, ongoing)
     con.print(t1)
     con.print(t2)
@@ -139,11 +144,11 @@ def pass_tables(report: dict[str, Any], ongoing: set[str] | None = None) -> tupl
     from rich.table import Table
     from rich.text import Text
 
-    days = sorted({_day_and_clock(e[k])[0] for e in report["eclipses"]
-                   for k in ("start_utc", "end_utc")}
-                  | {_day_and_clock(p[k])[0] for p in report["passes"]
-                     for k in ("aos_utc", "los_utc")}
-                  | {report["start_utc"][:10]})
+    days = sorted(
+        {_day_and_clock(e[k])[0] for e in report["eclipses"] for k in ("start_utc", "end_utc")}
+        | {_day_and_clock(p[k])[0] for p in report["passes"] for k in ("aos_utc", "los_utc")}
+        | {report["start_utc"][:10]}
+    )
     one_day = len(days) == 1
     when = f"{days[0]} UTC" if one_day else f"{days[0]} to {days[-1]} UTC"
     name = report["scenario"]
@@ -164,8 +169,12 @@ def pass_tables(report: dict[str, Any], ongoing: set[str] | None = None) -> tupl
     for e in report["eclipses"]:
         day, start = _day_and_clock(e["start_utc"])
         marked |= e["end_utc"] in ongoing
-        row = [start, end_text(e["end_utc"]), f"{e['duration_s'] / 60:.1f} min",
-               f"{e['penumbra_s']:.1f} s"]
+        row = [
+            start,
+            end_text(e["end_utc"]),
+            f"{e['duration_s'] / 60:.1f} min",
+            f"{e['penumbra_s']:.1f} s",
+        ]
         t1.add_row(*([day] if not one_day else []), *row)
     if marked:
         t1.caption = cut
@@ -181,18 +190,28 @@ def pass_tables(report: dict[str, Any], ongoing: set[str] | None = None) -> tupl
     for p in report["passes"]:
         day, aos = _day_and_clock(p["aos_utc"])
         marked |= p["los_utc"] in ongoing
-        row = [p["station"], aos, end_text(p["los_utc"]), f"{p['duration_s'] / 60:.1f} min",
-               f"{p['max_elevation_deg']:.1f}°"]
+        row = [
+            p["station"],
+            aos,
+            end_text(p["los_utc"]),
+            f"{p['duration_s'] / 60:.1f} min",
+            f"{p['max_elevation_deg']:.1f}°",
+        ]
         t2.add_row(*([day] if not one_day else []), *row)
     if marked:
         t2.caption = cut
     hours = f"{round(report['span_s'] / 3600, 2):g} h from {report['start_utc']}"
-    return (t1 if report["eclipses"] else Text(f"{name}: no eclipses in {hours}"),
-            t2 if report["passes"] else Text(f"{name}: no passes in {hours}"))
+    return (
+        t1 if report["eclipses"] else Text(f"{name}: no eclipses in {hours}"),
+        t2 if report["passes"] else Text(f"{name}: no passes in {hours}"),
+    )
 
 
-@sched_app.command("eval", epilog="Examples:\n\n  gnomon sched eval --scenarios 20"
-                 "\n\n  gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots")
+@sched_app.command(
+    "eval",
+    epilog="Examples:\n\n  gnomon sched eval --scenarios 20"
+    "\n\n  gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots",
+)
 def sched_eval(
     scenarios: Annotated[int, typer.Option(help="Number of randomized scenarios.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the scenario generator.")] = 0,

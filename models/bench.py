@@ -57,8 +57,9 @@ def _medians_interleaved(fns: Sequence[Callable[[], object]], repeats: int) -> l
     return [statistics.median(t) for t in times]
 
 
-def _accuracy(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-              keep: torch.Tensor) -> float:
+def _accuracy(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, keep: torch.Tensor
+) -> float:
     with torch.inference_mode():
         logits = torch.cat([fn(x[i : i + 128]) for i in range(0, x.shape[0], 128)])
     return round(float(((logits[:, 0] >= 0) == keep).float().mean()), 5)
@@ -109,7 +110,8 @@ def bench_runtime(
                     n = repeats if bs == 1 else max(5, repeats // 3)
                     with torch.inference_mode():
                         t_g, t_f, t_q = _medians_interleaved(
-                            [partial(rt.infer, xb), partial(net, xb), partial(tq, xb)], n)
+                            [partial(rt.infer, xb), partial(net, xb), partial(tq, xb)], n
+                        )
                     lat[f"batch{bs}"] = {
                         "gnomon_int8_ms": round(t_g * 1e3, 4),
                         "fp32_eager_ms": round(t_f * 1e3, 4),
@@ -126,8 +128,9 @@ def bench_runtime(
                 "latency": lat,
                 "goals": {
                     "int8_within_1pt_of_fp32": abs(acc["gnomon_int8"] - acc["fp32"]) <= 0.01,
-                    "int8_latency_le_0.6x_fp32": {k: v["gnomon_vs_fp32"] <= 0.6
-                                                   for k, v in lat.items()},
+                    "int8_latency_le_0.6x_fp32": {
+                        k: v["gnomon_vs_fp32"] <= 0.6 for k, v in lat.items()
+                    },
                     "best_ratio": min(ratios),
                 },
             }
@@ -140,8 +143,9 @@ def _synthetic_runtime(n_bytes: int) -> Runtime:
     """A runtime over an ``n_bytes`` arena of random int8 (a stand-in for a big model)."""
     b = gnm.ArenaBuilder()
     b.add("blob", np.random.default_rng(0).integers(-127, 128, n_bytes, dtype=np.int8))
-    graph = gnm.ModelGraph(name="synthetic", input_shape=(-1, 1), output_labels=(),
-                           ops=(), tensors=b.tensors, meta={})
+    graph = gnm.ModelGraph(
+        name="synthetic", input_shape=(-1, 1), output_labels=(), ops=(), tensors=b.tensors, meta={}
+    )
     return Runtime.from_bytes(gnm.encode(graph, b.arena()))
 
 

@@ -55,7 +55,8 @@ def _accuracy(logits: torch.Tensor, keep: torch.Tensor) -> float:
 
 
 def run_campaign(
-    model_path: str | Path, config: CampaignConfig | None = None,
+    model_path: str | Path,
+    config: CampaignConfig | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the campaign on one thread; a JSON-able dict of the results."""
@@ -67,8 +68,9 @@ def run_campaign(
         torch.set_num_threads(threads)
 
 
-def _campaign(model_path: str | Path, cfg: CampaignConfig,
-              progress: Progress | None) -> dict[str, Any]:
+def _campaign(
+    model_path: str | Path, cfg: CampaignConfig, progress: Progress | None
+) -> dict[str, Any]:
     if cfg.flips < 0 or cfg.eval_tiles < 1 or cfg.probe_tiles < 1:
         raise ModelError("flips must be >= 0 and eval/probe tile counts >= 1")
     if cfg.mode not in fi.MODES:
@@ -89,23 +91,35 @@ def _campaign(model_path: str | Path, cfg: CampaignConfig,
     detected = repaired = identical = visible = bits = 0
     missed: list[dict[str, Any]] = []
     for k in range(cfg.flips):
-        flips = fi.inject(rt.arena, rng, mode=cfg.mode, target=cfg.target,
-                          tensors=rt.graph.tensors, burst_bits=cfg.burst_bits)
+        flips = fi.inject(
+            rt.arena,
+            rng,
+            mode=cfg.mode,
+            target=cfg.target,
+            tensors=rt.graph.tensors,
+            burst_bits=cfg.burst_bits,
+        )
         bits += len(flips)
         hit = sorted({f.byte // rt.block_size for f in flips})
         if not torch.equal(rt.infer(probe), golden_probe):
             visible += 1
         rep = rt.scrub()
         ok_detect = set(hit) <= set(rep.corrupted_blocks)
-        ok_repair = ok_detect and rep.repaired == rep.corrupted and np.array_equal(
-            rt.arena, golden_arena)
+        ok_repair = (
+            ok_detect and rep.repaired == rep.corrupted and np.array_equal(rt.arena, golden_arena)
+        )
         ok_same = torch.equal(rt.infer(probe), golden_probe)
         detected += ok_detect
         repaired += ok_repair
         identical += ok_same
         if not (ok_detect and ok_repair and ok_same) and len(missed) < 10:
-            missed.append({"event": k, "flips": [[f.byte, f.bit] for f in flips],
-                           "reported_blocks": list(rep.corrupted_blocks)})
+            missed.append(
+                {
+                    "event": k,
+                    "flips": [[f.byte, f.bit] for f in flips],
+                    "reported_blocks": list(rep.corrupted_blocks),
+                }
+            )
         if not np.array_equal(rt.arena, golden_arena):  # keep the campaign going regardless
             rt.arena[:] = golden_arena
         if progress is not None and (k % 50 == 0 or k == cfg.flips - 1):
@@ -147,7 +161,8 @@ def _campaign(model_path: str | Path, cfg: CampaignConfig,
             h = rt.add_activation_hook(hook)
             try:
                 row["accuracy_clipped" if clip else "accuracy_unclipped"] = _accuracy(
-                    rt.infer(x), keep)
+                    rt.infer(x), keep
+                )
             finally:
                 h.remove()
             row["values_hit"] = hook.hits
@@ -188,8 +203,12 @@ def _fp32_reference(path: Path, name: str) -> tuple[torch.nn.Module, np.ndarray]
 
 
 def _fp32_under_ber(
-    net: Any, flat: np.ndarray, ber: float, rng: np.random.Generator,
-    x: torch.Tensor, keep: torch.Tensor,
+    net: Any,
+    flat: np.ndarray,
+    ber: float,
+    rng: np.random.Generator,
+    x: torch.Tensor,
+    keep: torch.Tensor,
 ) -> float:
     """Accuracy of the float32 model with its weights hit at ``ber`` (no protection)."""
     raw = flat.copy().view(np.uint8)

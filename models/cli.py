@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-model_app = typer.Typer(help="Train, verify, inspect and sign .gnm model artifacts.",
-                        no_args_is_help=True)
+model_app = typer.Typer(
+    help="Train, verify, inspect and sign .gnm model artifacts.", no_args_is_help=True
+)
 seu_app = typer.Typer(help="Single-event-upset fault-injection campaigns.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
@@ -33,8 +34,12 @@ _out = Console(soft_wrap=True)
 
 def examples(*lines: str) -> str:
     """A command's help epilog: one example per paragraph."""
-    return "Example" + ("s" if len(lines) > 1 else "") + ":\n\n" + "\n\n".join(
-        f"  {line}" for line in lines)
+    return (
+        "Example"
+        + ("s" if len(lines) > 1 else "")
+        + ":\n\n"
+        + "\n\n".join(f"  {line}" for line in lines)
+    )
 
 
 def _fail(msg: str, code: int = 2) -> NoReturn:
@@ -55,9 +60,14 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     bars: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description:>12}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=_err, transient=False) as prog:
+    with Progress(
+        TextColumn("{task.description:>12}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=False,
+    ) as prog:
 
         def cb(stage: str, done: int, total: int) -> None:
             if stage not in bars:
@@ -99,15 +109,23 @@ def train_cmd(
 
     if seed < 0:
         _fail(f"seed must be >= 0, got {seed}")
-    cfg = TrainConfig(n_train=256, n_calib=64, epochs={"cloudnet-s": 1, "cloudnet-l": 1}) \
-        if quick else TrainConfig()
+    cfg = (
+        TrainConfig(n_train=256, n_calib=64, epochs={"cloudnet-s": 1, "cloudnet-l": 1})
+        if quick
+        else TrainConfig()
+    )
     try:
         with _progress(True) as cb:
             res = build_artifacts(out, seed, config=cfg, progress=cb)
     except ModelError as e:
         _fail(str(e))
-    summary = {"files": [str(p) for p in res.files], "sha256": dict(res.sha256),
-               "seconds": round(res.seconds, 1), "seed": seed, "quick": quick}
+    summary = {
+        "files": [str(p) for p in res.files],
+        "sha256": dict(res.sha256),
+        "seconds": round(res.seconds, 1),
+        "seed": seed,
+        "quick": quick,
+    }
     if json_out:
         _emit_json(summary)
     else:
@@ -117,9 +135,13 @@ def train_cmd(
             _out.print(f"sha256 {name} {digest}")
 
 
-@model_app.command("verify", epilog=examples(
-    "gnomon model verify models/artifacts/cloudnet-s.gnm",
-    "gnomon model verify signed.gnm --key-file key.bin --json"))
+@model_app.command(
+    "verify",
+    epilog=examples(
+        "gnomon model verify models/artifacts/cloudnet-s.gnm",
+        "gnomon model verify signed.gnm --key-file key.bin --json",
+    ),
+)
 def verify_cmd(
     file: Annotated[Path, typer.Argument(help="The .gnm file to check.")],
     key_file: Annotated[Path | None, typer.Option(help="HMAC key; require a signature.")] = None,
@@ -131,26 +153,33 @@ def verify_cmd(
     data = _read_file(file)
     problems = gnm.verify(data, hmac_key=_read_key(key_file))
     if json_out:
-        _emit_json({
-            "file": str(file),
-            "ok": not problems,
-            "problems": [{"region": p.region, "block": p.block, "offset": p.offset,
-                          "message": p.message} for p in problems],
-        })
+        _emit_json(
+            {
+                "file": str(file),
+                "ok": not problems,
+                "problems": [
+                    {"region": p.region, "block": p.block, "offset": p.offset, "message": p.message}
+                    for p in problems
+                ],
+            }
+        )
     elif problems:
         for p in problems:
             where = f"block {p.block}" if p.block is not None else p.region
             text = p.message if p.message.startswith(where) else f"{where}: {p.message}"
             _err.print(Text("FAIL", style="bold red") + Text(f" {file}: {text}"))
     else:
-        _out.print(f"OK {file}: header, graph, both CRC tables, every block and SHA-256 verify"
-                   + (" (signature valid)" if key_file else ""))
+        _out.print(
+            f"OK {file}: header, graph, both CRC tables, every block and SHA-256 verify"
+            + (" (signature valid)" if key_file else "")
+        )
     if problems:
         raise typer.Exit(1)
 
 
-@model_app.command("inspect", epilog=examples(
-    "gnomon model inspect models/artifacts/cloudnet-s.gnm"))
+@model_app.command(
+    "inspect", epilog=examples("gnomon model inspect models/artifacts/cloudnet-s.gnm")
+)
 def inspect_cmd(
     file: Annotated[Path, typer.Argument(help="The .gnm file to describe.")],
     json_out: JsonFlag = False,
@@ -165,9 +194,14 @@ def inspect_cmd(
         _fail(f"{file} does not verify ({e}); run 'gnomon model verify' for details", 1)
     h = m.header
     bs = h.block_size
-    tensors = [{**t.to_json(), "shape": list(t.shape),
-                "blocks": [t.offset // bs, (t.offset + t.nbytes - 1) // bs]}
-               for t in m.graph.tensors]
+    tensors = [
+        {
+            **t.to_json(),
+            "shape": list(t.shape),
+            "blocks": [t.offset // bs, (t.offset + t.nbytes - 1) // bs],
+        }
+        for t in m.graph.tensors
+    ]
     crcs = [f"{int(c):#010x}" for c in m.crc_table]
     info = {
         "file": str(file),
@@ -190,20 +224,33 @@ def inspect_cmd(
     if json_out:
         _emit_json(info)
         return
-    _out.print(f"[bold]{m.graph.name}[/]  {file}  format {info['version']}  "
-               f"{len(data)} bytes  {'signed' if h.signed else 'unsigned'}")
+    _out.print(
+        f"[bold]{m.graph.name}[/]  {file}  format {info['version']}  "
+        f"{len(data)} bytes  {'signed' if h.signed else 'unsigned'}"
+    )
     _out.print(f"sha256 {info['sha256']}")
-    _out.print(f"arena {h.arena_size} bytes at offset {h.arena_offset}, "
-               f"{h.n_blocks} blocks of {bs} bytes")
+    _out.print(
+        f"arena {h.arena_size} bytes at offset {h.arena_offset}, {h.n_blocks} blocks of {bs} bytes"
+    )
     ops = Table("op", "kind", "input -> output", "attrs", title="ops")
     for op in m.graph.ops:
-        ops.add_row(op.name, op.kind, f"{op.input} -> {op.output}",
-                    json.dumps(dict(op.attrs), sort_keys=True))
+        ops.add_row(
+            op.name,
+            op.kind,
+            f"{op.input} -> {op.output}",
+            json.dumps(dict(op.attrs), sort_keys=True),
+        )
     _out.print(ops)
     tt = Table("tensor", "dtype", "shape", "offset", "bytes", "blocks", title="tensors")
     for t in tensors:
-        tt.add_row(t["name"], t["dtype"], "x".join(map(str, t["shape"])), str(t["offset"]),
-                   str(t["nbytes"]), "{}..{}".format(*t["blocks"]))
+        tt.add_row(
+            t["name"],
+            t["dtype"],
+            "x".join(map(str, t["shape"])),
+            str(t["offset"]),
+            str(t["nbytes"]),
+            "{}..{}".format(*t["blocks"]),
+        )
     _out.print(tt)
     ct = Table("block", "arena bytes", "CRC-32C", title="block checksums")
     for i, c in enumerate(crcs):
@@ -214,8 +261,9 @@ def inspect_cmd(
     _out.print(f"meta {json.dumps(meta, sort_keys=True)}")
 
 
-@model_app.command("sign", epilog=examples(
-    "gnomon model sign cloudnet-s.gnm --key-file key.bin --out signed.gnm"))
+@model_app.command(
+    "sign", epilog=examples("gnomon model sign cloudnet-s.gnm --key-file key.bin --out signed.gnm")
+)
 def sign_cmd(
     file: Annotated[Path, typer.Argument(help="The verified .gnm file to sign.")],
     key_file: Annotated[Path, typer.Option(help="File holding the HMAC key (>= 16 bytes).")],
@@ -237,9 +285,13 @@ def sign_cmd(
     _out.print(f"wrote {out} ({len(blob)} bytes, signed)")
 
 
-@seu_app.command("campaign", epilog=examples(
-    "gnomon seu campaign --model models/artifacts/cloudnet-s.gnm --flips 50",
-    "gnomon seu campaign --model models/artifacts/cloudnet-l.gnm --mode burst"))
+@seu_app.command(
+    "campaign",
+    epilog=examples(
+        "gnomon seu campaign --model models/artifacts/cloudnet-s.gnm --flips 50",
+        "gnomon seu campaign --model models/artifacts/cloudnet-l.gnm --mode burst",
+    ),
+)
 def campaign_cmd(
     model: Annotated[Path, typer.Option(help="The .gnm model to attack.")],
     flips: Annotated[int, typer.Option(help="Number of upset events to inject.")] = 1000,
@@ -262,15 +314,24 @@ def campaign_cmd(
         _fail(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
     if flips < 0 or eval_tiles < 1 or seed < 0:
         _fail("--flips and --seed must be >= 0 and --eval-tiles >= 1")
-    cfg = CampaignConfig(flips=flips, mode=mode, target=target, burst_bits=burst_bits,
-                         seed=seed, eval_tiles=eval_tiles)
+    cfg = CampaignConfig(
+        flips=flips,
+        mode=mode,
+        target=target,
+        burst_bits=burst_bits,
+        seed=seed,
+        eval_tiles=eval_tiles,
+    )
     try:
         with _progress(True) as cb:
             rep = run_campaign(model, cfg, progress=cb)
     except (AiError, ModelError) as e:
         _fail(str(e))
-    ok = rep["detected_pct"] == 100.0 and rep["repaired_pct"] == 100.0 and rep[
-        "outputs_identical_after_repair"]
+    ok = (
+        rep["detected_pct"] == 100.0
+        and rep["repaired_pct"] == 100.0
+        and rep["outputs_identical_after_repair"]
+    )
     if json_out:
         _emit_json(rep)
     else:
@@ -278,41 +339,61 @@ def campaign_cmd(
             _out.print(line)
         _out.print(campaign_table(rep))
         for r in rep["activation_faults"]:
-            _out.print(f"activation upsets at {r['rate']:.0e} per value: accuracy "
-                       f"{r['accuracy_clipped']:.4f} with clipping, "
-                       f"{r['accuracy_unclipped']:.4f} without")
+            _out.print(
+                f"activation upsets at {r['rate']:.0e} per value: accuracy "
+                f"{r['accuracy_clipped']:.4f} with clipping, "
+                f"{r['accuracy_unclipped']:.4f} without"
+            )
     if not ok:
         raise typer.Exit(1)
 
 
 def campaign_lines(rep: dict[str, Any]) -> list[Text]:
     """The verdict of a campaign report in words (PASS/FAIL first)."""
-    ok = rep["detected_pct"] == 100.0 and rep["repaired_pct"] == 100.0 and rep[
-        "outputs_identical_after_repair"]
+    ok = (
+        rep["detected_pct"] == 100.0
+        and rep["repaired_pct"] == 100.0
+        and rep["outputs_identical_after_repair"]
+    )
     n = rep["flips_injected"]
     verdict = Text("PASS" if ok else "FAIL", style="bold green" if ok else "bold red")
     same = "bit-identical" if rep["outputs_identical_after_repair"] else "NOT identical"
     return [
-        verdict + Text(f" {rep['model']}: {n} {rep['mode']} upsets ({rep['bits_flipped']} "
-                       f"bits) in the {rep['arena_bytes']}-byte weight arena: "
-                       f"{rep['detected_pct']:g} % detected, {rep['repaired_pct']:g} % "
-                       f"repaired; outputs {same} after repair"),
-        Text(f"{rep['events_changing_output_before_repair']} of the {n} upsets changed an "
-             "output before the scrubber caught them"),
+        verdict
+        + Text(
+            f" {rep['model']}: {n} {rep['mode']} upsets ({rep['bits_flipped']} "
+            f"bits) in the {rep['arena_bytes']}-byte weight arena: "
+            f"{rep['detected_pct']:g} % detected, {rep['repaired_pct']:g} % "
+            f"repaired; outputs {same} after repair"
+        ),
+        Text(
+            f"{rep['events_changing_output_before_repair']} of the {n} upsets changed an "
+            "output before the scrubber caught them"
+        ),
     ]
 
 
 def campaign_table(rep: dict[str, Any]) -> Table:
     """Accuracy under random bit errors, with and without the scrubber."""
     fp32 = rep.get("fp32_accuracy")
-    t = Table("BER", "bits", "unprotected", "scrubbed", "fp32 unprot.",
-              title=f"accuracy on {rep['eval_tiles']} held-out tiles",
-              caption="bits: mean flipped in the int8 arena")
+    t = Table(
+        "BER",
+        "bits",
+        "unprotected",
+        "scrubbed",
+        "fp32 unprot.",
+        title=f"accuracy on {rep['eval_tiles']} held-out tiles",
+        caption="bits: mean flipped in the int8 arena",
+    )
     golden = f"{rep['golden_accuracy']:.4f}"
     t.add_row("0", "0", golden, golden, "-" if fp32 is None else f"{fp32:.4f}")
     for r in rep["ber"]:
         fp = r.get("accuracy_fp32_unprotected")
-        t.add_row(f"{r['ber']:.0e}", f"{r['bits_flipped_mean']:.1f}",
-                  f"{r['accuracy_unprotected']:.4f}", f"{r['accuracy_protected']:.4f}",
-                  "-" if fp is None else f"{fp:.4f}")
+        t.add_row(
+            f"{r['ber']:.0e}",
+            f"{r['bits_flipped_mean']:.1f}",
+            f"{r['accuracy_unprotected']:.4f}",
+            f"{r['accuracy_protected']:.4f}",
+            "-" if fp is None else f"{fp:.4f}",
+        )
     return t

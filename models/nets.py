@@ -101,8 +101,9 @@ class CloudNet(nn.Module):
 
     def flat_parameters(self) -> np.ndarray:
         """All parameters as one float32 vector, in ``state_dict`` order."""
-        parts = [p.detach().cpu().numpy().astype(np.float32).ravel()
-                 for p in self.state_dict().values()]
+        parts = [
+            p.detach().cpu().numpy().astype(np.float32).ravel() for p in self.state_dict().values()
+        ]
         return np.concatenate(parts)
 
     def load_flat_parameters(self, flat: np.ndarray) -> None:

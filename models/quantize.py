@@ -82,8 +82,16 @@ def quantize(
     ops: list[gnm.OpSpec] = []
     s_in = max(ranges["input_max"], 1e-6) / QMAX
     b.add("input.inv_scale", np.array([1.0 / s_in], dtype=np.float32))
-    ops.append(gnm.OpSpec("quantize", "quantize", "image", "q0",
-                          {"inv_scale": "input.inv_scale"}, {"clamp": [0, QMAX]}))
+    ops.append(
+        gnm.OpSpec(
+            "quantize",
+            "quantize",
+            "image",
+            "q0",
+            {"inv_scale": "input.inv_scale"},
+            {"clamp": [0, QMAX]},
+        )
+    )
     prev = "q0"
     for i, (conv, amax) in enumerate(zip(net.convs, ranges["conv_max"], strict=True)):
         name = f"conv{i + 1}"
@@ -100,12 +108,21 @@ def quantize(
             b.add(f"{name}.{role}", arr)
         stride, pad = conv.stride, conv.padding
         assert isinstance(pad, tuple)
-        ops.append(gnm.OpSpec(
-            "conv2d", name, prev, name,
-            {"weight": f"{name}.w", "bias": f"{name}.b", "scale": f"{name}.s",
-             "multiplier": f"{name}.m"},
-            {"stride": list(stride), "padding": list(pad), "clamp": [0, QMAX]},
-        ))
+        ops.append(
+            gnm.OpSpec(
+                "conv2d",
+                name,
+                prev,
+                name,
+                {
+                    "weight": f"{name}.w",
+                    "bias": f"{name}.b",
+                    "scale": f"{name}.s",
+                    "multiplier": f"{name}.m",
+                },
+                {"stride": list(stride), "padding": list(pad), "clamp": [0, QMAX]},
+            )
+        )
         prev, s_in = name, s_out
     ops.append(gnm.OpSpec("avgpool_global", "pool", prev, "pool"))
     w = net.head.weight.detach().numpy()
@@ -119,11 +136,21 @@ def quantize(
     clip = np.stack([lo - margin, hi + margin]).astype(np.float32)
     for role, arr in (("w", wq), ("b", bq), ("s", s_w), ("d", deq), ("clip", clip)):
         b.add(f"head.{role}", arr)
-    ops.append(gnm.OpSpec(
-        "linear", "head", "pool", "logits",
-        {"weight": "head.w", "bias": "head.b", "scale": "head.s", "dequant": "head.d",
-         "clip": "head.clip"},
-    ))
+    ops.append(
+        gnm.OpSpec(
+            "linear",
+            "head",
+            "pool",
+            "logits",
+            {
+                "weight": "head.w",
+                "bias": "head.b",
+                "scale": "head.s",
+                "dequant": "head.d",
+                "clip": "head.clip",
+            },
+        )
+    )
     full_meta: dict[str, Any] = {
         "arch": net.spec.name,
         "macs_per_tile": net.spec.macs_per_tile(),

@@ -51,11 +51,15 @@ class _TorchInt8(nn.Module):
                 b = _t(m, op.tensors["bias"]).astype(np.float64) * scale * s_w
                 s_out = float(scale * s_w[0] / mult[0])
                 cout, cin, kh, kw = w.shape
-                conv = nniq.ConvReLU2d(cin, cout, (kh, kw), tuple(op.attrs["stride"]),
-                                       tuple(op.attrs["padding"]))
+                conv = nniq.ConvReLU2d(
+                    cin, cout, (kh, kw), tuple(op.attrs["stride"]), tuple(op.attrs["padding"])
+                )
                 qw = torch._make_per_channel_quantized_tensor(
-                    torch.from_numpy(w.copy()), torch.from_numpy(s_w),
-                    torch.zeros(cout, dtype=torch.int64), 0)
+                    torch.from_numpy(w.copy()),
+                    torch.from_numpy(s_w),
+                    torch.zeros(cout, dtype=torch.int64),
+                    0,
+                )
                 conv.set_weight_bias(qw, torch.from_numpy(b).float())
                 conv.scale, conv.zero_point = s_out, 0
                 convs.append(conv)
@@ -68,8 +72,11 @@ class _TorchInt8(nn.Module):
                 lo, hi = float(clip[0].min()), float(clip[1].max())
                 head = Linear(w.shape[1], w.shape[0])
                 qw = torch._make_per_channel_quantized_tensor(
-                    torch.from_numpy(w.copy()), torch.from_numpy(s_w),
-                    torch.zeros(w.shape[0], dtype=torch.int64), 0)
+                    torch.from_numpy(w.copy()),
+                    torch.from_numpy(s_w),
+                    torch.zeros(w.shape[0], dtype=torch.int64),
+                    0,
+                )
                 head.set_weight_bias(qw, torch.from_numpy(b).float())
                 head.scale = (hi - lo) / 255.0
                 head.zero_point = round(-lo / head.scale)

@@ -41,9 +41,7 @@ class TrainConfig:
 
     n_train: int = 6000
     n_calib: int = 512
-    epochs: Mapping[str, int] = field(
-        default_factory=lambda: {"cloudnet-s": 12, "cloudnet-l": 8}
-    )
+    epochs: Mapping[str, int] = field(default_factory=lambda: {"cloudnet-s": 12, "cloudnet-l": 8})
     batch: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -142,11 +140,24 @@ def build_artifacts(
         files: list[Path] = []
         digests: dict[str, str] = {}
         for name in archs:
-            net = train_net(name, x, torch.from_numpy(cf), torch.from_numpy(keep), seed=seed,
-                            config=cfg, progress=progress)
+            net = train_net(
+                name,
+                x,
+                torch.from_numpy(cf),
+                torch.from_numpy(keep),
+                seed=seed,
+                config=cfg,
+                progress=progress,
+            )
             meta = {
-                "train": {"seed": seed, "tiles": cfg.n_train, "epochs": cfg.epochs[name],
-                          "batch": cfg.batch, "lr": cfg.lr, "torch": torch.__version__},
+                "train": {
+                    "seed": seed,
+                    "tiles": cfg.n_train,
+                    "epochs": cfg.epochs[name],
+                    "batch": cfg.batch,
+                    "lr": cfg.lr,
+                    "torch": torch.__version__,
+                },
                 "holdout_seed": HOLDOUT_SEED,
             }
             blob = export(net, calib, meta)

@@ -50,8 +50,10 @@ def test_targets_hit_sign_and_exponent_bits() -> None:
         (f,) = fi.random_event(rt.arena.size, rng, target="msb")
         assert f.bit == 7
         (f,) = fi.random_event(rt.arena.size, rng, target="exponent", tensors=rt.graph.tensors)
-        assert f.bit == 6 and any(t.offset <= f.byte < t.offset + t.nbytes and
-                                  (f.byte - t.offset) % 4 == 3 for t in floats.values())
+        assert f.bit == 6 and any(
+            t.offset <= f.byte < t.offset + t.nbytes and (f.byte - t.offset) % 4 == 3
+            for t in floats.values()
+        )
         (f,) = fi.random_event(rt.arena.size, rng, target="sign", tensors=rt.graph.tensors)
         assert f.bit == 7
     with pytest.raises(AiError, match="tensor table"):
@@ -70,13 +72,15 @@ def test_bit_error_rate_extremes_and_mean() -> None:
 
 @pytest.mark.parametrize(
     "call",
-    [lambda: fi.apply(np.zeros(4, np.uint8), [fi.Flip(4, 0)]),
-     lambda: fi.apply(np.zeros(4, np.uint8), [fi.Flip(0, 8)]),
-     lambda: fi.random_event(0, np.random.default_rng()),
-     lambda: fi.random_event(10, np.random.default_rng(), mode="triple"),
-     lambda: fi.random_event(10, np.random.default_rng(), mode="burst", burst_bits=1),
-     lambda: fi.flips_at_ber(10, 1.5, np.random.default_rng()),
-     lambda: fi.ActivationFaults(-0.1, np.random.default_rng())],
+    [
+        lambda: fi.apply(np.zeros(4, np.uint8), [fi.Flip(4, 0)]),
+        lambda: fi.apply(np.zeros(4, np.uint8), [fi.Flip(0, 8)]),
+        lambda: fi.random_event(0, np.random.default_rng()),
+        lambda: fi.random_event(10, np.random.default_rng(), mode="triple"),
+        lambda: fi.random_event(10, np.random.default_rng(), mode="burst", burst_bits=1),
+        lambda: fi.flips_at_ber(10, 1.5, np.random.default_rng()),
+        lambda: fi.ActivationFaults(-0.1, np.random.default_rng()),
+    ],
 )
 def test_bad_requests_raise_ai_error(call: object) -> None:
     with pytest.raises(AiError):
@@ -118,8 +122,9 @@ def test_activation_fault_storage_models(storage: str) -> None:
     seen: list[torch.Tensor] = []
     faults = fi.ActivationFaults(0.02, np.random.default_rng(2), ops={"conv2"}, storage=storage)
     h1 = rt.add_activation_hook(faults)
-    h2 = rt.add_activation_hook(lambda name, kind, t: seen.append(t.clone())
-                                if name == "conv2" else None)
+    h2 = rt.add_activation_hook(
+        lambda name, kind, t: seen.append(t.clone()) if name == "conv2" else None
+    )
     rt.infer(torch.rand(2, 4, 64, 64))
     h1.remove()
     h2.remove()

@@ -29,9 +29,13 @@ def tiny(n_weights: int = 9000) -> tuple[gnm.ModelGraph, bytes]:
     b.add("fc.s", np.full(cout, 0.5, dtype=np.float32))
     b.add("fc.d", np.full(cout, 0.25, dtype=np.float32))
     b.add("fc.clip", np.stack([np.full(cout, -9.0), np.full(cout, 9.0)]).astype(np.float32))
-    op = gnm.OpSpec("linear", "fc", "x", "y",
-                    {"weight": "fc.w", "bias": "fc.b", "scale": "fc.s", "dequant": "fc.d",
-                     "clip": "fc.clip"})
+    op = gnm.OpSpec(
+        "linear",
+        "fc",
+        "x",
+        "y",
+        {"weight": "fc.w", "bias": "fc.b", "scale": "fc.s", "dequant": "fc.d", "clip": "fc.clip"},
+    )
     graph = gnm.ModelGraph("tiny", (-1, 8), ("a",), (op,), b.tensors, {"note": "test"})
     return graph, b.arena()
 
@@ -155,8 +159,9 @@ def test_decode_error_names_block_and_counts_the_rest() -> None:
 
 def test_writer_refuses_inconsistent_graphs() -> None:
     graph, arena = tiny()
-    bad = gnm.ModelGraph(graph.name, graph.input_shape, graph.output_labels, graph.ops,
-                         graph.tensors[1:], graph.meta)  # weight tensor missing
+    bad = gnm.ModelGraph(
+        graph.name, graph.input_shape, graph.output_labels, graph.ops, graph.tensors[1:], graph.meta
+    )  # weight tensor missing
     with pytest.raises(ModelIntegrityError):
         gnm.encode(bad, arena)
     with pytest.raises(ModelIntegrityError):
@@ -176,8 +181,14 @@ def test_random_bytes_raise_only_integrity_errors(data: bytes) -> None:
 
 
 @settings(max_examples=300)
-@given(st.lists(st.tuples(st.integers(0, len(SMALL) - 1), st.integers(1, 255)),
-                min_size=1, max_size=8, unique_by=lambda m: m[0]))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(SMALL) - 1), st.integers(1, 255)),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda m: m[0],
+    )
+)
 def test_mutated_files_are_rejected(mutations: list[tuple[int, int]]) -> None:
     d = bytearray(SMALL)
     for off, x in mutations:
@@ -196,8 +207,20 @@ def reseal(graph_json: bytes, base: bytes = SMALL) -> bytes:
     tbytes += struct.pack("<I", crc32c(tbytes))
     ta = 64 + len(graph_json)
     ao = -(-(ta + len(tbytes)) // 4096) * 4096
-    nh = gnm.Header(1, 0, 0, h.block_size, h.n_blocks, 64, len(graph_json), ta,
-                    ao + h.arena_size, ao, h.arena_size, crc32c(graph_json))
+    nh = gnm.Header(
+        1,
+        0,
+        0,
+        h.block_size,
+        h.n_blocks,
+        64,
+        len(graph_json),
+        ta,
+        ao + h.arena_size,
+        ao,
+        h.arena_size,
+        crc32c(graph_json),
+    )
     out = bytearray(nh.encode() + graph_json + tbytes)
     out += bytes(ao - len(out)) + bytes(m.arena) + tbytes
     return bytes(out + hashlib.sha256(out).digest())
@@ -222,10 +245,13 @@ def test_sealed_graph_mutations_raise_only_integrity_errors(data: st.DataObject)
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c,
-                                                                        max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_sealed_arbitrary_json_raises_only_integrity_errors(doc: object) -> None:
     base = json.loads(SMALL[64 : 64 + gnm.decode(SMALL).header.graph_size])
     for key in ("tensors", "ops", "meta", "input_shape", "name"):

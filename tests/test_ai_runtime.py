@@ -98,9 +98,13 @@ def _linear_graph(in_features: int, input_name: str = "x") -> bytes:
         b.add(f"fc.{role}", np.ones(2, dtype=np.float32))
     b.add("fc.clip", np.array([[-9, -9], [9, 9]], dtype=np.float32))
     b.add("q.inv", np.ones(1, dtype=np.float32))
-    op = gnm.OpSpec("linear", "fc", input_name, "y",
-                    {"weight": "fc.w", "bias": "fc.b", "scale": "fc.s", "dequant": "fc.d",
-                     "clip": "fc.clip"})
+    op = gnm.OpSpec(
+        "linear",
+        "fc",
+        input_name,
+        "y",
+        {"weight": "fc.w", "bias": "fc.b", "scale": "fc.s", "dequant": "fc.d", "clip": "fc.clip"},
+    )
     q = gnm.OpSpec("quantize", "q", "x", "qx", {"inv_scale": "q.inv"}, {"clamp": [0, 127]})
     g = gnm.ModelGraph("lin", (-1, in_features), ("a", "b"), (q, op), b.tensors, {})
     return gnm.encode(g, b.arena())
@@ -306,8 +310,9 @@ def test_damaged_crc_table_in_ram_is_reloaded(golden: Path) -> None:
 def test_group_fast_path_localises_the_bad_block(tmp_path: Path) -> None:
     n_blocks = 3 * GROUP_BLOCKS + 5
     b = gnm.ArenaBuilder()
-    b.add("blob", np.random.default_rng(1).integers(-127, 128, n_blocks * 4096 - 100,
-                                                     dtype=np.int8))
+    b.add(
+        "blob", np.random.default_rng(1).integers(-127, 128, n_blocks * 4096 - 100, dtype=np.int8)
+    )
     g = gnm.ModelGraph("blob", (-1, 1), (), (), b.tensors, {})
     path = tmp_path / "blob.gnm"
     path.write_bytes(gnm.encode(g, b.arena()))

@@ -19,8 +19,17 @@ from fsw.core.testing import decode_tm
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "components"
 
-_FMT = {"u8": "B", "u16": "H", "u32": "I", "i8": "b", "i16": "h", "i32": "i", "f32": "f",
-        "f64": "d", "bool": "B"}
+_FMT = {
+    "u8": "B",
+    "u16": "H",
+    "u32": "I",
+    "i8": "b",
+    "i16": "h",
+    "i32": "i",
+    "f32": "f",
+    "f64": "d",
+    "bool": "B",
+}
 
 
 class GroundCodec:
@@ -53,13 +62,13 @@ class GroundCodec:
             return v, o
         if t == "str":
             n = b[o]
-            return b[o + 1:o + 1 + n].decode("utf-8"), o + 1 + n
+            return b[o + 1 : o + 1 + n].decode("utf-8"), o + 1 + n
         if t == "cuc":
             n = self.coarse + self.fine
-            return int.from_bytes(b[o:o + n], "big") / (1 << (8 * self.fine)), o + n
+            return int.from_bytes(b[o : o + n], "big") / (1 << (8 * self.fine)), o + n
         assert t == "packet"
-        n = 7 + int.from_bytes(b[o + 4:o + 6], "big")
-        return b[o:o + n], o + n
+        n = 7 + int.from_bytes(b[o + 4 : o + 6], "big")
+        return b[o : o + n], o + n
 
     def _leaf_enc(self, f: dict[str, Any], v: Any) -> bytes:
         t = f["type"]
@@ -86,8 +95,7 @@ class GroundCodec:
             return self.events[key]["args"]
         return [{**self.channels[c], "name": self.channels[c]["name"]} for c in self.hk[key]]
 
-    def dec(self, fields: list[dict[str, Any]], b: bytes, o: int = 0) -> tuple[dict[str, Any],
-                                                                                 int]:
+    def dec(self, fields: list[dict[str, Any]], b: bytes, o: int = 0) -> tuple[dict[str, Any], int]:
         out: dict[str, Any] = {}
         for f in fields:
             t = f["type"]
@@ -149,12 +157,22 @@ class GroundCodec:
 
 class Probe(Component):
     NAME = "probe"
-    TELEMETRY = (Channel("temp_c", "f32", units="C", yellow=(-10, 40), red=(-20, 50)),
-                 Channel("state", "enum", labels=("IDLE", "BUSY")))
-    EVENTS = (Event("HOT", Severity.HIGH, "hot {temp_c:.1f} C in {where}",
-                    (Channel("temp_c", "f32").arg, Channel("where", "u8").arg)),)
-    PARAMETERS = (Param("limit_c", "i16", default=45, min=-40, max=85),
-                  Param("mode", "enum", default="AUTO", labels=("AUTO", "MANUAL")))
+    TELEMETRY = (
+        Channel("temp_c", "f32", units="C", yellow=(-10, 40), red=(-20, 50)),
+        Channel("state", "enum", labels=("IDLE", "BUSY")),
+    )
+    EVENTS = (
+        Event(
+            "HOT",
+            Severity.HIGH,
+            "hot {temp_c:.1f} C in {where}",
+            (Channel("temp_c", "f32").arg, Channel("where", "u8").arg),
+        ),
+    )
+    PARAMETERS = (
+        Param("limit_c", "i16", default=45, min=-40, max=85),
+        Param("mode", "enum", default="AUTO", labels=("AUTO", "MANUAL")),
+    )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 2.0
 
@@ -173,15 +191,16 @@ def test_ground_codec_from_json_alone_round_trips_everything() -> None:
     mode = next(p["id"] for p in d["parameters"] if p["name"] == "probe.mode")
     tcs = [
         g.tc("PING"),
-        g.tc("PARAM_SET", params=[{"param_id": limit, "value": -5},
-                                  {"param_id": mode, "value": "MANUAL"}]),
+        g.tc(
+            "PARAM_SET",
+            params=[{"param_id": limit, "value": -5}, {"param_id": mode, "value": "MANUAL"}],
+        ),
         g.tc("PARAM_GET", param_ids=[{"param_id": limit}, {"param_id": mode}]),
         g.tc("HK_REPORT_STRUCTURE", sids=[{"sid": 1}]),
         g.tc("HK_ONE_SHOT", sids=[{"sid": 1}]),
         g.tc("EVT_DISABLE", event_ids=[{"event_id": d["events"][0]["id"]}]),
         g.tc("EVT_REPORT_DISABLED"),
-        g.tc("SCHED_INSERT", activities=[{"release_time": fs.clock.now_tai() + 1.0,
-                                          "tc": ping}]),
+        g.tc("SCHED_INSERT", activities=[{"release_time": fs.clock.now_tai() + 1.0, "tc": ping}]),
         g.tc("SCHED_REPORT"),
         g.tc("MON_REPORT"),
         g.tc("SEQ_LOAD", seq_id=9, name="late", steps=[{"delay_ms": 60_000, "tc": ping}]),
@@ -207,29 +226,68 @@ def test_ground_codec_from_json_alone_round_trips_everything() -> None:
         else:
             assert ground == flight.fields
         seen.add(name)
-    expected = {"cmd.ACCEPT_OK", "cmd.ACCEPT_FAIL", "cmd.START_OK", "cmd.START_FAIL",
-                "cmd.DONE_OK", "cmd.DONE_FAIL", "cmd.PONG", "evt.EVENT_INFO", "evt.EVENT_LOW",
-                "evt.EVENT_MEDIUM", "evt.EVENT_HIGH", "evt.DISABLED_LIST", "hk.STRUCTURE",
-                "hk.HK_REPORT", "sched.DETAIL", "mode.MONITOR_STATUS", "prm.VALUES"}
+    expected = {
+        "cmd.ACCEPT_OK",
+        "cmd.ACCEPT_FAIL",
+        "cmd.START_OK",
+        "cmd.START_FAIL",
+        "cmd.DONE_OK",
+        "cmd.DONE_FAIL",
+        "cmd.PONG",
+        "evt.EVENT_INFO",
+        "evt.EVENT_LOW",
+        "evt.EVENT_MEDIUM",
+        "evt.EVENT_HIGH",
+        "evt.DISABLED_LIST",
+        "hk.STRUCTURE",
+        "hk.HK_REPORT",
+        "sched.DETAIL",
+        "mode.MONITOR_STATUS",
+        "prm.VALUES",
+    }
     assert expected <= seen
     assert fs.components["probe"].param("limit_c") == -5
 
 
 def test_dictionary_content() -> None:
     d = build_flight().dictionary()
-    assert d["time_code"] == {"format": "CUC", "coarse_octets": 4, "fine_octets": 2,
-                              "length": 6, "p_field": False,
-                              "epoch": "1958-01-01T00:00:00 TAI", "scale": "TAI"}
-    assert d["apids"] == {"tc": 100, "tm": {"verification": 100, "reply": 100, "event": 101,
-                                            "hk": 102}}
+    assert d["time_code"] == {
+        "format": "CUC",
+        "coarse_octets": 4,
+        "fine_octets": 2,
+        "length": 6,
+        "p_field": False,
+        "epoch": "1958-01-01T00:00:00 TAI",
+        "scale": "TAI",
+    }
+    assert d["apids"] == {
+        "tc": 100,
+        "tm": {"verification": 100, "reply": 100, "event": 101, "hk": 102},
+    }
     codes = {c["name"]: c["code"] for c in d["failure_codes"]}
-    for needed in ("UNKNOWN_COMMAND", "BAD_LENGTH", "ARG_OUT_OF_RANGE", "BUSY",
-                   "EXECUTION_ERROR", "NOT_AUTHORISED"):
+    for needed in (
+        "UNKNOWN_COMMAND",
+        "BAD_LENGTH",
+        "ARG_OUT_OF_RANGE",
+        "BUSY",
+        "EXECUTION_ERROR",
+        "NOT_AUTHORISED",
+    ):
         assert needed in codes
     names = {c["name"] for c in d["commands"]}
-    for needed in ("PING", "PARAM_SET", "PARAM_GET", "PARAM_SAVE", "HK_ONE_SHOT", "HK_CREATE",
-                   "MODE_SAFE_EXIT", "SCHED_INSERT", "EVT_DISABLE", "health.RESTART",
-                   "cmd.RESET_COUNTERS"):
+    for needed in (
+        "PING",
+        "PARAM_SET",
+        "PARAM_GET",
+        "PARAM_SAVE",
+        "HK_ONE_SHOT",
+        "HK_CREATE",
+        "MODE_SAFE_EXIT",
+        "SCHED_INSERT",
+        "EVT_DISABLE",
+        "health.RESTART",
+        "cmd.RESET_COUNTERS",
+    ):
         assert needed in names
     ss = [(c["service"], c["subservice"]) for c in d["commands"] if c["function_id"] is None]
     assert len(ss) == len(set(ss))
@@ -261,4 +319,5 @@ def test_component_doc_facts_match_the_code(name: str) -> None:
         assert f"## {heading}" in text, f"{path} lacks a '{heading}' section"
     block = generated_block(text)
     assert block == component_facts(build_flight().dictionary(), name), (
-        f"{path} is stale: run `gnomon dict docs`")
+        f"{path} is stale: run `gnomon dict docs`"
+    )

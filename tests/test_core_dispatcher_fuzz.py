@@ -24,13 +24,16 @@ _KNOWN = [
     _ENC.encode("MON_REPORT"),
     _ENC.encode("health.RESET_COUNTERS"),
 ]
-_SETTINGS = settings(max_examples=250, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def counters(fs: FlightSoftware) -> tuple[int, int, int, int]:
-    return (fs.telemetry("cmd.tc_received"), fs.telemetry("cmd.tc_accepted"),
-            fs.telemetry("cmd.tc_rejected"), fs.telemetry("cmd.tc_malformed"))
+    return (
+        fs.telemetry("cmd.tc_received"),
+        fs.telemetry("cmd.tc_accepted"),
+        fs.telemetry("cmd.tc_rejected"),
+        fs.telemetry("cmd.tc_malformed"),
+    )
 
 
 @_SETTINGS
@@ -49,16 +52,21 @@ def test_random_bytes_never_raise_and_are_counted(blobs: list[bytes]) -> None:
 
 
 @_SETTINGS
-@given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40),
-       st.integers(0, 0x3FFF))
+@given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40), st.integers(0, 0x3FFF))
 def test_random_well_formed_tcs_get_exactly_one_acceptance_verdict(
-        service: int, subservice: int, app_data: bytes, seq: int) -> None:
-    tc = PusTc(apid=100, service=service, subservice=subservice, app_data=app_data,
-               seq_count=seq, ack_flags=ACK_ALL).encode()
+    service: int, subservice: int, app_data: bytes, seq: int
+) -> None:
+    tc = PusTc(
+        apid=100,
+        service=service,
+        subservice=subservice,
+        app_data=app_data,
+        seq_count=seq,
+        ack_flags=ACK_ALL,
+    ).encode()
     _FS.uplink_packet(tc)
     _FS.step(0.0)
-    recs = [r for r in decode_downlink(_FS) if r.service == 1
-            and r.request_id == request_id_of(tc)]
+    recs = [r for r in decode_downlink(_FS) if r.service == 1 and r.request_id == request_id_of(tc)]
     verdicts = [r.subservice for r in recs if r.subservice in (1, 2)]
     assert len(verdicts) == 1
     if verdicts == [1]:

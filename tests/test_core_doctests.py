@@ -8,9 +8,19 @@ import importlib
 import pytest
 
 MODULES = [
-    "fsw.core.wire", "fsw.core.component", "fsw.core.errors", "fsw.core.store",
-    "fsw.core.runtime", "fsw.core.flight", "fsw.core.dictionary", "fsw.core.testing",
-    "fsw.core.sequencer", "fsw.core.modes", "fsw.core.health", "fsw.core.bench", "fsw.app",
+    "fsw.core.wire",
+    "fsw.core.component",
+    "fsw.core.errors",
+    "fsw.core.store",
+    "fsw.core.runtime",
+    "fsw.core.flight",
+    "fsw.core.dictionary",
+    "fsw.core.testing",
+    "fsw.core.sequencer",
+    "fsw.core.modes",
+    "fsw.core.health",
+    "fsw.core.bench",
+    "fsw.app",
 ]
 
 

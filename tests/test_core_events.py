@@ -13,11 +13,19 @@ class Thermal(Component):
     NAME = "thermal"
     EVENTS = (
         Event("NOTE", Severity.INFO, "note {n}", (Arg("n", "u8"),)),
-        Event("COLD", Severity.LOW, "panel {panel} at {temp_c:.1f} C",
-              (Arg("panel", "str", max_len=8), Arg("temp_c", "f32", units="C"))),
+        Event(
+            "COLD",
+            Severity.LOW,
+            "panel {panel} at {temp_c:.1f} C",
+            (Arg("panel", "str", max_len=8), Arg("temp_c", "f32", units="C")),
+        ),
         Event("HEATER_STUCK", Severity.MEDIUM, "heater stuck"),
-        Event("OVERHEAT", Severity.HIGH, "overheat {state}",
-              (Arg("state", "enum", labels=("WARM", "HOT")),)),
+        Event(
+            "OVERHEAT",
+            Severity.HIGH,
+            "overheat {state}",
+            (Arg("state", "enum", labels=("WARM", "HOT")),),
+        ),
     )
 
     @command(args=(Arg("count", "u8"),))
@@ -47,10 +55,11 @@ def test_each_severity_has_its_subservice_and_args(fs: FlightSoftware) -> None:
     recs = [r for r in decode_downlink(fs) if r.service == 5]
     assert [r.subservice for r in recs] == [1, 2, 3, 4]
     assert all(r.apid == fs.config.event_apid for r in recs)
-    assert recs[1].fields == {"event_id": eid(fs, "thermal.COLD"),
-                              "args": {"panel": "+X", "temp_c": -21.5}}
-    assert recs[3].fields == {"event_id": eid(fs, "thermal.OVERHEAT"),
-                              "args": {"state": "HOT"}}
+    assert recs[1].fields == {
+        "event_id": eid(fs, "thermal.COLD"),
+        "args": {"panel": "+X", "temp_c": -21.5},
+    }
+    assert recs[3].fields == {"event_id": eid(fs, "thermal.OVERHEAT"), "args": {"state": "HOT"}}
     assert fs.recent_events[-3].text == "panel +X at -21.5 C"
 
 
@@ -98,8 +107,11 @@ def test_flood_limit_per_event_id_and_second(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     fs.uplink_packet(enc.encode("thermal.BURST", count=25))
     fs.step(0.0)
-    notes = [r for r in decode_downlink(fs) if r.service == 5 and r.fields
-             and r.fields["event_id"] == eid(fs, "thermal.NOTE")]
+    notes = [
+        r
+        for r in decode_downlink(fs)
+        if r.service == 5 and r.fields and r.fields["event_id"] == eid(fs, "thermal.NOTE")
+    ]
     assert len(notes) == fs.config.event_burst_per_s
     assert fs.telemetry("evt.throttled") == 25 - fs.config.event_burst_per_s
     fs.step(1.0)

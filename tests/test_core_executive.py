@@ -134,8 +134,9 @@ def test_full_downlink_is_counted_and_reported() -> None:
     fs.step(30.0)
     assert len(fs.downlink_packets()) == 8
     assert fs.telemetry("exec.dl_dropped") > 0
-    assert any(e.name == "mode.MONITOR_TRIPPED" and "downlink_overflow" in e.text
-               for e in fs.recent_events)
+    assert any(
+        e.name == "mode.MONITOR_TRIPPED" and "downlink_overflow" in e.text for e in fs.recent_events
+    )
 
 
 def test_uplink_queue_overflow_is_counted() -> None:

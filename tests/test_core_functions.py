@@ -54,21 +54,27 @@ def test_function_ids_are_component_id_and_opcode(fs: FlightSoftware) -> None:
     radio = fs.components["radio"]
     assert radio.component_id == 16
     fids = {e.full_name: e.function_id for e in fs.cmd.entries() if e.component is radio}
-    assert fids == {"radio.RESET_COUNTERS": 0x1000, "radio.SET_TX": 0x1005,
-                    "radio.REBOOT": 0x1001}
+    assert fids == {"radio.RESET_COUNTERS": 0x1000, "radio.SET_TX": 0x1005, "radio.REBOOT": 0x1001}
     assert fs.runtime.channel_by_name["radio.tx_power_dbm"].id == 0x1004
     assert fs.runtime.event_by_name["radio.TX"].id == 0x1001
     assert fs.runtime.param_by_name["radio.beacon_s"].id == 0x1001
 
 
 def test_perform_function_with_args(fs: FlightSoftware) -> None:
-    raw = PusTc(apid=100, service=8, subservice=1,
-                app_data=bytes.fromhex("1005") + b"\x01" + (-3).to_bytes(1, "big", signed=True),
-                seq_count=1).encode()
+    raw = PusTc(
+        apid=100,
+        service=8,
+        subservice=1,
+        app_data=bytes.fromhex("1005") + b"\x01" + (-3).to_bytes(1, "big", signed=True),
+        seq_count=1,
+    ).encode()
     fs.uplink_packet(raw)
     fs.step(0.0)
-    assert verification(decode_downlink(fs), request_id_of(raw)) == [(1, None), (3, None),
-                                                                     (7, None)]
+    assert verification(decode_downlink(fs), request_id_of(raw)) == [
+        (1, None),
+        (3, None),
+        (7, None),
+    ]
     assert fs.telemetry("radio.tx_power_dbm") == -3
     assert fs.components["radio"].on  # type: ignore[attr-defined]
     assert fs.telemetry("radio.cmds_accepted") == 1
@@ -79,16 +85,22 @@ def test_counters_and_reset(fs: FlightSoftware) -> None:
     fs.uplink_packet(enc.encode("radio.SET_TX", on=True, power_dbm=1))
     fid = next(e.function_id for e in fs.cmd.entries() if e.full_name == "radio.SET_TX")
     assert fid is not None
-    fs.uplink_packet(PusTc(apid=100, service=8, subservice=1,
-                           app_data=fid.to_bytes(2, "big") + b"\x01\x7f").encode())
+    fs.uplink_packet(
+        PusTc(
+            apid=100, service=8, subservice=1, app_data=fid.to_bytes(2, "big") + b"\x01\x7f"
+        ).encode()
+    )
     fs.step(0.0)
     assert (fs.telemetry("radio.cmds_accepted"), fs.telemetry("radio.cmds_rejected")) == (1, 1)
     tc = enc.encode("radio.RESET_COUNTERS")
     fs.uplink_packet(tc)
     fs.step(0.0)
     assert verification(decode_downlink(fs), request_id_of(tc))[-1] == (7, None)
-    assert (fs.telemetry("radio.cmds_accepted"), fs.telemetry("radio.cmds_rejected"),
-            fs.telemetry("radio.errors")) == (0, 0, 0)
+    assert (
+        fs.telemetry("radio.cmds_accepted"),
+        fs.telemetry("radio.cmds_rejected"),
+        fs.telemetry("radio.errors"),
+    ) == (0, 0, 0)
     assert fs.telemetry("cmd.tc_accepted") == 2  # other components keep theirs
 
 
@@ -102,6 +114,7 @@ def test_declaration_errors_are_caught_at_class_creation() -> None:
     with pytest.raises(DeclarationError, match="bad default"):
         Param("p", "u8", default=300)
     with pytest.raises(DeclarationError, match="duplicate command opcodes"):
+
         class Twice(Component):
             @command(opcode=1)
             def a(self) -> None: ...
@@ -115,8 +128,10 @@ def test_registration_errors(fs: FlightSoftware) -> None:
         fs.add_component(Radio())
     with pytest.raises(DeclarationError, match="already used by 'radio'"):
         fs.add_component(Radio("radio2"), component_id=16)
+
     class Bad(Component):
         RATE_GROUPS = ("3Hz",)
+
     with pytest.raises(DeclarationError, match="unknown rate group '3Hz'"):
         fs.add_component(Bad())
     with pytest.raises(CoreError, match="not registered"):
@@ -155,8 +170,10 @@ def test_dispatcher_reset_clears_tc_counters(fs: FlightSoftware) -> None:
     fs.uplink_packet(enc.encode("cmd.RESET_COUNTERS"))
     fs.step(0.0)
     # the reset itself was received and accepted before the counters were zeroed
-    assert [fs.telemetry(f"cmd.{c}") for c in ("tc_received", "tc_accepted", "tc_malformed",
-                                                "cmds_accepted")] == [0, 0, 0, 0]
+    assert [
+        fs.telemetry(f"cmd.{c}")
+        for c in ("tc_received", "tc_accepted", "tc_malformed", "cmds_accepted")
+    ] == [0, 0, 0, 0]
 
 
 def test_forgetting_super_init_is_explained(fs: FlightSoftware) -> None:

@@ -55,8 +55,9 @@ def test_silent_component_is_reported_and_restarted() -> None:
     assert flaky.inits == 1
     flaky.broken = True
     fs.step(1.0)
-    assert events(fs, "health.TICK_ERROR") == ["flaky on_tick raised: ValueError: lost the "
-                                               "sensor bus"]
+    assert events(fs, "health.TICK_ERROR") == [
+        "flaky on_tick raised: ValueError: lost the sensor bus"
+    ]
     assert fs.telemetry("flaky.errors") > 1
     assert events(fs, "health.SILENT") == ["flaky silent for 1.0 s"]
     assert events(fs, "health.RESTARTED") == ["flaky restarted (1 in a row)"]
@@ -74,13 +75,16 @@ def test_component_that_stays_broken_is_isolated_then_revived_by_command() -> No
     fs.step(10.0)
     assert len(events(fs, "health.RESTARTED")) == 3  # max_restarts
     assert events(fs, "health.ISOLATED") == [
-        "flaky isolated after 3 restarts; send health.RESTART to retry"]
+        "flaky isolated after 3 restarts; send health.RESTART to retry"
+    ]
     assert fs.telemetry("health.isolated") == 1
     errors = fs.telemetry("flaky.errors")
     fs.step(5.0)
     assert fs.telemetry("flaky.errors") == errors  # no more ticks
-    assert any(e.name == "mode.MONITOR_TRIPPED" and "component_isolated" in e.text
-               for e in fs.recent_events)
+    assert any(
+        e.name == "mode.MONITOR_TRIPPED" and "component_isolated" in e.text
+        for e in fs.recent_events
+    )
     flaky.broken = False
     tc = CommandEncoder(fs).encode("health.RESTART", component="flaky")
     fs.uplink_packet(tc)
@@ -137,14 +141,14 @@ def test_watchdog_pings_only_when_systemd_asks(notify_socket: tuple[str, socket.
     assert not wd.maybe_ping(10.5)  # half the watchdog interval not yet over
     assert wd.maybe_ping(11.0)
     assert received(srv) == [b"WATCHDOG=1", b"WATCHDOG=1"]
-    other = SdNotifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000",
-                                 "WATCHDOG_PID": "1"})
+    other = SdNotifier.from_env(
+        {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}
+    )
     assert not other.enabled  # systemd watches another process
     wd.close()
 
 
-def test_executive_pets_the_watchdog_in_real_time(notify_socket: tuple[str, socket.socket]
-                                                  ) -> None:
+def test_executive_pets_the_watchdog_in_real_time(notify_socket: tuple[str, socket.socket]) -> None:
     path, srv = notify_socket
 
     class FakeWall:

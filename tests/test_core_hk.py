@@ -39,8 +39,11 @@ def fs() -> FlightSoftware:
 
 
 def hk(recs: list[TmRecord], sid: int) -> list[TmRecord]:
-    return [r for r in recs if (r.service, r.subservice) == (3, 25) and r.fields
-            and r.fields["sid"] == sid]
+    return [
+        r
+        for r in recs
+        if (r.service, r.subservice) == (3, 25) and r.fields and r.fields["sid"] == sid
+    ]
 
 
 def send(fs: FlightSoftware, tc: bytes) -> tuple[list[tuple[int, str | None]], list[TmRecord]]:
@@ -63,8 +66,11 @@ def test_default_reports_arrive_at_their_periods(fs: FlightSoftware) -> None:
     assert last["values"]["battery.bus_v"] == fs.telemetry("battery.bus_v")
     assert last["values"]["battery.state"] == "CHARGING"
     assert abs(last["values"]["battery.soc_pct"] - fs.telemetry("battery.soc_pct")) < 1e-5
-    assert list(last["values"])[:3] == ["battery.cmds_accepted", "battery.cmds_rejected",
-                                        "battery.errors"]
+    assert list(last["values"])[:3] == [
+        "battery.cmds_accepted",
+        "battery.cmds_rejected",
+        "battery.errors",
+    ]
     n_hk = sum(1 for r in recs if (r.service, r.subservice) == (3, 25))
     # core every 1 s, battery every 5 s, and one 10-s report per core component, comms and
     # the four mission components (eps, power, scrubber, payload)
@@ -84,14 +90,20 @@ def test_create_enable_report_structure_and_delete(fs: FlightSoftware) -> None:
     assert hk(decode_downlink(fs), 77) == []  # created disabled
     v, recs = send(fs, enc.encode("HK_REPORT_STRUCTURE", sids=[{"sid": 77}]))
     (structure,) = [r for r in recs if (r.service, r.subservice) == (3, 10)]
-    assert structure.fields == {"sid": 77, "enabled": False, "interval_ms": 2000,
-                                "channel_ids": ids}
+    assert structure.fields == {
+        "sid": 77,
+        "enabled": False,
+        "interval_ms": 2000,
+        "channel_ids": ids,
+    }
     send(fs, enc.encode("HK_ENABLE", sids=[{"sid": 77}]))
     fs.step(6.0)
     got = hk(decode_downlink(fs), 77)
     assert len(got) == 3
-    assert got[0].fields is not None and list(got[0].fields["values"]) == ["battery.soc_pct",
-                                                                          "battery.bus_v"]
+    assert got[0].fields is not None and list(got[0].fields["values"]) == [
+        "battery.soc_pct",
+        "battery.bus_v",
+    ]
     v, _ = send(fs, enc.encode("HK_DELETE", sids=[{"sid": 77}]))
     assert v[-1] == (8, "EXECUTION_ERROR")  # must be disabled first
     send(fs, enc.encode("HK_DISABLE", sids=[{"sid": 77}]))
@@ -106,8 +118,9 @@ def test_one_shot_and_modify_interval(fs: FlightSoftware) -> None:
     v, recs = send(fs, enc.encode("HK_ONE_SHOT", sids=[{"sid": CORE_SID}]))
     assert v == [(1, None), (3, None), (7, None)]
     assert len(hk(recs, CORE_SID)) == 1
-    v, _ = send(fs, enc.encode("HK_MODIFY_INTERVAL",
-                               reports=[{"sid": CORE_SID, "interval_ms": 5000}]))
+    v, _ = send(
+        fs, enc.encode("HK_MODIFY_INTERVAL", reports=[{"sid": CORE_SID, "interval_ms": 5000}])
+    )
     assert v[-1] == (7, None)
     fs.step(10.0)
     assert len(hk(decode_downlink(fs), CORE_SID)) == 2
@@ -118,8 +131,7 @@ def test_one_shot_and_modify_interval(fs: FlightSoftware) -> None:
     [
         ({"sid": CORE_SID, "interval_ms": 1000, "channel_ids": []}, "ARG_OUT_OF_RANGE"),
         ({"sid": 90, "interval_ms": 150, "channel_ids": []}, "ARG_OUT_OF_RANGE"),
-        ({"sid": 90, "interval_ms": 1000, "channel_ids": [{"channel_id": 0xFFFF}]},
-         "NOT_FOUND"),
+        ({"sid": 90, "interval_ms": 1000, "channel_ids": [{"channel_id": 0xFFFF}]}, "NOT_FOUND"),
     ],
 )
 def test_create_rejects(fs: FlightSoftware, kwargs: dict[str, object], code: str) -> None:

@@ -55,8 +55,11 @@ PING = PusTc(apid=100, service=17, subservice=1, seq_count=77).encode()
 
 def boot(*monitors: Monitor) -> tuple[FlightSoftware, Battery, Payload]:
     bat, pay = Battery(), Payload()
-    fs = build_flight(components=[bat, pay], monitors=monitors,
-                      sequences=[StoredSequence(10, "ping_ground", (SeqStep(0.0, PING),))])
+    fs = build_flight(
+        components=[bat, pay],
+        monitors=monitors,
+        sequences=[StoredSequence(10, "ping_ground", (SeqStep(0.0, PING),))],
+    )
     fs.step(0.0)
     fs.downlink_packets()
     return fs, bat, pay
@@ -69,8 +72,17 @@ def send(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
 
 
 def test_safe_after_persistence_samples_then_exit_by_command() -> None:
-    fs, bat, pay = boot(Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0, persistence=3,
-                                action=MonitorAction.SAFE))
+    fs, bat, pay = boot(
+        Monitor(
+            100,
+            "battery_low",
+            "battery.soc_pct",
+            "<",
+            15.0,
+            persistence=3,
+            action=MonitorAction.SAFE,
+        )
+    )
     bat.soc = 10.0
     fs.step(2.0)
     assert fs.mode == Mode.NOMINAL  # two samples are not enough
@@ -91,8 +103,17 @@ def test_safe_after_persistence_samples_then_exit_by_command() -> None:
 
 
 def test_a_dip_shorter_than_the_persistence_does_not_trip() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0, persistence=3,
-                              action=MonitorAction.SAFE))
+    fs, bat, _ = boot(
+        Monitor(
+            100,
+            "battery_low",
+            "battery.soc_pct",
+            "<",
+            15.0,
+            persistence=3,
+            action=MonitorAction.SAFE,
+        )
+    )
     for _ in range(5):
         bat.soc = 10.0
         fs.step(2.0)
@@ -103,8 +124,9 @@ def test_a_dip_shorter_than_the_persistence_does_not_trip() -> None:
 
 
 def test_disabled_monitor_does_not_trip_and_can_be_reenabled() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0,
-                              action=MonitorAction.SAFE))
+    fs, bat, _ = boot(
+        Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0, action=MonitorAction.SAFE)
+    )
     enc = CommandEncoder(fs)
     assert send(fs, enc.encode("MON_DISABLE", monitor_ids=[{"monitor_id": 100}]))[-1] == (7, None)
     bat.soc = 5.0
@@ -114,13 +136,16 @@ def test_disabled_monitor_does_not_trip_and_can_be_reenabled() -> None:
     fs.step(0.0)
     (rep,) = [r for r in decode_downlink(fs) if (r.service, r.subservice) == (12, 14)]
     assert rep.fields is not None
-    assert {"monitor_id": 100, "enabled": False, "tripped": False, "count": 0} in \
-        rep.fields["monitors"]
+    assert {"monitor_id": 100, "enabled": False, "tripped": False, "count": 0} in rep.fields[
+        "monitors"
+    ]
     send(fs, enc.encode("MON_ENABLE", monitor_ids=[{"monitor_id": 100}]))
     fs.step(1.0)
     assert fs.mode == Mode.SAFE
-    assert send(fs, enc.encode("MON_ENABLE", monitor_ids=[{"monitor_id": 999}]))[-1] == \
-        (8, "NOT_FOUND")
+    assert send(fs, enc.encode("MON_ENABLE", monitor_ids=[{"monitor_id": 999}]))[-1] == (
+        8,
+        "NOT_FOUND",
+    )
 
 
 def test_event_action_trips_once_and_clears() -> None:
@@ -129,27 +154,37 @@ def test_event_action_trips_once_and_clears() -> None:
     fs.step(10.0)
     trips = [e for e in fs.recent_events if e.name == "mode.MONITOR_TRIPPED"]
     assert len(trips) == 1
-    assert trips[0].text == ("battery_warn: battery.soc_pct = 25 <= 30 for 2 samples; "
-                             "action EVENT")
+    assert trips[0].text == ("battery_warn: battery.soc_pct = 25 <= 30 for 2 samples; action EVENT")
     assert fs.mode == Mode.NOMINAL
     bat.soc = 60.0
     fs.step(1.0)
     assert [e.text for e in fs.recent_events if e.name == "mode.MONITOR_CLEARED"] == [
-        "battery_warn: back within limits"]
+        "battery_warn: back within limits"
+    ]
     bat.soc = 25.0
     fs.step(2.0)
     assert len([e for e in fs.recent_events if e.name == "mode.MONITOR_TRIPPED"]) == 2
 
 
 def test_sequence_action_runs_the_stored_sequence() -> None:
-    fs, bat, _ = boot(Monitor(100, "battery_seq", "battery.soc_pct", "<", 15.0,
-                              action=MonitorAction.SEQUENCE, sequence_id=10))
+    fs, bat, _ = boot(
+        Monitor(
+            100,
+            "battery_seq",
+            "battery.soc_pct",
+            "<",
+            15.0,
+            action=MonitorAction.SEQUENCE,
+            sequence_id=10,
+        )
+    )
     bat.soc = 1.0
     fs.step(1.0)
     recs = decode_downlink(fs)
     assert verification(recs, request_id_of(PING)) == [(1, None), (3, None), (7, None)]
-    assert any(e.name == "seq.STARTED" and "monitor battery_seq" in e.text
-               for e in fs.recent_events)
+    assert any(
+        e.name == "seq.STARTED" and "monitor battery_seq" in e.text for e in fs.recent_events
+    )
 
 
 def test_mode_hooks_and_safe_enter_command() -> None:

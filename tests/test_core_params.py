@@ -62,34 +62,62 @@ def send(fs: FlightSoftware, tc: bytes) -> tuple[list[tuple[int, str | None]], l
 def test_get_and_set() -> None:
     fs = boot()
     enc = CommandEncoder(fs)
-    v, _ = send(fs, enc.encode("PARAM_SET", params=[
-        {"param_id": pid(fs, "imager.gain"), "value": 2.5},
-        {"param_id": pid(fs, "imager.model"), "value": "LARGE"}]))
+    v, _ = send(
+        fs,
+        enc.encode(
+            "PARAM_SET",
+            params=[
+                {"param_id": pid(fs, "imager.gain"), "value": 2.5},
+                {"param_id": pid(fs, "imager.model"), "value": "LARGE"},
+            ],
+        ),
+    )
     assert v == [(1, None), (3, None), (7, None)]
     img = fs.components["imager"]
     assert (img.param("gain"), img.param("model")) == (2.5, "LARGE")
     assert img.changes == [("gain", 2.5), ("model", "LARGE")]  # type: ignore[attr-defined]
-    v, recs = send(fs, enc.encode("PARAM_GET", param_ids=[
-        {"param_id": pid(fs, "imager.model")}, {"param_id": pid(fs, "imager.binning")}]))
+    v, recs = send(
+        fs,
+        enc.encode(
+            "PARAM_GET",
+            param_ids=[
+                {"param_id": pid(fs, "imager.model")},
+                {"param_id": pid(fs, "imager.binning")},
+            ],
+        ),
+    )
     (rep,) = [r for r in recs if (r.service, r.subservice) == (20, 2)]
-    assert rep.fields == {"params": [{"param_id": pid(fs, "imager.model"), "value": "LARGE"},
-                                     {"param_id": pid(fs, "imager.binning"), "value": 2}]}
+    assert rep.fields == {
+        "params": [
+            {"param_id": pid(fs, "imager.model"), "value": "LARGE"},
+            {"param_id": pid(fs, "imager.binning"), "value": 2},
+        ]
+    }
     assert fs.telemetry("prm.last_set_id") == pid(fs, "imager.model")
 
 
 def test_validator_reject_is_a_completion_failure_and_old_value_stays() -> None:
     fs = boot()
     enc = CommandEncoder(fs)
-    v, recs = send(fs, enc.encode("PARAM_SET", params=[
-        {"param_id": pid(fs, "imager.gain"), "value": 4.0},
-        {"param_id": pid(fs, "imager.binning"), "value": 3}]))
+    v, recs = send(
+        fs,
+        enc.encode(
+            "PARAM_SET",
+            params=[
+                {"param_id": pid(fs, "imager.gain"), "value": 4.0},
+                {"param_id": pid(fs, "imager.binning"), "value": 3},
+            ],
+        ),
+    )
     assert v == [(1, None), (3, None), (8, "VALUE_REJECTED")]
     (fail,) = [r for r in recs if (r.service, r.subservice) == (1, 8)]
     assert "imager.binning=3 refused: must be even; value stays 2" in fail.fields["reason"]
     img = fs.components["imager"]
     assert (img.param("gain"), img.param("binning")) == (1.0, 2)  # all or nothing
-    v, _ = send(fs, enc.encode("PARAM_SET", params=[
-        {"param_id": pid(fs, "imager.window_lo"), "value": 500}]))
+    v, _ = send(
+        fs,
+        enc.encode("PARAM_SET", params=[{"param_id": pid(fs, "imager.window_lo"), "value": 500}]),
+    )
     assert v[-1] == (8, "VALUE_REJECTED")
     assert any(e.name == "prm.REFUSED" for e in fs.recent_events)
 
@@ -97,16 +125,23 @@ def test_validator_reject_is_a_completion_failure_and_old_value_stays() -> None:
 def test_out_of_range_and_unknown_are_acceptance_failures() -> None:
     fs = boot()
     gain = pid(fs, "imager.gain")
-    raw = PusTc(apid=100, service=20, subservice=3,
-                app_data=struct.pack(">HHf", 1, gain, 9.0), seq_count=3).encode()
+    raw = PusTc(
+        apid=100, service=20, subservice=3, app_data=struct.pack(">HHf", 1, gain, 9.0), seq_count=3
+    ).encode()
     v, _recs = send(fs, raw)
     assert v == [(2, "ARG_OUT_OF_RANGE")]
-    raw = PusTc(apid=100, service=20, subservice=1, app_data=struct.pack(">HH", 1, 0xEEEE),
-                seq_count=4).encode()
+    raw = PusTc(
+        apid=100, service=20, subservice=1, app_data=struct.pack(">HH", 1, 0xEEEE), seq_count=4
+    ).encode()
     v, _ = send(fs, raw)
     assert v == [(1, None), (3, None), (8, "NOT_FOUND")]
-    raw = PusTc(apid=100, service=20, subservice=3,
-                app_data=struct.pack(">HHf", 1, 0xEEEE, 1.0), seq_count=5).encode()
+    raw = PusTc(
+        apid=100,
+        service=20,
+        subservice=3,
+        app_data=struct.pack(">HHf", 1, 0xEEEE, 1.0),
+        seq_count=5,
+    ).encode()
     v, _ = send(fs, raw)
     assert v == [(2, "NOT_FOUND")]
     assert fs.components["imager"].param("gain") == 1.0
@@ -115,9 +150,16 @@ def test_out_of_range_and_unknown_are_acceptance_failures() -> None:
 def test_save_and_reload_after_reboot(tmp_path: Path) -> None:
     fs = boot(storage_dir=tmp_path)
     enc = CommandEncoder(fs)
-    send(fs, enc.encode("PARAM_SET", params=[{"param_id": pid(fs, "imager.gain"), "value": 3.0},
-                                             {"param_id": pid(fs, "imager.model"),
-                                              "value": "LARGE"}]))
+    send(
+        fs,
+        enc.encode(
+            "PARAM_SET",
+            params=[
+                {"param_id": pid(fs, "imager.gain"), "value": 3.0},
+                {"param_id": pid(fs, "imager.model"), "value": "LARGE"},
+            ],
+        ),
+    )
     fs2 = boot(storage_dir=tmp_path)
     assert fs2.components["imager"].param("gain") == 1.0  # not saved yet
     v, _ = send(fs, enc.encode("PARAM_SAVE"))
@@ -129,7 +171,8 @@ def test_save_and_reload_after_reboot(tmp_path: Path) -> None:
 
 
 def test_power_cut_during_save_keeps_the_last_saved_values(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fs = boot(storage_dir=tmp_path)
     fs.prm.set("imager.gain", 2.0)
     fs.prm.save()
@@ -186,8 +229,9 @@ def test_save_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_saved_value_no_longer_valid_is_refused_at_boot() -> None:
     store = MemStore()
-    store.save("params", b'{"version":1,"values":{"imager.binning":5,"imager.gain":7.5,'
-                         b'"gone.param":1}}')
+    store.save(
+        "params", b'{"version":1,"values":{"imager.binning":5,"imager.gain":7.5,"gone.param":1}}'
+    )
     fs = boot(store)
     img = fs.components["imager"]
     assert (img.param("binning"), img.param("gain")) == (2, 7.5)

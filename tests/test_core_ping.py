@@ -27,12 +27,14 @@ def test_ping_from_spacepackets_gives_reports_spacepackets_parses() -> None:
     for p in parsed:
         assert p.apid == fs.config.tc_apid
         assert cuc_decode(p.timestamp) == DEFAULT_START_TAI
-    acc = Service1Tm.unpack(parsed[0].pack(), ManagedParams(timestamp_len=6),
-                           ManagedParamsVerification())
+    acc = Service1Tm.unpack(
+        parsed[0].pack(), ManagedParams(timestamp_len=6), ManagedParamsVerification()
+    )
     assert acc.tc_req_id.tc_packet_id.apid == fs.config.tc_apid
     assert acc.tc_req_id.tc_psc.seq_count == 42
-    done = Service1Tm.unpack(parsed[3].pack(), ManagedParams(timestamp_len=6),
-                            ManagedParamsVerification())
+    done = Service1Tm.unpack(
+        parsed[3].pack(), ManagedParams(timestamp_len=6), ManagedParamsVerification()
+    )
     assert done.tc_req_id.tc_psc.seq_count == 42
 
 
@@ -42,8 +44,9 @@ def test_failure_report_parses_with_a_two_byte_code() -> None:
     fs.step(0.0)
     fails = [SpTm.unpack(r, timestamp_len=6) for r in fs.downlink_packets()]
     fail = next(f for f in fails if (f.service, f.message_subtype) == (1, 2))
-    s1 = Service1Tm.unpack(fail.pack(), ManagedParams(timestamp_len=6),
-                          ManagedParamsVerification(bytes_err_code=2))
+    s1 = Service1Tm.unpack(
+        fail.pack(), ManagedParams(timestamp_len=6), ManagedParamsVerification(bytes_err_code=2)
+    )
     assert s1.error_code is not None and s1.error_code.val == 5  # UNKNOWN_COMMAND
     assert s1.tc_req_id.tc_psc.seq_count == 3
     assert b"no command (17,77)" in s1.failure_notice.data

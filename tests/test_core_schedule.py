@@ -33,10 +33,13 @@ def send(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
 def test_insert_release_at_time_with_verification() -> None:
     fs = boot(MemStore())
     enc = CommandEncoder(fs)
-    tc = enc.encode("SCHED_INSERT", activities=[
-        {"release_time": T0 + 5.0, "tc": ping(500)},
-        {"release_time": T0 + 2.0, "tc": ping(200)},
-    ])
+    tc = enc.encode(
+        "SCHED_INSERT",
+        activities=[
+            {"release_time": T0 + 5.0, "tc": ping(500)},
+            {"release_time": T0 + 2.0, "tc": ping(200)},
+        ],
+    )
     assert send(fs, tc) == [(1, None), (3, None), (7, None)]
     assert fs.telemetry("sched.activities") == 2
     fs.step(1.9)
@@ -56,17 +59,31 @@ def test_insert_release_at_time_with_verification() -> None:
 def test_report_delete_and_disable() -> None:
     fs = boot(MemStore())
     enc = CommandEncoder(fs)
-    send(fs, enc.encode("SCHED_INSERT", activities=[
-        {"release_time": T0 + 10.0, "tc": ping(1)}, {"release_time": T0 + 20.0, "tc": ping(2)}]))
+    send(
+        fs,
+        enc.encode(
+            "SCHED_INSERT",
+            activities=[
+                {"release_time": T0 + 10.0, "tc": ping(1)},
+                {"release_time": T0 + 20.0, "tc": ping(2)},
+            ],
+        ),
+    )
     fs.uplink_packet(enc.encode("SCHED_REPORT"))
     fs.step(0.0)
     (detail,) = [r for r in decode_downlink(fs) if (r.service, r.subservice) == (11, 10)]
-    assert detail.fields == {"activities": [{"release_time": T0 + 10.0, "tc": ping(1)},
-                                            {"release_time": T0 + 20.0, "tc": ping(2)}]}
-    assert send(fs, enc.encode("SCHED_DELETE", requests=[
-        {"request_id": request_id_of(ping(1))}])) [-1] == (7, None)
-    assert send(fs, enc.encode("SCHED_DELETE", requests=[
-        {"request_id": request_id_of(ping(1))}]))[-1] == (8, "NOT_FOUND")
+    assert detail.fields == {
+        "activities": [
+            {"release_time": T0 + 10.0, "tc": ping(1)},
+            {"release_time": T0 + 20.0, "tc": ping(2)},
+        ]
+    }
+    assert send(fs, enc.encode("SCHED_DELETE", requests=[{"request_id": request_id_of(ping(1))}]))[
+        -1
+    ] == (7, None)
+    assert send(fs, enc.encode("SCHED_DELETE", requests=[{"request_id": request_id_of(ping(1))}]))[
+        -1
+    ] == (8, "NOT_FOUND")
     assert send(fs, enc.encode("SCHED_DISABLE"))[-1] == (7, None)
     fs.step(25.0)
     assert not [r for r in decode_downlink(fs) if r.service == 17]
@@ -86,8 +103,13 @@ def test_report_delete_and_disable() -> None:
 )
 def test_insert_rejects_bad_activities(tc_bytes: bytes, when: float, code: str) -> None:
     fs = boot(MemStore())
-    tc = CommandEncoder(fs).encode("SCHED_INSERT", activities=[
-        {"release_time": T0 + 3.0, "tc": ping(9)}, {"release_time": T0 + when, "tc": tc_bytes}])
+    tc = CommandEncoder(fs).encode(
+        "SCHED_INSERT",
+        activities=[
+            {"release_time": T0 + 3.0, "tc": ping(9)},
+            {"release_time": T0 + when, "tc": tc_bytes},
+        ],
+    )
     assert send(fs, tc)[-1] == (8, code)
     assert fs.telemetry("sched.activities") == 0  # all or nothing
 
@@ -95,8 +117,16 @@ def test_insert_rejects_bad_activities(tc_bytes: bytes, when: float, code: str) 
 def test_schedule_survives_a_reboot_and_expired_ones_are_reported() -> None:
     store = MemStore()
     fs = boot(store)
-    send(fs, CommandEncoder(fs).encode("SCHED_INSERT", activities=[
-        {"release_time": T0 + 30.0, "tc": ping(1)}, {"release_time": T0 + 300.0, "tc": ping(2)}]))
+    send(
+        fs,
+        CommandEncoder(fs).encode(
+            "SCHED_INSERT",
+            activities=[
+                {"release_time": T0 + 30.0, "tc": ping(1)},
+                {"release_time": T0 + 300.0, "tc": ping(2)},
+            ],
+        ),
+    )
     fs2 = boot(store, T0 + 100.0)  # off for 100 s: the first activity expired
     assert [a.request_id for a in fs2.sched.activities()] == [request_id_of(ping(2))]
     assert any(e.name == "sched.EXPIRED" and e.args == (1,) for e in fs2.recent_events)

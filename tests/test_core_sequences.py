@@ -37,9 +37,19 @@ def pong_times(fs: FlightSoftware) -> list[float]:
 def test_load_start_and_relative_delays() -> None:
     fs = boot()
     enc = CommandEncoder(fs)
-    v = send(fs, enc.encode("SEQ_LOAD", seq_id=3, name="pings", steps=[
-        {"delay_ms": 0, "tc": ping(1)}, {"delay_ms": 2000, "tc": ping(2)},
-        {"delay_ms": 500, "tc": ping(3)}]))
+    v = send(
+        fs,
+        enc.encode(
+            "SEQ_LOAD",
+            seq_id=3,
+            name="pings",
+            steps=[
+                {"delay_ms": 0, "tc": ping(1)},
+                {"delay_ms": 2000, "tc": ping(2)},
+                {"delay_ms": 500, "tc": ping(3)},
+            ],
+        ),
+    )
     assert v == [(1, None), (3, None), (7, None)]
     assert fs.telemetry("seq.loaded") == 1
     fs.step(1.0)
@@ -69,8 +79,9 @@ def test_start_twice_is_busy_and_abort_stops_it() -> None:
 
 def test_load_rejects_bad_steps() -> None:
     fs = boot()
-    tc = CommandEncoder(fs).encode("SEQ_LOAD", seq_id=4, name="bad", steps=[
-        {"delay_ms": 0, "tc": ping(1)[:-2] + b"\x00\x00"}])
+    tc = CommandEncoder(fs).encode(
+        "SEQ_LOAD", seq_id=4, name="bad", steps=[{"delay_ms": 0, "tc": ping(1)[:-2] + b"\x00\x00"}]
+    )
     assert send(fs, tc)[-1] == (8, "BAD_CHECKSUM")
     assert fs.telemetry("seq.loaded") == 0
 
@@ -79,8 +90,10 @@ def test_uploaded_sequences_and_unloads_persist() -> None:
     store = MemStore()
     fs = boot(store, sequences=[StoredSequence(1, "code_seq", (SeqStep(0.0, ping(9)),))])
     enc = CommandEncoder(fs)
-    send(fs, enc.encode("SEQ_LOAD", seq_id=2, name="uplinked",
-                        steps=[{"delay_ms": 100, "tc": ping(4)}]))
+    send(
+        fs,
+        enc.encode("SEQ_LOAD", seq_id=2, name="uplinked", steps=[{"delay_ms": 100, "tc": ping(4)}]),
+    )
     send(fs, enc.encode("SEQ_UNLOAD", seq_id=1))
     fs2 = boot(store, sequences=[StoredSequence(1, "code_seq", (SeqStep(0.0, ping(9)),))])
     assert sorted(fs2.seq.sequences()) == [2]
@@ -92,7 +105,12 @@ def test_uploaded_sequences_and_unloads_persist() -> None:
 
 def test_code_sequences_are_checked() -> None:
     with pytest.raises(DeclarationError, match="APID 5 is not served here"):
-        boot(sequences=[StoredSequence(1, "x", (SeqStep(0.0, PusTc(
-            apid=5, service=17, subservice=1).encode()),))])
+        boot(
+            sequences=[
+                StoredSequence(
+                    1, "x", (SeqStep(0.0, PusTc(apid=5, service=17, subservice=1).encode()),)
+                )
+            ]
+        )
     with pytest.raises(DeclarationError, match=r"outside 1\.\.65535"):
         StoredSequence(0, "x", ())

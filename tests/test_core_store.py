@@ -84,8 +84,9 @@ def test_saving_over_a_corrupt_primary_keeps_the_good_backup() -> None:
     assert st_.load("k").payload == b"v3"
 
 
-def test_power_cut_between_write_and_rename_on_disk(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_power_cut_between_write_and_rename_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     st_ = DirStore(tmp_path)
     st_.save("params", b"committed")
     real_replace = os.replace
@@ -106,8 +107,9 @@ def test_power_cut_between_write_and_rename_on_disk(tmp_path: Path,
     assert not (tmp_path / "params.gst.tmp").exists()
 
 
-def test_power_cut_after_rotation_uses_backup(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_power_cut_after_rotation_uses_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     st_ = DirStore(tmp_path)
     st_.save("k", b"v1")
     real_replace = os.replace

@@ -21,8 +21,7 @@ class Camera(Component):
         self.capturing = False
         self.exposures: list[int] = []
 
-    @command(args=(Arg("exposure_ms", "u16", min=1, max=1000, units="ms"),),
-             allowed_in_safe=False)
+    @command(args=(Arg("exposure_ms", "u16", min=1, max=1000, units="ms"),), allowed_in_safe=False)
     def capture(self, exposure_ms: int) -> None:
         if exposure_ms == 13:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "sensor did not answer")
@@ -56,11 +55,11 @@ def run(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
 
 def test_success_reports_follow_the_ack_flags(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
-    assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=5)) == [(1, None), (3, None),
-                                                                    (7, None)]
+    assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=5)) == [(1, None), (3, None), (7, None)]
     assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=5, ack=0)) == []
-    assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=5,
-                              ack=ACK_ACCEPTANCE | ACK_COMPLETION)) == [(1, None), (7, None)]
+    assert run(
+        fs, enc.encode("camera.CAPTURE", exposure_ms=5, ack=ACK_ACCEPTANCE | ACK_COMPLETION)
+    ) == [(1, None), (7, None)]
     assert fs.components["camera"].exposures == [5, 5, 5]  # type: ignore[attr-defined]
 
 
@@ -77,8 +76,13 @@ def test_argument_out_of_range_is_an_acceptance_failure(fs: FlightSoftware) -> N
     enc = CommandEncoder(fs)
     fid = next(e.function_id for e in fs.cmd.entries() if e.full_name == "camera.CAPTURE")
     assert fid is not None
-    tc = PusTc(apid=100, service=8, subservice=1,
-               app_data=fid.to_bytes(2, "big") + (2000).to_bytes(2, "big"), seq_count=9).encode()
+    tc = PusTc(
+        apid=100,
+        service=8,
+        subservice=1,
+        app_data=fid.to_bytes(2, "big") + (2000).to_bytes(2, "big"),
+        seq_count=9,
+    ).encode()
     fs.uplink_packet(tc)
     fs.step(0.0)
     recs = decode_downlink(fs)
@@ -90,8 +94,7 @@ def test_argument_out_of_range_is_an_acceptance_failure(fs: FlightSoftware) -> N
     assert fs.telemetry("camera.cmds_rejected") == 1
     assert fs.telemetry("cmd.tc_rejected") == 1
     assert any(e.name == "cmd.TC_REJECTED" for e in fs.recent_events)
-    assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=1)) == [(1, None), (3, None),
-                                                                    (7, None)]
+    assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=1)) == [(1, None), (3, None), (7, None)]
 
 
 @pytest.mark.parametrize(
@@ -100,14 +103,22 @@ def test_argument_out_of_range_is_an_acceptance_failure(fs: FlightSoftware) -> N
         (lambda tc: tc[:-1] + bytes([tc[-1] ^ 0xFF]), "BAD_CHECKSUM"),
         (lambda tc: PusTc(apid=101, service=17, subservice=1).encode(), "ILLEGAL_APID"),
         (lambda tc: PusTc(apid=100, service=99, subservice=9).encode(), "UNKNOWN_COMMAND"),
-        (lambda tc: PusTc(apid=100, service=8, subservice=1, app_data=b"\xee\x01").encode(),
-         "UNKNOWN_COMMAND"),
-        (lambda tc: PusTc(apid=100, service=8, subservice=1, app_data=b"\x01").encode(),
-         "BAD_LENGTH"),
-        (lambda tc: PusTc(apid=100, service=17, subservice=1, app_data=b"\x00").encode(),
-         "BAD_LENGTH"),
-        (lambda tc: PusTc(apid=100, service=17, subservice=1,
-                          seq_flags=SeqFlags.FIRST).encode(), "MALFORMED"),
+        (
+            lambda tc: PusTc(apid=100, service=8, subservice=1, app_data=b"\xee\x01").encode(),
+            "UNKNOWN_COMMAND",
+        ),
+        (
+            lambda tc: PusTc(apid=100, service=8, subservice=1, app_data=b"\x01").encode(),
+            "BAD_LENGTH",
+        ),
+        (
+            lambda tc: PusTc(apid=100, service=17, subservice=1, app_data=b"\x00").encode(),
+            "BAD_LENGTH",
+        ),
+        (
+            lambda tc: PusTc(apid=100, service=17, subservice=1, seq_flags=SeqFlags.FIRST).encode(),
+            "MALFORMED",
+        ),
         (lambda tc: tc[:5] + bytes([tc[5] + 3]) + tc[6:], "BAD_LENGTH"),
     ],
 )

@@ -17,18 +17,44 @@ from fsw.core.wire import Arg, Array, Dynamic, decode, encode
 def test_known_answers_for_every_leaf_type() -> None:
     ping = PusTc(apid=100, service=17, subservice=1).encode()
     fields = (
-        Arg("a", "u8"), Arg("b", "i16"), Arg("c", "u32"), Arg("d", "f32"), Arg("e", "f64"),
-        Arg("f", "bool"), Arg("g", "enum", labels=("OFF", "ON")),
+        Arg("a", "u8"),
+        Arg("b", "i16"),
+        Arg("c", "u32"),
+        Arg("d", "f32"),
+        Arg("e", "f64"),
+        Arg("f", "bool"),
+        Arg("g", "enum", labels=("OFF", "ON")),
         Arg("h", "enum", base="u16", labels=("X", "Y"), label_values=(7, 300)),
-        Arg("i", "str", max_len=4), Arg("j", "cuc"), Arg("k", "packet"),
+        Arg("i", "str", max_len=4),
+        Arg("j", "cuc"),
+        Arg("k", "packet"),
     )
-    values = {"a": 255, "b": -2, "c": 0x01020304, "d": 1.5, "e": -0.25, "f": True, "g": "ON",
-              "h": "Y", "i": "ok", "j": 1.5, "k": ping}
+    values = {
+        "a": 255,
+        "b": -2,
+        "c": 0x01020304,
+        "d": 1.5,
+        "e": -0.25,
+        "f": True,
+        "g": "ON",
+        "h": "Y",
+        "i": "ok",
+        "j": 1.5,
+        "k": ping,
+    }
     raw = encode(fields, values)
     expected = (
-        b"\xff" + b"\xff\xfe" + b"\x01\x02\x03\x04" + struct.pack(">f", 1.5)
-        + struct.pack(">d", -0.25) + b"\x01" + b"\x01" + b"\x01\x2c" + b"\x02ok"
-        + bytes.fromhex("000000018000") + ping
+        b"\xff"
+        + b"\xff\xfe"
+        + b"\x01\x02\x03\x04"
+        + struct.pack(">f", 1.5)
+        + struct.pack(">d", -0.25)
+        + b"\x01"
+        + b"\x01"
+        + b"\x01\x2c"
+        + b"\x02ok"
+        + bytes.fromhex("000000018000")
+        + ping
     )
     assert raw == expected
     assert decode(fields, raw) == values
@@ -43,8 +69,9 @@ def test_array_and_param_value_round_trip() -> None:
             raise WireError(FailureCode.NOT_FOUND, f"no parameter {key}")
         return (gain,)
 
-    fields = (Array("params", (Arg("param_id", "u16"), Dynamic("value", "param_value",
-                                                               "param_id"))),)
+    fields = (
+        Array("params", (Arg("param_id", "u16"), Dynamic("value", "param_value", "param_id"))),
+    )
     raw = encode(fields, {"params": [{"param_id": 0x1001, "value": 2.5}]}, resolver)
     assert raw == b"\x00\x01\x10\x01" + struct.pack(">f", 2.5)
     assert decode(fields, raw, resolver) == {"params": [{"param_id": 0x1001, "value": 2.5}]}
@@ -126,8 +153,9 @@ _LEAVES = [
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_round_trip_of_random_values(data: st.DataObject) -> None:
-    chosen = data.draw(st.lists(st.sampled_from(range(len(_LEAVES))), min_size=1, max_size=6,
-                                unique=True))
+    chosen = data.draw(
+        st.lists(st.sampled_from(range(len(_LEAVES))), min_size=1, max_size=6, unique=True)
+    )
     fields = tuple(_LEAVES[i][0] for i in chosen)
     values = {_LEAVES[i][0].name: data.draw(_LEAVES[i][1]) for i in chosen}
     assert decode(fields, encode(fields, values)) == values
@@ -136,8 +164,16 @@ def test_round_trip_of_random_values(data: st.DataObject) -> None:
 _FUZZ_FIELDS = (
     Arg("sid", "u16"),
     Arg("name", "str", max_len=16),
-    Array("items", (Arg("t", "cuc"), Arg("tc", "packet"), Arg("on", "bool"),
-                    Arg("m", "enum", labels=("A", "B")), Arg("g", "f32", min=0, max=1))),
+    Array(
+        "items",
+        (
+            Arg("t", "cuc"),
+            Arg("tc", "packet"),
+            Arg("on", "bool"),
+            Arg("m", "enum", labels=("A", "B")),
+            Arg("g", "f32", min=0, max=1),
+        ),
+    ),
 )
 
 
@@ -154,8 +190,16 @@ def test_random_bytes_raise_only_wire_error(raw: bytes) -> None:
 @given(st.integers(0, 10_000), st.integers(0, 255))
 def test_mutated_valid_bytes_raise_only_wire_error(pos: int, byte: int) -> None:
     ping = PusTc(apid=100, service=17, subservice=1).encode()
-    raw = bytearray(encode(_FUZZ_FIELDS, {"sid": 3, "name": "abc", "items": [
-        {"t": 10.0, "tc": ping, "on": True, "m": "B", "g": 0.5}]}))
+    raw = bytearray(
+        encode(
+            _FUZZ_FIELDS,
+            {
+                "sid": 3,
+                "name": "abc",
+                "items": [{"t": 10.0, "tc": ping, "on": True, "m": "B", "g": 0.5}],
+            },
+        )
+    )
     raw[pos % len(raw)] = byte
     with contextlib.suppress(WireError):
         decode(_FUZZ_FIELDS, bytes(raw))

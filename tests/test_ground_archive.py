@@ -31,15 +31,27 @@ def flown(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_file_layout_is_the_documented_one(flown: Path) -> None:
     db = sqlite3.connect(flown)
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"meta", "channels", "samples", "packets", "events", "commands",
-                      "command_stages"}
+    assert tables == {
+        "meta",
+        "channels",
+        "samples",
+        "packets",
+        "events",
+        "commands",
+        "command_stages",
+    }
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' "
-                                        "AND name NOT LIKE 'sqlite_%'")}
+    indexes = {
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
     assert {"packets_t_tai", "events_t_tai", "events_name", "commands_name"} <= indexes
     # plain SQL works for operators: the telemetry view joins names in
-    rows = db.execute("SELECT value FROM telemetry WHERE name='exec.met_s' "
-                      "ORDER BY t_tai").fetchall()
+    rows = db.execute(
+        "SELECT value FROM telemetry WHERE name='exec.met_s' ORDER BY t_tai"
+    ).fetchall()
     assert [r[0] for r in rows][:3] == [1, 2, 3]  # mission seconds, one report a second
 
 
@@ -68,11 +80,18 @@ def test_events_commands_and_stages(flown: Path) -> None:
         assert len(arch.events(limit=1)) == 1
         cmds = {c.name: c for c in arch.commands()}
         assert cmds["PING"].status == "completed"
-        assert [s.stage.value for s in cmds["PING"].stages] == ["sent", "accepted", "started",
-                                                               "completed"]
+        assert [s.stage.value for s in cmds["PING"].stages] == [
+            "sent",
+            "accepted",
+            "started",
+            "completed",
+        ]
         seq = cmds["SEQ_START"]
         assert (seq.status, seq.failure_code, seq.reason) == (
-            "failed", "NOT_FOUND", "no sequence with id 77")
+            "failed",
+            "NOT_FOUND",
+            "no sequence with id 77",
+        )
         assert cmds["PARAM_SET"].args == {"params": [{"param_id": 0x0902, "value": 6}]}
         assert arch.commands(name="PING")[0].to_dict()["status"] == "completed"
 
@@ -134,8 +153,9 @@ def test_writes_are_batched_until_size_or_age() -> None:
         arch.add_samples(2.0 + i, (0x1001, 0x1003), (2.0, 2))
     assert arch.maybe_flush(5.6)  # 10 rows waiting: written at once
     assert arch.stats["samples"] == 12 and arch.stats["flushes"] == 2
-    arch.add_event(9.0, EventRecord(3.0, 0x1001, "demo.HOT", "HIGH", {"temp_c": 51.0},
-                                    "too hot: 51.0 C"))
+    arch.add_event(
+        9.0, EventRecord(3.0, 0x1001, "demo.HOT", "HIGH", {"temp_c": 51.0}, "too hot: 51.0 C")
+    )
     assert [e.message for e in arch.events()] == ["too hot: 51.0 C"]  # queries flush first
     arch.close()
     with pytest.raises(ArchiveError, match="is closed"):
@@ -168,10 +188,11 @@ def test_docs_list_every_table_and_column(flown: Path) -> None:
     """docs/ground.md's schema table names each table's columns in order."""
     import re
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "ground.md").read_text(
-        encoding="utf-8")
-    documented = {m.group(1): re.findall(r"`(\w+)`", m.group(2))
-                  for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", doc, re.MULTILINE)}
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "ground.md").read_text(encoding="utf-8")
+    documented = {
+        m.group(1): re.findall(r"`(\w+)`", m.group(2))
+        for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", doc, re.MULTILINE)
+    }
     db = sqlite3.connect(flown)
     for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
         columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]

@@ -13,8 +13,13 @@ def test_bench_reports_its_figures() -> None:
     result = bench_ground(n_channels=200, n_reports=40, per_structure=100)
     assert result["decoded_samples"] == result["archived_samples"] == 200 * 40 // 2
     assert result["link_samples"] == result["decoded_samples"]
-    for key in ("decoded_samples_per_s", "archived_samples_per_s", "session_samples_per_s",
-                "link_samples_per_s", "archive_insert_samples_per_s"):
+    for key in (
+        "decoded_samples_per_s",
+        "archived_samples_per_s",
+        "session_samples_per_s",
+        "link_samples_per_s",
+        "archive_insert_samples_per_s",
+    ):
         assert isinstance(result[key], int) and result[key] > 0
     assert result["goal_decoded_samples_per_s"] == 500_000
 
@@ -34,6 +39,7 @@ def test_synthetic_stream_values_survive_decode_and_archive() -> None:
     assert first["syn.ch0000"] == raw_value
     assert first["syn.ch0018"] in ("OFF", "IDLE", "BUSY", "FAULT")  # enum channel
     stored = archive.telemetry("syn.ch0000")
-    assert [s.value for s in stored] == [x.fields["values"]["syn.ch0000"]
-                                         for x in decoded if x.fields["sid"] == 1]
+    assert [s.value for s in stored] == [
+        x.fields["values"]["syn.ch0000"] for x in decoded if x.fields["sid"] == 1
+    ]
     assert archive.counts()["samples"] == 6 * 20

@@ -42,9 +42,23 @@ def udp_flight() -> Iterator[str]:
 
 
 def _send(files: dict[str, Path], url: str, *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(ground_app, [
-        "send", *args, "--link", url, "--dict", str(files["dict"]), "--key-file",
-        str(TEST_KEY_FILE), "--arsn-file", str(files["root"] / "arsn.json"), "--timeout", "5"])
+    result = runner.invoke(
+        ground_app,
+        [
+            "send",
+            *args,
+            "--link",
+            url,
+            "--dict",
+            str(files["dict"]),
+            "--key-file",
+            str(TEST_KEY_FILE),
+            "--arsn-file",
+            str(files["root"] / "arsn.json"),
+            "--timeout",
+            "5",
+        ],
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -58,16 +72,22 @@ def test_send_prints_the_stages_as_json(files: dict[str, Path], udp_flight: str)
     assert code == 0 and re.search(r"sent \+0\.00 s -> accepted \+[\d.]+ s -> .*completed", out)
 
 
-def test_send_exit_codes_tell_scripts_what_happened(files: dict[str, Path],
-                                                    udp_flight: str) -> None:
+def test_send_exit_codes_tell_scripts_what_happened(
+    files: dict[str, Path], udp_flight: str
+) -> None:
     code, out, _ = _send(files, udp_flight, "SEQ_START", "seq_id=77", "--json")
     assert code == 1 and json.loads(out)["failure_code"] == "NOT_FOUND"
     code, _, err = _send(files, udp_flight, "SEQ_START", "seq_id=0")
     assert code == 2 and "seq_id 0 below min 1" in err
     code, _, err = _send(files, udp_flight, "PNG")
     assert code == 2 and "did you mean PING?" in err
-    code, out, _ = _send(files, udp_flight, "PARAM_SET",
-                         '[{"param_id": "health.max_restarts", "value": 3}]', "--json")
+    code, out, _ = _send(
+        files,
+        udp_flight,
+        "PARAM_SET",
+        '[{"param_id": "health.max_restarts", "value": 3}]',
+        "--json",
+    )
     assert code == 0 and json.loads(out)["args"]["params"][0]["value"] == 3
     code, out, _ = _send(files, udp_flight, "PING", "--at", "+2", "--json")
     assert code == 0
@@ -78,9 +98,20 @@ def test_send_exit_codes_tell_scripts_what_happened(files: dict[str, Path],
 
 def test_send_without_a_spacecraft_times_out(files: dict[str, Path]) -> None:
     url = f"udp://127.0.0.1:{free_udp_port()}"
-    result = runner.invoke(ground_app, [
-        "send", "PING", "--link", url, "--dict", str(files["dict"]), "--no-keep-arsn",
-        "--timeout", "1"])
+    result = runner.invoke(
+        ground_app,
+        [
+            "send",
+            "PING",
+            "--link",
+            url,
+            "--dict",
+            str(files["dict"]),
+            "--no-keep-arsn",
+            "--timeout",
+            "1",
+        ],
+    )
     assert result.exit_code == 1
     assert "TIMED OUT" in result.stdout and "did not reach completed" in result.stderr
     assert "nothing at all was received on udp://" in result.stderr  # the likely cause
@@ -93,15 +124,17 @@ def test_tlm_events_and_commands_from_the_archive(files: dict[str, Path]) -> Non
     assert result.exit_code == 0
     values = [s["value"] for s in json.loads(result.stdout)]
     assert values == list(range(1, 31))
-    result = runner.invoke(ground_app, ["tlm", "exec.met_s", "--archive", arch, "--since",
-                                        "-4s", "--json"])
+    result = runner.invoke(
+        ground_app, ["tlm", "exec.met_s", "--archive", arch, "--since", "-4s", "--json"]
+    )
     assert [s["value"] for s in json.loads(result.stdout)] == [26, 27, 28, 29, 30]  # inclusive
     result = runner.invoke(ground_app, ["tlm", "mode.*", "--archive", arch, "--limit", "1"])
     assert result.exit_code == 0 and "mode.mode" in result.stdout
     result = runner.invoke(ground_app, ["tlm", "exec.mets", "--archive", arch])
     assert result.exit_code == 2 and "did you mean exec.met_s" in result.stderr
-    result = runner.invoke(ground_app, ["events", "--archive", arch, "--json",
-                                        "--severity", "MEDIUM"])
+    result = runner.invoke(
+        ground_app, ["events", "--archive", arch, "--json", "--severity", "MEDIUM"]
+    )
     events = json.loads(result.stdout)
     assert [e["name"] for e in events] == ["cmd.TC_FAILED"]
     result = runner.invoke(ground_app, ["commands", "--archive", arch, "--json"])
@@ -109,23 +142,30 @@ def test_tlm_events_and_commands_from_the_archive(files: dict[str, Path]) -> Non
     assert statuses == {"PING": "completed", "SEQ_START": "failed"}
     result = runner.invoke(ground_app, ["commands", "--archive", arch])  # a person reads it
     ping = next(line for line in result.stdout.splitlines() if "PING" in line)
-    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z +PING +completed +sent -> "
-                     r"accepted -> started -> completed \(\d+\.\d s\)", ping), ping
-    result = runner.invoke(ground_app, ["tlm", "exec.met_s", "--archive",
-                                        str(files["root"] / "nope.sqlite")])
+    assert re.search(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z +PING +completed +sent -> "
+        r"accepted -> started -> completed \(\d+\.\d s\)",
+        ping,
+    ), ping
+    result = runner.invoke(
+        ground_app, ["tlm", "exec.met_s", "--archive", str(files["root"] / "nope.sqlite")]
+    )
     assert result.exit_code == 2 and "no archive at" in result.stderr
 
 
 def test_export_and_replay(files: dict[str, Path], tmp_path: Path) -> None:
     arch = str(files["archive"])
     out = tmp_path / "core.csv"
-    result = runner.invoke(ground_app, ["export", "--archive", arch, "--out", str(out),
-                                        "--pattern", "exec.*"])
+    result = runner.invoke(
+        ground_app, ["export", "--archive", arch, "--out", str(out), "--pattern", "exec.*"]
+    )
     assert result.exit_code == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert {r["name"] for r in rows} >= {"exec.met_s", "exec.cycles"}
-    result = runner.invoke(ground_app, ["replay", "--archive", arch, "--into",
-                                        str(tmp_path / "again.sqlite"), "--json"])
+    result = runner.invoke(
+        ground_app,
+        ["replay", "--archive", arch, "--into", str(tmp_path / "again.sqlite"), "--json"],
+    )
     assert result.exit_code == 0
     summary = json.loads(result.stdout)
     assert summary["decode_errors"] == 0 and summary["by_kind"]["hk"] >= 30
@@ -134,11 +174,14 @@ def test_export_and_replay(files: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_time_options_are_checked(files: dict[str, Path]) -> None:
-    result = runner.invoke(ground_app, ["events", "--archive", str(files["archive"]),
-                                        "--since", "yesterday"])
+    result = runner.invoke(
+        ground_app, ["events", "--archive", str(files["archive"]), "--since", "yesterday"]
+    )
     assert result.exit_code == 2 and "is not a time" in result.stderr
-    result = runner.invoke(ground_app, ["events", "--archive", str(files["archive"]),
-                                        "--since", "2000-01-01T00:00:00Z", "--json"])
+    result = runner.invoke(
+        ground_app,
+        ["events", "--archive", str(files["archive"]), "--since", "2000-01-01T00:00:00Z", "--json"],
+    )
     assert result.exit_code == 0 and len(json.loads(result.stdout)) >= 1
 
 
@@ -173,13 +216,18 @@ def test_tlm_prints_six_significant_digits_and_units(float_archive: Path) -> Non
 
 
 def test_an_empty_time_range_says_what_the_archive_holds(float_archive: Path) -> None:
-    result = runner.invoke(ground_app, ["tlm", "demo.temp_c", "--archive", str(float_archive),
-                                        "--since", str(2.0e9 + 60)])
+    result = runner.invoke(
+        ground_app,
+        ["tlm", "demo.temp_c", "--archive", str(float_archive), "--since", str(2.0e9 + 60)],
+    )
     assert result.exit_code == 0 and result.stdout == ""
-    assert "no samples of demo.temp_c from 2021-05-18T03:33:43.000Z to the end; its samples " \
-           "span 2021-05-18T03:32:43.000Z to 2021-05-18T03:32:53.000Z" in result.stderr
-    result = runner.invoke(ground_app, ["events", "--archive", str(float_archive),
-                                        "--severity", "high"])
+    assert (
+        "no samples of demo.temp_c from 2021-05-18T03:33:43.000Z to the end; its samples "
+        "span 2021-05-18T03:32:43.000Z to 2021-05-18T03:32:53.000Z" in result.stderr
+    )
+    result = runner.invoke(
+        ground_app, ["events", "--archive", str(float_archive), "--severity", "high"]
+    )
     assert result.exit_code == 0 and "no HIGH events" in result.stderr
 
 
@@ -189,7 +237,8 @@ def test_help_shows_an_example() -> None:
 
 
 def test_a_bad_at_time_is_refused_before_anything_is_sent(files: dict[str, Path]) -> None:
-    result = runner.invoke(ground_app, ["send", "PING", "--at", "soon", "--dict",
-                                        str(files["dict"]), "--no-keep-arsn"])
+    result = runner.invoke(
+        ground_app, ["send", "PING", "--at", "soon", "--dict", str(files["dict"]), "--no-keep-arsn"]
+    )
     assert result.exit_code == 2
     assert "--at 'soon' is not a time: give +SECONDS from now or TAI seconds" in result.stderr

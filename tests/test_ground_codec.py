@@ -75,51 +75,85 @@ def test_dictionary_indexes_the_flight_export() -> None:
 # -- encoding: same bytes as the flight's own encoder ------------------------------------
 
 
-@pytest.mark.parametrize(("name", "args"), [
-    ("PING", {}),
-    ("PARAM_SET", {"params": [{"param_id": 0x0901, "value": 9},
-                              {"param_id": 0x0902, "value": 4}]}),
-    ("PARAM_GET", {"param_ids": [{"param_id": 0x0902}]}),
-    ("HK_CREATE", {"sid": 70, "interval_ms": 500,
-                   "channel_ids": [{"channel_id": 0x0804}, {"channel_id": 0x0104}]}),
-    ("HK_MODIFY_INTERVAL", {"reports": [{"sid": 1, "interval_ms": 2000}]}),
-    ("SCHED_INSERT", {"activities": [{"release_time": 2.2e9 + 0.5,
-                                      "tc": PusTc(100, 17, 1).encode()}]}),
-    ("SEQ_LOAD", {"seq_id": 4, "name": "pings é", "steps": [
-        {"delay_ms": 10, "tc": PusTc(100, 17, 1).encode()}]}),
-    ("health.RESTART", {"component": "hk"}),
-    ("EVT_DISABLE", {"event_ids": [{"event_id": 0x0101}]}),
-])
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("PING", {}),
+        (
+            "PARAM_SET",
+            {"params": [{"param_id": 0x0901, "value": 9}, {"param_id": 0x0902, "value": 4}]},
+        ),
+        ("PARAM_GET", {"param_ids": [{"param_id": 0x0902}]}),
+        (
+            "HK_CREATE",
+            {
+                "sid": 70,
+                "interval_ms": 500,
+                "channel_ids": [{"channel_id": 0x0804}, {"channel_id": 0x0104}],
+            },
+        ),
+        ("HK_MODIFY_INTERVAL", {"reports": [{"sid": 1, "interval_ms": 2000}]}),
+        (
+            "SCHED_INSERT",
+            {"activities": [{"release_time": 2.2e9 + 0.5, "tc": PusTc(100, 17, 1).encode()}]},
+        ),
+        (
+            "SEQ_LOAD",
+            {
+                "seq_id": 4,
+                "name": "pings é",
+                "steps": [{"delay_ms": 10, "tc": PusTc(100, 17, 1).encode()}],
+            },
+        ),
+        ("health.RESTART", {"component": "hk"}),
+        ("EVT_DISABLE", {"event_ids": [{"event_id": 0x0101}]}),
+    ],
+)
 def test_app_data_matches_the_flight_encoder(name: str, args: dict[str, Any]) -> None:
     assert encode_args(D, D.command(name), args) == _flight_app_data(name, args)
 
 
 def test_names_and_shorthands_encode_like_ids() -> None:
-    by_name = encode_args(D, D.command("PARAM_SET"), {
-        "params": [{"param_id": "health.silent_cycles", "value": "9"}]})
-    assert by_name == _flight_app_data("PARAM_SET", {"params": [{"param_id": 0x0901,
-                                                                 "value": 9}]})
-    assert encode_args(D, D.command("HK_ONE_SHOT"), {"sids": ["core", 257]}) == \
-        _flight_app_data("HK_ONE_SHOT", {"sids": [{"sid": 1}, {"sid": 257}]})
-    assert encode_args(D, D.command("EVT_DISABLE"), {"event_ids": "exec.BOOT"}) == \
-        _flight_app_data("EVT_DISABLE", {"event_ids": [{"event_id": 0x0101}]})
+    by_name = encode_args(
+        D, D.command("PARAM_SET"), {"params": [{"param_id": "health.silent_cycles", "value": "9"}]}
+    )
+    assert by_name == _flight_app_data("PARAM_SET", {"params": [{"param_id": 0x0901, "value": 9}]})
+    assert encode_args(D, D.command("HK_ONE_SHOT"), {"sids": ["core", 257]}) == _flight_app_data(
+        "HK_ONE_SHOT", {"sids": [{"sid": 1}, {"sid": 257}]}
+    )
+    assert encode_args(D, D.command("EVT_DISABLE"), {"event_ids": "exec.BOOT"}) == _flight_app_data(
+        "EVT_DISABLE", {"event_ids": [{"event_id": 0x0101}]}
+    )
 
 
-@pytest.mark.parametrize(("name", "args", "message"), [
-    ("demo.HEAT", {"power_w": 7.5, "mode": "AUTO"}, "power_w 7.5 above max 5 (units W)"),
-    ("demo.HEAT", {"power_w": float("nan"), "mode": "AUTO"}, "is not a finite number"),
-    ("demo.HEAT", {"power_w": 1, "mode": "TURBO"}, "mode='TURBO' is not one of AUTO, MANUAL"),
-    ("demo.HEAT", {"power_w": "lots", "mode": "AUTO"}, "power_w='lots' is not a number"),
-    ("demo.HEAT", {"power_w": 1, "mode": "AUTO", "extra": 1}, "unknown argument 'extra'"),
-    ("PARAM_SET", {"params": [{"param_id": 5, "value": 1}]},
-     "params[0].value: no parameter with id 5"),
-    ("PARAM_SET", {"params": [{"param_id": "demo.limit_w", "value": 1200}]},
-     "PARAM_SET: params[0].value 1200 above max 1000 (units W, parameter demo.limit_w)"),
-    ("PARAM_SET", {"params": [{"param_id": 70000, "value": 1}]},
-     "params[0].param_id 70000 above max 65535"),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("demo.HEAT", {"power_w": 7.5, "mode": "AUTO"}, "power_w 7.5 above max 5 (units W)"),
+        ("demo.HEAT", {"power_w": float("nan"), "mode": "AUTO"}, "is not a finite number"),
+        ("demo.HEAT", {"power_w": 1, "mode": "TURBO"}, "mode='TURBO' is not one of AUTO, MANUAL"),
+        ("demo.HEAT", {"power_w": "lots", "mode": "AUTO"}, "power_w='lots' is not a number"),
+        ("demo.HEAT", {"power_w": 1, "mode": "AUTO", "extra": 1}, "unknown argument 'extra'"),
+        (
+            "PARAM_SET",
+            {"params": [{"param_id": 5, "value": 1}]},
+            "params[0].value: no parameter with id 5",
+        ),
+        (
+            "PARAM_SET",
+            {"params": [{"param_id": "demo.limit_w", "value": 1200}]},
+            "PARAM_SET: params[0].value 1200 above max 1000 (units W, parameter demo.limit_w)",
+        ),
+        (
+            "PARAM_SET",
+            {"params": [{"param_id": 70000, "value": 1}]},
+            "params[0].param_id 70000 above max 65535",
+        ),
+    ],
+)
 def test_validation_messages_name_the_argument_value_and_limit(
-        name: str, args: dict[str, Any], message: str) -> None:
+    name: str, args: dict[str, Any], message: str
+) -> None:
     d = Dictionary(minimal_dictionary())
     with pytest.raises(CommandValidationError) as err:
         encode_args(d, d.command(name), args)
@@ -129,8 +163,9 @@ def test_validation_messages_name_the_argument_value_and_limit(
 
 def test_enum_and_bool_text_are_accepted_the_way_operators_type_them() -> None:
     d = Dictionary(minimal_dictionary())
-    assert encode_args(d, d.command("demo.HEAT"), {"power_w": "2.5", "mode": "manual"}) == \
-        encode_args(d, d.command("demo.HEAT"), {"power_w": 2.5, "mode": 1})
+    assert encode_args(
+        d, d.command("demo.HEAT"), {"power_w": "2.5", "mode": "manual"}
+    ) == encode_args(d, d.command("demo.HEAT"), {"power_w": 2.5, "mode": 1})
 
 
 # -- decoding: same values as the flight's own decoder -----------------------------------
@@ -141,12 +176,19 @@ def test_every_report_decodes_like_the_flight_decodes_it() -> None:
     raws: list[bytes] = []
     link.ground.on_decoded(lambda d: raws.append(d.raw))
     commands: list[tuple[str, dict[str, Any]]] = [
-        ("PING", {}), ("PARAM_GET", {"param_ids": [0x0901, 0x0902]}),
-        ("HK_REPORT_STRUCTURE", {"sids": [1]}), ("EVT_REPORT_DISABLED", {}),
-        ("MON_REPORT", {}), ("SEQ_START", {"seq_id": 9}),
-        ("SCHED_INSERT", {"activities": [{"release_time": 2.3e9,
-                                          "tc": PusTc(100, 17, 1).encode()}]}),
-        ("SCHED_REPORT", {}), ("MODE_SAFE_ENTER", {})]
+        ("PING", {}),
+        ("PARAM_GET", {"param_ids": [0x0901, 0x0902]}),
+        ("HK_REPORT_STRUCTURE", {"sids": [1]}),
+        ("EVT_REPORT_DISABLED", {}),
+        ("MON_REPORT", {}),
+        ("SEQ_START", {"seq_id": 9}),
+        (
+            "SCHED_INSERT",
+            {"activities": [{"release_time": 2.3e9, "tc": PusTc(100, 17, 1).encode()}]},
+        ),
+        ("SCHED_REPORT", {}),
+        ("MODE_SAFE_ENTER", {}),
+    ]
     for cmd, args in commands:
         link.send(cmd, **args)
     link.run(12.0)
@@ -159,25 +201,38 @@ def test_every_report_decodes_like_the_flight_decodes_it() -> None:
         assert ours.name == theirs.name
         assert ours.fields == theirs.fields, ours.name
         names.add(ours.name)
-    assert {"cmd.PONG", "cmd.DONE_FAIL", "hk.STRUCTURE", "prm.VALUES", "sched.DETAIL",
-            "mode.MONITOR_STATUS", "evt.DISABLED_LIST", "hk.HK_REPORT",
-            "evt.EVENT_INFO"} <= names
+    assert {
+        "cmd.PONG",
+        "cmd.DONE_FAIL",
+        "hk.STRUCTURE",
+        "prm.VALUES",
+        "sched.DETAIL",
+        "mode.MONITOR_STATUS",
+        "evt.DISABLED_LIST",
+        "hk.HK_REPORT",
+        "evt.EVENT_INFO",
+    } <= names
 
 
 def test_decode_errors_say_what_is_wrong() -> None:
     d = Dictionary(minimal_dictionary())
     dec = TmDecoder(d)
-    short = PusTm(apid=102, service=3, subservice=25, app_data=b"\x00\x01\x41",
-                  time=cuc_encode(1.0)).encode()
-    with pytest.raises(DecodeError, match=r"sid 1 carries 1 bytes of values but its "
-                                          r"structure needs 9"):
+    short = PusTm(
+        apid=102, service=3, subservice=25, app_data=b"\x00\x01\x41", time=cuc_encode(1.0)
+    ).encode()
+    with pytest.raises(
+        DecodeError,
+        match=r"sid 1 carries 1 bytes of values but its "
+        r"structure needs 9",
+    ):
         dec.decode(short)
     bad_pec = bytearray(PusTm(apid=100, service=17, subservice=2).encode())
     bad_pec[-1] ^= 1
     with pytest.raises(DecodeError, match="packet error control"):
         dec.decode(bytes(bad_pec))
-    event = PusTm(apid=101, service=5, subservice=4, app_data=b"\x77\x77",
-                  time=cuc_encode(1.0)).encode()
+    event = PusTm(
+        apid=101, service=5, subservice=4, app_data=b"\x77\x77", time=cuc_encode(1.0)
+    ).encode()
     with pytest.raises(DecodeError, match="event id 30583 is not in the dictionary"):
         dec.decode(event)
     unknown = dec.decode(PusTm(apid=100, service=99, subservice=1).encode())
@@ -207,10 +262,15 @@ def test_random_bytes_only_ever_raise_decode_error(data: bytes) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(SAMPLES), st.integers(min_value=0, max_value=10_000),
-       st.integers(min_value=1, max_value=255), st.booleans())
+@given(
+    st.sampled_from(SAMPLES),
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=1, max_value=255),
+    st.booleans(),
+)
 def test_mutated_flight_packets_only_ever_raise_decode_error(
-        raw: bytes, where: int, flip: int, fix_pec: bool) -> None:
+    raw: bytes, where: int, flip: int, fix_pec: bool
+) -> None:
     data = bytearray(raw)
     data[where % len(data)] ^= flip
     if fix_pec:  # get past the CRC so the field decoders see the damage
@@ -254,9 +314,11 @@ def _args_strategy(fields: tuple[FieldDef, ...]) -> st.SearchStrategy[dict[str, 
     return st.fixed_dictionaries(parts)
 
 
-ENCODABLE = [c for c in D.commands.values()
-             if not any(a.type == "array" and any(i.type == "param_value" for i in a.items)
-                        for a in c.args)]
+ENCODABLE = [
+    c
+    for c in D.commands.values()
+    if not any(a.type == "array" and any(i.type == "param_value" for i in a.items) for a in c.args)
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -270,14 +332,23 @@ def test_any_valid_arguments_reach_the_flight_unchanged(data: st.DataObject) -> 
     decoded = flight_decode(entry.spec.fields, body, FS.runtime.resolve)
     # floats are drawn exactly representable in their width, so equality is exact
     assert json.dumps(decoded, default=str, sort_keys=True) == json.dumps(
-        args, default=str, sort_keys=True)
+        args, default=str, sort_keys=True
+    )
 
 
 # -- the other parsers: dictionary documents and console lines ---------------------------
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 70000) | st.floats(
-    allow_nan=False) | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70000)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -295,10 +366,14 @@ _DOC_PATHS = [p for p in _paths(minimal_dictionary()) if p]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(_DOC_PATHS), _JSON | st.just(KeyError)),
-                min_size=1, max_size=3))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_DOC_PATHS), _JSON | st.just(KeyError)), min_size=1, max_size=3
+    )
+)
 def test_damaged_dictionaries_only_ever_raise_dictionary_error(
-        damage: list[tuple[tuple[Any, ...], Any]]) -> None:
+    damage: list[tuple[tuple[Any, ...], Any]],
+) -> None:
     doc = minimal_dictionary()
     for path, value in damage:
         node: Any = doc

@@ -47,8 +47,9 @@ class Terminal:
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True
+        )
         os.close(slave)
         self.fd = master
         self.raw = ""
@@ -71,13 +72,15 @@ class Terminal:
         """Wait until ``pattern`` (a regex) appears after the previous match."""
         deadline = time.monotonic() + timeout_s
         while True:
-            match = re.search(pattern, self.text[self._pos:])
+            match = re.search(pattern, self.text[self._pos :])
             if match:
                 self._pos += match.end()
                 return match.group(0)
             if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} not shown within {timeout_s} s; the screen "
-                                     f"said:\n{self.text[-3000:]}")
+                raise AssertionError(
+                    f"{pattern!r} not shown within {timeout_s} s; the screen "
+                    f"said:\n{self.text[-3000:]}"
+                )
             self._read(0.1)
 
     def type(self, keys: str) -> None:
@@ -103,34 +106,55 @@ def flight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 
 @pytest.mark.parametrize("term", ["dumb", "xterm-256color"])
-def test_new_operator_session_through_a_pty(flight: tuple[str, Path], tmp_path: Path,
-                                            term: str) -> None:
+def test_new_operator_session_through_a_pty(
+    flight: tuple[str, Path], tmp_path: Path, term: str
+) -> None:
     url, dict_file = flight
     history = tmp_path / "history"
-    env = {**os.environ, "TERM": term, "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "140",
-           "HOME": str(tmp_path)}
-    term_ = Terminal([sys.executable, "-m", "ground.cli", "console", "--link", url,
-                      "--dict", str(dict_file), "--key-file", str(TEST_KEY_FILE),
-                      "--history", str(history),
-                      # both runs fly the same spacecraft: the SDLS sequence must carry over
-                      "--arsn-file", str(dict_file.parent / "arsn.json")], env)
+    env = {
+        **os.environ,
+        "TERM": term,
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "COLUMNS": "140",
+        "HOME": str(tmp_path),
+    }
+    term_ = Terminal(
+        [
+            sys.executable,
+            "-m",
+            "ground.cli",
+            "console",
+            "--link",
+            url,
+            "--dict",
+            str(dict_file),
+            "--key-file",
+            str(TEST_KEY_FILE),
+            "--history",
+            str(history),
+            # both runs fly the same spacecraft: the SDLS sequence must carry over
+            "--arsn-file",
+            str(dict_file.parent / "arsn.json"),
+        ],
+        env,
+    )
     try:
         term_.expect(r"Type help")
         term_.expect(r"gnd>")
-        term_.type("PNIG\r")                      # a typo
+        term_.type("PNIG\r")  # a typo
         term_.expect(r"error: no command named 'PNIG'; did you mean PING\?")
-        term_.type("SEQ_START seq_id=0\r")        # out of range: refused on the ground
+        term_.type("SEQ_START seq_id=0\r")  # out of range: refused on the ground
         term_.expect(r"error: SEQ_START: seq_id 0 below min 1")
         term_.type("PING\r")
         term_.expect(r"PING #0 completed")
-        term_.type("SEQ_START 77\r")              # positional argument; fails on board
+        term_.type("SEQ_START 77\r")  # positional argument; fails on board
         term_.expect(r"SEQ_START #1 FAILED at completion: NOT_FOUND: no sequence with id 77")
         term_.type("set health.max_restarts=4\r")
         term_.expect(r"PARAM_SET #2 completed")
         term_.type("get health.max_restarts\r")
         term_.expect(r"reply prm.VALUES: health.max_restarts = 4")
         if term != "dumb":
-            term_.type("PI\t")                    # Tab completes the command name
+            term_.type("PI\t")  # Tab completes the command name
             term_.expect(r"PING")
             term_.type("\r")
             term_.expect(r"PING #4 completed")
@@ -147,13 +171,22 @@ def test_new_operator_session_through_a_pty(flight: tuple[str, Path], tmp_path: 
 def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     spacecraft_end, ground_end = memory_pair()
     out = io.StringIO()
-    script = io.StringIO("# a comment\nPING\nSEQ_START seq_id=77\nwait 1.5\ntlm exec.met\n"
-                         "events 5\ncmds\nstats fop\nhelp SEQ_START\nwatch mode.mode\nhelp\n"
-                         "tlm exec\ntlm nosuch.thing\nhelp PING\n")
-    with FlightThread(spacecraft_end), \
-            GroundStation(flight_dictionary(), CFG, transport=ground_end) as station:
-        console = Console(station, mode="lines", stdin=script, drain_s=5.0,
-                          out=RichConsole(file=out, width=140, color_system=None))
+    script = io.StringIO(
+        "# a comment\nPING\nSEQ_START seq_id=77\nwait 1.5\ntlm exec.met\n"
+        "events 5\ncmds\nstats fop\nhelp SEQ_START\nwatch mode.mode\nhelp\n"
+        "tlm exec\ntlm nosuch.thing\nhelp PING\n"
+    )
+    with (
+        FlightThread(spacecraft_end),
+        GroundStation(flight_dictionary(), CFG, transport=ground_end) as station,
+    ):
+        console = Console(
+            station,
+            mode="lines",
+            stdin=script,
+            drain_s=5.0,
+            out=RichConsole(file=out, width=140, color_system=None),
+        )
         station.wait_for(lambda: station.in_contact, 5.0)
         code = console.run()
         toolbar = console.toolbar_text(80)
@@ -170,7 +203,7 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     assert "telemetry mode.mode (1)" in text  # watch prints once when not on a terminal
     # help: usages as typed (not eaten as markup), the command list wrapped between names
     assert "tlm [pattern]" in text and "events [n]" in text
-    listing = text[text.index("spacecraft commands"):].splitlines()[1:4]
+    listing = text[text.index("spacecraft commands") :].splitlines()[1:4]
     assert all(line.startswith("  ") and line.rstrip().endswith(",") for line in listing)
     assert "telemetry exec (" in text  # a component's channels
     assert "no channel matches 'nosuch.thing'" in text
@@ -192,8 +225,12 @@ def test_completion_offers_names_arguments_ranges_and_labels() -> None:
     completer = DictionaryCompleter(Dictionary(flight_dictionary()))
 
     def complete(text: str) -> dict[str, str]:
-        return {c.text: c.display_meta_text for c in completer.get_completions(
-            Document(text), CompleteEvent(completion_requested=True))}
+        return {
+            c.text: c.display_meta_text
+            for c in completer.get_completions(
+                Document(text), CompleteEvent(completion_requested=True)
+            )
+        }
 
     assert "PING" in complete("PI") and "tlm" in complete("tl")
     seq = complete("SEQ_START ")
@@ -213,7 +250,9 @@ def test_argument_parsing() -> None:
     assert parse_command_line("HK_ONE_SHOT sids=1,2") == ("HK_ONE_SHOT", {"sids": (1, 2)})
     d = Dictionary(flight_dictionary())
     assert parse_command_line("SEQ_START 4", d.commands["SEQ_START"]) == (
-        "SEQ_START", {"seq_id": 4})
+        "SEQ_START",
+        {"seq_id": 4},
+    )
     with pytest.raises(GroundError, match="write arguments as name=value"):
         parse_command_line("SEQ_START 4 5", d.commands["SEQ_START"])
     with pytest.raises(GroundError, match="cannot read that line"):

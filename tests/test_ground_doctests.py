@@ -8,9 +8,18 @@ import importlib
 import pytest
 
 MODULES = [
-    "ground", "ground.errors", "ground.dictionary", "ground.records", "ground.codec",
-    "ground.tracker", "ground.archive", "ground.session", "ground.station", "ground.testapi",
-    "ground.console", "ground.bench",
+    "ground",
+    "ground.errors",
+    "ground.dictionary",
+    "ground.records",
+    "ground.codec",
+    "ground.tracker",
+    "ground.archive",
+    "ground.session",
+    "ground.station",
+    "ground.testapi",
+    "ground.console",
+    "ground.bench",
 ]
 
 

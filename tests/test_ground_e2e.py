@@ -28,8 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FLIGHTS = {
     # A clean, fast radio: this test is about the ground and the flight agreeing; link
     # losses and 9,600 bit/s passes are the SITL tests' business.
-    "sitl-realtime": ["sitl", "--realtime", "--always-in-view", "--clean-link",
-                      "--duration", "120"],
+    "sitl-realtime": [
+        "sitl",
+        "--realtime",
+        "--always-in-view",
+        "--clean-link",
+        "--duration",
+        "120",
+    ],
     "fsw-run": ["fsw", "run", "--duration", "120", "--key-file", str(TEST_KEY_FILE)],
 }
 
@@ -44,8 +50,11 @@ def flight_url(
     with log.open("w", encoding="utf-8") as out:  # a file: a full pipe would stall the flight
         proc = subprocess.Popen(
             [sys.executable, "-m", "gnomon.cli", *argv, "--link", url],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             yield url
         finally:
@@ -69,8 +78,12 @@ def api(flight_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
 
 def test_ping(api: TestApi) -> None:
     ping = api.send_and_await("PING", stage="completed", timeout=10)
-    assert [s.stage for s in ping.stages] == [Stage.SENT, Stage.ACCEPTED, Stage.STARTED,
-                                              Stage.COMPLETED]
+    assert [s.stage for s in ping.stages] == [
+        Stage.SENT,
+        Stage.ACCEPTED,
+        Stage.STARTED,
+        Stage.COMPLETED,
+    ]
 
 
 def test_parameter_set_and_read_back_in_housekeeping(api: TestApi) -> None:
@@ -91,8 +104,7 @@ def test_rejected_command_with_its_failure_code(api: TestApi) -> None:
     failed = api.send_and_await("SEQ_START", seq_id=77, stage="failed")
     assert failed.failure_code == "NOT_FOUND"
     assert failed.reason == "no sequence with id 77"
-    event = api.await_event("cmd.TC_FAILED", lambda e: e.args["command"] == "SEQ_START",
-                            since=0)
+    event = api.await_event("cmd.TC_FAILED", lambda e: e.args["command"] == "SEQ_START", since=0)
     assert event.args["failure_code"] == "NOT_FOUND"
 
 
@@ -106,8 +118,7 @@ def test_time_tagged_command_executes_at_its_time(api: TestApi) -> None:
     api.await_command(ping, "completed", timeout=10)
     accepted = next(s for s in ping.stages if s.stage is Stage.ACCEPTED)
     assert accepted.t_tai is not None and release <= accepted.t_tai < release + 0.5
-    api.await_event("sched.RELEASED", lambda e: e.args["request_id"] == ping.request_id,
-                    since=0)
+    api.await_event("sched.RELEASED", lambda e: e.args["request_id"] == ping.request_id, since=0)
 
 
 def test_everything_is_in_the_archive(api: TestApi) -> None:

@@ -48,8 +48,12 @@ class SimLink:
     ``uplink_filter(cltu) -> bool`` decides whether a CLTU reaches the spacecraft.
     """
 
-    def __init__(self, archive: Archive | None = None,
-                 timeouts: CommandTimeouts | None = None, dt_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        archive: Archive | None = None,
+        timeouts: CommandTimeouts | None = None,
+        dt_s: float = 0.1,
+    ) -> None:
         self.fs = build_flight(link_config=CFG)
         self.radio = RadioHost(self.fs)
         self.ground = GroundSession(flight_dictionary(), CFG, archive, timeouts=timeouts)
@@ -82,13 +86,18 @@ class FlightThread:
     """The flight software flying in real time on ``transport`` (or a URL), in a thread."""
 
     def __init__(self, transport: BaseTransport | str) -> None:
-        self.transport = (open_link(transport, role="spacecraft")
-                          if isinstance(transport, str) else transport)
+        self.transport = (
+            open_link(transport, role="spacecraft") if isinstance(transport, str) else transport
+        )
         self.fs = build_flight(clock=WallClock(), link_config=CFG)
         self.radio = RadioHost(self.fs)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.radio.serve, args=(self.transport,),
-                                        kwargs={"stop": self._stop.is_set}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.radio.serve,
+            args=(self.transport,),
+            kwargs={"stop": self._stop.is_set},
+            daemon=True,
+        )
 
     def __enter__(self) -> FlightThread:
         self._thread.start()
@@ -104,5 +113,4 @@ def test_sim_link_flies_a_ping_end_to_end() -> None:
     link = SimLink()
     handle = link.send("PING")
     link.run(0.5)
-    assert [s.stage.value for s in handle.stages] == ["sent", "accepted", "started",
-                                                      "completed"]
+    assert [s.stage.value for s in handle.stages] == ["sent", "accepted", "started", "completed"]

@@ -24,8 +24,12 @@ def test_ping_reports_every_stage_with_onboard_times() -> None:
     handle = link.send("PING")
     link.run(0.5)
     assert handle.reached("completed") and not handle.failed
-    assert [s.stage for s in handle.stages] == [Stage.SENT, Stage.ACCEPTED, Stage.STARTED,
-                                                Stage.COMPLETED]
+    assert [s.stage for s in handle.stages] == [
+        Stage.SENT,
+        Stage.ACCEPTED,
+        Stage.STARTED,
+        Stage.COMPLETED,
+    ]
     boot_tai = link.fs.clock.now_tai() - 0.5
     assert all(s.t_tai is not None and s.t_tai >= boot_tai for s in handle.stages[1:])
     assert link.ground.stats["replies"] >= 1  # the (17,2) PONG
@@ -40,8 +44,9 @@ def test_rejected_command_carries_its_failure_code_and_reason() -> None:
     assert handle.failure_code == "NOT_FOUND"
     assert handle.reason == "no sequence with id 77"
     assert handle.stages[-1].step == "completion"
-    assert any(ev.name == "cmd.TC_FAILED" and "SEQ_START" in ev.message
-               for ev in link.ground.events)
+    assert any(
+        ev.name == "cmd.TC_FAILED" and "SEQ_START" in ev.message for ev in link.ground.events
+    )
 
 
 def test_acceptance_failure_of_a_corrupted_packet() -> None:
@@ -55,19 +60,29 @@ def test_acceptance_failure_of_a_corrupted_packet() -> None:
     assert (handle.failure_code, handle.stages[-1].step) == ("BAD_CHECKSUM", "acceptance")
 
 
-@pytest.mark.parametrize(("command", "args", "message"), [
-    ("PNG", {}, "no command named 'PNG'; did you mean PING?"),
-    ("SEQ_START", {"seq_id": 0}, "SEQ_START: seq_id 0 below min 1"),
-    ("SEQ_START", {}, "SEQ_START: missing argument seq_id (u16 1..65535)"),
-    ("SEQ_START", {"seqid": 3}, "unknown argument 'seqid'; did you mean seq_id?"),
-    ("PARAM_SET", {"params": [{"param_id": "health.max_restarts", "value": 101}]},
-     "PARAM_SET: params[0].value 101 above max 100 (parameter health.max_restarts)"),
-    ("PARAM_SET", {"params": [{"param_id": "health.max_restart", "value": 1}]},
-     "no param named 'health.max_restart'; did you mean health.max_restarts?"),
-    ("health.RESTART", {"component": "x" * 40}, "component is 40 bytes long, at most 32"),
-])
-def test_validation_refuses_before_anything_is_sent(command: str, args: dict[str, object],
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("PNG", {}, "no command named 'PNG'; did you mean PING?"),
+        ("SEQ_START", {"seq_id": 0}, "SEQ_START: seq_id 0 below min 1"),
+        ("SEQ_START", {}, "SEQ_START: missing argument seq_id (u16 1..65535)"),
+        ("SEQ_START", {"seqid": 3}, "unknown argument 'seqid'; did you mean seq_id?"),
+        (
+            "PARAM_SET",
+            {"params": [{"param_id": "health.max_restarts", "value": 101}]},
+            "PARAM_SET: params[0].value 101 above max 100 (parameter health.max_restarts)",
+        ),
+        (
+            "PARAM_SET",
+            {"params": [{"param_id": "health.max_restart", "value": 1}]},
+            "no param named 'health.max_restart'; did you mean health.max_restarts?",
+        ),
+        ("health.RESTART", {"component": "x" * 40}, "component is 40 bytes long, at most 32"),
+    ],
+)
+def test_validation_refuses_before_anything_is_sent(
+    command: str, args: dict[str, object], message: str
+) -> None:
     link = SimLink()
     with pytest.raises(CommandValidationError) as err:
         link.send(command, **args)
@@ -165,8 +180,9 @@ def test_new_ground_joins_a_running_spacecraft_with_unlock() -> None:
 
 def test_ground_defined_housekeeping_is_learned_and_decoded() -> None:
     link = SimLink()
-    create = link.send("HK_CREATE", sid=77, interval_ms=1000,
-                       channel_ids=["mode.mode", "exec.met_s"])
+    create = link.send(
+        "HK_CREATE", sid=77, interval_ms=1000, channel_ids=["mode.mode", "exec.met_s"]
+    )
     link.run(0.3)
     assert create.reached("completed")
     assert 77 in link.ground.decoder.hk_layouts
@@ -174,16 +190,19 @@ def test_ground_defined_housekeeping_is_learned_and_decoded() -> None:
     seen = []
     link.ground.on_decoded(lambda d: seen.append(d) if d.kind == "hk" else None)
     link.run(2.5)
-    assert any(d.fields["sid"] == 77 and set(d.fields["values"]) == {"mode.mode", "exec.met_s"}
-               for d in seen)
+    assert any(
+        d.fields["sid"] == 77 and set(d.fields["values"]) == {"mode.mode", "exec.met_s"}
+        for d in seen
+    )
     assert link.ground.stats["decode_errors"] == 0
 
 
 def test_undecodable_packet_is_counted_archived_and_explained(tmp_path: object) -> None:
     archive = Archive(":memory:")
     session = GroundSession(flight_dictionary(), None, archive=archive)
-    raw = PusTm(apid=102, service=3, subservice=25, app_data=b"\x03\xe7\x00\x01",
-                time=cuc_encode(2e9)).encode()
+    raw = PusTm(
+        apid=102, service=3, subservice=25, app_data=b"\x03\xe7\x00\x01", time=cuc_encode(2e9)
+    ).encode()
     out = session.receive_packets([raw], 5.0)
     assert out[0].error is not None and "sid 999 has no known structure" in out[0].error
     assert session.stats["decode_errors"] == 1
@@ -193,9 +212,15 @@ def test_undecodable_packet_is_counted_archived_and_explained(tmp_path: object) 
 
 def test_every_downlink_packet_of_a_busy_minute_decodes() -> None:
     link = SimLink()
-    for cmd, args in [("PING", {}), ("EVT_REPORT_DISABLED", {}), ("MON_REPORT", {}),
-                      ("SCHED_REPORT", {}), ("HK_REPORT_STRUCTURE", {"sids": [1]}),
-                      ("MODE_SAFE_ENTER", {}), ("MODE_SAFE_EXIT", {})]:
+    for cmd, args in [
+        ("PING", {}),
+        ("EVT_REPORT_DISABLED", {}),
+        ("MON_REPORT", {}),
+        ("SCHED_REPORT", {}),
+        ("HK_REPORT_STRUCTURE", {"sids": [1]}),
+        ("MODE_SAFE_ENTER", {}),
+        ("MODE_SAFE_EXIT", {}),
+    ]:
         link.send(cmd, **args)
     link.run(60.0)
     stats = link.ground.stats

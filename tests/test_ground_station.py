@@ -17,8 +17,10 @@ from ground.testapi import TestApi, ground_api_fixture
 @pytest.fixture(scope="module")
 def api() -> Iterator[TestApi]:
     spacecraft_end, ground_end = memory_pair()
-    with FlightThread(spacecraft_end), \
-            GroundStation(flight_dictionary(), CFG, transport=ground_end) as station:
+    with (
+        FlightThread(spacecraft_end),
+        GroundStation(flight_dictionary(), CFG, transport=ground_end) as station,
+    ):
         test_api = TestApi(station, timeout_s=5.0)
         test_api.await_contact(10.0)
         yield test_api
@@ -48,13 +50,19 @@ def test_telemetry_and_event_waits(api: TestApi) -> None:
 
 
 def test_failures_say_what_was_seen(api: TestApi) -> None:
-    with pytest.raises(CommandFailedError, match=r"SEQ_START #\d+ failed at completion: "
-                                                 "NOT_FOUND: no sequence with id 78"):
+    with pytest.raises(
+        CommandFailedError,
+        match=r"SEQ_START #\d+ failed at completion: "
+        "NOT_FOUND: no sequence with id 78",
+    ):
         api.send_and_await("SEQ_START", seq_id=78, timeout=5)
     with pytest.raises(CommandFailedError, match="was expected to fail but completed"):
         api.send_and_await("PING", stage="failed", timeout=5)
-    with pytest.raises(AwaitTimeout, match=r"no value of exec.met_s matched == -1 within "
-                                           r"1\.5 s; saw \d value\(s\), last: \d+"):
+    with pytest.raises(
+        AwaitTimeout,
+        match=r"no value of exec.met_s matched == -1 within "
+        r"1\.5 s; saw \d value\(s\), last: \d+",
+    ):
         api.await_telemetry("exec.met_s", -1, timeout=1.5)
     with pytest.raises(AwaitTimeout, match=r"mode\.mode is NOMINAL .*expected == 'SAFE'"):
         api.assert_telemetry("mode.mode", "SAFE")
@@ -89,8 +97,9 @@ def test_sdls_sequence_survives_a_ground_restart(tmp_path: Path) -> None:
     quick = CommandTimeouts(accept_s=3.0, complete_s=5.0)
     with FlightThread(url):
         for _ in range(2):  # two ground sessions, one after the other
-            with GroundStation(flight_dictionary(), CFG, url, arsn_file=arsn,
-                               timeouts=quick) as station:
+            with GroundStation(
+                flight_dictionary(), CFG, url, arsn_file=arsn, timeouts=quick
+            ) as station:
                 TestApi(station).send_and_await("PING", timeout=5)
         # a third ground that forgot the sequence number is refused as a replay
         with GroundStation(flight_dictionary(), CFG, url, timeouts=quick) as station:
@@ -110,8 +119,9 @@ def udp_flight() -> Iterator[FlightThread]:
         yield flight
 
 
-ground_api = ground_api_fixture(flight_dictionary, CFG, _URL, requires=("udp_flight",),
-                                timeout_s=5.0)
+ground_api = ground_api_fixture(
+    flight_dictionary, CFG, _URL, requires=("udp_flight",), timeout_s=5.0
+)
 
 
 def test_the_fixture_factory_gives_a_ready_api(ground_api: TestApi) -> None:

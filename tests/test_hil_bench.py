@@ -60,9 +60,13 @@ def test_selftest_over_a_pty_with_unplug_and_replug(tmp_path: Path) -> None:
     result = selftest(workdir=tmp_path)
     assert result["checks"] and all(result["checks"].values()), json.dumps(result, indent=1)
     assert result["ok"] is True
-    assert {"commands_complete", "telemetry_flows", "unplug_commands_completed",
-            "unplug_cop1_retransmitted", "board_port_vanished_and_reopened"} <= set(
-        result["checks"])
+    assert {
+        "commands_complete",
+        "telemetry_flows",
+        "unplug_commands_completed",
+        "unplug_cop1_retransmitted",
+        "board_port_vanished_and_reopened",
+    } <= set(result["checks"])
     assert 0.8 <= result["link_efficiency"] <= 1.0
     rtt = result["rtt_ms"]
     assert rtt["n"] == 20 and 0 < rtt["p50"] <= rtt["p99"]
@@ -72,8 +76,13 @@ def test_selftest_over_a_pty_with_unplug_and_replug(tmp_path: Path) -> None:
 
 
 def test_bench_without_a_board_waits_then_says_so(tmp_path: Path) -> None:
-    bench = Bench(f"serial://{tmp_path / 'nothing'}?baud=921600", "sitl-short",
-                  orbits=0.01, speed=10.0, script=False)
+    bench = Bench(
+        f"serial://{tmp_path / 'nothing'}?baud=921600",
+        "sitl-short",
+        orbits=0.01,
+        speed=10.0,
+        script=False,
+    )
     try:
         assert bench.transport.status == "waiting"  # no port yet: no exception
         assert bench.wait_for_board(0.3) is False
@@ -91,9 +100,22 @@ def test_bench_rejects_bad_settings(tmp_path: Path) -> None:
 
 
 def test_cli_run_reports_a_missing_board(tmp_path: Path) -> None:
-    res = CliRunner().invoke(hil_app, ["run", "--port", str(tmp_path / "ttyUSB9"),
-                                       "--scenario", "sitl-short", "--orbits", "0.01",
-                                       "--board-timeout", "0.3", "--out", str(tmp_path)])
+    res = CliRunner().invoke(
+        hil_app,
+        [
+            "run",
+            "--port",
+            str(tmp_path / "ttyUSB9"),
+            "--scenario",
+            "sitl-short",
+            "--orbits",
+            "0.01",
+            "--board-timeout",
+            "0.3",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 2
     assert "no board answered" in res.output
 
@@ -106,8 +128,13 @@ def test_line_rate() -> None:
 def test_real_board_answers(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """With ``--hil-port /dev/ttyUSB0`` and ``gnomon fsw run --sim-bridge`` on the board."""
     port = request.config.getoption("--hil-port")
-    bench = Bench(port if "://" in port else f"serial://{port}?baud=921600", "sitl-short",
-                  orbits=0.05, speed=1.0, out_dir=tmp_path)
+    bench = Bench(
+        port if "://" in port else f"serial://{port}?baud=921600",
+        "sitl-short",
+        orbits=0.05,
+        speed=1.0,
+        out_dir=tmp_path,
+    )
     try:
         summary = bench.run(board_timeout_s=60.0)
     finally:

@@ -119,8 +119,7 @@ def test_power_mode_and_bulk_go_to_the_bench(cable: BenchEnd) -> None:
     cable.board.payload_power.set_mode("15W")
     cable.board.payload_power.set_mode("15W")  # unchanged: not sent again
     cable.board.payload_power.set_mode(None)
-    assert cable.wait(lambda: len([m for m in cable.messages
-                                   if isinstance(m, PowerModeMsg)]) == 2)
+    assert cable.wait(lambda: len([m for m in cable.messages if isinstance(m, PowerModeMsg)]) == 2)
     modes = [m.mode for m in cable.messages if isinstance(m, PowerModeMsg)]
     assert modes == ["15W", None]
     cable.port.send_message(BulkRequest(100_000))
@@ -135,13 +134,18 @@ def test_flight_on_the_board_hal_and_radio_over_the_mux(cable: BenchEnd) -> None
     cable.port.send_message(EpsSample(EpsReading(True, T0, 0.9, 70.0, 0.0, 8.0, 8.2)))
     assert cable.wait(lambda: board.stats["eps_samples"] == 1)
     cfg = LinkConfig.load(TEST_KEY_FILE)
-    fs = build_flight(board.clock, link_config=cfg, hal=board.hal(shipped_model_files()),
-                      components=[Bridge(board)])
+    fs = build_flight(
+        board.clock,
+        link_config=cfg,
+        hal=board.hal(shipped_model_files()),
+        components=[Bridge(board)],
+    )
     assert fs.telemetry("payload.models_loaded") == 2
     radio = RadioHost(fs)
     ground = GroundLink(cfg)
-    cable.port.radio.send(ground.send_tc(PusTc(apid=100, service=17, subservice=1).encode(),
-                                         now_s=0))
+    cable.port.radio.send(
+        ground.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=0)
+    )
     got: list[tuple[int, int]] = []
 
     def ping_answered() -> bool:
@@ -151,8 +155,9 @@ def test_flight_on_the_board_hal_and_radio_over_the_mux(cable: BenchEnd) -> None
         return (17, 2) in got
 
     stop = threading.Event()
-    t = threading.Thread(target=radio.serve, args=(board.radio, 10.0),
-                         kwargs={"stop": stop.is_set}, daemon=True)
+    t = threading.Thread(
+        target=radio.serve, args=(board.radio, 10.0), kwargs={"stop": stop.is_set}, daemon=True
+    )
     t.start()
     try:
         assert cable.wait(ping_answered, 8.0)
@@ -172,9 +177,17 @@ def test_fsw_run_sim_bridge_needs_a_link_and_gives_up_without_a_bench(tmp_path: 
 
     res = CliRunner().invoke(fsw_app, ["run", "--sim-bridge"])
     assert res.exit_code == 2 and "--sim-bridge needs --link" in res.output
-    res = CliRunner().invoke(fsw_app, ["run", "--sim-bridge", "--link",
-                                       f"serial://{tmp_path / 'ttyNONE'}?baud=921600",
-                                       "--bench-timeout", "0.5"])
+    res = CliRunner().invoke(
+        fsw_app,
+        [
+            "run",
+            "--sim-bridge",
+            "--link",
+            f"serial://{tmp_path / 'ttyNONE'}?baud=921600",
+            "--bench-timeout",
+            "0.5",
+        ],
+    )
     assert res.exit_code == 2 and "no bench answered" in res.output
 
 

@@ -27,8 +27,15 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("path,mode", [(SMALL, "single"), (SMALL, "double"), (LARGE, "burst")])
 def test_campaign_detects_and_repairs_every_flip(path: Path, mode: str) -> None:
-    cfg = CampaignConfig(flips=40, mode=mode, eval_tiles=64, probe_tiles=8, bers=(1e-3,),
-                         ber_trials=1, activation_rates=(1e-3,))
+    cfg = CampaignConfig(
+        flips=40,
+        mode=mode,
+        eval_tiles=64,
+        probe_tiles=8,
+        bers=(1e-3,),
+        ber_trials=1,
+        activation_rates=(1e-3,),
+    )
     rep = run_campaign(path, cfg)
     assert rep["flips_injected"] == 40 and rep["failures"] == []
     assert rep["detected_pct"] == rep["repaired_pct"] == 100.0
@@ -82,8 +89,9 @@ def test_cli_sign_then_verify_with_key(tmp_path: Path) -> None:
     key = tmp_path / "key"
     key.write_bytes(b"a-long-enough-operator-key")
     out = tmp_path / "signed.gnm"
-    res = runner.invoke(app, ["model", "sign", str(SMALL), "--key-file", str(key),
-                              "--out", str(out)])
+    res = runner.invoke(
+        app, ["model", "sign", str(SMALL), "--key-file", str(key), "--out", str(out)]
+    )
     assert res.exit_code == 0
     assert runner.invoke(app, ["model", "verify", str(out), "--key-file", str(key)]).exit_code == 0
     other = tmp_path / "other"
@@ -95,8 +103,22 @@ def test_cli_sign_then_verify_with_key(tmp_path: Path) -> None:
 def test_cli_campaign_json_and_errors(tmp_path: Path) -> None:
     model = tmp_path / "m.gnm"
     shutil.copy(SMALL, model)
-    res = runner.invoke(app, ["seu", "campaign", "--model", str(model), "--flips", "10",
-                              "--mode", "burst", "--eval-tiles", "32", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "seu",
+            "campaign",
+            "--model",
+            str(model),
+            "--flips",
+            "10",
+            "--mode",
+            "burst",
+            "--eval-tiles",
+            "32",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0
     doc = json.loads(res.stdout)
     assert doc["detected_pct"] == 100.0 and doc["mode"] == "burst"
@@ -111,13 +133,29 @@ def test_cli_campaign_json_and_errors(tmp_path: Path) -> None:
 def test_campaign_human_output_gives_the_verdict_first() -> None:
     from rich.console import Console
 
-    rep = {"model": "cloudnet-s", "mode": "single", "flips_injected": 50, "bits_flipped": 50,
-           "arena_bytes": 16144, "detected_pct": 100.0, "repaired_pct": 98.0,
-           "outputs_identical_after_repair": False,
-           "events_changing_output_before_repair": 16, "eval_tiles": 512,
-           "golden_accuracy": 0.96875, "fp32_accuracy": 0.9668,
-           "ber": [{"ber": 1e-3, "bits_flipped_mean": 128.7, "accuracy_unprotected": 0.9043,
-                    "accuracy_protected": 0.96875, "accuracy_fp32_unprotected": 0.6582}]}
+    rep = {
+        "model": "cloudnet-s",
+        "mode": "single",
+        "flips_injected": 50,
+        "bits_flipped": 50,
+        "arena_bytes": 16144,
+        "detected_pct": 100.0,
+        "repaired_pct": 98.0,
+        "outputs_identical_after_repair": False,
+        "events_changing_output_before_repair": 16,
+        "eval_tiles": 512,
+        "golden_accuracy": 0.96875,
+        "fp32_accuracy": 0.9668,
+        "ber": [
+            {
+                "ber": 1e-3,
+                "bits_flipped_mean": 128.7,
+                "accuracy_unprotected": 0.9043,
+                "accuracy_protected": 0.96875,
+                "accuracy_fp32_unprotected": 0.6582,
+            }
+        ],
+    }
     first, second = (line.plain for line in campaign_lines(rep))
     assert first.startswith("FAIL cloudnet-s: 50 single upsets")
     assert "100 % detected, 98 % repaired" in first and "NOT identical" in first

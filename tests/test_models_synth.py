@@ -65,12 +65,15 @@ def test_clouds_brighten_water_and_vegetation_is_bright_in_nir() -> None:
     overcast = [t for t in clear if t.cloud_fraction > 0.9]
     assert dark and overcast
     assert np.mean([t.pixels.mean() for t in overcast]) > 3 * np.mean(
-        [t.pixels.mean() for t in dark])
+        [t.pixels.mean() for t in dark]
+    )
     land = [make_tile(i, "land") for i in range(100)]
     clear_land = [t for t in land if t.cloud_fraction == 0.0]
     assert clear_land
-    nir, red = np.mean([t.pixels[3].mean() for t in clear_land]), np.mean(
-        [t.pixels[2].mean() for t in clear_land])
+    nir, red = (
+        np.mean([t.pixels[3].mean() for t in clear_land]),
+        np.mean([t.pixels[2].mean() for t in clear_land]),
+    )
     assert nir > 2 * red  # the vegetation red edge the network can use
 
 
@@ -85,8 +88,13 @@ def test_dataset_matches_tiles_and_is_prefix_stable() -> None:
 
 @pytest.mark.parametrize(
     "call",
-    [lambda: make_tile(-1), lambda: make_tile(1, surface="ice"), lambda: make_dataset(-2, 0),
-     lambda: tile_seed(-1, 0), lambda: tile_seed(0, 2**32)],
+    [
+        lambda: make_tile(-1),
+        lambda: make_tile(1, surface="ice"),
+        lambda: make_dataset(-2, 0),
+        lambda: tile_seed(-1, 0),
+        lambda: tile_seed(0, 2**32),
+    ],
 )
 def test_bad_arguments_raise_model_error(call: object) -> None:
     with pytest.raises(ModelError):

@@ -84,5 +84,7 @@ def test_training_reproduces_the_shipped_artifacts(tmp_path: Path) -> None:
     res = build_artifacts(tmp_path, seed=0)
     for p in res.files:
         shipped = ARTIFACTS / p.name
-        assert hashlib.sha256(p.read_bytes()).hexdigest() == hashlib.sha256(
-            shipped.read_bytes()).hexdigest(), p.name
+        assert (
+            hashlib.sha256(p.read_bytes()).hexdigest()
+            == hashlib.sha256(shipped.read_bytes()).hexdigest()
+        ), p.name

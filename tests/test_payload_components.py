@@ -64,23 +64,33 @@ class SwitchLog(NoPayloadPower):
         self.log.append((self.clock.now_tai(), mode))
 
 
-GOOD_EPS = EpsReading(True, 0.0, soc=0.95, battery_wh=73.0, solar_w=20.0, load_w=5.0,
-                      bus_voltage_v=8.1)
+GOOD_EPS = EpsReading(
+    True, 0.0, soc=0.95, battery_wh=73.0, solar_w=20.0, load_w=5.0, bus_voltage_v=8.1
+)
 
 
-def _flight(models: ModelFiles | None = None, eps: EpsReading = GOOD_EPS
-            ) -> tuple[FlightSoftware, SimClock, FakeCamera, SwitchLog, FakeEps]:
+def _flight(
+    models: ModelFiles | None = None, eps: EpsReading = GOOD_EPS
+) -> tuple[FlightSoftware, SimClock, FakeCamera, SwitchLog, FakeEps]:
     clock = SimClock(SCENARIO.start_tai)
     cam, sensor, switch = FakeCamera(), FakeEps(eps), SwitchLog(clock)
-    hal = Hal(sensor, cam, switch, platform_of(SCENARIO),
-              models if models is not None else shipped_models(), "profile", "test")
+    hal = Hal(
+        sensor,
+        cam,
+        switch,
+        platform_of(SCENARIO),
+        models if models is not None else shipped_models(),
+        "profile",
+        "test",
+    )
     return build_flight(clock, hal=hal), clock, cam, switch, sensor
 
 
 def _results(fs: FlightSoftware) -> list[dict[str, Any]]:
     """Fields of the RESULT reports downlinked so far."""
-    return [r.fields for r in decode_downlink(fs)
-            if r.name == "payload.RESULT" and r.fields is not None]
+    return [
+        r.fields for r in decode_downlink(fs) if r.name == "payload.RESULT" and r.fields is not None
+    ]
 
 
 def _scrubber(fs: FlightSoftware) -> Scrubber:
@@ -119,8 +129,9 @@ def test_eps_reports_loss_and_return_of_its_sensor_once_each() -> None:
     fs.step(5.0)
     assert fs.telemetry("eps.valid") is False
     assert fs.telemetry("eps.soc_pct") == pytest.approx(95.0)  # last good value kept
-    sensor.reading = EpsReading(True, 0.0, soc=0.71, battery_wh=54.7, solar_w=0.0,
-                                load_w=5.0, bus_voltage_v=7.6)
+    sensor.reading = EpsReading(
+        True, 0.0, soc=0.71, battery_wh=54.7, solar_w=0.0, load_w=5.0, bus_voltage_v=7.6
+    )
     fs.step(2.0)
     names = [e.name for e in fs.recent_events if e.name.startswith("eps.")]
     assert names == ["eps.SENSOR_LOST", "eps.SENSOR_RESTORED", "eps.SOC_LOW"]
@@ -210,8 +221,11 @@ def test_unrepairable_small_model_is_disabled_and_the_large_one_takes_over(
     assert len(results) == 2
     assert all(r["model"] == "LARGE" and r["fallback"] for r in results)
     names = {e.name for e in fs.recent_events}
-    assert {"scrubber.BLOCK_UNREPAIRABLE", "scrubber.MODEL_DISABLED",
-            "payload.MODEL_FALLBACK"} <= names
+    assert {
+        "scrubber.BLOCK_UNREPAIRABLE",
+        "scrubber.MODEL_DISABLED",
+        "payload.MODEL_FALLBACK",
+    } <= names
     assert fs.telemetry("payload.small_runs") == 0
 
 

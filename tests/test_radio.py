@@ -37,9 +37,7 @@ def test_ping_goes_up_and_its_reports_come_down(cfg: LinkConfig) -> None:
 def test_single_bit_errors_in_the_uplink_are_corrected_and_counted(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
-    cltu = bytearray(
-        ground.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=0)
-    )
+    cltu = bytearray(ground.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=0))
     cltu[5] ^= 0x10  # inside the first codeblock's information bytes
     assert radio.uplink(bytes(cltu)) == 1
     fs.step(1.0)
@@ -53,9 +51,10 @@ def test_forged_frames_are_rejected_counted_and_reported(cfg: LinkConfig) -> Non
     wrong = LinkConfig.load(TEST_KEY_FILE)
     forger = GroundLink(wrong)
     forger.rotate_key(wrong.active_spi or 1, 2)  # a key the spacecraft does not use for SPI 1
-    assert radio.uplink(
-        forger.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=0)
-    ) == 0
+    assert (
+        radio.uplink(forger.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=0))
+        == 0
+    )
     fs.step(1.0)
     assert fs.telemetry("comms.sdls_bad_mac") == 1
     assert any(e.name == "comms.SDLS_REJECTED" for e in fs.recent_events)
@@ -73,16 +72,20 @@ def test_key_rotation_by_command(cfg: LinkConfig) -> None:
     assert any(e.name == "comms.KEY_ROTATED" for e in fs.recent_events)
     # A ground still on the old key is refused ...
     stale = GroundLink(cfg)
-    assert radio.uplink(
-        stale.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=2)
-    ) == 0
+    assert (
+        radio.uplink(stale.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=2))
+        == 0
+    )
     fs.step(1.0)
     assert fs.telemetry("comms.sdls_bad_mac") == 1
     # ... and the ground that rotated with the spacecraft is heard.
     ground.rotate_key(1, 2)
-    assert radio.uplink(
-        ground.send_tc(PusTc(apid=100, service=17, subservice=1, seq_count=2).encode(), now_s=3)
-    ) == 1
+    assert (
+        radio.uplink(
+            ground.send_tc(PusTc(apid=100, service=17, subservice=1, seq_count=2).encode(), now_s=3)
+        )
+        == 1
+    )
 
 
 def test_rotating_to_a_key_not_on_board_fails_and_keeps_the_old_key(cfg: LinkConfig) -> None:
@@ -113,15 +116,17 @@ def test_a_restarted_ground_resumes_sdls_numbering(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
     for n in range(3):
-        radio.uplink(ground.send_tc(PusTc(apid=100, service=17, subservice=1,
-                                          seq_count=n).encode(), now_s=n))
+        radio.uplink(
+            ground.send_tc(PusTc(apid=100, service=17, subservice=1, seq_count=n).encode(), now_s=n)
+        )
     saved = ground.arsns()
     assert saved[cfg.active_spi or 1] == 3
     # A fresh ground numbering from 1 again is refused as a replay ...
     fresh = GroundLink(cfg)
-    assert radio.uplink(
-        fresh.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=10)
-    ) == 0
+    assert (
+        radio.uplink(fresh.send_tc(PusTc(apid=100, service=17, subservice=1).encode(), now_s=10))
+        == 0
+    )
     fs.step(1.0)
     # (its frame 0 is a copy of one FARM-1 accepted: counted as a duplicate, not an alarm)
     assert fs.telemetry("comms.frames_duplicate") == 1
@@ -161,8 +166,9 @@ def test_replaying_an_old_recorded_frame_raises_the_replay_alarm(cfg: LinkConfig
     radio, ground = RadioHost(fs), GroundLink(cfg)
     recorded = []
     for n in range(12):
-        cltu = ground.send_tc(PusTc(apid=100, service=17, subservice=1, seq_count=n).encode(),
-                              now_s=n)
+        cltu = ground.send_tc(
+            PusTc(apid=100, service=17, subservice=1, seq_count=n).encode(), now_s=n
+        )
         recorded.append(cltu)
         assert radio.uplink(cltu) == 1
         fs.step(1.0)

@@ -68,7 +68,10 @@ def test_crc_engine_matches_fsw_crc16_and_crc32c(rtl_build_dir: Path) -> None:
     result = run_suite("crc", rtl_build_dir)
     assert result.passed, result.summary()
     assert {c.name for c in result.cases} == {
-        "check_values", "random_messages_back_to_back", "weight_block_sizes", "reset_mid_message"
+        "check_values",
+        "random_messages_back_to_back",
+        "weight_block_sizes",
+        "reset_mid_message",
     }
     (stream,) = _metric(result, "crc")
     assert stream["messages"] == 3000
@@ -128,8 +131,9 @@ def test_synthesis_requests_are_checked() -> None:
         synth.synthesize("fft", workdir=Path("/nonexistent"))
     with pytest.raises(SimulationError, match="no synthesis target 'asic'"):
         synth.synthesize("crc16", "asic", workdir=Path("/nonexistent"))
-    res = synth.Resources("x", "xilinx", {"LUT6": 3, "LUT2": 1, "FDRE": 5, "RAMB36E1": 2,
-                                          "DSP48E1": 1, "IBUF": 9})
+    res = synth.Resources(
+        "x", "xilinx", {"LUT6": 3, "LUT2": 1, "FDRE": 5, "RAMB36E1": 2, "DSP48E1": 1, "IBUF": 9}
+    )
     assert (res.luts, res.ffs, res.brams, res.dsps) == (4, 5, 2, 1)
 
 
@@ -214,8 +218,12 @@ def test_register_map_matches_the_verilog() -> None:
     assert {name: 4 * word for name, word in words.items()} == {r.name: int(r) for r in Reg}
     assert f"32'h{SCRUBBER_ID:08X}" in code
     assert f"VERSION     = 8'd{REGISTER_VERSION}" in code
-    for flag, bit in ((Status.BUSY, 0), (Status.PAUSED, 1), (Status.DONE, 2),
-                      (Status.CFG_ERROR, 3)):
+    for flag, bit in (
+        (Status.BUSY, 0),
+        (Status.PAUSED, 1),
+        (Status.DONE, 2),
+        (Status.CFG_ERROR, 3),
+    ):
         assert flag == 1 << bit
     assert "{28'd0, cfg_error, done, paused, busy}" in code
     assert "{29'd0, continuous, irq_done_en, irq_mismatch_en}" in code
@@ -259,8 +267,9 @@ def test_crc32c_references_agree_with_the_runtime() -> None:
     refs = crc32c_references()
     assert "crcmod" in refs
     rng = random.Random(5)
-    samples = [b"123456789", b"", bytes(4096)] + [rng.randbytes(rng.randrange(1, 5000))
-                                                   for _ in range(200)]
+    samples = [b"123456789", b"", bytes(4096)] + [
+        rng.randbytes(rng.randrange(1, 5000)) for _ in range(200)
+    ]
     for name, fun in refs.items():
         assert fun(b"123456789") == 0xE3069283, name
         for data in samples:
@@ -277,15 +286,15 @@ def test_block_crcs_known_answer() -> None:
     assert block_crcs(arena, 256) == [0xB872B190] * 4
 
 
-def test_metrics_are_appended_as_json_lines(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_are_appended_as_json_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "m.jsonl"
     monkeypatch.setenv(METRICS_ENV, str(path))
     record_metric("crc", bytes=10, cycles=11)
     record_metric("bch", codeblocks=2)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert lines == [{"name": "crc", "bytes": 10, "cycles": 11},
-                     {"name": "bch", "codeblocks": 2}]
+    assert lines == [{"name": "crc", "bytes": 10, "cycles": 11}, {"name": "bch", "codeblocks": 2}]
 
 
 @pytest.mark.parametrize(
@@ -302,8 +311,14 @@ def test_docstring_examples(name: str) -> None:
 class GoldenRepairer:
     """Restores blocks of a model's arena from the golden image."""
 
-    def __init__(self, model: ScrubberModel, golden: np.ndarray, layout: ArenaLayout,
-                 broken: frozenset[int] = frozenset(), refuse: frozenset[int] = frozenset()):
+    def __init__(
+        self,
+        model: ScrubberModel,
+        golden: np.ndarray,
+        layout: ArenaLayout,
+        broken: frozenset[int] = frozenset(),
+        refuse: frozenset[int] = frozenset(),
+    ):
         self.model, self.golden, self.layout = model, golden, layout
         self.broken, self.refuse = broken, refuse
         self.calls: list[int] = []
@@ -318,8 +333,9 @@ class GoldenRepairer:
         return True
 
 
-def _loaded_model(arena_bytes: int, block_size: int, seed: int = 1
-                  ) -> tuple[ScrubberModel, np.ndarray, ArenaLayout]:
+def _loaded_model(
+    arena_bytes: int, block_size: int, seed: int = 1
+) -> tuple[ScrubberModel, np.ndarray, ArenaLayout]:
     rng = np.random.default_rng(seed)
     golden = rng.integers(0, 256, arena_bytes, dtype=np.uint8)
     model = ScrubberModel(arena_aw=16, table_aw=8)
@@ -347,9 +363,13 @@ def test_driver_repairs_exactly_the_corrupted_blocks(data: st.DataObject) -> Non
     hits = data.draw(st.lists(st.integers(0, arena_bytes - 1), min_size=1, max_size=8))
     for at in hits:
         model.arena[at] ^= 1 << data.draw(st.integers(0, 7))
-    bad = {i for i in range(layout.block_count)
-           if not np.array_equal(model.arena[slice(*layout.block_range(i))],
-                                 golden[slice(*layout.block_range(i))])}
+    bad = {
+        i
+        for i in range(layout.block_count)
+        if not np.array_equal(
+            model.arena[slice(*layout.block_range(i))], golden[slice(*layout.block_range(i))]
+        )
+    }
     repairer = GoldenRepairer(model, golden, layout)
     report = ScrubberDriver(model, repairer).scrub_pass(layout)
     assert set(report.repaired) == bad and report.unrepaired == ()
@@ -364,8 +384,7 @@ def test_driver_reports_blocks_it_cannot_repair() -> None:
     for at in (3 * 512 + 5, 9 * 512, 20 * 512 + 511):
         model.arena[at] ^= 0x10
     model.table[27] ^= 0x1000
-    repairer = GoldenRepairer(model, golden, layout, broken=frozenset({3}),
-                              refuse=frozenset({9}))
+    repairer = GoldenRepairer(model, golden, layout, broken=frozenset({3}), refuse=frozenset({9}))
     report = ScrubberDriver(model, repairer, repair_attempts=3).scrub_pass(layout)
     assert report.repaired == (20,)
     assert report.unrepaired == (3, 9, 27)
@@ -501,14 +520,20 @@ def test_model_configuration_check() -> None:
     model = ScrubberModel(arena_aw=12, table_aw=4)
     model.write32(Reg.CONFIG, Config.IRQ_ON_DONE)
     cases = [
-        ((1024, 4, 0), True), ((1024, 4, 1024), True), ((1000, 5, 96), True),
-        ((0, 4, 0), False), ((1024, 0, 0), False), ((1024, 5, 0), False),
-        ((256, 17, 0), False), ((256, 16, 0), True), ((1024, 4, 1025), False),
-        ((4097, 1, 0), False), ((4096, 1, 0), True),
+        ((1024, 4, 0), True),
+        ((1024, 4, 1024), True),
+        ((1000, 5, 96), True),
+        ((0, 4, 0), False),
+        ((1024, 0, 0), False),
+        ((1024, 5, 0), False),
+        ((256, 17, 0), False),
+        ((256, 16, 0), True),
+        ((1024, 4, 1025), False),
+        ((4097, 1, 0), False),
+        ((4096, 1, 0), True),
     ]
     for (size, count, last), ok in cases:
-        for reg, value in ((Reg.BLOCK_SIZE, size), (Reg.BLOCK_COUNT, count),
-                           (Reg.LAST_SIZE, last)):
+        for reg, value in ((Reg.BLOCK_SIZE, size), (Reg.BLOCK_COUNT, count), (Reg.LAST_SIZE, last)):
             model.write32(reg, value)
         model.write32(Reg.CTRL, Ctrl.START)
         status = Status(model.read32(Reg.STATUS))
@@ -521,8 +546,11 @@ def test_model_configuration_check() -> None:
 
 def test_model_continuous_mode_and_counters() -> None:
     model, _golden, _layout = _loaded_model(8192, 256)
-    for reg, value in ((Reg.BLOCK_SIZE, 256), (Reg.BLOCK_COUNT, 32),
-                       (Reg.CONFIG, Config.CONTINUOUS | Config.IRQ_ON_MISMATCH)):
+    for reg, value in (
+        (Reg.BLOCK_SIZE, 256),
+        (Reg.BLOCK_COUNT, 32),
+        (Reg.CONFIG, Config.CONTINUOUS | Config.IRQ_ON_MISMATCH),
+    ):
         model.write32(reg, value)
     model.write32(Reg.CTRL, Ctrl.START)
     model.advance(3 * 8194 + 100)
@@ -534,8 +562,9 @@ def test_model_continuous_mode_and_counters() -> None:
     assert model.read32(Reg.FAIL_INDEX) == 5
     assert Status(model.read32(Reg.STATUS)) == Status.BUSY | Status.PAUSED | Status.DONE
     model.write32(Reg.CTRL, Ctrl.CLEAR_COUNTERS)
-    assert [model.read32(r) for r in (Reg.BLOCKS_CHECKED, Reg.MISMATCHES, Reg.PASSES,
-                                      Reg.BUSY_CYCLES)] == [0, 0, 0, 0]
+    assert [
+        model.read32(r) for r in (Reg.BLOCKS_CHECKED, Reg.MISMATCHES, Reg.PASSES, Reg.BUSY_CYCLES)
+    ] == [0, 0, 0, 0]
     model.write32(Reg.CTRL, Ctrl.ABORT)
     assert not model.irq and model.read32(Reg.STATUS) & Status.BUSY == 0
 

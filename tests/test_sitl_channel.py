@@ -16,8 +16,7 @@ PASS = [(100.0, 700.0)]
 
 
 def test_nothing_gets_through_outside_a_pass() -> None:
-    ch = RfChannel(ChannelConfig(uplink_drop=0.0, downlink_drop=0.0), PASS, seed=1,
-                   cadu_len=CADU)
+    ch = RfChannel(ChannelConfig(uplink_drop=0.0, downlink_drop=0.0), PASS, seed=1, cadu_len=CADU)
     cadus = SpacecraftLink(CFG).send([PusTm(apid=5, service=3, subservice=25).encode()])
     assert ch.uplink(b"\xeb\x90" + bytes(10), 50.0) == b""
     assert ch.downlink(cadus, 800.0) == b""
@@ -41,16 +40,20 @@ def test_same_seed_same_errors() -> None:
     cfg = ChannelConfig(uplink_ber=1e-3, uplink_drop=0.2)
     a, b = RfChannel(cfg, PASS, seed=3), RfChannel(cfg, PASS, seed=3)
     data = bytes(range(200))
-    assert [a.uplink(data, 200.0) for _ in range(50)] == [b.uplink(data, 200.0)
-                                                         for _ in range(50)]
+    assert [a.uplink(data, 200.0) for _ in range(50)] == [b.uplink(data, 200.0) for _ in range(50)]
 
 
 def test_bch_corrects_single_bit_errors_and_cop1_gets_every_command_through() -> None:
     """Through a noisy, lossy uplink every TC arrives once, in order (BCH + COP-1)."""
     sc, gnd = SpacecraftLink(CFG), GroundLink(CFG)
-    ch = RfChannel(ChannelConfig(uplink_ber=3e-4, uplink_drop=0.2, downlink_drop=0.0,
-                                 downlink_ber=0.0, passes_only=False), [], seed=11,
-                   cadu_len=CADU)
+    ch = RfChannel(
+        ChannelConfig(
+            uplink_ber=3e-4, uplink_drop=0.2, downlink_drop=0.0, downlink_ber=0.0, passes_only=False
+        ),
+        [],
+        seed=11,
+        cadu_len=CADU,
+    )
     tcs = [PusTc(apid=100, service=17, subservice=1, seq_count=i).encode() for i in range(12)]
     got: list[bytes] = []
     now = 0.0
@@ -69,10 +72,11 @@ def test_bch_corrects_single_bit_errors_and_cop1_gets_every_command_through() ->
 
 def test_a_corrupted_tm_frame_is_rejected_on_the_ground() -> None:
     sc, gnd = SpacecraftLink(CFG), GroundLink(CFG)
-    ch = RfChannel(ChannelConfig(downlink_ber=2e-4, downlink_drop=0.0), PASS, seed=5,
-                   cadu_len=CADU)
-    tms = [PusTm(apid=102, service=3, subservice=25, seq_count=i, app_data=bytes(900)).encode()
-           for i in range(40)]
+    ch = RfChannel(ChannelConfig(downlink_ber=2e-4, downlink_drop=0.0), PASS, seed=5, cadu_len=CADU)
+    tms = [
+        PusTm(apid=102, service=3, subservice=25, seq_count=i, app_data=bytes(900)).encode()
+        for i in range(40)
+    ]
     got = []
     for tm in tms:
         got += gnd.receive(ch.downlink(sc.send([tm]), 300.0), now_s=300.0)

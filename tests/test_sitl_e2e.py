@@ -84,8 +84,15 @@ def test_same_seed_same_summary(run: tuple[SitlResult, Path]) -> None:
 
 
 def test_commands_get_through_a_bad_channel_by_cop1_and_resends() -> None:
-    res = run_sitl(SHORT, orbits=0.12, seed=2, uplink_drop=0.3, downlink_drop=0.3,
-                   uplink_ber=1e-4, seu_acceleration=0.0)
+    res = run_sitl(
+        SHORT,
+        orbits=0.12,
+        seed=2,
+        uplink_drop=0.3,
+        downlink_drop=0.3,
+        uplink_ber=1e-4,
+        seu_acceleration=0.0,
+    )
     c, lk = res.summary["commands"], res.summary["link"]
     assert lk["cltus_dropped"] > 0 and lk["cadus_dropped"] > 50
     assert lk["retransmissions"] > 0
@@ -94,8 +101,9 @@ def test_commands_get_through_a_bad_channel_by_cop1_and_resends() -> None:
 
 
 def test_cli_prints_the_summary_as_json(tmp_path: Path) -> None:
-    r = CliRunner().invoke(sitl_app, [SHORT, "--orbits", "0.05", "--out", str(tmp_path),
-                                      "--seed", "3", "--json"])
+    r = CliRunner().invoke(
+        sitl_app, [SHORT, "--orbits", "0.05", "--out", str(tmp_path), "--seed", "3", "--json"]
+    )
     assert r.exit_code == 0, r.output
     s = json.loads(r.output.strip().splitlines()[-1])
     assert s["scenario"] == SHORT and s["seed"] == 3
@@ -107,10 +115,19 @@ def test_cli_prints_the_summary_as_json(tmp_path: Path) -> None:
 def test_realtime_serves_the_radio_on_a_transport() -> None:
     """--realtime: the console's path. A PING over the transport is answered."""
     cfg = make_config(SHORT, orbits=0.05, seed=1, seu_acceleration=0.0)
-    cfg = type(cfg)(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
-                       "channel": type(cfg.channel)(passes_only=False, uplink_drop=0.0,
-                                                    downlink_drop=0.0, uplink_ber=0.0,
-                                                    downlink_ber=0.0, downlink_bps=64000.0)})
+    cfg = type(cfg)(
+        **{
+            **{f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
+            "channel": type(cfg.channel)(
+                passes_only=False,
+                uplink_drop=0.0,
+                downlink_drop=0.0,
+                uplink_ber=0.0,
+                downlink_ber=0.0,
+                downlink_bps=64000.0,
+            ),
+        }
+    )
     sitl = Sitl(SHORT, cfg, with_ground=False)
     sc_end, ground_end = memory_pair()
     link = LinkConfig.load(TEST_KEY_FILE)

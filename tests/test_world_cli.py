@@ -24,8 +24,9 @@ def test_pass_times_fit_80_columns_with_whole_times() -> None:
 
 
 def test_pass_times_over_two_days_show_the_date_in_a_column() -> None:
-    result = runner.invoke(world_app, ["pass-times", "leo550-sso-6u", "--hours", "24"],
-                           env={"COLUMNS": "80"})
+    result = runner.invoke(
+        world_app, ["pass-times", "leo550-sso-6u", "--hours", "24"], env={"COLUMNS": "80"}
+    )
     assert result.exit_code == 0
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     assert "2026-11-21 to 2026-11-22 UTC" in result.stdout

@@ -27,8 +27,14 @@ if TYPE_CHECKING:
     )
 
 _RUNTIME_NAMES = frozenset(
-    {"DEFAULT_SCRUB_BUDGET_BYTES", "AiEvent", "Prediction", "Runtime", "RuntimeStats",
-     "ScrubReport"}
+    {
+        "DEFAULT_SCRUB_BUDGET_BYTES",
+        "AiEvent",
+        "Prediction",
+        "Runtime",
+        "RuntimeStats",
+        "ScrubReport",
+    }
 )
 
 

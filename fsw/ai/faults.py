@@ -120,8 +120,9 @@ def inject(
     burst_bits: int = 4,
 ) -> list[Flip]:
     """Draw one upset event, apply it to ``arena`` and return its flips."""
-    flips = random_event(arena.size, rng, mode=mode, target=target, tensors=tensors,
-                         burst_bits=burst_bits)
+    flips = random_event(
+        arena.size, rng, mode=mode, target=target, tensors=tensors, burst_bits=burst_bits
+    )
     apply(arena, flips)
     return flips
 

@@ -378,8 +378,9 @@ class GnmFile:
     def tensor_array(self, name: str) -> np.ndarray:
         """A read-only numpy view of one tensor in the file's arena."""
         t = self.graph.tensor(name)
-        return np.frombuffer(self.arena, DTYPES[t.dtype], t.nbytes // DTYPES[t.dtype].itemsize,
-                             t.offset).reshape(t.shape)
+        return np.frombuffer(
+            self.arena, DTYPES[t.dtype], t.nbytes // DTYPES[t.dtype].itemsize, t.offset
+        ).reshape(t.shape)
 
 
 def read_table(data: bytes | memoryview, offset: int, n_blocks: int) -> np.ndarray | None:
@@ -462,8 +463,11 @@ def verify(data: bytes, *, hmac_key: bytes | None = None) -> list[Problem]:
     if digest != bytes(mv[h.sha_offset : h.sha_offset + SHA_SIZE]):
         if not problems:
             problems.append(
-                Problem("sha256", "stored SHA-256 is damaged (every section checks out)",
-                        offset=h.sha_offset)
+                Problem(
+                    "sha256",
+                    "stored SHA-256 is damaged (every section checks out)",
+                    offset=h.sha_offset,
+                )
             )
         else:
             problems.append(Problem("sha256", "whole-file SHA-256 mismatch"))
@@ -489,8 +493,9 @@ def decode(data: bytes, *, hmac_key: bytes | None = None) -> GnmFile:
     if problems:
         first = problems[0]
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ModelIntegrityError(first.region, first.message + more, block=first.block,
-                                  offset=first.offset)
+        raise ModelIntegrityError(
+            first.region, first.message + more, block=first.block, offset=first.offset
+        )
     h = Header.decode(data)
     graph = _parse_graph(bytes(data[h.graph_offset : h.graph_offset + h.graph_size]), h.arena_size)
     table = read_table(data, h.table_a_offset, h.n_blocks)
@@ -625,8 +630,10 @@ def _check_op(op: OpSpec, by_name: Mapping[str, TensorInfo]) -> None:
         tname = op.tensors[role]
         _want(isinstance(tname, str) and tname in by_name, f"op {op.name!r}: no tensor {tname!r}")
         t = by_name[tname]
-        _want(t.dtype == dtype and len(t.shape) == rank,
-              f"op {op.name!r}: {role} must be {dtype} of rank {rank}")
+        _want(
+            t.dtype == dtype and len(t.shape) == rank,
+            f"op {op.name!r}: {role} must be {dtype} of rank {rank}",
+        )
         shapes[role] = t.shape
     if op.kind in ("conv2d", "linear"):
         cout = shapes["weight"][0]
@@ -643,8 +650,10 @@ def _check_op(op: OpSpec, by_name: Mapping[str, TensorInfo]) -> None:
     if op.kind == "conv2d":
         s = _int_list(op.attrs.get("stride"), f"op {op.name!r} stride", 2)
         p = _int_list(op.attrs.get("padding"), f"op {op.name!r} padding", 2)
-        _want(all(1 <= v <= 16 for v in s) and all(0 <= v <= 16 for v in p),
-              f"op {op.name!r}: stride/padding out of range")
+        _want(
+            all(1 <= v <= 16 for v in s) and all(0 <= v <= 16 for v in p),
+            f"op {op.name!r}: stride/padding out of range",
+        )
 
 
 def _validate_graph(graph: ModelGraph, arena_size: int) -> None:
@@ -655,4 +664,3 @@ def _validate_graph(graph: ModelGraph, arena_size: int) -> None:
 def parse_graph(raw: bytes, arena_size: int) -> ModelGraph:
     """Parse a graph section on its own (used by tools; :func:`decode` calls it)."""
     return _parse_graph(raw, arena_size)
-

@@ -132,8 +132,11 @@ class Payload(Component):
         Channel("frames_processed", "u32", description="frames with a final result"),
         Channel("frames_kept", "u32", description="results: keep (not too cloudy)"),
         Channel("frames_discarded", "u32", description="results: discard (too cloudy)"),
-        Channel("frames_dropped", "u32",
-                description="frames dropped unprocessed (deadline, queue full, no model)"),
+        Channel(
+            "frames_dropped",
+            "u32",
+            description="frames dropped unprocessed (deadline, queue full, no model)",
+        ),
         Channel("queue_len", "u16", description="frames waiting (first look or escalation)"),
         Channel("small_runs", "u32", description="small-model inferences"),
         Channel("large_runs", "u32", description="large-model inferences"),
@@ -141,36 +144,66 @@ class Payload(Component):
         Channel("fallbacks", "u32", description="jobs run on the other model (one disabled)"),
         Channel("busy", "bool", description="the payload computer is running a job"),
         Channel("energy_j", "f64", units="J", description="inference energy since boot"),
-        Channel("last_latency_ms", "f32", units="ms",
-                description="measured wall time of the last inference"),
+        Channel(
+            "last_latency_ms",
+            "f32",
+            units="ms",
+            description="measured wall time of the last inference",
+        ),
     )
     EVENTS = (
-        Event("JOBS_DROPPED", Severity.LOW, "{count} frames dropped: {reason}",
-              (Arg("count", "u16"), Arg("reason", "str", max_len=40))),
-        Event("MODEL_FALLBACK", Severity.MEDIUM, "{model} model unavailable: {detail}",
-              (Arg("model", "enum", labels=VARIANTS), Arg("detail", "str", max_len=80))),
+        Event(
+            "JOBS_DROPPED",
+            Severity.LOW,
+            "{count} frames dropped: {reason}",
+            (Arg("count", "u16"), Arg("reason", "str", max_len=40)),
+        ),
+        Event(
+            "MODEL_FALLBACK",
+            Severity.MEDIUM,
+            "{model} model unavailable: {detail}",
+            (Arg("model", "enum", labels=VARIANTS), Arg("detail", "str", max_len=80)),
+        ),
         Event("NO_MODEL", Severity.HIGH, "no model can run: frames are dropped"),
     )
     PARAMETERS = (
         Param("enabled", "bool", default=True, description="process frames (False: idle)"),
-        Param("confidence_threshold", "f32", default=0.8, min=0.5, max=1.0,
-              description="small-model answers below this confidence go to the large model"),
-        Param("queue_limit", "u16", default=256, min=1, max=4096,
-              description="frames held at most; the oldest lowest-priority one makes room"),
+        Param(
+            "confidence_threshold",
+            "f32",
+            default=0.8,
+            min=0.5,
+            max=1.0,
+            description="small-model answers below this confidence go to the large model",
+        ),
+        Param(
+            "queue_limit",
+            "u16",
+            default=256,
+            min=1,
+            max=4096,
+            description="frames held at most; the oldest lowest-priority one makes room",
+        ),
     )
     REPORTS = (
-        Report("RESULT", 140, 1, (
-            Arg("frame_id", "u32"),
-            Arg("captured", "cuc", description="capture time (TAI)"),
-            Arg("lat_deg", "f32", units="deg"),
-            Arg("lon_deg", "f32", units="deg"),
-            Arg("keep", "bool", description="worth downlinking (cloud fraction <= 0.7)"),
-            Arg("confidence", "f32", description="probability of the keep/discard call"),
-            Arg("cloud_fraction", "f32"),
-            Arg("model", "enum", labels=VARIANTS, description="model that gave the answer"),
-            Arg("escalated", "bool", description="the small model was unsure"),
-            Arg("fallback", "bool", description="answered by the other model (one disabled)"),
-        ), description="The payload's answer for one frame."),
+        Report(
+            "RESULT",
+            140,
+            1,
+            (
+                Arg("frame_id", "u32"),
+                Arg("captured", "cuc", description="capture time (TAI)"),
+                Arg("lat_deg", "f32", units="deg"),
+                Arg("lon_deg", "f32", units="deg"),
+                Arg("keep", "bool", description="worth downlinking (cloud fraction <= 0.7)"),
+                Arg("confidence", "f32", description="probability of the keep/discard call"),
+                Arg("cloud_fraction", "f32"),
+                Arg("model", "enum", labels=VARIANTS, description="model that gave the answer"),
+                Arg("escalated", "bool", description="the small model was unsure"),
+                Arg("fallback", "bool", description="answered by the other model (one disabled)"),
+            ),
+            description="The payload's answer for one frame.",
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -282,8 +315,9 @@ class Payload(Component):
         if not self._usable("small") and self._usable("large"):
             # First looks will run on the large model: budget them as such.
             self._mark("small", False, self._why("small"))
-            queue = [j if j.stage == "large" else dataclasses.replace(j, stage="large")
-                     for j in queue]
+            queue = [
+                j if j.stage == "large" else dataclasses.replace(j, stage="large") for j in queue
+            ]
         d = self.planner.decide(now, queue)
         cfg = self.planner.config
         self._next_decision_tai = now + (cfg.tick_s if cfg is not None else 60.0)
@@ -420,16 +454,25 @@ class Payload(Component):
             self.tlm_inc("escalations")
             return
         del self._queue[item.job.job_id]
-        self._publish(item, a.result, a.variant, escalated=item.small is not None,
-                      fallback=a.fallback)
+        self._publish(
+            item, a.result, a.variant, escalated=item.small is not None, fallback=a.fallback
+        )
 
-    def _publish(self, item: _Item, p: Prediction, variant: Variant, *, escalated: bool,
-                 fallback: bool) -> None:
+    def _publish(
+        self, item: _Item, p: Prediction, variant: Variant, *, escalated: bool, fallback: bool
+    ) -> None:
         f = item.frame
         self.send_report(
-            "RESULT", frame_id=f.frame_id & 0xFFFFFFFF, captured=f.t_tai, lat_deg=f.lat_deg,
-            lon_deg=f.lon_deg, keep=p.keep, confidence=p.confidence,
-            cloud_fraction=p.cloud_fraction, model=variant.upper(), escalated=escalated,
+            "RESULT",
+            frame_id=f.frame_id & 0xFFFFFFFF,
+            captured=f.t_tai,
+            lat_deg=f.lat_deg,
+            lon_deg=f.lon_deg,
+            keep=p.keep,
+            confidence=p.confidence,
+            cloud_fraction=p.cloud_fraction,
+            model=variant.upper(),
+            escalated=escalated,
             fallback=fallback,
         )
         self.tlm_inc("frames_processed")

@@ -135,8 +135,21 @@ class HookHandle:
 class _Step:
     """One compiled op: tensors are views into the arena, read on every call."""
 
-    __slots__ = ("bias", "clamp_hi", "clamp_lo", "clip", "input", "kind", "mult", "name",
-                 "output", "padding", "stride", "weight", "weight_kn")
+    __slots__ = (
+        "bias",
+        "clamp_hi",
+        "clamp_lo",
+        "clip",
+        "input",
+        "kind",
+        "mult",
+        "name",
+        "output",
+        "padding",
+        "stride",
+        "weight",
+        "weight_kn",
+    )
 
     def __init__(self, op: gnm.OpSpec, views: dict[str, torch.Tensor]) -> None:
         self.kind = op.kind
@@ -195,8 +208,9 @@ class Runtime:
         self._blocks = [mv[i * bs : min((i + 1) * bs, h.arena_size)] for i in range(h.n_blocks)]
         self._groups = h.n_blocks // GROUP_BLOCKS
         group_bytes = GROUP_BLOCKS * bs
-        self._group_views = [mv[g * group_bytes : (g + 1) * group_bytes]
-                             for g in range(self._groups)]
+        self._group_views = [
+            mv[g * group_bytes : (g + 1) * group_bytes] for g in range(self._groups)
+        ]
         if self.verify():
             raise ModelIntegrityError("arena", "arena copy in RAM does not match its CRC table")
         self._group_crc = [crc32c_buffer(v) for v in self._group_views]
@@ -208,8 +222,14 @@ class Runtime:
         self._views = self._make_views()
         self._steps = [self._compile(op) for op in self.graph.ops]
         self._input_shape = self.graph.input_shape
-        self._n = {"inferences": 0, "scrubs": 0, "blocks_checked": 0, "corrupted": 0,
-                   "repaired": 0, "unrepairable": 0}
+        self._n = {
+            "inferences": 0,
+            "scrubs": 0,
+            "blocks_checked": 0,
+            "corrupted": 0,
+            "repaired": 0,
+            "unrepairable": 0,
+        }
         self._check_runnable()
 
     def _check_runnable(self) -> None:
@@ -220,12 +240,15 @@ class Runtime:
         known = {ops[0].input}
         for op in ops:
             if op.input not in known:
-                raise ModelIntegrityError("graph", f"op {op.name!r} reads {op.input!r}, "
-                                          "which no earlier op produces")
+                raise ModelIntegrityError(
+                    "graph", f"op {op.name!r} reads {op.input!r}, which no earlier op produces"
+                )
             known.add(op.output)
-        if list(self._input_shape).count(-1) > 1 or any(
-            d < 1 and d != -1 for d in self._input_shape
-        ) or math.prod(abs(d) for d in self._input_shape) > 1 << 24:
+        if (
+            list(self._input_shape).count(-1) > 1
+            or any(d < 1 and d != -1 for d in self._input_shape)
+            or math.prod(abs(d) for d in self._input_shape) > 1 << 24
+        ):
             raise ModelIntegrityError("graph", f"bad input shape {self._input_shape}")
         shape = [1 if d == -1 else d for d in self._input_shape]
         if len(shape) != 4 and any(op.kind in ("conv2d", "avgpool_global") for op in ops):
@@ -266,8 +289,9 @@ class Runtime:
             raise ModelIntegrityError(
                 e.region, f"{p.name}: {e.detail}", block=e.block, offset=e.offset
             ) from None
-        return cls(model, golden_paths=(p, *golden_paths), name=name, on_event=on_event,
-                   kernels=kernels)
+        return cls(
+            model, golden_paths=(p, *golden_paths), name=name, on_event=on_event, kernels=kernels
+        )
 
     @classmethod
     def from_bytes(
@@ -281,17 +305,27 @@ class Runtime:
         kernels: str = "sgemm",
     ) -> Runtime:
         """Like :meth:`load` for a file already in memory (repairs use ``golden_paths``)."""
-        return cls(gnm.decode(data, hmac_key=hmac_key), golden_paths=golden_paths, name=name,
-                   on_event=on_event, kernels=kernels)
+        return cls(
+            gnm.decode(data, hmac_key=hmac_key),
+            golden_paths=golden_paths,
+            name=name,
+            on_event=on_event,
+            kernels=kernels,
+        )
 
     def _make_views(self) -> dict[str, torch.Tensor]:
-        tdt = {"int8": torch.int8, "uint8": torch.uint8, "int32": torch.int32,
-               "float32": torch.float32}
+        tdt = {
+            "int8": torch.int8,
+            "uint8": torch.uint8,
+            "int32": torch.int32,
+            "float32": torch.float32,
+        }
         views = {}
         for t in self.graph.tensors:
             itemsize = gnm.DTYPES[t.dtype].itemsize
-            v = torch.frombuffer(self._mm, dtype=tdt[t.dtype], count=t.nbytes // itemsize,
-                                 offset=t.offset)
+            v = torch.frombuffer(
+                self._mm, dtype=tdt[t.dtype], count=t.nbytes // itemsize, offset=t.offset
+            )
             views[t.name] = v.view(t.shape)
         return views
 
@@ -366,8 +400,11 @@ class Runtime:
         out = []
         for p_keep, cloud in p.tolist():
             keep = p_keep >= 0.5
-            out.append(Prediction(keep=keep, confidence=p_keep if keep else 1.0 - p_keep,
-                                  cloud_fraction=cloud))
+            out.append(
+                Prediction(
+                    keep=keep, confidence=p_keep if keep else 1.0 - p_keep, cloud_fraction=cloud
+                )
+            )
         return out
 
     def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -376,8 +413,9 @@ class Runtime:
         if not isinstance(x, torch.Tensor):
             raise AiError(f"input must be a float32 tensor, got {type(x).__name__}")
         want = self._input_shape
-        if x.dim() != len(want) or any(w != -1 and w != s for w, s in zip(want, x.shape,
-                                                                           strict=True)):
+        if x.dim() != len(want) or any(
+            w != -1 and w != s for w, s in zip(want, x.shape, strict=True)
+        ):
             shape = "x".join("N" if w == -1 else str(w) for w in want)
             raise AiError(f"input shape {tuple(x.shape)} does not match the model ({shape})")
         if x.dtype != torch.float32:
@@ -488,8 +526,10 @@ class Runtime:
         table, blocks, unrepaired = self._table, self._blocks, self._unrepaired
         group_bytes = GROUP_BLOCKS * self.block_size
         while checked < todo:
-            if i % GROUP_BLOCKS == 0 and todo - checked >= GROUP_BLOCKS and (
-                i // GROUP_BLOCKS < self._groups
+            if (
+                i % GROUP_BLOCKS == 0
+                and todo - checked >= GROUP_BLOCKS
+                and (i // GROUP_BLOCKS < self._groups)
             ):
                 g = i // GROUP_BLOCKS
                 if crc32c_buffer(self._group_views[g]) == self._group_crc[g]:
@@ -555,11 +595,14 @@ class Runtime:
                 lost.append(i)
                 if i not in self._unrepaired:
                     self._unrepaired.add(i)
-                    events.append(self._emit(
-                        "block_unrepairable", i,
-                        f"no golden copy of block {i} verifies "
-                        f"(tried {', '.join(str(p) for p in sources) or 'no golden file'})",
-                    ))
+                    events.append(
+                        self._emit(
+                            "block_unrepairable",
+                            i,
+                            f"no golden copy of block {i} verifies "
+                            f"(tried {', '.join(str(p) for p in sources) or 'no golden file'})",
+                        )
+                    )
             else:
                 self._unrepaired.discard(i)
                 repaired.append(i)
@@ -567,10 +610,13 @@ class Runtime:
         self._refresh_groups({i // GROUP_BLOCKS for i in repaired})
         if self._unrepaired and self._enabled:
             self._enabled = False
-            events.append(self._emit(
-                "model_disabled", None,
-                f"blocks {sorted(self._unrepaired)} unrepairable: inference disabled",
-            ))
+            events.append(
+                self._emit(
+                    "model_disabled",
+                    None,
+                    f"blocks {sorted(self._unrepaired)} unrepairable: inference disabled",
+                )
+            )
         elif not self._unrepaired and not self._enabled:
             self._enabled = True
             events.append(self._emit("model_enabled", None, "all blocks verify again"))
@@ -602,8 +648,12 @@ class Runtime:
 
     def _emit(self, kind: str, block: int | None, detail: str) -> AiEvent:
         ev = AiEvent(kind=kind, model=self.name, block=block, detail=detail)
-        log.log(logging.INFO if kind in ("block_repaired", "model_enabled") else logging.WARNING,
-                "%s: %s", self.name, detail)
+        log.log(
+            logging.INFO if kind in ("block_repaired", "model_enabled") else logging.WARNING,
+            "%s: %s",
+            self.name,
+            detail,
+        )
         if self.on_event is not None:
             self.on_event(ev)
         return ev
@@ -618,7 +668,9 @@ class Runtime:
             log.warning("%s: golden file %s unusable: %s", self.name, path, e)
             return None
         if (h.block_size, h.n_blocks, h.arena_size) != (
-            self.block_size, self.arena_blocks, self.arena_bytes
+            self.block_size,
+            self.arena_blocks,
+            self.arena_bytes,
         ):
             log.warning("%s: golden file %s is a different model (geometry)", self.name, path)
             return None
@@ -647,9 +699,7 @@ class Runtime:
                 log.warning("%s: block %d of golden %s fails its CRC", self.name, i, path)
         return None
 
-    def _check_table(
-        self, *, repair: bool, sources: Sequence[PathLike] | None = None
-    ) -> bool:
+    def _check_table(self, *, repair: bool, sources: Sequence[PathLike] | None = None) -> bool:
         """Check the RAM copy of the CRC table; reload it from a golden file if hit.
 
         Returns True if it was reloaded. Raises if it is damaged and cannot be reloaded.
@@ -694,4 +744,3 @@ def _u32_array(values: np.ndarray) -> array[int]:
     if out.itemsize != 4:  # pragma: no cover - 'I' is 32 bits on every supported platform
         out = array("L", (int(v) for v in values))
     return out
-

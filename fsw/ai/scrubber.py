@@ -53,30 +53,64 @@ class Scrubber(Component):
         Channel("bytes_checked", "u32", units="B", description="arena bytes checked since boot"),
         Channel("corrupted", "u32", description="bad blocks found"),
         Channel("repaired", "u32", description="bad blocks restored from a golden copy"),
-        Channel("unrepairable", "u32", description="bad blocks no golden copy could restore",
-                yellow=(None, 0.0)),
+        Channel(
+            "unrepairable",
+            "u32",
+            description="bad blocks no golden copy could restore",
+            yellow=(None, 0.0),
+        ),
         Channel("sweeps", "u32", description="complete passes over every arena"),
         Channel("failures", "u32", description="scrub calls that raised (damaged CRC table)"),
     )
     EVENTS = (
-        Event("BLOCK_REPAIRED", Severity.LOW, "{model}: block {block} repaired",
-              (Arg("model", "str", max_len=32), Arg("block", "u16"))),
-        Event("BLOCK_UNREPAIRABLE", Severity.HIGH,
-              "{model}: block {block} cannot be repaired (no golden copy verifies)",
-              (Arg("model", "str", max_len=32), Arg("block", "u16"))),
-        Event("MODEL_DISABLED", Severity.HIGH, "{model} disabled: {detail}",
-              (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80))),
-        Event("MODEL_ENABLED", Severity.INFO, "{model} enabled again: every block verifies",
-              (Arg("model", "str", max_len=32),)),
-        Event("TABLE_REPAIRED", Severity.MEDIUM, "{model}: CRC table reloaded from golden copy",
-              (Arg("model", "str", max_len=32),)),
-        Event("SCRUB_FAILED", Severity.HIGH, "{model}: scrub failed: {detail}",
-              (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80))),
+        Event(
+            "BLOCK_REPAIRED",
+            Severity.LOW,
+            "{model}: block {block} repaired",
+            (Arg("model", "str", max_len=32), Arg("block", "u16")),
+        ),
+        Event(
+            "BLOCK_UNREPAIRABLE",
+            Severity.HIGH,
+            "{model}: block {block} cannot be repaired (no golden copy verifies)",
+            (Arg("model", "str", max_len=32), Arg("block", "u16")),
+        ),
+        Event(
+            "MODEL_DISABLED",
+            Severity.HIGH,
+            "{model} disabled: {detail}",
+            (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80)),
+        ),
+        Event(
+            "MODEL_ENABLED",
+            Severity.INFO,
+            "{model} enabled again: every block verifies",
+            (Arg("model", "str", max_len=32),),
+        ),
+        Event(
+            "TABLE_REPAIRED",
+            Severity.MEDIUM,
+            "{model}: CRC table reloaded from golden copy",
+            (Arg("model", "str", max_len=32),),
+        ),
+        Event(
+            "SCRUB_FAILED",
+            Severity.HIGH,
+            "{model}: scrub failed: {detail}",
+            (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80)),
+        ),
     )
     PARAMETERS = (
         Param("enabled", "bool", default=True, description="scrub every tick"),
-        Param("budget_bytes", "u32", default=8192, min=0, max=1 << 24, units="B",
-              description="arena bytes checked per tick over all models (>= 1 block)"),
+        Param(
+            "budget_bytes",
+            "u32",
+            default=8192,
+            min=0,
+            max=1 << 24,
+            units="B",
+            description="arena bytes checked per tick over all models (>= 1 block)",
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -90,8 +124,14 @@ class Scrubber(Component):
         self._next = 0
         self._swept = [0] * len(self.models)
         self._sweeps = 0
-        self._totals = {"blocks_checked": 0, "bytes_checked": 0, "corrupted": 0,
-                        "repaired": 0, "unrepairable": 0, "failures": 0}
+        self._totals = {
+            "blocks_checked": 0,
+            "bytes_checked": 0,
+            "corrupted": 0,
+            "repaired": 0,
+            "unrepairable": 0,
+            "failures": 0,
+        }
         self.tlm("models", len(self.models))
         self.tlm("models_enabled", sum(rt.enabled for rt in self.models))
 
@@ -168,8 +208,9 @@ class Scrubber(Component):
             bad += 1 if rep is None else rep.unrepairable
         self._publish()
         if bad:
-            raise CommandFailed(FailureCode.EXECUTION_ERROR,
-                                f"{bad} blocks could not be repaired (see events)")
+            raise CommandFailed(
+                FailureCode.EXECUTION_ERROR, f"{bad} blocks could not be repaired (see events)"
+            )
 
 
 __all__ = ["ScrubListener", "Scrubber"]

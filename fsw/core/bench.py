@@ -52,8 +52,10 @@ def bench_core_dispatch(n_tcs: int = 5000) -> dict[str, Any]:
 
     fs = build_flight()
     enc = CommandEncoder(fs)
-    tcs = [enc.encode("PING") if i % 2 else
-           enc.encode("PARAM_GET", param_ids=[{"param_id": 0x0901}]) for i in range(256)]
+    tcs = [
+        enc.encode("PING") if i % 2 else enc.encode("PARAM_GET", param_ids=[{"param_id": 0x0901}])
+        for i in range(256)
+    ]
     done = 0
     packets = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()

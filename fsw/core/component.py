@@ -104,8 +104,13 @@ class Channel:
         object.__setattr__(
             self,
             "arg",
-            Arg(self.name, self.type, units=self.units, labels=tuple(self.labels),
-                description=self.description),
+            Arg(
+                self.name,
+                self.type,
+                units=self.units,
+                labels=tuple(self.labels),
+                description=self.description,
+            ),
         )
         for lim in (self.yellow, self.red):
             if len(lim) != 2:
@@ -183,8 +188,15 @@ class Param:
             raise DeclarationError(
                 f"parameter {self.name}: type must be one of {', '.join(NUMERIC_TYPES)}"
             )
-        arg = Arg(self.name, self.type, min=self.min, max=self.max, units=self.units,
-                  labels=tuple(self.labels), description=self.description)
+        arg = Arg(
+            self.name,
+            self.type,
+            min=self.min,
+            max=self.max,
+            units=self.units,
+            labels=tuple(self.labels),
+            description=self.description,
+        )
         object.__setattr__(self, "arg", arg)
         try:
             object.__setattr__(self, "default", arg.check(self.default))
@@ -461,8 +473,9 @@ class Component:
         return None
 
     # ----------------------------------------------------------- common commands
-    @command("RESET_COUNTERS", opcode=0,
-             description="Zero this component's command and error counters.")
+    @command(
+        "RESET_COUNTERS", opcode=0, description="Zero this component's command and error counters."
+    )
     def reset_counters(self) -> None:
         b = self._bound()
         for slot in b.counter_slots:

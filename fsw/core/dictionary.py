@@ -50,7 +50,6 @@ def _num(x: float | None) -> float | None:
     return None if x is None else float(x)
 
 
-
 def dictionary_hash32(d: dict[str, Any]) -> int:
     """The first 32 bits of a dictionary's content hash, as ``exec.dict_hash`` carries it.
 
@@ -60,6 +59,7 @@ def dictionary_hash32(d: dict[str, Any]) -> int:
     digest = str(d.get("content_hash", "")).removeprefix("sha256:")
     return int(digest[:8] or "0", 16)
 
+
 def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
     """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
     rt = fs.runtime
@@ -68,52 +68,64 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
     commands = []
     for e in fs.cmd.entries():
         spec = e.spec
-        commands.append({
-            "name": e.full_name,
-            "component": e.component.name,
-            "service": 8 if spec.is_function else spec.service,
-            "subservice": 1 if spec.is_function else spec.subservice,
-            "function_id": e.function_id,
-            "description": spec.description,
-            "allowed_in_safe": spec.allowed_in_safe,
-            "args": fields_to_json(spec.fields),
-            "replies": [list(r) for r in spec.replies],
-        })
+        commands.append(
+            {
+                "name": e.full_name,
+                "component": e.component.name,
+                "service": 8 if spec.is_function else spec.service,
+                "subservice": 1 if spec.is_function else spec.subservice,
+                "function_id": e.function_id,
+                "description": spec.description,
+                "allowed_in_safe": spec.allowed_in_safe,
+                "args": fields_to_json(spec.fields),
+                "replies": [list(r) for r in spec.replies],
+            }
+        )
     reports = []
     for c in comps:
         for rep in type(c).REPORTS:
-            reports.append({
-                "name": f"{c.name}.{rep.name}",
-                "component": c.name,
-                "service": rep.service,
-                "subservice": rep.subservice,
-                "apid": rt.apid_of(rep.apid),
-                "role": rep.apid,
-                "description": rep.description,
-                "fields": fields_to_json(rep.fields),
-            })
-    telemetry = [{
-        "name": info.full_name,
-        "id": info.id,
-        "component": info.component.name,
-        "type": info.channel.type,
-        **({"base": info.channel.arg.base,
-            "labels": info.channel.arg.to_json()["labels"]}
-           if info.channel.type == "enum" else {}),
-        "units": info.channel.units,
-        "description": info.channel.description,
-        "limits": {k: _num(v) for k, v in info.channel.limits_json().items()},
-    } for info in sorted(rt.channels, key=lambda i: i.id)]
-    events = [{
-        "name": info.full_name,
-        "id": info.id,
-        "component": info.component.name,
-        "severity": info.event.severity.name,
-        "subservice": int(info.event.severity),
-        "format": info.event.format,
-        "args": fields_to_json(info.event.args),
-        "description": info.event.description,
-    } for info in sorted(rt.event_by_id.values(), key=lambda i: i.id)]
+            reports.append(
+                {
+                    "name": f"{c.name}.{rep.name}",
+                    "component": c.name,
+                    "service": rep.service,
+                    "subservice": rep.subservice,
+                    "apid": rt.apid_of(rep.apid),
+                    "role": rep.apid,
+                    "description": rep.description,
+                    "fields": fields_to_json(rep.fields),
+                }
+            )
+    telemetry = [
+        {
+            "name": info.full_name,
+            "id": info.id,
+            "component": info.component.name,
+            "type": info.channel.type,
+            **(
+                {"base": info.channel.arg.base, "labels": info.channel.arg.to_json()["labels"]}
+                if info.channel.type == "enum"
+                else {}
+            ),
+            "units": info.channel.units,
+            "description": info.channel.description,
+            "limits": {k: _num(v) for k, v in info.channel.limits_json().items()},
+        }
+        for info in sorted(rt.channels, key=lambda i: i.id)
+    ]
+    events = [
+        {
+            "name": info.full_name,
+            "id": info.id,
+            "component": info.component.name,
+            "severity": info.event.severity.name,
+            "subservice": int(info.event.severity),
+            "format": info.event.format,
+            "args": fields_to_json(info.event.args),
+            "description": info.event.description,
+        }
+        for info in sorted(rt.event_by_id.values(), key=lambda i: i.id)
+    ]
     parameters = []
     for pinfo in sorted(rt.param_by_id.values(), key=lambda i: i.id):
         arg: Arg = pinfo.param.arg
@@ -133,8 +145,12 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
         "software": {"name": "gnomon", "version": _software_version()},
         "apids": {
             "tc": cfg.tc_apid,
-            "tm": {"verification": cfg.tc_apid, "reply": cfg.tc_apid,
-                   "event": cfg.event_apid, "hk": cfg.hk_apid},
+            "tm": {
+                "verification": cfg.tc_apid,
+                "reply": cfg.tc_apid,
+                "event": cfg.event_apid,
+                "hk": cfg.hk_apid,
+            },
         },
         "time_code": {
             "format": "CUC",
@@ -151,12 +167,16 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
             "tm_secondary_header_len": TM_SEC_HEADER_FIXED_LEN + CUC_LEN,
             "pec": "CRC-16/CCITT-FALSE",
             "byte_order": "big",
-            "ack_flags": {"acceptance": ACK_ACCEPTANCE, "start": ACK_START,
-                          "progress": ACK_PROGRESS, "completion": ACK_COMPLETION},
+            "ack_flags": {
+                "acceptance": ACK_ACCEPTANCE,
+                "start": ACK_START,
+                "progress": ACK_PROGRESS,
+                "completion": ACK_COMPLETION,
+            },
             "request_id": "u32: the first 4 bytes of the TC primary header "
-                          "(packet id, packet sequence control)",
+            "(packet id, packet sequence control)",
             "function_id": "u16: component_id << 8 | opcode; (8,1) app data is the "
-                           "function id then the args",
+            "function id then the args",
             "str": "u8 length then UTF-8 bytes",
             "bool": "u8, 0 or 1",
         },
@@ -166,16 +186,21 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
         },
         "modes": [{"value": int(m), "name": m.name} for m in Mode],
         "severities": [{"name": s.name, "subservice": int(s)} for s in Severity],
-        "failure_codes": [{"code": int(c), "name": c.name, "meaning": FAILURE_MEANINGS[c]}
-                          for c in FailureCode],
-        "components": [{
-            "name": c.name,
-            "id": c.component_id,
-            "class": type(c).__name__,
-            "description": type(c).DESCRIPTION or (type(c).__doc__ or "").strip().split("\n")[0],
-            "rate_groups": list(type(c).RATE_GROUPS),
-            "hk_interval_s": type(c).HK_INTERVAL_S,
-        } for c in comps],
+        "failure_codes": [
+            {"code": int(c), "name": c.name, "meaning": FAILURE_MEANINGS[c]} for c in FailureCode
+        ],
+        "components": [
+            {
+                "name": c.name,
+                "id": c.component_id,
+                "class": type(c).__name__,
+                "description": type(c).DESCRIPTION
+                or (type(c).__doc__ or "").strip().split("\n")[0],
+                "rate_groups": list(type(c).RATE_GROUPS),
+                "hk_interval_s": type(c).HK_INTERVAL_S,
+            }
+            for c in comps
+        ],
         "commands": commands,
         "reports": reports,
         "telemetry": telemetry,
@@ -183,11 +208,14 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
         "parameters": parameters,
         "housekeeping": fs.hk.default_structures(),
         "monitors": fs.modes.monitor_json(),
-        "sequences": [{
-            "seq_id": s.seq_id,
-            "name": s.name,
-            "steps": [{"delay_s": st.delay_s, "tc": st.tc.hex()} for st in s.steps],
-        } for s in fs.seq.default_sequences()],
+        "sequences": [
+            {
+                "seq_id": s.seq_id,
+                "name": s.name,
+                "steps": [{"delay_s": st.delay_s, "tc": st.tc.hex()} for st in s.steps],
+            }
+            for s in fs.seq.default_sequences()
+        ],
     }
     d["content_hash"] = content_hash(d)
     return d
@@ -243,49 +271,80 @@ def component_facts(d: dict[str, Any], name: str) -> str:
     comp = next((c for c in d["components"] if c["name"] == name), None)
     if comp is None:
         raise KeyError(name)
-    lines = [_BEGIN, "",
-             f"Component id {comp['id']} (`{comp['class']}`), rate groups: "
-             f"{', '.join(comp['rate_groups']) or 'none'}, default HK report every "
-             f"{comp['hk_interval_s']:g} s (sid {0x100 + comp['id']}).", ""]
+    lines = [
+        _BEGIN,
+        "",
+        f"Component id {comp['id']} (`{comp['class']}`), rate groups: "
+        f"{', '.join(comp['rate_groups']) or 'none'}, default HK report every "
+        f"{comp['hk_interval_s']:g} s (sid {0x100 + comp['id']}).",
+        "",
+    ]
     cmds = [c for c in d["commands"] if c["component"] == name]
-    lines += ["### Commands", "", "| name | service | function id | arguments | description |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "### Commands",
+        "",
+        "| name | service | function id | arguments | description |",
+        "|---|---|---|---|---|",
+    ]
     for c in cmds:
         fid = f"0x{c['function_id']:04X}" if c["function_id"] is not None else "-"
         safe = "" if c["allowed_in_safe"] else " (refused in SAFE)"
-        lines.append(f"| `{c['name']}` | ({c['service']},{c['subservice']}) | {fid} | "
-                     f"{_args_text(c['args'])} | {c['description']}{safe} |")
-    lines += ["", "### Telemetry", "", "| channel | id | type | units | description |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| `{c['name']}` | ({c['service']},{c['subservice']}) | {fid} | "
+            f"{_args_text(c['args'])} | {c['description']}{safe} |"
+        )
+    lines += [
+        "",
+        "### Telemetry",
+        "",
+        "| channel | id | type | units | description |",
+        "|---|---|---|---|---|",
+    ]
     for t in d["telemetry"]:
         if t["component"] == name:
             ty = t["type"]
             if ty == "enum":
                 ty += "{" + "/".join(lab["label"] for lab in t["labels"]) + "}"
-            lines.append(f"| `{t['name']}` | 0x{t['id']:04X} | {ty} | {t['units'] or '-'} | "
-                         f"{t['description']} |")
+            lines.append(
+                f"| `{t['name']}` | 0x{t['id']:04X} | {ty} | {t['units'] or '-'} | "
+                f"{t['description']} |"
+            )
     evs = [e for e in d["events"] if e["component"] == name]
     lines += ["", "### Events", ""]
     if evs:
         lines += ["| event | id | severity | text |", "|---|---|---|---|"]
-        lines += [f"| `{e['name']}` | 0x{e['id']:04X} | {e['severity']} | "
-                  f"{e['format'].replace('|', '/')} |" for e in evs]
+        lines += [
+            f"| `{e['name']}` | 0x{e['id']:04X} | {e['severity']} | "
+            f"{e['format'].replace('|', '/')} |"
+            for e in evs
+        ]
     else:
         lines.append("None.")
     prms = [p for p in d["parameters"] if p["component"] == name]
     lines += ["", "### Parameters", ""]
     if prms:
         lines += ["| parameter | id | type | min | max | default |", "|---|---|---|---|---|---|"]
-        lines += [f"| `{p['name']}` | 0x{p['id']:04X} | {p['type']} | {p.get('min')} | "
-                  f"{p.get('max')} | {p['default']} |" for p in prms]
+        lines += [
+            f"| `{p['name']}` | 0x{p['id']:04X} | {p['type']} | {p.get('min')} | "
+            f"{p.get('max')} | {p['default']} |"
+            for p in prms
+        ]
     else:
         lines.append("None.")
     reps = [r for r in d["reports"] if r["component"] == name]
     if reps:
-        lines += ["", "### Reports (TM)", "", "| report | service | APID | fields |",
-                  "|---|---|---|---|"]
-        lines += [f"| `{r['name']}` | ({r['service']},{r['subservice']}) | {r['apid']} | "
-                  f"{_args_text(r['fields'])} |" for r in reps]
+        lines += [
+            "",
+            "### Reports (TM)",
+            "",
+            "| report | service | APID | fields |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{r['name']}` | ({r['service']},{r['subservice']}) | {r['apid']} | "
+            f"{_args_text(r['fields'])} |"
+            for r in reps
+        ]
     lines += ["", _END]
     return "\n".join(lines)
 

@@ -72,25 +72,40 @@ class CommandDispatcher(Component):
         Channel("last_subservice", "u8", description="subservice of the last accepted TC"),
     )
     EVENTS = (
-        Event("TC_REJECTED", Severity.LOW, "{command} refused: {failure_code}: {reason}",
-              (Arg("command", "str", max_len=48), FAILURE_CODE_ARG, _REASON)),
-        Event("TC_FAILED", Severity.MEDIUM, "{command} failed: {failure_code}: {reason}",
-              (Arg("command", "str", max_len=48), FAILURE_CODE_ARG, _REASON)),
-        Event("MALFORMED_PACKET", Severity.LOW, "{length} uplinked bytes dropped: {reason}",
-              (Arg("length", "u32"), _REASON)),
-        Event("UPLINK_OVERFLOW", Severity.MEDIUM,
-              "uplink queue full ({capacity} TCs): TC dropped", (Arg("capacity", "u16"),)),
+        Event(
+            "TC_REJECTED",
+            Severity.LOW,
+            "{command} refused: {failure_code}: {reason}",
+            (Arg("command", "str", max_len=48), FAILURE_CODE_ARG, _REASON),
+        ),
+        Event(
+            "TC_FAILED",
+            Severity.MEDIUM,
+            "{command} failed: {failure_code}: {reason}",
+            (Arg("command", "str", max_len=48), FAILURE_CODE_ARG, _REASON),
+        ),
+        Event(
+            "MALFORMED_PACKET",
+            Severity.LOW,
+            "{length} uplinked bytes dropped: {reason}",
+            (Arg("length", "u32"), _REASON),
+        ),
+        Event(
+            "UPLINK_OVERFLOW",
+            Severity.MEDIUM,
+            "uplink queue full ({capacity} TCs): TC dropped",
+            (Arg("capacity", "u16"),),
+        ),
     )
     REPORTS = (
         Report("ACCEPT_OK", 1, 1, (_REQ,), "acceptance success", apid="verification"),
         Report("ACCEPT_FAIL", 1, 2, _FAIL_FIELDS, "acceptance failure", apid="verification"),
         Report("START_OK", 1, 3, (_REQ,), "start of execution success", apid="verification"),
-        Report("START_FAIL", 1, 4, _FAIL_FIELDS, "start of execution failure",
-               apid="verification"),
-        Report("DONE_OK", 1, 7, (_REQ,), "completion of execution success",
-               apid="verification"),
-        Report("DONE_FAIL", 1, 8, _FAIL_FIELDS, "completion of execution failure",
-               apid="verification"),
+        Report("START_FAIL", 1, 4, _FAIL_FIELDS, "start of execution failure", apid="verification"),
+        Report("DONE_OK", 1, 7, (_REQ,), "completion of execution success", apid="verification"),
+        Report(
+            "DONE_FAIL", 1, 8, _FAIL_FIELDS, "completion of execution failure", apid="verification"
+        ),
         Report("PONG", 17, 2, (), "are-you-alive report"),
     )
     HK_INTERVAL_S = 10.0
@@ -183,11 +198,15 @@ class CommandDispatcher(Component):
         try:
             pkt = SpacePacket.decode(raw)
         except CcsdsError as exc:
-            if len(raw) >= 4 and raw[0] >> 5 == 0 and (raw[0] >> 4) & 1 and (
-                ((raw[0] & 7) << 8) | raw[1]
-            ) == tc_apid:  # a TC for us with a bad length: reject it with a (1,2)
-                self._report_fail(2, int.from_bytes(raw[:4], "big"), FailureCode.BAD_LENGTH,
-                                  exc.reason, "?", None)
+            if (
+                len(raw) >= 4
+                and raw[0] >> 5 == 0
+                and (raw[0] >> 4) & 1
+                and (((raw[0] & 7) << 8) | raw[1]) == tc_apid
+            ):  # a TC for us with a bad length: reject it with a (1,2)
+                self._report_fail(
+                    2, int.from_bytes(raw[:4], "big"), FailureCode.BAD_LENGTH, exc.reason, "?", None
+                )
             else:
                 self._malformed(raw, exc.reason)
             return
@@ -196,9 +215,14 @@ class CommandDispatcher(Component):
             return
         req = int.from_bytes(raw[:4], "big")
         if pkt.apid != tc_apid:
-            self._report_fail(2, req, FailureCode.ILLEGAL_APID,
-                              f"APID {pkt.apid} is not served here (TC APID is {tc_apid})",
-                              "?", None)
+            self._report_fail(
+                2,
+                req,
+                FailureCode.ILLEGAL_APID,
+                f"APID {pkt.apid} is not served here (TC APID is {tc_apid})",
+                "?",
+                None,
+            )
             return
         try:
             tc = PusTc.from_packet(pkt, raw)
@@ -210,8 +234,9 @@ class CommandDispatcher(Component):
             return
         label = f"({tc.service},{tc.subservice})"
         if tc.seq_flags != SeqFlags.UNSEGMENTED:
-            self._report_fail(2, req, FailureCode.MALFORMED,
-                              "segmented TCs are not supported", label, None)
+            self._report_fail(
+                2, req, FailureCode.MALFORMED, "segmented TCs are not supported", label, None
+            )
             return
         entry: CommandEntry | None = None
         try:
@@ -219,11 +244,13 @@ class CommandDispatcher(Component):
             label = entry.full_name
             args = decode(entry.spec.fields, data, rt.resolve)
             if rt.mode == Mode.SAFE and not entry.spec.allowed_in_safe:
-                raise CommandFailed(FailureCode.NOT_AUTHORISED,
-                                    f"{entry.full_name} is not allowed in SAFE mode")
+                raise CommandFailed(
+                    FailureCode.NOT_AUTHORISED, f"{entry.full_name} is not allowed in SAFE mode"
+                )
         except CommandFailed as exc:
-            self._report_fail(2, req, exc.code, _with_offset(exc), label,
-                              entry.component if entry else None)
+            self._report_fail(
+                2, req, exc.code, _with_offset(exc), label, entry.component if entry else None
+            )
             return
         # accepted
         comp = entry.component
@@ -250,9 +277,14 @@ class CommandDispatcher(Component):
             return
         except Exception as exc:
             comp.log.exception("command %s raised", entry.full_name)
-            self._report_fail(8, req, FailureCode.EXECUTION_ERROR,
-                              f"internal error in {comp.name}: {type(exc).__name__}: {exc}",
-                              label, comp)
+            self._report_fail(
+                8,
+                req,
+                FailureCode.EXECUTION_ERROR,
+                f"internal error in {comp.name}: {type(exc).__name__}: {exc}",
+                label,
+                comp,
+            )
             return
         if ack & ACK_COMPLETION:
             self._report_ok(7, req)
@@ -262,18 +294,17 @@ class CommandDispatcher(Component):
     def _route(self, tc: PusTc) -> tuple[CommandEntry, bytes]:
         if tc.service == 8 and tc.subservice == 1:
             if len(tc.app_data) < 2:
-                raise CommandFailed(FailureCode.BAD_LENGTH,
-                                    "(8,1) needs a 2-byte function id")
+                raise CommandFailed(FailureCode.BAD_LENGTH, "(8,1) needs a 2-byte function id")
             fid = int.from_bytes(tc.app_data[:2], "big")
             entry = self._by_fid.get(fid)
             if entry is None:
-                raise CommandFailed(FailureCode.UNKNOWN_COMMAND,
-                                    f"no function with id 0x{fid:04X}")
+                raise CommandFailed(FailureCode.UNKNOWN_COMMAND, f"no function with id 0x{fid:04X}")
             return entry, tc.app_data[2:]
         entry = self._by_ss.get((tc.service, tc.subservice))
         if entry is None:
-            raise CommandFailed(FailureCode.UNKNOWN_COMMAND,
-                                f"no command ({tc.service},{tc.subservice})")
+            raise CommandFailed(
+                FailureCode.UNKNOWN_COMMAND, f"no command ({tc.service},{tc.subservice})"
+            )
         return entry, tc.app_data
 
     # ------------------------------------------------------------ reports
@@ -281,8 +312,17 @@ class CommandDispatcher(Component):
         rt = self._bound().rt
         rt.send_reply(1, subservice, _OK.pack(req))
 
-    def _report_fail(self, subservice: int, req: int, code: FailureCode, reason: str,
-                     label: str, comp: Component | None, *, count_error: bool = True) -> None:
+    def _report_fail(
+        self,
+        subservice: int,
+        req: int,
+        code: FailureCode,
+        reason: str,
+        label: str,
+        comp: Component | None,
+        *,
+        count_error: bool = True,
+    ) -> None:
         rt = self._bound().rt
         reason = clip(reason, 255)
         text = reason.encode("utf-8")
@@ -302,17 +342,31 @@ class CommandDispatcher(Component):
         self.tlm_inc("tc_malformed")
         self.event("MALFORMED_PACKET", len(raw) & 0xFFFF_FFFF, clip(reason))
 
-    @command_decl("RESET_COUNTERS", opcode=0,
-                  description="Zero the dispatcher's TC counters and its own counters.")
+    @command_decl(
+        "RESET_COUNTERS",
+        opcode=0,
+        description="Zero the dispatcher's TC counters and its own counters.",
+    )
     def reset_counters(self) -> None:
         super().reset_counters()
-        for ch in ("tc_received", "tc_accepted", "tc_rejected", "tc_failed", "tc_malformed",
-                   "uplink_dropped"):
+        for ch in (
+            "tc_received",
+            "tc_accepted",
+            "tc_rejected",
+            "tc_failed",
+            "tc_malformed",
+            "uplink_dropped",
+        ):
             self.tlm(ch, 0)
 
     # ------------------------------------------------------------ service 17
-    @command_decl("PING", service=17, subservice=1, replies=((17, 2),),
-                  description="Are-you-alive test: answered by (17,2).")
+    @command_decl(
+        "PING",
+        service=17,
+        subservice=1,
+        replies=((17, 2),),
+        description="Are-you-alive test: answered by (17,2).",
+    )
     def ping(self) -> None:
         self._bound().rt.send_reply(17, 2, b"")
 

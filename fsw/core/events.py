@@ -79,8 +79,9 @@ class EventManager(Component):
         data = _ID.pack(info.id) + b"".join(
             a.pack(v) for a, v in zip(info.event.args, args, strict=True)
         )
-        rt.send_tm(5, int(info.event.severity), data, apid=rt.config.event_apid,
-                   priority=Priority.EVENT)
+        rt.send_tm(
+            5, int(info.event.severity), data, apid=rt.config.event_apid, priority=Priority.EVENT
+        )
         self.tlm_inc("sent")
 
     def disabled_ids(self) -> tuple[int, ...]:
@@ -92,27 +93,43 @@ class EventManager(Component):
         ids = [e["event_id"] for e in event_ids]
         unknown = [i for i in ids if i not in rt.event_by_id]
         if unknown:
-            raise CommandFailed(FailureCode.NOT_FOUND,
-                                "unknown event id(s) " + ", ".join(f"0x{i:04X}" for i in unknown))
+            raise CommandFailed(
+                FailureCode.NOT_FOUND,
+                "unknown event id(s) " + ", ".join(f"0x{i:04X}" for i in unknown),
+            )
         return ids
 
-    @command("EVT_ENABLE", service=5, subservice=5, args=(_EVENT_IDS,),
-             description="Let these event ids reach the ground again.")
+    @command(
+        "EVT_ENABLE",
+        service=5,
+        subservice=5,
+        args=(_EVENT_IDS,),
+        description="Let these event ids reach the ground again.",
+    )
     def enable(self, event_ids: list[dict[str, Any]]) -> None:
         self._disabled.difference_update(self._check_ids(event_ids))
         self.tlm("disabled", len(self._disabled))
 
-    @command("EVT_DISABLE", service=5, subservice=6, args=(_EVENT_IDS,),
-             description="Stop these event ids at the on-board filter.")
+    @command(
+        "EVT_DISABLE",
+        service=5,
+        subservice=6,
+        args=(_EVENT_IDS,),
+        description="Stop these event ids at the on-board filter.",
+    )
     def disable(self, event_ids: list[dict[str, Any]]) -> None:
         self._disabled.update(self._check_ids(event_ids))
         self.tlm("disabled", len(self._disabled))
 
-    @command("EVT_REPORT_DISABLED", service=5, subservice=7, replies=((5, 8),),
-             description="Report the disabled event ids in a (5,8).")
+    @command(
+        "EVT_REPORT_DISABLED",
+        service=5,
+        subservice=7,
+        replies=((5, 8),),
+        description="Report the disabled event ids in a (5,8).",
+    )
     def report_disabled(self) -> None:
-        self.send_report("DISABLED_LIST",
-                         event_ids=[{"event_id": i} for i in self.disabled_ids()])
+        self.send_report("DISABLED_LIST", event_ids=[{"event_id": i} for i in self.disabled_ids()])
 
 
 __all__ = ["EventManager"]

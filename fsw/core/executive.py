@@ -46,26 +46,40 @@ class Executive(Component):
         Channel("met_s", "u32", units="s", description="mission elapsed time"),
         Channel("cycles", "u32", description="executive cycles run since boot"),
         Channel("dl_queued", "u16", description="TM packets waiting for downlink"),
-        Channel("dl_dropped", "u32", description="TM packets dropped: downlink queue full",
-                yellow=(None, 0)),
+        Channel(
+            "dl_dropped",
+            "u32",
+            description="TM packets dropped: downlink queue full",
+            yellow=(None, 0),
+        ),
         Channel("overruns", "u32", description="times the executive fell behind real time"),
-        Channel("dict_hash", "u32",
-                description="first 32 bits of the content hash of the dictionary this "
-                            "flight software was built with (the ground checks its own)"),
+        Channel(
+            "dict_hash",
+            "u32",
+            description="first 32 bits of the content hash of the dictionary this "
+            "flight software was built with (the ground checks its own)",
+        ),
     )
     EVENTS = (
-        Event("BOOT", Severity.INFO,
-              "flight software started: {components} components, {commands} commands",
-              (Arg("components", "u16"), Arg("commands", "u16"))),
-        Event("OVERRUN", Severity.LOW,
-              "executive fell {behind_s:.3f} s behind real time; {skipped} cycles skipped",
-              (Arg("behind_s", "f32", units="s"), Arg("skipped", "u32"))),
+        Event(
+            "BOOT",
+            Severity.INFO,
+            "flight software started: {components} components, {commands} commands",
+            (Arg("components", "u16"), Arg("commands", "u16")),
+        ),
+        Event(
+            "OVERRUN",
+            Severity.LOW,
+            "executive fell {behind_s:.3f} s behind real time; {skipped} cycles skipped",
+            (Arg("behind_s", "f32", units="s"), Arg("skipped", "u32")),
+        ),
     )
     RATE_GROUPS = (EXEC_RATE_GROUP,)
     HK_INTERVAL_S = 10.0
 
-    def __init__(self, drain: Callable[[], None], health: HealthMonitor,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, drain: Callable[[], None], health: HealthMonitor, name: str | None = None
+    ) -> None:
         super().__init__(name)
         self._drain = drain
         self._health = health
@@ -92,8 +106,10 @@ class Executive(Component):
     def rate_groups(self) -> list[tuple[str, float, list[str]]]:
         """(name, period_s, member names) of every rate group."""
         base = self._bound().rt.config.base_period_s
-        return [(g.name, g.period_ticks * base, [c.name for ph in g.phases for c, _, _ in ph])
-                for g in self._groups]
+        return [
+            (g.name, g.period_ticks * base, [c.name for ph in g.phases for c, _, _ in ph])
+            for g in self._groups
+        ]
 
     def on_tick(self, rate_group: str) -> None:
         b = self._b

@@ -35,20 +35,41 @@ from fsw.core.store import MemStore, Store
 
 #: Fixed ids of the core components; mission components get 16 and up.
 CORE_IDS: dict[str, int] = {
-    "exec": 1, "cmd": 2, "evt": 3, "hk": 4, "prm": 5,
-    "sched": 6, "seq": 7, "mode": 8, "health": 9, "store": 10,
+    "exec": 1,
+    "cmd": 2,
+    "evt": 3,
+    "hk": 4,
+    "prm": 5,
+    "sched": 6,
+    "seq": 7,
+    "mode": 8,
+    "health": 9,
+    "store": 10,
 }
 FIRST_MISSION_ID = 16
 CORE_SID = 1
 #: Housekeeping sid of a component's default report: 256 + component id.
 COMPONENT_SID_BASE = 0x100
 CORE_REPORT_CHANNELS: tuple[str, ...] = (
-    "mode.mode", "exec.met_s", "exec.cycles",
-    "cmd.tc_received", "cmd.tc_accepted", "cmd.tc_rejected", "cmd.tc_failed",
-    "cmd.tc_malformed", "cmd.uplink_dropped",
-    "evt.sent", "evt.throttled", "exec.dl_queued", "exec.dl_dropped",
-    "sched.activities", "seq.running", "mode.monitors_tripped",
-    "health.restarts", "health.isolated", "store.save_failures",
+    "mode.mode",
+    "exec.met_s",
+    "exec.cycles",
+    "cmd.tc_received",
+    "cmd.tc_accepted",
+    "cmd.tc_rejected",
+    "cmd.tc_failed",
+    "cmd.tc_malformed",
+    "cmd.uplink_dropped",
+    "evt.sent",
+    "evt.throttled",
+    "exec.dl_queued",
+    "exec.dl_dropped",
+    "sched.activities",
+    "seq.running",
+    "mode.monitors_tripped",
+    "health.restarts",
+    "health.isolated",
+    "store.save_failures",
 )
 
 C = TypeVar("C", bound=Component)
@@ -85,8 +106,16 @@ class FlightSoftware:
         self.modes = ModeManager(self.seq)
         self._started = False
         core: list[Component] = [
-            self.executive, self.cmd, self.evt, self.hk, self.prm,
-            self.sched, self.seq, self.modes, self.health, self.storage,
+            self.executive,
+            self.cmd,
+            self.evt,
+            self.hk,
+            self.prm,
+            self.sched,
+            self.seq,
+            self.modes,
+            self.health,
+            self.storage,
         ]
         rt = self.runtime
         for comp in core:  # ids, channels, events, parameters
@@ -108,8 +137,7 @@ class FlightSoftware:
         parameter values, a default housekeeping report (sid 256 + id) and ``on_init()``.
         """
         rt = self.runtime
-        cid = component_id if component_id is not None else rt.next_component_id(
-            FIRST_MISSION_ID)
+        cid = component_id if component_id is not None else rt.next_component_id(FIRST_MISSION_ID)
         rt.attach(comp, cid)
         self.prm.apply_saved(comp)
         self._activate(comp)
@@ -122,8 +150,12 @@ class FlightSoftware:
         b.last_beat = self.runtime.tick
         interval = type(comp).HK_INTERVAL_S
         if interval > 0:
-            self.hk.define(COMPONENT_SID_BASE + b.component_id, comp.name, interval,
-                           [f"{comp.name}.{ch.name}" for ch in type(comp).channels()])
+            self.hk.define(
+                COMPONENT_SID_BASE + b.component_id,
+                comp.name,
+                interval,
+                [f"{comp.name}.{ch.name}" for ch in type(comp).channels()],
+            )
         try:
             comp.on_init()
         except Exception as exc:

@@ -118,23 +118,54 @@ class HealthMonitor(Component):
         Channel("wd_pings", "u32", description="systemd watchdog pings sent"),
     )
     EVENTS = (
-        Event("TICK_ERROR", Severity.MEDIUM, "{component} on_tick raised: {error}",
-              (_COMP, Arg("error", "str", max_len=200))),
-        Event("SILENT", Severity.HIGH, "{component} silent for {silent_s:.1f} s",
-              (_COMP, Arg("silent_s", "f32", units="s"))),
-        Event("RESTARTED", Severity.MEDIUM, "{component} restarted ({streak} in a row)",
-              (_COMP, Arg("streak", "u16"))),
-        Event("RESTART_FAILED", Severity.HIGH, "{component} on_init raised: {error}",
-              (_COMP, Arg("error", "str", max_len=200))),
-        Event("ISOLATED", Severity.HIGH,
-              "{component} isolated after {streak} restarts; send health.RESTART to retry",
-              (_COMP, Arg("streak", "u16"))),
+        Event(
+            "TICK_ERROR",
+            Severity.MEDIUM,
+            "{component} on_tick raised: {error}",
+            (_COMP, Arg("error", "str", max_len=200)),
+        ),
+        Event(
+            "SILENT",
+            Severity.HIGH,
+            "{component} silent for {silent_s:.1f} s",
+            (_COMP, Arg("silent_s", "f32", units="s")),
+        ),
+        Event(
+            "RESTARTED",
+            Severity.MEDIUM,
+            "{component} restarted ({streak} in a row)",
+            (_COMP, Arg("streak", "u16")),
+        ),
+        Event(
+            "RESTART_FAILED",
+            Severity.HIGH,
+            "{component} on_init raised: {error}",
+            (_COMP, Arg("error", "str", max_len=200)),
+        ),
+        Event(
+            "ISOLATED",
+            Severity.HIGH,
+            "{component} isolated after {streak} restarts; send health.RESTART to retry",
+            (_COMP, Arg("streak", "u16")),
+        ),
     )
     PARAMETERS = (
-        Param("silent_cycles", "u16", default=3, min=1, max=600,
-              description="missed periods before a component counts as silent"),
-        Param("max_restarts", "u8", default=3, min=0, max=100,
-              description="restarts in a row before isolation"),
+        Param(
+            "silent_cycles",
+            "u16",
+            default=3,
+            min=1,
+            max=600,
+            description="missed periods before a component counts as silent",
+        ),
+        Param(
+            "max_restarts",
+            "u8",
+            default=3,
+            min=0,
+            max=100,
+            description="restarts in a row before isolation",
+        ),
     )
     RATE_GROUPS = (HEALTH_RATE_GROUP,)
     TICK_PHASE = 1
@@ -217,12 +248,16 @@ class HealthMonitor(Component):
         if self._b is None:
             return
         rt = self._bound().rt
-        self.tlm("isolated", sum(1 for c in rt.components.values()
-                                 if c._b is not None and c._b.isolated))
+        self.tlm(
+            "isolated", sum(1 for c in rt.components.values() if c._b is not None and c._b.isolated)
+        )
 
     # ------------------------------------------------------------ commands
-    @command("RESTART", args=(Arg("component", "str", max_len=32),),
-             description="Restart a component now (also lifts isolation).")
+    @command(
+        "RESTART",
+        args=(Arg("component", "str", max_len=32),),
+        description="Restart a component now (also lifts isolation).",
+    )
     def restart_cmd(self, component: str) -> None:
         rt = self._bound().rt
         comp = rt.components.get(component)

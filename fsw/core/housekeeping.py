@@ -30,8 +30,7 @@ MAX_CHANNELS_PER_REPORT = 512
 _SID = Arg("sid", "u16", description="report structure id")
 _SIDS = Array("sids", (_SID,))
 _INTERVAL = Arg("interval_ms", "u32", min=1, units="ms", description="collection interval")
-_CHANNEL_IDS = Array("channel_ids", (Arg("channel_id", "u16"),),
-                     max_count=MAX_CHANNELS_PER_REPORT)
+_CHANNEL_IDS = Array("channel_ids", (Arg("channel_id", "u16"),), max_count=MAX_CHANNELS_PER_REPORT)
 
 
 @dataclass(slots=True)
@@ -86,11 +85,21 @@ class Housekeeping(Component):
         Channel("enabled", "u16", description="report structures generating periodically"),
     )
     REPORTS = (
-        Report("STRUCTURE", 3, 10,
-               (_SID, Arg("enabled", "bool"), _INTERVAL, _CHANNEL_IDS),
-               "a report structure (answer to (3,9))"),
-        Report("HK_REPORT", 3, 25, (_SID, Dynamic("values", "hk_values", "sid")),
-               "housekeeping values of structure sid", apid="hk"),
+        Report(
+            "STRUCTURE",
+            3,
+            10,
+            (_SID, Arg("enabled", "bool"), _INTERVAL, _CHANNEL_IDS),
+            "a report structure (answer to (3,9))",
+        ),
+        Report(
+            "HK_REPORT",
+            3,
+            25,
+            (_SID, Dynamic("values", "hk_values", "sid")),
+            "housekeeping values of structure sid",
+            apid="hk",
+        ),
     )
     RATE_GROUPS = (HK_RATE_GROUP,)
     TICK_PHASE = 1
@@ -113,8 +122,15 @@ class Housekeeping(Component):
         self._publish()
 
     # ------------------------------------------------------------ definitions
-    def define(self, sid: int, name: str, interval_s: float, channels: Sequence[str | int],
-               *, enabled: bool = True) -> HkReport:
+    def define(
+        self,
+        sid: int,
+        name: str,
+        interval_s: float,
+        channels: Sequence[str | int],
+        *,
+        enabled: bool = True,
+    ) -> HkReport:
         """Define a report in code (it goes into the dictionary). Channels by name or id.
 
         >>> fs.hk.define(10, "power", 1.0, ["eps.soc_pct", "eps.bus_v"])  # doctest: +SKIP
@@ -145,8 +161,16 @@ class Housekeeping(Component):
             raise CommandFailed(FailureCode.NOT_FOUND, f"no housekeeping report sid {sid}")
         return rep
 
-    def _add(self, sid: int, name: str, interval_ms: int, ids: Sequence[int], *, enabled: bool,
-             predefined: bool) -> HkReport:
+    def _add(
+        self,
+        sid: int,
+        name: str,
+        interval_ms: int,
+        ids: Sequence[int],
+        *,
+        enabled: bool,
+        predefined: bool,
+    ) -> HkReport:
         rep = HkReport(sid, name, interval_ms, enabled, tuple(ids), predefined)
         rep.compile(self._bound().rt)
         rep.countdown = self._ticks(interval_ms)
@@ -181,8 +205,7 @@ class Housekeeping(Component):
             rep.countdown -= 1
             if rep.countdown <= 0:
                 rep.countdown = self._ticks(rep.interval_ms)
-                rt.send_tm(3, 25, rep.pack(values), apid=rt.config.hk_apid,
-                           priority=Priority.HK)
+                rt.send_tm(3, 25, rep.pack(values), apid=rt.config.hk_apid, priority=Priority.HK)
                 sent += 1
         if sent:
             self.tlm_inc("reports_sent", sent)
@@ -191,38 +214,56 @@ class Housekeeping(Component):
     def _sids(self, sids: list[dict[str, Any]]) -> list[HkReport]:
         return [self.report(s["sid"]) for s in sids]
 
-    @command("HK_CREATE", service=3, subservice=1, args=(_SID, _INTERVAL, _CHANNEL_IDS),
-             description="Create a report structure (created disabled).")
+    @command(
+        "HK_CREATE",
+        service=3,
+        subservice=1,
+        args=(_SID, _INTERVAL, _CHANNEL_IDS),
+        description="Create a report structure (created disabled).",
+    )
     def create(self, sid: int, interval_ms: int, channel_ids: list[dict[str, Any]]) -> None:
         rt = self._bound().rt
         if sid in self._reports:
-            raise CommandFailed(FailureCode.ARG_OUT_OF_RANGE,
-                                f"sid {sid} already exists; delete it first")
+            raise CommandFailed(
+                FailureCode.ARG_OUT_OF_RANGE, f"sid {sid} already exists; delete it first"
+            )
         if len(self._reports) >= MAX_REPORTS:
             raise CommandFailed(FailureCode.BUSY, f"report table full ({MAX_REPORTS})")
-        self._check_interval(interval_ms,
-                             lambda m: CommandFailed(FailureCode.ARG_OUT_OF_RANGE, m))
+        self._check_interval(interval_ms, lambda m: CommandFailed(FailureCode.ARG_OUT_OF_RANGE, m))
         ids = [c["channel_id"] for c in channel_ids]
         unknown = [i for i in ids if i not in rt.channel_by_id]
         if unknown:
-            raise CommandFailed(FailureCode.NOT_FOUND, "unknown channel id(s) "
-                                + ", ".join(f"0x{i:04X}" for i in unknown))
+            raise CommandFailed(
+                FailureCode.NOT_FOUND,
+                "unknown channel id(s) " + ", ".join(f"0x{i:04X}" for i in unknown),
+            )
         self._add(sid, f"sid{sid}", interval_ms, ids, enabled=False, predefined=False)
 
-    @command("HK_DELETE", service=3, subservice=3, args=(_SIDS,),
-             description="Delete disabled report structures.")
+    @command(
+        "HK_DELETE",
+        service=3,
+        subservice=3,
+        args=(_SIDS,),
+        description="Delete disabled report structures.",
+    )
     def delete(self, sids: list[dict[str, Any]]) -> None:
         reps = self._sids(sids)
         on = [r.sid for r in reps if r.enabled]
         if on:
-            raise CommandFailed(FailureCode.EXECUTION_ERROR,
-                                f"disable sid(s) {on} before deleting them")
+            raise CommandFailed(
+                FailureCode.EXECUTION_ERROR, f"disable sid(s) {on} before deleting them"
+            )
         for r in reps:
             self._reports.pop(r.sid, None)
         self._publish()
 
-    @command("HK_ENABLE", service=3, subservice=5, args=(_SIDS,),
-             description="Start periodic generation of these reports.")
+    @command(
+        "HK_ENABLE",
+        service=3,
+        subservice=5,
+        args=(_SIDS,),
+        description="Start periodic generation of these reports.",
+    )
     def enable(self, sids: list[dict[str, Any]]) -> None:
         for r in self._sids(sids):
             if not r.enabled:
@@ -230,34 +271,58 @@ class Housekeeping(Component):
                 r.countdown = self._ticks(r.interval_ms)
         self._publish()
 
-    @command("HK_DISABLE", service=3, subservice=6, args=(_SIDS,),
-             description="Stop periodic generation of these reports.")
+    @command(
+        "HK_DISABLE",
+        service=3,
+        subservice=6,
+        args=(_SIDS,),
+        description="Stop periodic generation of these reports.",
+    )
     def disable(self, sids: list[dict[str, Any]]) -> None:
         for r in self._sids(sids):
             r.enabled = False
         self._publish()
 
-    @command("HK_REPORT_STRUCTURE", service=3, subservice=9, args=(_SIDS,),
-             replies=((3, 10),), description="Report these structures, one (3,10) each.")
+    @command(
+        "HK_REPORT_STRUCTURE",
+        service=3,
+        subservice=9,
+        args=(_SIDS,),
+        replies=((3, 10),),
+        description="Report these structures, one (3,10) each.",
+    )
     def report_structure(self, sids: list[dict[str, Any]]) -> None:
         for r in self._sids(sids):
-            self.send_report("STRUCTURE", sid=r.sid, enabled=r.enabled,
-                             interval_ms=r.interval_ms,
-                             channel_ids=[{"channel_id": c} for c in r.channel_ids])
+            self.send_report(
+                "STRUCTURE",
+                sid=r.sid,
+                enabled=r.enabled,
+                interval_ms=r.interval_ms,
+                channel_ids=[{"channel_id": c} for c in r.channel_ids],
+            )
 
-    @command("HK_ONE_SHOT", service=3, subservice=27, args=(_SIDS,), replies=((3, 25),),
-             description="Generate these reports once, now.")
+    @command(
+        "HK_ONE_SHOT",
+        service=3,
+        subservice=27,
+        args=(_SIDS,),
+        replies=((3, 25),),
+        description="Generate these reports once, now.",
+    )
     def one_shot(self, sids: list[dict[str, Any]]) -> None:
         rt = self._bound().rt
         reps = self._sids(sids)
         for r in reps:
-            rt.send_tm(3, 25, r.pack(rt.values), apid=rt.config.hk_apid,
-                       priority=Priority.REALTIME)
+            rt.send_tm(3, 25, r.pack(rt.values), apid=rt.config.hk_apid, priority=Priority.REALTIME)
         self.tlm_inc("reports_sent", len(reps))
 
-    @command("HK_MODIFY_INTERVAL", service=3, subservice=31,
-             args=(Array("reports", (_SID, _INTERVAL)),),
-             description="Change the collection interval of report structures.")
+    @command(
+        "HK_MODIFY_INTERVAL",
+        service=3,
+        subservice=31,
+        args=(Array("reports", (_SID, _INTERVAL)),),
+        description="Change the collection interval of report structures.",
+    )
     def modify_interval(self, reports: list[dict[str, Any]]) -> None:
         pairs = [(self.report(r["sid"]), r["interval_ms"]) for r in reports]
         for _, ms in pairs:

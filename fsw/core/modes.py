@@ -98,34 +98,76 @@ class ModeManager(Component):
     NAME = "mode"
     DESCRIPTION = "Modes NOMINAL/SAFE, limit monitors (event, sequence or SAFE action)."
     TELEMETRY = (
-        Channel("mode", "enum", labels=tuple(m.name for m in Mode),
-                description="current spacecraft mode"),
+        Channel(
+            "mode",
+            "enum",
+            labels=tuple(m.name for m in Mode),
+            description="current spacecraft mode",
+        ),
         Channel("safe_entries", "u32", description="times SAFE was entered since boot"),
         Channel("monitor_trips", "u32", description="monitor trips since boot"),
         Channel("monitors_enabled", "u16", description="monitors enabled"),
         Channel("monitors_tripped", "u16", description="monitors tripped now", yellow=(None, 0)),
     )
     EVENTS = (
-        Event("SAFE_ENTERED", Severity.HIGH, "entered SAFE: {reason}",
-              (Arg("reason", "str", max_len=100),)),
-        Event("SAFE_EXITED", Severity.MEDIUM, "left SAFE: {reason}",
-              (Arg("reason", "str", max_len=100),)),
-        Event("MONITOR_TRIPPED", Severity.MEDIUM,
-              "{monitor}: {channel} = {value:g} {op} {threshold:g} for {samples} samples; "
-              "action {action}",
-              (Arg("monitor", "str", max_len=32), Arg("channel", "str", max_len=64),
-               Arg("value", "f64"), Arg("op", "str", max_len=2), Arg("threshold", "f64"),
-               Arg("samples", "u16"), _ACTION_ARG)),
-        Event("MONITOR_CLEARED", Severity.INFO, "{monitor}: back within limits",
-              (Arg("monitor", "str", max_len=32),)),
-        Event("ACTION_FAILED", Severity.MEDIUM, "{monitor}: action failed: {reason}",
-              (Arg("monitor", "str", max_len=32), Arg("reason", "str", max_len=200))),
+        Event(
+            "SAFE_ENTERED",
+            Severity.HIGH,
+            "entered SAFE: {reason}",
+            (Arg("reason", "str", max_len=100),),
+        ),
+        Event(
+            "SAFE_EXITED",
+            Severity.MEDIUM,
+            "left SAFE: {reason}",
+            (Arg("reason", "str", max_len=100),),
+        ),
+        Event(
+            "MONITOR_TRIPPED",
+            Severity.MEDIUM,
+            "{monitor}: {channel} = {value:g} {op} {threshold:g} for {samples} samples; "
+            "action {action}",
+            (
+                Arg("monitor", "str", max_len=32),
+                Arg("channel", "str", max_len=64),
+                Arg("value", "f64"),
+                Arg("op", "str", max_len=2),
+                Arg("threshold", "f64"),
+                Arg("samples", "u16"),
+                _ACTION_ARG,
+            ),
+        ),
+        Event(
+            "MONITOR_CLEARED",
+            Severity.INFO,
+            "{monitor}: back within limits",
+            (Arg("monitor", "str", max_len=32),),
+        ),
+        Event(
+            "ACTION_FAILED",
+            Severity.MEDIUM,
+            "{monitor}: action failed: {reason}",
+            (Arg("monitor", "str", max_len=32), Arg("reason", "str", max_len=200)),
+        ),
     )
     REPORTS = (
-        Report("MONITOR_STATUS", 12, 14,
-               (Array("monitors", (Arg("monitor_id", "u16"), Arg("enabled", "bool"),
-                                   Arg("tripped", "bool"), Arg("count", "u16"))),),
-               "status of every limit monitor (answer to (12,13))"),
+        Report(
+            "MONITOR_STATUS",
+            12,
+            14,
+            (
+                Array(
+                    "monitors",
+                    (
+                        Arg("monitor_id", "u16"),
+                        Arg("enabled", "bool"),
+                        Arg("tripped", "bool"),
+                        Arg("count", "u16"),
+                    ),
+                ),
+            ),
+            "status of every limit monitor (answer to (12,13))",
+        ),
     )
     RATE_GROUPS = (MODE_RATE_GROUP,)
     TICK_PHASE = 1
@@ -149,8 +191,9 @@ class ModeManager(Component):
         info = rt.channel_by_name.get(mon.channel)
         if info is None:
             raise DeclarationError(f"monitor {mon.name}: no channel '{mon.channel}'")
-        self._states[mon.monitor_id] = _State(mon, info.slot, info.id, OPERATORS[mon.op],
-                                              mon.enabled)
+        self._states[mon.monitor_id] = _State(
+            mon, info.slot, info.id, OPERATORS[mon.op], mon.enabled
+        )
         self._publish()
 
     def monitors(self) -> tuple[Monitor, ...]:
@@ -159,18 +202,21 @@ class ModeManager(Component):
 
     def monitor_json(self) -> list[dict[str, Any]]:
         """Monitor definitions for the dictionary."""
-        return [{
-            "monitor_id": s.mon.monitor_id,
-            "name": s.mon.name,
-            "channel": s.mon.channel,
-            "channel_id": s.channel_id,
-            "op": s.mon.op,
-            "threshold": s.mon.threshold,
-            "persistence": s.mon.persistence,
-            "action": s.mon.action.name,
-            "sequence_id": s.mon.sequence_id,
-            "enabled": s.mon.enabled,
-        } for s in self._states.values()]
+        return [
+            {
+                "monitor_id": s.mon.monitor_id,
+                "name": s.mon.name,
+                "channel": s.mon.channel,
+                "channel_id": s.channel_id,
+                "op": s.mon.op,
+                "threshold": s.mon.threshold,
+                "persistence": s.mon.persistence,
+                "action": s.mon.action.name,
+                "sequence_id": s.mon.sequence_id,
+                "enabled": s.mon.enabled,
+            }
+            for s in self._states.values()
+        ]
 
     def add_mode_hook(self, hook: Callable[[Mode], None]) -> None:
         """Call ``hook(mode)`` on every mode change (e.g. to switch payload power)."""
@@ -189,8 +235,9 @@ class ModeManager(Component):
     def exit_safe(self, reason: str) -> None:
         """Return to NOMINAL; monitors re-arm."""
         if self.mode != Mode.SAFE:
-            raise CommandFailed(FailureCode.EXECUTION_ERROR,
-                                f"not in SAFE mode (mode is {self.mode.name})")
+            raise CommandFailed(
+                FailureCode.EXECUTION_ERROR, f"not in SAFE mode (mode is {self.mode.name})"
+            )
         for st in self._states.values():
             st.count = 0
             st.tripped = False
@@ -241,8 +288,16 @@ class ModeManager(Component):
         st.tripped = True
         self.tlm_inc("monitor_trips")
         self._publish()
-        self.event("MONITOR_TRIPPED", mon.name, clip(mon.channel, 64), float(value), mon.op,
-                   float(mon.threshold), min(st.count, 0xFFFF), mon.action.name)
+        self.event(
+            "MONITOR_TRIPPED",
+            mon.name,
+            clip(mon.channel, 64),
+            float(value),
+            mon.op,
+            float(mon.threshold),
+            min(st.count, 0xFFFF),
+            mon.action.name,
+        )
         try:
             if mon.action == MonitorAction.SAFE:
                 self.enter_safe(f"monitor {mon.name}")
@@ -268,39 +323,65 @@ class ModeManager(Component):
         return out
 
     # ------------------------------------------------------------ commands
-    @command("MODE_SAFE_ENTER", service=200, subservice=1,
-             description="Enter SAFE mode now (payload off).")
+    @command(
+        "MODE_SAFE_ENTER",
+        service=200,
+        subservice=1,
+        description="Enter SAFE mode now (payload off).",
+    )
     def safe_enter_cmd(self) -> None:
         if not self.enter_safe("by command"):
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "already in SAFE mode")
 
-    @command("MODE_SAFE_EXIT", service=200, subservice=2,
-             description="Leave SAFE mode for NOMINAL; monitors re-arm.")
+    @command(
+        "MODE_SAFE_EXIT",
+        service=200,
+        subservice=2,
+        description="Leave SAFE mode for NOMINAL; monitors re-arm.",
+    )
     def safe_exit_cmd(self) -> None:
         self.exit_safe("by command")
 
-    @command("MON_ENABLE", service=12, subservice=1, args=(_MON_IDS,),
-             description="Enable limit monitors (their persistence count restarts).")
+    @command(
+        "MON_ENABLE",
+        service=12,
+        subservice=1,
+        args=(_MON_IDS,),
+        description="Enable limit monitors (their persistence count restarts).",
+    )
     def enable_cmd(self, monitor_ids: list[dict[str, Any]]) -> None:
         for st in self._states_for(monitor_ids):
             if not st.enabled:
                 st.enabled, st.count, st.tripped = True, 0, False
         self._publish()
 
-    @command("MON_DISABLE", service=12, subservice=2, args=(_MON_IDS,),
-             description="Disable limit monitors.")
+    @command(
+        "MON_DISABLE",
+        service=12,
+        subservice=2,
+        args=(_MON_IDS,),
+        description="Disable limit monitors.",
+    )
     def disable_cmd(self, monitor_ids: list[dict[str, Any]]) -> None:
         for st in self._states_for(monitor_ids):
             st.enabled, st.count, st.tripped = False, 0, False
         self._publish()
 
-    @command("MON_REPORT", service=12, subservice=13, replies=((12, 14),),
-             description="Report every monitor's status in a (12,14).")
+    @command(
+        "MON_REPORT",
+        service=12,
+        subservice=13,
+        replies=((12, 14),),
+        description="Report every monitor's status in a (12,14).",
+    )
     def report_cmd(self) -> None:
-        self.send_report("MONITOR_STATUS", monitors=[
-            {"monitor_id": k, "enabled": s.enabled, "tripped": s.tripped, "count": s.count}
-            for k, s in sorted(self._states.items())
-        ])
+        self.send_report(
+            "MONITOR_STATUS",
+            monitors=[
+                {"monitor_id": k, "enabled": s.enabled, "tripped": s.tripped, "count": s.count}
+                for k, s in sorted(self._states.items())
+            ],
+        )
 
 
 __all__ = ["MODE_RATE_GROUP", "OPERATORS", "ModeManager", "Monitor", "MonitorAction"]

@@ -25,7 +25,6 @@ _NAME = Arg("name", "str", max_len=64)
 _TEXT = Arg("value", "str", max_len=64)
 
 
-
 def _shown(value: object) -> str:
     """A value as an operator reads it: floats to float32 precision (0.85, not
     0.8500000238418579), everything else as it is.
@@ -36,6 +35,7 @@ def _shown(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.7g}"
     return str(value)
+
 
 class ParameterManager(Component):
     """Get, set, validate and save parameters of every component."""
@@ -50,19 +50,31 @@ class ParameterManager(Component):
     )
     EVENTS = (
         Event("CHANGED", Severity.INFO, "{name} = {value}", (_NAME, _TEXT)),
-        Event("REFUSED", Severity.LOW, "{name} = {value} refused: {reason}",
-              (_NAME, _TEXT, Arg("reason", "str", max_len=200))),
+        Event(
+            "REFUSED",
+            Severity.LOW,
+            "{name} = {value} refused: {reason}",
+            (_NAME, _TEXT, Arg("reason", "str", max_len=200)),
+        ),
         Event("SAVED", Severity.INFO, "{count} parameter values saved", (Arg("count", "u16"),)),
-        Event("LOADED", Severity.INFO, "{count} saved parameter values loaded",
-              (Arg("count", "u16"),)),
-        Event("LOAD_REFUSED", Severity.LOW,
-              "{name}: saved value {value} refused ({reason}); default kept",
-              (_NAME, _TEXT, Arg("reason", "str", max_len=200))),
+        Event(
+            "LOADED", Severity.INFO, "{count} saved parameter values loaded", (Arg("count", "u16"),)
+        ),
+        Event(
+            "LOAD_REFUSED",
+            Severity.LOW,
+            "{name}: saved value {value} refused ({reason}); default kept",
+            (_NAME, _TEXT, Arg("reason", "str", max_len=200)),
+        ),
     )
     REPORTS = (
-        Report("VALUES", 20, 2,
-               (Array("params", (_PID, Dynamic("value", "param_value", "param_id"))),),
-               "parameter values (answer to (20,1))"),
+        Report(
+            "VALUES",
+            20,
+            2,
+            (Array("params", (_PID, Dynamic("value", "param_value", "param_id"))),),
+            "parameter values (answer to (20,1))",
+        ),
     )
     HK_INTERVAL_S = 30.0
 
@@ -97,8 +109,7 @@ class ParameterManager(Component):
         except CoreError as exc:
             reason = exc.reason
         if reason:
-            self.event("LOAD_REFUSED", clip(info.full_name, 64), clip(str(raw), 64),
-                       clip(reason))
+            self.event("LOAD_REFUSED", clip(info.full_name, 64), clip(str(raw), 64), clip(reason))
             return False
         b = info.component._b
         assert b is not None
@@ -129,12 +140,12 @@ class ParameterManager(Component):
         for info, value in pairs:
             reason = self._validate(info, value)
             if reason:
-                self.event("REFUSED", clip(info.full_name, 64), clip(_shown(value), 64),
-                           clip(reason))
+                self.event(
+                    "REFUSED", clip(info.full_name, 64), clip(_shown(value), 64), clip(reason)
+                )
                 raise CommandFailed(
                     FailureCode.VALUE_REJECTED,
-                    f"{info.full_name}={value} refused: {reason}; "
-                    f"value stays {info.value}",
+                    f"{info.full_name}={value} refused: {reason}; value stays {info.value}",
                 )
         for info, value in pairs:
             b = info.component._b
@@ -179,21 +190,34 @@ class ParameterManager(Component):
             raise CommandFailed(FailureCode.NOT_FOUND, f"no parameter with id 0x{pid:04X}")
         return info
 
-    @command("PARAM_GET", service=20, subservice=1,
-             args=(Array("param_ids", (_PID,)),), replies=((20, 2),),
-             description="Report parameter values in a (20,2).")
+    @command(
+        "PARAM_GET",
+        service=20,
+        subservice=1,
+        args=(Array("param_ids", (_PID,)),),
+        replies=((20, 2),),
+        description="Report parameter values in a (20,2).",
+    )
     def get(self, param_ids: list[dict[str, Any]]) -> None:
         infos = [self._info(p["param_id"]) for p in param_ids]
         self.send_report("VALUES", params=[{"param_id": i.id, "value": i.value} for i in infos])
 
-    @command("PARAM_SET", service=20, subservice=3,
-             args=(Array("params", (_PID, Dynamic("value", "param_value", "param_id"))),),
-             description="Set parameter values (all or nothing; validators may refuse).")
+    @command(
+        "PARAM_SET",
+        service=20,
+        subservice=3,
+        args=(Array("params", (_PID, Dynamic("value", "param_value", "param_id"))),),
+        description="Set parameter values (all or nothing; validators may refuse).",
+    )
     def set_cmd(self, params: list[dict[str, Any]]) -> None:
         self.set_values([(self._info(p["param_id"]), p["value"]) for p in params])
 
-    @command("PARAM_SAVE", service=20, subservice=128,
-             description="Save every parameter value to storage (atomic, CRC-checked).")
+    @command(
+        "PARAM_SAVE",
+        service=20,
+        subservice=128,
+        description="Save every parameter value to storage (atomic, CRC-checked).",
+    )
     def save_cmd(self) -> None:
         self.save()
 

@@ -60,8 +60,7 @@ class FlightConfig:
     event_burst_per_s: int = 10
 
     def __post_init__(self) -> None:
-        for name, apid in (("tc", self.tc_apid), ("event", self.event_apid),
-                           ("hk", self.hk_apid)):
+        for name, apid in (("tc", self.tc_apid), ("event", self.event_apid), ("hk", self.hk_apid)):
             if not 0 <= apid < 0x7FF:
                 raise DeclarationError(f"{name} APID {apid} outside 0..0x7FE")
         if not self.rate_groups:
@@ -324,7 +323,9 @@ class Runtime:
             self.channel_by_name[info.full_name] = info
             b.tlm_slots[ch.name] = info.slot
         b.counter_slots = (
-            b.tlm_slots["cmds_accepted"], b.tlm_slots["cmds_rejected"], b.tlm_slots["errors"]
+            b.tlm_slots["cmds_accepted"],
+            b.tlm_slots["cmds_rejected"],
+            b.tlm_slots["errors"],
         )
         for i, ev in enumerate(type(comp).EVENTS, start=1):
             einfo = EventInfo(base | i, f"{comp.name}.{ev.name}", comp, ev)
@@ -359,9 +360,7 @@ class Runtime:
         return info.channel.arg.label_of(v) if info.channel.type == "enum" else v
 
     # ------------------------------------------------------------ events
-    def emit_event(
-        self, info: EventInfo, args: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> None:
+    def emit_event(self, info: EventInfo, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Check an event's arguments, record it, log it and hand it to the event sink."""
         ev = info.event
         if kwargs:
@@ -388,8 +387,9 @@ class Runtime:
             self.event_sink(info, checked)
 
     # ------------------------------------------------------------ downlink
-    def send_tm(self, service: int, subservice: int, app_data: bytes, *, apid: int,
-                priority: Priority) -> None:
+    def send_tm(
+        self, service: int, subservice: int, app_data: bytes, *, apid: int, priority: Priority
+    ) -> None:
         """Build a PUS-C TM packet stamped with the current time and queue it."""
         seq = self._seq.get(apid, 0)
         self._seq[apid] = (seq + 1) & 0x3FFF
@@ -420,8 +420,7 @@ class Runtime:
         """Encode a declared report and queue it (priority from its APID role)."""
         data = encode(rep.fields, values, self.resolve)
         prio = {"event": Priority.EVENT, "hk": Priority.HK}.get(rep.apid, Priority.REALTIME)
-        self.send_tm(rep.service, rep.subservice, data, apid=self.apid_of(rep.apid),
-                     priority=prio)
+        self.send_tm(rep.service, rep.subservice, data, apid=self.apid_of(rep.apid), priority=prio)
 
     def resolve(self, kind: str, key: int) -> tuple[Arg, ...]:
         """Field types of a dynamic value (parameter value or event arguments)."""
@@ -439,8 +438,9 @@ class Runtime:
 
     def send_reply(self, service: int, subservice: int, app_data: bytes) -> None:
         """A reply to a command (e.g. (17,2), (20,2)) on the TC APID, real-time priority."""
-        self.send_tm(service, subservice, app_data, apid=self.config.tc_apid,
-                     priority=Priority.REALTIME)
+        self.send_tm(
+            service, subservice, app_data, apid=self.config.tc_apid, priority=Priority.REALTIME
+        )
 
 
 _LOG_LEVEL = {

@@ -27,8 +27,10 @@ SCHED_RATE_GROUP = "10Hz"
 #: An (11,10) report carries at most this many bytes of activities; more are split.
 MAX_REPORT_BYTES = 1800
 
-_ACT_FIELDS = (Arg("release_time", "cuc", units="s", description="TAI, CUC 4+2"),
-               Arg("tc", "packet", description="the whole TC space packet"))
+_ACT_FIELDS = (
+    Arg("release_time", "cuc", units="s", description="TAI, CUC 4+2"),
+    Arg("tc", "packet", description="the whole TC space packet"),
+)
 _ACTIVITIES = Array("activities", _ACT_FIELDS, max_count=MAX_ACTIVITIES)
 _ACTIVITIES_REPORT = Array("activities", _ACT_FIELDS)
 
@@ -55,8 +57,10 @@ def check_tc(raw: bytes, tc_apid: int, what: str) -> PusTc:
     except CcsdsError as exc:
         raise CommandFailed(FailureCode.MALFORMED, f"{what}: {exc.reason}") from None
     if tc.apid != tc_apid:
-        raise CommandFailed(FailureCode.ILLEGAL_APID,
-                            f"{what}: APID {tc.apid} is not served here (TC APID is {tc_apid})")
+        raise CommandFailed(
+            FailureCode.ILLEGAL_APID,
+            f"{what}: APID {tc.apid} is not served here (TC APID is {tc_apid})",
+        )
     return tc
 
 
@@ -71,21 +75,34 @@ class Scheduler(Component):
         Channel("released", "u32", description="TCs released since boot"),
     )
     EVENTS = (
-        Event("EXPIRED", Severity.LOW,
-              "{count} scheduled TCs expired while the software was off; dropped",
-              (Arg("count", "u16"),)),
-        Event("RELEASED", Severity.INFO, "released TC {request_id:08X}",
-              (Arg("request_id", "u32"),)),
+        Event(
+            "EXPIRED",
+            Severity.LOW,
+            "{count} scheduled TCs expired while the software was off; dropped",
+            (Arg("count", "u16"),),
+        ),
+        Event(
+            "RELEASED", Severity.INFO, "released TC {request_id:08X}", (Arg("request_id", "u32"),)
+        ),
     )
     REPORTS = (
-        Report("DETAIL", 11, 10, (_ACTIVITIES_REPORT,),
-               "scheduled activities (answer to (11,16); long schedules span packets)"),
+        Report(
+            "DETAIL",
+            11,
+            10,
+            (_ACTIVITIES_REPORT,),
+            "scheduled activities (answer to (11,16); long schedules span packets)",
+        ),
     )
     RATE_GROUPS = (SCHED_RATE_GROUP,)
     HK_INTERVAL_S = 10.0
 
-    def __init__(self, storage: StorageManager, execute: Callable[[bytes, str], None],
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        storage: StorageManager,
+        execute: Callable[[bytes, str], None],
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         self._storage = storage
         self._execute = execute
@@ -121,11 +138,14 @@ class Scheduler(Component):
         self._publish()
 
     def _save(self) -> None:
-        self._storage.save_json(STORE_KEY, {
-            "version": 1,
-            "enabled": self._enabled,
-            "activities": [{"t_tai": a.release_tai, "tc": a.tc.hex()} for a in self._acts],
-        })
+        self._storage.save_json(
+            STORE_KEY,
+            {
+                "version": 1,
+                "enabled": self._enabled,
+                "activities": [{"t_tai": a.release_tai, "tc": a.tc.hex()} for a in self._acts],
+            },
+        )
 
     def _next_order(self) -> int:
         self._order += 1
@@ -148,14 +168,16 @@ class Scheduler(Component):
         rt = self._bound().rt
         now = rt.clock.now_tai()
         if len(self._acts) + len(items) > MAX_ACTIVITIES:
-            raise CommandFailed(FailureCode.BUSY,
-                                f"schedule full: {len(self._acts)} of {MAX_ACTIVITIES} used")
+            raise CommandFailed(
+                FailureCode.BUSY, f"schedule full: {len(self._acts)} of {MAX_ACTIVITIES} used"
+            )
         for n, (t, tc) in enumerate(items, start=1):
             check_tc(tc, rt.config.tc_apid, f"activity {n}")
             if t <= now:
-                raise CommandFailed(FailureCode.ARG_OUT_OF_RANGE,
-                                    f"activity {n}: release time {t:.3f} is not after now "
-                                    f"({now:.3f} TAI)")
+                raise CommandFailed(
+                    FailureCode.ARG_OUT_OF_RANGE,
+                    f"activity {n}: release time {t:.3f} is not after now ({now:.3f} TAI)",
+                )
         for t, tc in items:
             bisect.insort(self._acts, Activity(t, self._next_order(), tc))
         self._save()
@@ -179,41 +201,62 @@ class Scheduler(Component):
             self._execute(a.tc, "sched")
 
     # ------------------------------------------------------------ commands
-    @command("SCHED_ENABLE", service=11, subservice=1,
-             description="Enable the release of scheduled TCs.")
+    @command(
+        "SCHED_ENABLE", service=11, subservice=1, description="Enable the release of scheduled TCs."
+    )
     def enable(self) -> None:
         self._enabled = True
         self._save()
         self._publish()
 
-    @command("SCHED_DISABLE", service=11, subservice=2,
-             description="Disable releasing (activities stay; due ones wait).")
+    @command(
+        "SCHED_DISABLE",
+        service=11,
+        subservice=2,
+        description="Disable releasing (activities stay; due ones wait).",
+    )
     def disable(self) -> None:
         self._enabled = False
         self._save()
         self._publish()
 
-    @command("SCHED_INSERT", service=11, subservice=4, args=(_ACTIVITIES,),
-             description="Insert time-tagged TCs (all or nothing).")
+    @command(
+        "SCHED_INSERT",
+        service=11,
+        subservice=4,
+        args=(_ACTIVITIES,),
+        description="Insert time-tagged TCs (all or nothing).",
+    )
     def insert_cmd(self, activities: list[dict[str, Any]]) -> None:
         self._insert([(a["release_time"], a["tc"]) for a in activities])
 
-    @command("SCHED_DELETE", service=11, subservice=5,
-             args=(Array("requests", (Arg("request_id", "u32"),)),),
-             description="Delete activities by request id (all named ids must exist).")
+    @command(
+        "SCHED_DELETE",
+        service=11,
+        subservice=5,
+        args=(Array("requests", (Arg("request_id", "u32"),)),),
+        description="Delete activities by request id (all named ids must exist).",
+    )
     def delete(self, requests: list[dict[str, Any]]) -> None:
         ids = {r["request_id"] for r in requests}
         present = {a.request_id for a in self._acts}
         missing = sorted(ids - present)
         if missing:
-            raise CommandFailed(FailureCode.NOT_FOUND, "no activity with request id "
-                                + ", ".join(f"{i:08X}" for i in missing))
+            raise CommandFailed(
+                FailureCode.NOT_FOUND,
+                "no activity with request id " + ", ".join(f"{i:08X}" for i in missing),
+            )
         self._acts = [a for a in self._acts if a.request_id not in ids]
         self._save()
         self._publish()
 
-    @command("SCHED_REPORT", service=11, subservice=16, replies=((11, 10),),
-             description="Report every activity in (11,10) packets.")
+    @command(
+        "SCHED_REPORT",
+        service=11,
+        subservice=16,
+        replies=((11, 10),),
+        description="Report every activity in (11,10) packets.",
+    )
     def report_all(self) -> None:
         chunk: list[dict[str, Any]] = []
         size = 0

@@ -25,8 +25,9 @@ SEQ_RATE_GROUP = "10Hz"
 
 _SEQ_ID = Arg("seq_id", "u16", min=1)
 _SEQ_NAME = Arg("name", "str", max_len=32)
-_STEPS = Array("steps", (Arg("delay_ms", "u32", units="ms"), Arg("tc", "packet")),
-               max_count=MAX_STEPS)
+_STEPS = Array(
+    "steps", (Arg("delay_ms", "u32", units="ms"), Arg("tc", "packet")), max_count=MAX_STEPS
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,18 +90,34 @@ class Sequencer(Component):
         Channel("steps_released", "u32", description="sequence steps executed"),
     )
     EVENTS = (
-        Event("STARTED", Severity.INFO, "sequence {name} ({seq_id}) started: {reason}",
-              (_SEQ_NAME, Arg("seq_id", "u16"), Arg("reason", "str", max_len=64))),
-        Event("COMPLETED", Severity.INFO, "sequence {name} ({seq_id}) completed",
-              (_SEQ_NAME, Arg("seq_id", "u16"))),
-        Event("ABORTED", Severity.LOW, "sequence {name} ({seq_id}) aborted: {reason}",
-              (_SEQ_NAME, Arg("seq_id", "u16"), Arg("reason", "str", max_len=64))),
+        Event(
+            "STARTED",
+            Severity.INFO,
+            "sequence {name} ({seq_id}) started: {reason}",
+            (_SEQ_NAME, Arg("seq_id", "u16"), Arg("reason", "str", max_len=64)),
+        ),
+        Event(
+            "COMPLETED",
+            Severity.INFO,
+            "sequence {name} ({seq_id}) completed",
+            (_SEQ_NAME, Arg("seq_id", "u16")),
+        ),
+        Event(
+            "ABORTED",
+            Severity.LOW,
+            "sequence {name} ({seq_id}) aborted: {reason}",
+            (_SEQ_NAME, Arg("seq_id", "u16"), Arg("reason", "str", max_len=64)),
+        ),
     )
     RATE_GROUPS = (SEQ_RATE_GROUP,)
     HK_INTERVAL_S = 10.0
 
-    def __init__(self, storage: StorageManager, execute: Callable[[bytes, str], None],
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        storage: StorageManager,
+        execute: Callable[[bytes, str], None],
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         self._storage = storage
         self._execute = execute
@@ -145,23 +162,29 @@ class Sequencer(Component):
         for item in doc.get("uploaded", []):
             try:
                 seq = StoredSequence(
-                    int(item["seq_id"]), str(item["name"]),
-                    tuple(SeqStep(float(s["delay_s"]), bytes.fromhex(s["tc"]))
-                          for s in item["steps"]),
+                    int(item["seq_id"]),
+                    str(item["name"]),
+                    tuple(
+                        SeqStep(float(s["delay_s"]), bytes.fromhex(s["tc"])) for s in item["steps"]
+                    ),
                 )
             except (KeyError, TypeError, ValueError, DeclarationError):
                 continue
             self._uploaded[seq.seq_id] = seq
-        self._removed_defaults = {int(i) for i in doc.get("removed_defaults", [])
-                                  if isinstance(i, int)}
+        self._removed_defaults = {
+            int(i) for i in doc.get("removed_defaults", []) if isinstance(i, int)
+        }
         self._publish()
 
     def _save(self) -> None:
-        self._storage.save_json(STORE_KEY, {
-            "version": 1,
-            "uploaded": [s.to_json() for _, s in sorted(self._uploaded.items())],
-            "removed_defaults": sorted(self._removed_defaults),
-        })
+        self._storage.save_json(
+            STORE_KEY,
+            {
+                "version": 1,
+                "uploaded": [s.to_json() for _, s in sorted(self._uploaded.items())],
+                "removed_defaults": sorted(self._removed_defaults),
+            },
+        )
 
     def _publish(self) -> None:
         if self._b is None:
@@ -227,8 +250,13 @@ class Sequencer(Component):
         return None
 
     # ------------------------------------------------------------ commands
-    @command("SEQ_LOAD", service=21, subservice=1, args=(_SEQ_ID, _SEQ_NAME, _STEPS),
-             description="Load (or replace) a stored sequence; it is saved to storage.")
+    @command(
+        "SEQ_LOAD",
+        service=21,
+        subservice=1,
+        args=(_SEQ_ID, _SEQ_NAME, _STEPS),
+        description="Load (or replace) a stored sequence; it is saved to storage.",
+    )
     def load_cmd(self, seq_id: int, name: str, steps: list[dict[str, Any]]) -> None:
         if seq_id not in self.sequences() and len(self.sequences()) >= MAX_SEQUENCES:
             raise CommandFailed(FailureCode.BUSY, f"sequence table full ({MAX_SEQUENCES})")
@@ -237,15 +265,21 @@ class Sequencer(Component):
             check_tc(s["tc"], rt.config.tc_apid, f"step {n}")
         if not name:
             raise CommandFailed(FailureCode.ARG_OUT_OF_RANGE, "a sequence needs a name")
-        seq = StoredSequence(seq_id, name, tuple(SeqStep(s["delay_ms"] / 1000.0, s["tc"])
-                                                 for s in steps))
+        seq = StoredSequence(
+            seq_id, name, tuple(SeqStep(s["delay_ms"] / 1000.0, s["tc"]) for s in steps)
+        )
         self._uploaded[seq_id] = seq
         self._save()
         self._publish()
 
-    @command("SEQ_UNLOAD", service=21, subservice=2, args=(_SEQ_ID,),
-             description="Remove a stored sequence (code-defined ones until the next boot "
-                         "with fresh storage).")
+    @command(
+        "SEQ_UNLOAD",
+        service=21,
+        subservice=2,
+        args=(_SEQ_ID,),
+        description="Remove a stored sequence (code-defined ones until the next boot "
+        "with fresh storage).",
+    )
     def unload_cmd(self, seq_id: int) -> None:
         self._get(seq_id)
         self._uploaded.pop(seq_id, None)
@@ -254,13 +288,23 @@ class Sequencer(Component):
         self._save()
         self._publish()
 
-    @command("SEQ_START", service=21, subservice=3, args=(_SEQ_ID,),
-             description="Start a stored sequence.")
+    @command(
+        "SEQ_START",
+        service=21,
+        subservice=3,
+        args=(_SEQ_ID,),
+        description="Start a stored sequence.",
+    )
     def start_cmd(self, seq_id: int) -> None:
         self.start(seq_id, "by command")
 
-    @command("SEQ_ABORT", service=21, subservice=4, args=(_SEQ_ID,),
-             description="Abort a running sequence.")
+    @command(
+        "SEQ_ABORT",
+        service=21,
+        subservice=4,
+        args=(_SEQ_ID,),
+        description="Abort a running sequence.",
+    )
     def abort_cmd(self, seq_id: int) -> None:
         self.abort(seq_id, "by command")
 

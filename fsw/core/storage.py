@@ -38,15 +38,30 @@ class StorageManager(Component):
         Channel("recoveries", "u32", description="loads that fell back to the backup copy"),
     )
     EVENTS = (
-        Event("RECOVERED", Severity.MEDIUM, "{key}: {problem}; the last good copy was used",
-              (_KEY, Arg("problem", "str", max_len=200))),
-        Event("DEFAULTS_USED", Severity.HIGH, "{key}: {problem}; no good copy, defaults used",
-              (_KEY, Arg("problem", "str", max_len=200))),
-        Event("INTERRUPTED_SAVE", Severity.LOW,
-              "{key}: a save cut short by a reset was discarded; the previous copy stands",
-              (_KEY,)),
-        Event("SAVE_FAILED", Severity.HIGH, "{key}: {reason}",
-              (_KEY, Arg("reason", "str", max_len=200))),
+        Event(
+            "RECOVERED",
+            Severity.MEDIUM,
+            "{key}: {problem}; the last good copy was used",
+            (_KEY, Arg("problem", "str", max_len=200)),
+        ),
+        Event(
+            "DEFAULTS_USED",
+            Severity.HIGH,
+            "{key}: {problem}; no good copy, defaults used",
+            (_KEY, Arg("problem", "str", max_len=200)),
+        ),
+        Event(
+            "INTERRUPTED_SAVE",
+            Severity.LOW,
+            "{key}: a save cut short by a reset was discarded; the previous copy stands",
+            (_KEY,),
+        ),
+        Event(
+            "SAVE_FAILED",
+            Severity.HIGH,
+            "{key}: {reason}",
+            (_KEY, Arg("reason", "str", max_len=200)),
+        ),
     )
     HK_INTERVAL_S = 30.0
 

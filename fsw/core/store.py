@@ -120,8 +120,9 @@ class Store(ABC):
         raw_primary = self._read_quiet(primary, "primary", problems)
         if raw_primary is not None:
             try:
-                return LoadResult(key, unpack_record(raw_primary), "primary", tuple(problems),
-                                  interrupted)
+                return LoadResult(
+                    key, unpack_record(raw_primary), "primary", tuple(problems), interrupted
+                )
             except StoreError as exc:
                 problems.append(f"primary copy {exc.reason}")
         raw_backup = self._read_quiet(backup, "backup", problems)
@@ -129,8 +130,9 @@ class Store(ABC):
             if raw_primary is None:
                 problems.append("primary copy is missing")
             try:
-                return LoadResult(key, unpack_record(raw_backup), "backup", tuple(problems),
-                                  interrupted)
+                return LoadResult(
+                    key, unpack_record(raw_backup), "backup", tuple(problems), interrupted
+                )
             except StoreError as exc:
                 problems.append(f"backup copy {exc.reason}")
         return LoadResult(key, None, "none", tuple(problems), interrupted)

@@ -58,13 +58,20 @@ class CommandEncoder:
         self._seq = first_seq
         self._by_name = {e.full_name: e for e in fs.cmd.entries()}
 
-    def encode(self, command: str, /, *, seq_count: int | None = None, ack: int = ACK_ALL,
-               **args: Any) -> bytes:
+    def encode(
+        self, command: str, /, *, seq_count: int | None = None, ack: int = ACK_ALL, **args: Any
+    ) -> bytes:
         """Bytes of the TC ``command`` with ``args`` (checked like the ground would)."""
         return self.encode_args(command, args, seq_count=seq_count, ack=ack)
 
-    def encode_args(self, command: str, args: Mapping[str, Any], *,
-                    seq_count: int | None = None, ack: int = ACK_ALL) -> bytes:
+    def encode_args(
+        self,
+        command: str,
+        args: Mapping[str, Any],
+        *,
+        seq_count: int | None = None,
+        ack: int = ACK_ALL,
+    ) -> bytes:
         """Like :meth:`encode` with the arguments in a mapping."""
         entry = self._by_name.get(command)
         if entry is None:
@@ -79,8 +86,14 @@ class CommandEncoder:
         else:
             assert entry.spec.service is not None and entry.spec.subservice is not None
             service, subservice = entry.spec.service, entry.spec.subservice
-        return PusTc(apid=self.fs.config.tc_apid, service=service, subservice=subservice,
-                     app_data=data, seq_count=seq_count, ack_flags=ack).encode()
+        return PusTc(
+            apid=self.fs.config.tc_apid,
+            service=service,
+            subservice=subservice,
+            app_data=data,
+            seq_count=seq_count,
+            ack_flags=ack,
+        ).encode()
 
 
 def _reports(fs: FlightSoftware) -> dict[tuple[int, int], tuple[str, Report]]:
@@ -91,8 +104,9 @@ def _reports(fs: FlightSoftware) -> dict[tuple[int, int], tuple[str, Report]]:
     return out
 
 
-def decode_tm(fs: FlightSoftware, raw: bytes,
-              reports: dict[tuple[int, int], tuple[str, Report]] | None = None) -> TmRecord:
+def decode_tm(
+    fs: FlightSoftware, raw: bytes, reports: dict[tuple[int, int], tuple[str, Report]] | None = None
+) -> TmRecord:
     """Decode one TM packet produced by ``fs``."""
     from fsw.ccsds import cuc_decode
 
@@ -114,8 +128,17 @@ def decode_tm(fs: FlightSoftware, raw: bytes,
             fields = {"sid": sid_vals["sid"], "values": values}
         else:
             fields = decode(rep.fields, tm.app_data, fs.runtime.resolve)
-    return TmRecord(tm.apid, tm.service, tm.subservice, cuc_decode(tm.time), tm.seq_count,
-                    tm.msg_counter, tm.app_data, name, fields)
+    return TmRecord(
+        tm.apid,
+        tm.service,
+        tm.subservice,
+        cuc_decode(tm.time),
+        tm.seq_count,
+        tm.msg_counter,
+        tm.app_data,
+        name,
+        fields,
+    )
 
 
 def decode_downlink(fs: FlightSoftware, packets: list[bytes] | None = None) -> list[TmRecord]:

@@ -300,7 +300,8 @@ class Arg:
                 return bool(raw), end
             if self.type in _FLOAT_TYPES and not math.isfinite(raw):
                 raise WireError(
-                    FailureCode.ARG_OUT_OF_RANGE, f"{self.name} is not a finite number",
+                    FailureCode.ARG_OUT_OF_RANGE,
+                    f"{self.name} is not a finite number",
                     offset=offset,
                 )
             return self._at(self._in_range, raw, offset), end
@@ -447,8 +448,9 @@ def _check_unique(fields: Sequence[Field], where: str) -> None:
     known: set[str] = set()
     for f in fields:
         if isinstance(f, Dynamic) and f.ref not in known:
-            raise DeclarationError(f"{where}: dynamic field {f.name} refers to {f.ref}, "
-                                   "which must be an earlier field")
+            raise DeclarationError(
+                f"{where}: dynamic field {f.name} refers to {f.ref}, which must be an earlier field"
+            )
         known.add(f.name)
 
 

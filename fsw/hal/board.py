@@ -178,8 +178,9 @@ class BoardPayloadPower:
     flight carries on in the mode it asked for (the scheduler's energy accounting is
     what the bench's EPS integrates)."""
 
-    def __init__(self, port: MuxPort, clock: BridgeClock,
-                 apply: Callable[[str | None], None] | None = None) -> None:
+    def __init__(
+        self, port: MuxPort, clock: BridgeClock, apply: Callable[[str | None], None] | None = None
+    ) -> None:
         self.port = port
         self.clock = clock
         self.apply = apply
@@ -219,8 +220,13 @@ class NvpModel:
     {'7W': 1, '15W': 0}
     """
 
-    def __init__(self, modes: dict[str, int], off: int | None = None,
-                 command: str = "nvpmodel", timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        modes: dict[str, int],
+        off: int | None = None,
+        command: str = "nvpmodel",
+        timeout_s: float = 10.0,
+    ) -> None:
         self.modes = dict(modes)
         self.off = off
         self.command = command
@@ -247,8 +253,12 @@ class NvpModel:
             if mode is not None:
                 raise ValueError(f"no nvpmodel id for power mode {mode!r}")
             return
-        subprocess.run([self.command, "-m", str(ident)], check=True, capture_output=True,
-                       timeout=self.timeout_s)
+        subprocess.run(
+            [self.command, "-m", str(ident)],
+            check=True,
+            capture_output=True,
+            timeout=self.timeout_s,
+        )
 
 
 def measure_models(files: ModelFiles, runs: int = 20) -> dict[str, dict[str, float]]:
@@ -276,17 +286,24 @@ def measure_models(files: ModelFiles, runs: int = 20) -> dict[str, dict[str, flo
             rt.classify(tile)
             ms.append((time.perf_counter() - t0) * 1e3)
         a = np.array(ms)
-        out[rt.name] = {"p50_ms": round(float(np.percentile(a, 50)), 3),
-                        "p99_ms": round(float(np.percentile(a, 99)), 3),
-                        "mean_ms": round(float(a.mean()), 3), "runs": runs}
+        out[rt.name] = {
+            "p50_ms": round(float(np.percentile(a, 50)), 3),
+            "p99_ms": round(float(np.percentile(a, 99)), 3),
+            "mean_ms": round(float(a.mean()), 3),
+            "runs": runs,
+        }
     return out
 
 
 def board_info(models: ModelFiles | None = None, runs: int = 20) -> dict[str, Any]:
     """What the board tells the bench in its hello: host, CPU, models' measured latency."""
-    info: dict[str, Any] = {"host": _host.node(), "machine": _host.machine(),
-                            "python": _host.python_version(), "cpus": os.cpu_count(),
-                            "pid": os.getpid()}
+    info: dict[str, Any] = {
+        "host": _host.node(),
+        "machine": _host.machine(),
+        "python": _host.python_version(),
+        "cpus": os.cpu_count(),
+        "pid": os.getpid(),
+    }
     if models is not None:
         info["inference_ms"] = measure_models(models, runs)
     return info
@@ -301,9 +318,14 @@ class BoardBridge:
     :attr:`radio` the transport for ``RadioHost.serve``.
     """
 
-    def __init__(self, transport: Transport, *, info: dict[str, Any] | None = None,
-                 eps_stale_s: float = 10.0,
-                 apply_power_mode: Callable[[str | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        info: dict[str, Any] | None = None,
+        eps_stale_s: float = 10.0,
+        apply_power_mode: Callable[[str | None], None] | None = None,
+    ) -> None:
         self.info = dict(info or {})
         self.clock = BridgeClock()
         self.eps = BoardEps(self.clock, eps_stale_s)
@@ -311,8 +333,15 @@ class BoardBridge:
         self.port = MuxPort(transport, on_message=self._on_message)
         self.payload_power = BoardPayloadPower(self.port, self.clock, apply_power_mode)
         self.platform: Platform | None = None
-        self.stats = {"time_syncs": 0, "eps_samples": 0, "frames": 0, "platforms": 0,
-                      "bulk_requests": 0, "sessions": 0, "hellos": 0}
+        self.stats = {
+            "time_syncs": 0,
+            "eps_samples": 0,
+            "frames": 0,
+            "platforms": 0,
+            "bulk_requests": 0,
+            "sessions": 0,
+            "hellos": 0,
+        }
         self._timed = threading.Event()
         self._platformed = threading.Event()
         self._news = threading.Event()
@@ -328,8 +357,7 @@ class BoardBridge:
             if msg.session != self.clock.session:
                 self.stats["sessions"] += 1
                 self._hello_due.set()
-                log.info("bench session %d at TAI %.1f, speed %gx", msg.session, msg.tai,
-                         msg.speed)
+                log.info("bench session %d at TAI %.1f, speed %gx", msg.session, msg.tai, msg.speed)
             self.clock.sync(msg)
             self.stats["time_syncs"] += 1
             self._timed.set()
@@ -338,8 +366,11 @@ class BoardBridge:
             self.eps.update(msg.reading)
             self.stats["eps_samples"] += 1
         elif isinstance(msg, FrameMsg):
-            self.camera.push(CameraFrame(msg.frame_id, msg.t_tai, msg.lat_deg, msg.lon_deg,
-                                         msg.priority, msg.pixels))
+            self.camera.push(
+                CameraFrame(
+                    msg.frame_id, msg.t_tai, msg.lat_deg, msg.lon_deg, msg.priority, msg.pixels
+                )
+            )
             self.stats["frames"] += 1
         elif isinstance(msg, PlatformMsg):
             self.platform = msg.platform
@@ -348,8 +379,9 @@ class BoardBridge:
             self._news.set()
         elif isinstance(msg, BulkRequest):
             self.stats["bulk_requests"] += 1
-            threading.Thread(target=self._send_bulk, args=(msg.nbytes,), name="bulk",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._send_bulk, args=(msg.nbytes,), name="bulk", daemon=True
+            ).start()
 
     def _send_bulk(self, nbytes: int) -> None:
         filler = bytes(range(256)) * (MAX_PAYLOAD // 256 + 1)
@@ -371,8 +403,13 @@ class BoardBridge:
         if self._hello_due.is_set():
             self.send_hello()
 
-    def wait_synced(self, timeout_s: float | None = None, *, require_platform: bool = True,
-                    hello_every_s: float = 1.0) -> bool:
+    def wait_synced(
+        self,
+        timeout_s: float | None = None,
+        *,
+        require_platform: bool = True,
+        hello_every_s: float = 1.0,
+    ) -> bool:
         """Say hello every ``hello_every_s`` until the bench has sent its time (and its
         platform, with ``require_platform``); False after ``timeout_s`` (None: forever)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -394,9 +431,15 @@ class BoardBridge:
 
     def hal(self, models: ModelFiles | None = None) -> Hal:
         """The board's HAL: these devices, the bench's platform, ``models`` by path."""
-        return Hal(eps=self.eps, camera=self.camera, payload_power=self.payload_power,
-                   platform=self.platform, models=models, latency_model="measured",
-                   name="board")
+        return Hal(
+            eps=self.eps,
+            camera=self.camera,
+            payload_power=self.payload_power,
+            platform=self.platform,
+            models=models,
+            latency_model="measured",
+            name="board",
+        )
 
     def close(self) -> None:
         """Stop the bridge and close the cable."""
@@ -422,12 +465,19 @@ class Bridge(Component):
         Channel("crc_errors", "u32", description="mux frames that failed a CRC"),
         Channel("garbage_bytes", "u32", description="bytes skipped hunting for a sync word"),
         Channel("bad_messages", "u32", description="bridge messages that did not decode"),
-        Channel("payload_mode_w", "f32", units="W",
-                description="power of the payload power mode in force (0: off)"),
+        Channel(
+            "payload_mode_w",
+            "f32",
+            units="W",
+            description="power of the payload power mode in force (0: off)",
+        ),
         Channel("mode_switches", "u32", description="payload power mode switches"),
-        Channel("mode_switch_failures", "u32",
-                description="power mode switches the hardware refused (nvpmodel)",
-                yellow=(None, 0.5)),
+        Channel(
+            "mode_switch_failures",
+            "u32",
+            description="power mode switches the hardware refused (nvpmodel)",
+            yellow=(None, 0.5),
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -450,8 +500,7 @@ class Bridge(Component):
         pp = b.payload_power
         watts = 0.0
         if pp.mode is not None and b.platform is not None:
-            watts = next((m.power_w for m in b.platform.scheduler.modes if m.name == pp.mode),
-                         0.0)
+            watts = next((m.power_w for m in b.platform.scheduler.modes if m.name == pp.mode), 0.0)
         self.tlm("payload_mode_w", watts)
         self.tlm("mode_switches", pp.switches)
         self.tlm("mode_switch_failures", pp.failures)

@@ -27,28 +27,52 @@ class Eps(Component):
     DESCRIPTION = "Battery, solar array and bus telemetry from the EPS sensor."
     TELEMETRY = (
         Channel("valid", "bool", description="the EPS sensor answered at the last sample"),
-        Channel("soc_pct", "f32", units="%", description="battery state of charge",
-                yellow=(75.0, None), red=(70.0, None)),
+        Channel(
+            "soc_pct",
+            "f32",
+            units="%",
+            description="battery state of charge",
+            yellow=(75.0, None),
+            red=(70.0, None),
+        ),
         Channel("battery_wh", "f32", units="Wh", description="energy in the battery"),
         Channel("solar_w", "f32", units="W", description="solar array output"),
         Channel("load_w", "f32", units="W", description="total bus load"),
         Channel("bus_voltage_v", "f32", units="V", description="battery bus voltage"),
         Channel("sensor_failures", "u32", description="samples the sensor did not answer"),
-        Channel("min_soc_pct", "f32", units="%",
-                description="lowest valid state of charge since boot or RESET_COUNTERS"),
+        Channel(
+            "min_soc_pct",
+            "f32",
+            units="%",
+            description="lowest valid state of charge since boot or RESET_COUNTERS",
+        ),
     )
     EVENTS = (
         Event("SENSOR_LOST", Severity.HIGH, "EPS sensor not answering: battery state unknown"),
         Event("SENSOR_RESTORED", Severity.INFO, "EPS sensor answering again"),
-        Event("SOC_LOW", Severity.MEDIUM, "battery at {soc_pct:.1f} % (warning below "
-              "{limit_pct:.1f} %)", (Arg("soc_pct", "f32", units="%"),
-                                     Arg("limit_pct", "f32", units="%"))),
-        Event("SOC_RECOVERED", Severity.INFO, "battery back at {soc_pct:.1f} %",
-              (Arg("soc_pct", "f32", units="%"),)),
+        Event(
+            "SOC_LOW",
+            Severity.MEDIUM,
+            "battery at {soc_pct:.1f} % (warning below {limit_pct:.1f} %)",
+            (Arg("soc_pct", "f32", units="%"), Arg("limit_pct", "f32", units="%")),
+        ),
+        Event(
+            "SOC_RECOVERED",
+            Severity.INFO,
+            "battery back at {soc_pct:.1f} %",
+            (Arg("soc_pct", "f32", units="%"),),
+        ),
     )
     PARAMETERS = (
-        Param("low_soc_pct", "f32", default=72.0, min=0.0, max=100.0, units="%",
-              description="SOC_LOW is raised below this (re-armed 2 % above it)"),
+        Param(
+            "low_soc_pct",
+            "f32",
+            default=72.0,
+            min=0.0,
+            max=100.0,
+            units="%",
+            description="SOC_LOW is raised below this (re-armed 2 % above it)",
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -96,8 +120,11 @@ class Eps(Component):
         if name == "low_soc_pct":
             self._low = False  # re-evaluated at the next sample
 
-    @command("RESET_COUNTERS", opcode=0,
-             description="Zero the command counters, sensor failures and the minimum charge.")
+    @command(
+        "RESET_COUNTERS",
+        opcode=0,
+        description="Zero the command counters, sensor failures and the minimum charge.",
+    )
     def reset_counters(self) -> None:
         super().reset_counters()
         self.tlm("sensor_failures", 0)

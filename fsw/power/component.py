@@ -45,8 +45,17 @@ from fsw.power.scheduler import Decision, Job, PowerScheduler, SchedulerConfig, 
 
 #: Why the last decision ran what it ran (``power.reason``).
 REASONS: tuple[str, ...] = (
-    "NONE", "RUN", "RUN_FREE", "WAITING", "BELOW_PRICE", "QUEUE_EMPTY", "PAYLOAD_OFF",
-    "NO_PREDICTION", "NO_EPS", "NO_PLATFORM", "DISABLED",
+    "NONE",
+    "RUN",
+    "RUN_FREE",
+    "WAITING",
+    "BELOW_PRICE",
+    "QUEUE_EMPTY",
+    "PAYLOAD_OFF",
+    "NO_PREDICTION",
+    "NO_EPS",
+    "NO_PLATFORM",
+    "DISABLED",
 )
 TLE_LINE_LEN = 69
 #: Predict this many orbits beyond the scheduler's horizon, so a prediction lasts a while.
@@ -84,46 +93,96 @@ class Power(Component):
         Channel("tle_loaded", "bool", description="a TLE is loaded and predicting"),
         Channel("tle_age_h", "f32", units="h", description="hours since the TLE epoch"),
         Channel("predictions", "u32", description="orbit predictions computed"),
-        Channel("next_pass_s", "f32", units="s",
-                description="seconds to the next predicted AOS (0 in a pass, -1 unknown)"),
+        Channel(
+            "next_pass_s",
+            "f32",
+            units="s",
+            description="seconds to the next predicted AOS (0 in a pass, -1 unknown)",
+        ),
         Channel("in_pass", "bool", description="a ground pass is predicted now"),
-        Channel("next_eclipse_s", "f32", units="s",
-                description="seconds to the next predicted eclipse (0 in eclipse, -1 unknown)"),
+        Channel(
+            "next_eclipse_s",
+            "f32",
+            units="s",
+            description="seconds to the next predicted eclipse (0 in eclipse, -1 unknown)",
+        ),
         Channel("in_eclipse", "bool", description="eclipse predicted now"),
         Channel("decisions", "u32", description="scheduling decisions taken"),
         Channel("last_runs", "u16", description="jobs the last decision ran"),
         Channel("last_drops", "u16", description="jobs the last decision dropped"),
-        Channel("reserve_wh", "f32", units="Wh",
-                description="battery energy above the floor held back for eclipses and passes"),
+        Channel(
+            "reserve_wh",
+            "f32",
+            units="Wh",
+            description="battery energy above the floor held back for eclipses and passes",
+        ),
         Channel("budget_wh", "f32", units="Wh", description="energy the last decision could spend"),
         Channel("price", "f32", description="value per joule work had to clear (-1: payload off)"),
-        Channel("array_estimate_w", "f32", units="W",
-                description="learned full-sun array output"),
+        Channel("array_estimate_w", "f32", units="W", description="learned full-sun array output"),
         Channel("reason", "enum", labels=REASONS, description="why the last decision was taken"),
     )
     EVENTS = (
-        Event("TLE_LOADED", Severity.INFO, "TLE loaded (epoch {epoch_utc}); predicting",
-              (Arg("epoch_utc", "str", max_len=32),)),
-        Event("TLE_REJECTED", Severity.MEDIUM, "TLE rejected: {reason}",
-              (Arg("reason", "str", max_len=120),)),
-        Event("PREDICTED", Severity.INFO,
-              "predicted {hours:.1f} h: {passes} passes, {eclipses} eclipses, {frames} frames",
-              (Arg("hours", "f32", units="h"), Arg("passes", "u16"), Arg("eclipses", "u16"),
-               Arg("frames", "u16"))),
-        Event("PREDICT_FAILED", Severity.MEDIUM, "orbit prediction failed: {reason}",
-              (Arg("reason", "str", max_len=120),)),
-        Event("PAYLOAD_OFF", Severity.LOW,
-              "payload held off: battery projection reaches the floor ({reserve_wh:.1f} Wh "
-              "reserved)", (Arg("reserve_wh", "f32", units="Wh"),)),
+        Event(
+            "TLE_LOADED",
+            Severity.INFO,
+            "TLE loaded (epoch {epoch_utc}); predicting",
+            (Arg("epoch_utc", "str", max_len=32),),
+        ),
+        Event(
+            "TLE_REJECTED",
+            Severity.MEDIUM,
+            "TLE rejected: {reason}",
+            (Arg("reason", "str", max_len=120),),
+        ),
+        Event(
+            "PREDICTED",
+            Severity.INFO,
+            "predicted {hours:.1f} h: {passes} passes, {eclipses} eclipses, {frames} frames",
+            (
+                Arg("hours", "f32", units="h"),
+                Arg("passes", "u16"),
+                Arg("eclipses", "u16"),
+                Arg("frames", "u16"),
+            ),
+        ),
+        Event(
+            "PREDICT_FAILED",
+            Severity.MEDIUM,
+            "orbit prediction failed: {reason}",
+            (Arg("reason", "str", max_len=120),),
+        ),
+        Event(
+            "PAYLOAD_OFF",
+            Severity.LOW,
+            "payload held off: battery projection reaches the floor ({reserve_wh:.1f} Wh reserved)",
+            (Arg("reserve_wh", "f32", units="Wh"),),
+        ),
         Event("PAYLOAD_ALLOWED", Severity.INFO, "payload allowed again"),
     )
     PARAMETERS = (
-        Param("enabled", "bool", default=True,
-              description="the scheduler may run payload work (False: payload off)"),
-        Param("extra_margin_wh", "f32", default=0.0, min=0.0, max=100.0, units="Wh",
-              description="energy kept above the platform's floor and margin"),
-        Param("horizon_orbits", "f32", default=2.0, min=0.5, max=6.0,
-              description="orbits the battery projection looks ahead"),
+        Param(
+            "enabled",
+            "bool",
+            default=True,
+            description="the scheduler may run payload work (False: payload off)",
+        ),
+        Param(
+            "extra_margin_wh",
+            "f32",
+            default=0.0,
+            min=0.0,
+            max=100.0,
+            units="Wh",
+            description="energy kept above the platform's floor and margin",
+        ),
+        Param(
+            "horizon_orbits",
+            "f32",
+            default=2.0,
+            min=0.5,
+            max=6.0,
+            description="orbits the battery projection looks ahead",
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -182,8 +241,9 @@ class Power(Component):
 
     def _make_predictor(self, line1: str, line2: str) -> OrbitPredictor:
         assert self.platform is not None
-        return OrbitPredictor(line1, line2, self.platform.stations, self.platform.imaging,
-                              self._land)
+        return OrbitPredictor(
+            line1, line2, self.platform.stations, self.platform.imaging, self._land
+        )
 
     def validate_param(self, name: str, value: Any) -> str | None:
         if name == "extra_margin_wh" and self.platform is not None:
@@ -226,8 +286,13 @@ class Power(Component):
         self.prediction = p
         self._predictions += 1
         self.tlm("predictions", self._predictions)
-        self.event("PREDICTED", span / 3600.0, len(p.passes), len(p.eclipses),
-                   min(len(p.frame_times_tai), 0xFFFF))
+        self.event(
+            "PREDICTED",
+            span / 3600.0,
+            len(p.passes),
+            len(p.eclipses),
+            min(len(p.frame_times_tai), 0xFFFF),
+        )
         return p
 
     def on_tick(self, rate_group: str) -> None:
@@ -249,8 +314,9 @@ class Power(Component):
         ecl = p.next_eclipse(now)
         in_ecl = ecl is not None and ecl.start_tai <= now < ecl.end_tai
         self.tlm("in_eclipse", in_ecl)
-        self.tlm("next_eclipse_s",
-                 0.0 if in_ecl else (ecl.start_tai - now if ecl is not None else -1.0))
+        self.tlm(
+            "next_eclipse_s", 0.0 if in_ecl else (ecl.start_tai - now if ecl is not None else -1.0)
+        )
 
     # ------------------------------------------------------------------ services
     def deadline_tai(self, captured_tai: float) -> float:
@@ -322,9 +388,10 @@ class Power(Component):
         return d
 
     # ------------------------------------------------------------------ commands
-    @command(args=(Arg("line1", "str", max_len=TLE_LINE_LEN),
-                   Arg("line2", "str", max_len=TLE_LINE_LEN)),
-             description="Load a new two-line element set and predict from it.")
+    @command(
+        args=(Arg("line1", "str", max_len=TLE_LINE_LEN), Arg("line2", "str", max_len=TLE_LINE_LEN)),
+        description="Load a new two-line element set and predict from it.",
+    )
     def set_tle(self, line1: str, line2: str) -> None:
         if self.platform is None:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "no platform description on board")

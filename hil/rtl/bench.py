@@ -60,6 +60,4 @@ def bench_rtl_resources(target: str = "xilinx") -> dict[str, object]:
     if reason is not None:
         return {"skipped": reason}
     with tempfile.TemporaryDirectory(prefix="gnomon-synth-") as scratch:
-        return {
-            name: synthesize(name, target, workdir=Path(scratch)).summary() for name in BLOCKS
-        }
+        return {name: synthesize(name, target, workdir=Path(scratch)).summary() for name in BLOCKS}

@@ -92,8 +92,12 @@ class Resources:
     def summary(self) -> dict[str, int | str]:
         """The grouped figures, JSON-able."""
         return {
-            "block": self.block, "target": self.target, "luts": self.luts, "ffs": self.ffs,
-            "brams": self.brams, "dsps": self.dsps,
+            "block": self.block,
+            "target": self.target,
+            "luts": self.luts,
+            "ffs": self.ffs,
+            "brams": self.brams,
+            "dsps": self.dsps,
         }
 
 

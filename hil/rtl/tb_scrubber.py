@@ -179,8 +179,11 @@ async def clean_pass_one_byte_per_clock(dut: Any) -> None:
         h.poke_table(checked_crcs(image, block_size))
         await h.write_reg(Reg.CTRL, Ctrl.CLEAR_COUNTERS)
         await h.write_reg(Reg.STATUS, Status.DONE)
-        for reg, value in ((Reg.BLOCK_SIZE, block_size), (Reg.BLOCK_COUNT, layout.block_count),
-                           (Reg.LAST_SIZE, 0)):
+        for reg, value in (
+            (Reg.BLOCK_SIZE, block_size),
+            (Reg.BLOCK_COUNT, layout.block_count),
+            (Reg.LAST_SIZE, 0),
+        ):
             await h.write_reg(reg, value)
         dut.reg_addr.value = Reg.CTRL
         dut.reg_wdata.value = Ctrl.START
@@ -197,8 +200,11 @@ async def clean_pass_one_byte_per_clock(dut: Any) -> None:
         assert await h.read_reg(Reg.MISMATCHES) == 0, where
         assert await h.read_reg(Reg.PASSES) == 1, where
         record_metric(
-            "scrubber_pass", block_size=block_size, bytes=ARENA_BYTES,
-            busy_cycles=ARENA_BYTES + 2, bytes_per_clock=round(ARENA_BYTES / (ARENA_BYTES + 2), 6),
+            "scrubber_pass",
+            block_size=block_size,
+            bytes=ARENA_BYTES,
+            busy_cycles=ARENA_BYTES + 2,
+            bytes_per_clock=round(ARENA_BYTES / (ARENA_BYTES + 2), 6),
         )
 
 

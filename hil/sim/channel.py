@@ -95,10 +95,17 @@ class RfChannel:
         self._rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x5EED_C4A7])
         self._budget_bytes = 0.0
         self.stats = {
-            "cltus_sent": 0, "cltus_dropped": 0, "cltus_corrupted": 0, "cltus_blocked": 0,
+            "cltus_sent": 0,
+            "cltus_dropped": 0,
+            "cltus_corrupted": 0,
+            "cltus_blocked": 0,
             "bits_flipped_up": 0,
-            "cadus_sent": 0, "cadus_dropped": 0, "cadus_corrupted": 0,
-            "bits_flipped_down": 0, "bytes_down": 0, "bytes_up": 0,
+            "cadus_sent": 0,
+            "cadus_dropped": 0,
+            "cadus_corrupted": 0,
+            "bits_flipped_down": 0,
+            "bytes_down": 0,
+            "bytes_up": 0,
         }
 
     def visible(self, t_tai: float) -> bool:
@@ -153,8 +160,9 @@ class RfChannel:
         if not cadus:
             return b""
         if len(cadus) % self.cadu_len:
-            raise WorldError(f"downlink of {len(cadus)} bytes is not whole "
-                             f"{self.cadu_len}-byte CADUs")
+            raise WorldError(
+                f"downlink of {len(cadus)} bytes is not whole {self.cadu_len}-byte CADUs"
+            )
         st = self.stats
         if not self.visible(t_tai):
             return b""

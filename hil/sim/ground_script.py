@@ -93,8 +93,9 @@ class GroundScript:
                 break
         return None
 
-    def tick(self, now_tai: float, *, allow_new: bool = True,
-             end_tai: float = math.inf) -> list[bytes]:
+    def tick(
+        self, now_tai: float, *, allow_new: bool = True, end_tai: float = math.inf
+    ) -> list[bytes]:
         """CLTUs to transmit now: COP-1 retransmissions, the pass plan, resends.
 
         ``end_tai`` is when the contact ends for good (the end of the run): a pass counts
@@ -106,8 +107,12 @@ class GroundScript:
             p = self.passes[i]
             left = min(p.los_tai, end_tai) - now_tai
             cfg = self.config
-            if (allow_new and i not in self._planned and now_tai >= p.aos_tai
-                    + cfg.start_after_aos_s and left >= cfg.min_pass_left_s):
+            if (
+                allow_new
+                and i not in self._planned
+                and now_tai >= p.aos_tai + cfg.start_after_aos_s
+                and left >= cfg.min_pass_left_s
+            ):
                 self._planned.add(i)
                 out += self._send_plan(i, now_tai, left)
             out += self._resend(now_tai, left)
@@ -131,8 +136,7 @@ class GroundScript:
         threshold = cfg.threshold_a if len(self._planned) % 2 else cfg.threshold_b
         plan = [
             Logical("PING", {}, i),
-            Logical("PARAM_SET", {"params": [{"param_id": self._param_id,
-                                              "value": threshold}]}, i),
+            Logical("PARAM_SET", {"params": [{"param_id": self._param_id, "value": threshold}]}, i),
             Logical("HK_ONE_SHOT", {"sids": [{"sid": self._hk_sid}]}, i),
         ]
         if left_s >= cfg.time_tag_delay_s + 90.0:
@@ -145,8 +149,7 @@ class GroundScript:
 
     def _attempt(self, cmd: Logical, now: float) -> list[bytes]:
         if cmd.name == "SCHED_INSERT":
-            handle, inner, cltus = self.session.send_time_tagged("PING", now + cmd.release_s,
-                                                                 now)
+            handle, inner, cltus = self.session.send_time_tagged("PING", now + cmd.release_s, now)
             cmd.inner.append(inner)
         else:
             handle, cltus = self.session.send(cmd.name, now, **cmd.args)
@@ -167,8 +170,11 @@ class GroundScript:
                 continue  # not enough pass left to see the answer
             if cmd.name == "SCHED_INSERT" and left_s < cmd.release_s + 60.0:
                 continue
-            log.info("resending %s (attempt %d): no completion report yet", cmd.name,
-                     len(cmd.attempts) + 1)
+            log.info(
+                "resending %s (attempt %d): no completion report yet",
+                cmd.name,
+                len(cmd.attempts) + 1,
+            )
             out += self._attempt(cmd, now)
         return out
 
@@ -225,6 +231,7 @@ class GroundScript:
 
 # ---------------------------------------------------------------------------- glue
 # The few places that depend on the shape of the ground segment's objects.
+
 
 def _param_id(dictionary: dict[str, Any], name: str) -> int:
     for p in dictionary["parameters"]:

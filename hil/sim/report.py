@@ -68,11 +68,13 @@ _CAPTIONS = {
 }
 
 
-def _bands(ax: Axes, spans: list[tuple[float, float]], color: str, alpha: float,
-           label: str | None = None) -> None:
+def _bands(
+    ax: Axes, spans: list[tuple[float, float]], color: str, alpha: float, label: str | None = None
+) -> None:
     for k, (a, b) in enumerate(spans):
-        ax.axvspan(a / 3600.0, b / 3600.0, color=color, alpha=alpha,
-                   label=label if k == 0 else None, lw=0)
+        ax.axvspan(
+            a / 3600.0, b / 3600.0, color=color, alpha=alpha, label=label if k == 0 else None, lw=0
+        )
 
 
 def _pass_spans(res: SitlResult) -> list[tuple[float, float]]:
@@ -106,16 +108,16 @@ def _power(res: SitlResult) -> Figure:
 def _payload(res: SitlResult) -> Figure:
     tl = res.timeline
     t = np.array(tl.t_s) / 3600.0
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True,
-                                  gridspec_kw={"height_ratios": [2, 1]})
+    fig, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
     _bands(ax, _pass_spans(res), "tab:green", 0.2, "ground pass")
     _bands(ax, res.eclipses_s, "0.6", 0.2, "eclipse")
     ax.step(t, tl.inferences, where="post", color="tab:purple", label="inferences run")
     ax.step(t, tl.processed, where="post", color="black", label="frames processed")
     ax.set_ylabel("count (cumulative)")
     ax3 = ax.twinx()
-    ax3.step(t, tl.queue, where="post", color="tab:brown", lw=0.8, alpha=0.7,
-             label="frames queued")
+    ax3.step(t, tl.queue, where="post", color="tab:brown", lw=0.8, alpha=0.7, label="frames queued")
     ax3.set_ylabel("queued frames")
     h1, l1 = ax.get_legend_handles_labels()
     h3, l3 = ax3.get_legend_handles_labels()
@@ -129,8 +131,9 @@ def _payload(res: SitlResult) -> Figure:
 
 
 def _seu(res: SitlResult) -> Figure:
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True,
-                                  gridspec_kw={"height_ratios": [2, 1]})
+    fig, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
     models = sorted({s.model for s in res.seus})
     span = max((s.block for s in res.seus), default=0) + 4
     offsets = {m: span * k for k, m in enumerate(models)}
@@ -142,15 +145,28 @@ def _seu(res: SitlResult) -> Figure:
             ax.plot([s.repaired_s / 3600.0], [y], "x", color="tab:green", ms=5)
     ax.set_yticks([offsets[m] for m in models], models)
     ax.set_ylabel("model, arena block")
-    ax.set_title(f"Upsets in the weight arenas (accelerated x{res.config.seu_acceleration:g}) "
-                 "and their repair")
+    ax.set_title(
+        f"Upsets in the weight arenas (accelerated x{res.config.seu_acceleration:g}) "
+        "and their repair"
+    )
     t_inj = sorted(s.t_s / 3600.0 for s in res.seus)
     t_rep = sorted(s.repaired_s / 3600.0 for s in res.seus if s.repaired_s is not None)
     end = res.summary["sim_seconds"] / 3600.0
-    ax2.step([0.0, *t_inj, end], [0, *range(1, len(t_inj) + 1), len(t_inj)], where="post",
-             color="tab:red", label="injected")
-    ax2.step([0.0, *t_rep, end], [0, *range(1, len(t_rep) + 1), len(t_rep)], where="post",
-             color="tab:green", ls="--", label="repaired")
+    ax2.step(
+        [0.0, *t_inj, end],
+        [0, *range(1, len(t_inj) + 1), len(t_inj)],
+        where="post",
+        color="tab:red",
+        label="injected",
+    )
+    ax2.step(
+        [0.0, *t_rep, end],
+        [0, *range(1, len(t_rep) + 1), len(t_rep)],
+        where="post",
+        color="tab:green",
+        ls="--",
+        label="repaired",
+    )
     ax2.set_ylabel("upsets (cumulative)")
     ax2.set_xlabel("time since start (h)")
     ax2.legend(fontsize=8, loc="upper left")
@@ -159,8 +175,7 @@ def _seu(res: SitlResult) -> Figure:
 
 
 def _link(res: SitlResult) -> Figure:
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 5.5),
-                                  gridspec_kw={"height_ratios": [1, 1]})
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 5.5), gridspec_kw={"height_ratios": [1, 1]})
     passes = res.passes
     x = np.arange(len(passes))
     w = 0.13
@@ -176,8 +191,7 @@ def _link(res: SitlResult) -> Figure:
         vals = [max(1e-1, float(p.get(key, 0))) for p in passes]
         ax.bar(x + (k - 2.5) * w, vals, w, label=label, color=color)
     ax.set_yscale("log")
-    ax.set_xticks(x, [f"{p['station']}\n+{p['aos_s'] / 3600.0:.2f} h" for p in passes],
-                  fontsize=8)
+    ax.set_xticks(x, [f"{p['station']}\n+{p['aos_s'] / 3600.0:.2f} h" for p in passes], fontsize=8)
     ax.set_ylabel("count (log)")
     ax.legend(fontsize=7, ncol=3, loc="upper right")
     ax.set_title("Space link per pass")
@@ -245,19 +259,24 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
     ]
     for name, title in PLOTS:
         b64 = base64.b64encode(plots[name]).decode("ascii")
-        parts += [f"<h2>{esc(title)}</h2>",
-                  f"<img src='data:image/png;base64,{b64}' alt='{esc(title)}'>",
-                  f"<p class='cap'>{esc(_CAPTIONS[name])}</p>"]
-    parts.append("<h2>Passes</h2><table><tr><th>station</th><th>AOS (h)</th><th>LOS (h)</th>"
-                 "<th>max elev (deg)</th><th>CLTUs sent/lost</th><th>TM frames sent/lost/"
-                 "corrupted</th></tr>")
+        parts += [
+            f"<h2>{esc(title)}</h2>",
+            f"<img src='data:image/png;base64,{b64}' alt='{esc(title)}'>",
+            f"<p class='cap'>{esc(_CAPTIONS[name])}</p>",
+        ]
+    parts.append(
+        "<h2>Passes</h2><table><tr><th>station</th><th>AOS (h)</th><th>LOS (h)</th>"
+        "<th>max elev (deg)</th><th>CLTUs sent/lost</th><th>TM frames sent/lost/"
+        "corrupted</th></tr>"
+    )
     for p in res.passes:
         parts.append(
             f"<tr><td>{esc(p['station'])}</td><td>{p['aos_s'] / 3600:.3f}</td>"
             f"<td>{p.get('los_s', p['aos_s']) / 3600:.3f}</td><td>{p['max_elevation_deg']}</td>"
             f"<td>{p.get('cltus_sent', 0)}/{p.get('cltus_dropped', 0)}</td>"
             f"<td>{p.get('cadus_sent', 0)}/{p.get('cadus_dropped', 0)}/"
-            f"{p.get('cadus_corrupted', 0)}</td></tr>")
+            f"{p.get('cadus_corrupted', 0)}</td></tr>"
+        )
     parts.append("</table><h2>Summary (summary.json)</h2><table>")
     parts += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in _rows(s)]
     parts.append("</table></body></html>")

@@ -47,8 +47,7 @@ class SimEps:
 
     def read(self) -> EpsReading:
         s = self.world.eps
-        return EpsReading(True, s.t_tai, s.soc, s.battery_wh, s.solar_w, s.load_w,
-                          s.bus_voltage_v)
+        return EpsReading(True, s.t_tai, s.soc, s.battery_wh, s.solar_w, s.load_w, s.bus_voltage_v)
 
 
 @dataclass(slots=True, frozen=True)
@@ -82,8 +81,9 @@ class SimCamera:
         for f in self._pending:
             tile = f.tile()
             self.truth[f.frame_id] = FrameTruth(tile.keep, tile.cloud_fraction, tile.surface)
-            out.append(CameraFrame(f.frame_id, f.t_tai, f.lat_deg, f.lon_deg, f.priority,
-                                   tile.pixels))
+            out.append(
+                CameraFrame(f.frame_id, f.t_tai, f.lat_deg, f.lon_deg, f.priority, tile.pixels)
+            )
         self._pending.clear()
         self.delivered += len(out)
         return out
@@ -118,8 +118,9 @@ class SimPayloadPower:
 
     def set_mode(self, mode: str | None) -> None:
         if mode is not None and mode not in self.mode_power_w:
-            raise WorldError(f"unknown payload power mode {mode!r} "
-                             f"(known: {', '.join(self.mode_power_w)})")
+            raise WorldError(
+                f"unknown payload power mode {mode!r} (known: {', '.join(self.mode_power_w)})"
+            )
         self._mode = mode
         t = self.clock.now_tai()
         p = 0.0 if mode is None else self.mode_power_w[mode]

@@ -121,30 +121,34 @@ def sitl_settings(scenario: str | Path) -> dict[str, Any]:
     known = set(_CHANNEL_KEYS) | set(_TOP_KEYS) | set(_SCRIPT_KEYS)
     unknown = sorted(set(table) - known)
     if unknown:
-        raise ScenarioError(f"{path.name}: [sitl] has unknown keys {unknown} "
-                            f"(known: {', '.join(sorted(known))})")
+        raise ScenarioError(
+            f"{path.name}: [sitl] has unknown keys {unknown} (known: {', '.join(sorted(known))})"
+        )
     for k, v in table.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise ScenarioError(f"{path.name}: [sitl].{k} must be a number, got {v!r}")
     return dict(table)
 
 
-def make_config(scenario: str | Path, *, orbits: float = 3.0, seed: int = 1,
-                **overrides: Any) -> SitlConfig:
+def make_config(
+    scenario: str | Path, *, orbits: float = 3.0, seed: int = 1, **overrides: Any
+) -> SitlConfig:
     """A :class:`SitlConfig` from the scenario's ``[sitl]`` table plus ``overrides``."""
     table = sitl_settings(scenario)
     table.update({k: v for k, v in overrides.items() if v is not None})
     ch: dict[str, Any] = {k: float(table.pop(k)) for k in _CHANNEL_KEYS if k in table}
     ch["passes_only"] = bool(table.pop("passes_only", True))
     channel = ChannelConfig(**ch)
-    sc: dict[str, Any] = {k: (int(table.pop(k)) if k == "max_attempts" else float(table.pop(k)))
-                          for k in _SCRIPT_KEYS if k in table}
+    sc: dict[str, Any] = {
+        k: (int(table.pop(k)) if k == "max_attempts" else float(table.pop(k)))
+        for k in _SCRIPT_KEYS
+        if k in table
+    }
     script = ScriptConfig(**sc)
     top: dict[str, Any] = {k: float(table.pop(k)) for k in _TOP_KEYS if k in table}
     if table:
         raise ScenarioError(f"unknown SITL settings {sorted(table)}")
-    return SitlConfig(orbits=float(orbits), seed=int(seed), channel=channel,
-                      script=script, **top)
+    return SitlConfig(orbits=float(orbits), seed=int(seed), channel=channel, script=script, **top)
 
 
 # ---------------------------------------------------------------------------- results
@@ -229,8 +233,12 @@ class Sitl:
         rad = dataclasses.replace(
             sc.radiation, seu_per_bit_day=sc.radiation.seu_per_bit_day * cfg.seu_acceleration
         )
-        sc = dataclasses.replace(sc, start_tai=sc.start_tai + cfg.start_offset_s,
-                                 duration_s=self.duration_s + cfg.drain_s, radiation=rad)
+        sc = dataclasses.replace(
+            sc,
+            start_tai=sc.start_tai + cfg.start_offset_s,
+            duration_s=self.duration_s + cfg.drain_s,
+            radiation=rad,
+        )
         self.scenario = sc
         self.config = cfg
         self.out_dir = out_dir
@@ -238,8 +246,7 @@ class Sitl:
         self.clock = SimClock(self.world.start_tai)
         self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
         hal, self.devices = sim_hal_with_devices(self.world, self.clock)
-        self.fs: FlightSoftware = build_flight(self.clock, hal=hal,
-                                               link_config=self.link_config)
+        self.fs: FlightSoftware = build_flight(self.clock, hal=hal, link_config=self.link_config)
         self.radio = RadioHost(self.fs)
         payload = self.fs.component("payload")
         scrubber = self.fs.component("scrubber")
@@ -260,8 +267,13 @@ class Sitl:
             archive_path = None if out_dir is None else out_dir / "archive.sqlite"
             # The ground gets the dictionary as plain JSON, as it would from a file.
             dictionary = json.loads(json.dumps(self.fs.dictionary()))
-            self.ground = GroundScript(dictionary, self.link_config, self.world.passes,
-                                       cfg.script, archive_path=archive_path)
+            self.ground = GroundScript(
+                dictionary,
+                self.link_config,
+                self.world.passes,
+                cfg.script,
+                archive_path=archive_path,
+            )
         self._flips: list[_Flip] = []
         self._pending: dict[tuple[int, int], list[_Flip]] = {}
         self.timeline = Timeline()
@@ -313,8 +325,10 @@ class Sitl:
         tl.payload_w.append(payload_w)
         tl.queue.append(int(self.fs.telemetry("payload.queue_len")))
         tl.dl_queued.append(len(self.fs.runtime.downlink))
-        tl.inferences.append(int(self.fs.telemetry("payload.small_runs"))
-                             + int(self.fs.telemetry("payload.large_runs")))
+        tl.inferences.append(
+            int(self.fs.telemetry("payload.small_runs"))
+            + int(self.fs.telemetry("payload.large_runs"))
+        )
         tl.processed.append(int(self.fs.telemetry("payload.frames_processed")))
 
     def _step_world(self, dt: float, inject: bool) -> None:
@@ -329,8 +343,12 @@ class Sitl:
         payload_w = dev.payload_power.energy_j(t0, t1) / dt_real
         dev.payload_power.forget_before(t0)
         radio_on = self.channel.visible(t0) and self.world.in_pass(t0) is not None
-        ws = self.world.step(dt_real, payload_power_w=payload_w, radio_on=radio_on,
-                             safe_mode=self.fs.mode.name == "SAFE")
+        ws = self.world.step(
+            dt_real,
+            payload_power_w=payload_w,
+            radio_on=radio_on,
+            safe_mode=self.fs.mode.name == "SAFE",
+        )
         dev.camera.push(ws.frames)
         self._inject(ws.upsets, inject)
         soc = ws.eps.soc
@@ -366,8 +384,13 @@ class Sitl:
         if ps is not None and self._in_pass_idx is None:
             self._in_pass_idx = len(self._pass_stats)
             self._ch_at_aos = dict(self.channel.stats)
-            self._pass_stats.append({"station": ps.station, "aos_s": self.t_s,
-                                     "max_elevation_deg": round(ps.window.max_elevation_deg, 1)})
+            self._pass_stats.append(
+                {
+                    "station": ps.station,
+                    "aos_s": self.t_s,
+                    "max_elevation_deg": round(ps.window.max_elevation_deg, 1),
+                }
+            )
         elif ps is None and self._in_pass_idx is not None:
             rec = self._pass_stats[self._in_pass_idx]
             rec["los_s"] = self.t_s
@@ -488,8 +511,10 @@ class Sitl:
         # TM frames the ground rejected (FECF): its own count, else what the channel hit.
         g_rej = ground_sum.get("frames_rejected")
         tm_rejected = int(g_rej) if g_rej is not None else ch["cadus_corrupted"]
-        tc_rejected = sum(int(counters.get(k, 0)) for k in (
-            "frames_rejected_fecf", "frames_rejected_format", "cltus_incomplete"))
+        tc_rejected = sum(
+            int(counters.get(k, 0))
+            for k in ("frames_rejected_fecf", "frames_rejected_format", "cltus_incomplete")
+        )
         queued = len(fs.runtime.downlink)
         sim_s = self.t_s
         summary: dict[str, Any] = {
@@ -559,19 +584,39 @@ class Sitl:
                 "downlink_drop": self.config.channel.downlink_drop,
             },
             "passes": len(self._pass_stats),
-            "ground": {k: v for k, v in ground_sum.items()
-                       if k not in ("commands", "frames_rejected", "packets_received",
-                                    "retransmissions")},
+            "ground": {
+                k: v
+                for k, v in ground_sum.items()
+                if k not in ("commands", "frames_rejected", "packets_received", "retransmissions")
+            },
             "mode": fs.mode.name,
         }
         seus = []
         for f in flips:
-            seus.append(SeuRecord(f.t_s, self.models[f.model].name, f.byte, f.bit, f.block,
-                                  f.detected_s, f.repaired_s))
-        eclipses = [(e.start_tai - self.world.start_tai, e.end_tai - self.world.start_tai)
-                    for e in self.world.eclipses]
-        return SitlResult(summary, self.timeline, eclipses, list(self._pass_stats), seus,
-                          self.scenario, self.config)
+            seus.append(
+                SeuRecord(
+                    f.t_s,
+                    self.models[f.model].name,
+                    f.byte,
+                    f.bit,
+                    f.block,
+                    f.detected_s,
+                    f.repaired_s,
+                )
+            )
+        eclipses = [
+            (e.start_tai - self.world.start_tai, e.end_tai - self.world.start_tai)
+            for e in self.world.eclipses
+        ]
+        return SitlResult(
+            summary,
+            self.timeline,
+            eclipses,
+            list(self._pass_stats),
+            seus,
+            self.scenario,
+            self.config,
+        )
 
     def _accuracy(self) -> dict[str, Any]:
         """How the flight's keep/discard calls compare with the simulator's truth."""
@@ -579,11 +624,13 @@ class Sitl:
         if self.ground is None:
             return {}
         results = self.ground.results
-        right = sum(1 for fid, keep in results.items()
-                    if fid in truth and truth[fid].keep == keep)
+        right = sum(1 for fid, keep in results.items() if fid in truth and truth[fid].keep == keep)
         n = sum(1 for fid in results if fid in truth)
-        return {"results_on_ground": n, "correct": right,
-                "accuracy": round(right / n, 4) if n else None}
+        return {
+            "results_on_ground": n,
+            "correct": right,
+            "accuracy": round(right / n, 4) if n else None,
+        }
 
 
 def run_sitl(
@@ -617,8 +664,9 @@ def run_sitl(
     if out_dir is not None:
         from hil.sim.report import write_report
 
-        (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n",
-                                              encoding="utf-8")
+        (out_dir / "summary.json").write_text(
+            json.dumps(result.summary, indent=2) + "\n", encoding="utf-8"
+        )
         write_report(result, out_dir)
     return result
 
