@@ -21,18 +21,18 @@ from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.stack import SpacecraftLink
+from fsw.comms.radio import Comms
 from fsw.core.clock import Clock, SimClock
 from fsw.core.component import Component
 from fsw.core.flight import FlightSoftware
 from fsw.core.health import SdNotifier
 from fsw.core.modes import Monitor, MonitorAction
-from fsw.core.runtime import FlightConfig
+from fsw.core.nvstore import DirNvStore, MemNvStore, NvStore
+from fsw.core.registry import FlightConfig
 from fsw.core.sequencer import StoredSequence
-from fsw.core.store import DirStore, MemStore, Store
 from fsw.hal.eps import Eps
 from fsw.hal.interfaces import Hal
 from fsw.power.component import Power
-from fsw.radio import Comms
 
 #: The radio is part of every flight build: a fixed id just after the core services'.
 COMMS_ID = 11
@@ -66,14 +66,14 @@ def build_flight(
     sequences: Sequence[StoredSequence] = (),
     config: FlightConfig | None = None,
     watchdog: SdNotifier | None = None,
-    store: Store | None = None,
+    store: NvStore | None = None,
     link_config: LinkConfig | None = None,
     hal: Hal | None = None,
 ) -> FlightSoftware:
     """Build and start the full flight topology.
 
     ``storage_dir=None`` keeps parameters, schedule and sequences in memory (same
-    semantics, nothing touches the disk); a path uses :class:`DirStore`. ``store``
+    semantics, nothing touches the disk); a path uses :class:`DirNvStore`. ``store``
     overrides both. ``components``, ``monitors`` and ``sequences`` are added after the
     mission components below. ``link_config`` is the space link's configuration and keys
     (default: the repository's public test keys, fine for SITL, never for flight).
@@ -82,7 +82,7 @@ def build_flight(
     registered against absent hardware (no sensor, no camera, no models) and idles.
     """
     if store is None:
-        store = DirStore(storage_dir) if storage_dir is not None else MemStore()
+        store = DirNvStore(storage_dir) if storage_dir is not None else MemNvStore()
     fs = FlightSoftware(
         clock if clock is not None else SimClock(), store=store, config=config, watchdog=watchdog
     )

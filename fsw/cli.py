@@ -210,11 +210,11 @@ def fsw_run(
     from fsw.app import build_flight
     from fsw.ccsds import CcsdsError
     from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+    from fsw.comms.radio import RadioHost
     from fsw.core.clock import WallClock
     from fsw.core.errors import CoreError
     from fsw.core.health import SdNotifier
     from fsw.link import LinkError, open_link
-    from fsw.radio import RadioHost
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if duration is not None and not duration > 0:
@@ -294,6 +294,7 @@ def _fly_on_bridge(
     import torch
 
     from fsw.app import build_flight
+    from fsw.comms.radio import RadioHost
     from fsw.core.errors import CoreError
     from fsw.core.health import SdNotifier
     from fsw.hal.board import (
@@ -305,7 +306,6 @@ def _fly_on_bridge(
         shipped_model_files,
     )
     from fsw.link import LinkError, open_link
-    from fsw.radio import RadioHost
 
     # One tile at a time, the int8 kernels are fastest single-threaded (and a second
     # thread fighting the executive for a small board's cores costs 50x in latency).

@@ -8,7 +8,7 @@ bit-identical to the golden outputs. It then measures keep/discard accuracy at s
 bit-error rates with and without the scrubber, and under activation upsets with and
 without the Ranger-style clamp.
 
->>> rep = run_campaign("models/artifacts/cloudnet-s.gnm",
+>>> rep = run_campaign("fsw/ai/artifacts/cloudnet-s.gnm",
 ...                    CampaignConfig(flips=20, eval_tiles=64, bers=(1e-4,), ber_trials=1))
 >>> rep["detected_pct"], rep["repaired_pct"], rep["outputs_identical_after_repair"]
 (100.0, 100.0, True)
@@ -29,7 +29,7 @@ from fsw.ai import Runtime
 from fsw.ai import faults as fi
 from models import synth
 from models.errors import ModelError
-from models.train import HOLDOUT_SEED, load_fp32
+from models.train import HOLDOUT_SEED, fp32_reference_path, load_fp32
 
 Progress = Callable[[str, int, int], None]
 
@@ -195,7 +195,7 @@ def _campaign(
 
 
 def _fp32_reference(path: Path, name: str) -> tuple[torch.nn.Module, np.ndarray] | None:
-    npy = path.with_name(f"{name}.fp32.npy")
+    npy = fp32_reference_path(name, path)
     if not npy.exists():
         return None
     net = load_fp32(name, npy)

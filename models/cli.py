@@ -25,7 +25,9 @@ model_app = typer.Typer(
 seu_app = typer.Typer(help="Single-event-upset fault-injection campaigns.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
-DEFAULT_OUT = Path("models/artifacts")
+#: New artifacts go here; shipping one means copying its ``.gnm`` into ``fsw/ai/artifacts/``
+#: and its ``.fp32.npy`` into ``models/artifacts/`` (docs/model-format.md).
+DEFAULT_OUT = Path("out/models")
 
 # soft_wrap: a message is one line however narrow the terminal or log (tables still fit)
 _err = Console(stderr=True, soft_wrap=True)
@@ -138,7 +140,7 @@ def train_cmd(
 @model_app.command(
     "verify",
     epilog=examples(
-        "gnomon model verify models/artifacts/cloudnet-s.gnm",
+        "gnomon model verify fsw/ai/artifacts/cloudnet-s.gnm",
         "gnomon model verify signed.gnm --key-file key.bin --json",
     ),
 )
@@ -178,7 +180,7 @@ def verify_cmd(
 
 
 @model_app.command(
-    "inspect", epilog=examples("gnomon model inspect models/artifacts/cloudnet-s.gnm")
+    "inspect", epilog=examples("gnomon model inspect fsw/ai/artifacts/cloudnet-s.gnm")
 )
 def inspect_cmd(
     file: Annotated[Path, typer.Argument(help="The .gnm file to describe.")],
@@ -288,8 +290,8 @@ def sign_cmd(
 @seu_app.command(
     "campaign",
     epilog=examples(
-        "gnomon seu campaign --model models/artifacts/cloudnet-s.gnm --flips 50",
-        "gnomon seu campaign --model models/artifacts/cloudnet-l.gnm --mode burst",
+        "gnomon seu campaign --model fsw/ai/artifacts/cloudnet-s.gnm --flips 50",
+        "gnomon seu campaign --model fsw/ai/artifacts/cloudnet-l.gnm --mode burst",
     ),
 )
 def campaign_cmd(

@@ -8,7 +8,7 @@
   obviously: the oracle for the runtime's exactness tests.
 
 >>> from fsw.ai import gnm
->>> m = gnm.decode(open("models/artifacts/cloudnet-s.gnm", "rb").read())
+>>> m = gnm.decode(open("fsw/ai/artifacts/cloudnet-s.gnm", "rb").read())
 >>> x = torch.rand(2, 4, 64, 64)
 >>> torch_int8_model(m)(x).shape
 torch.Size([2, 2])

@@ -1,6 +1,6 @@
 """Train both CloudNets on synthetic tiles, quantize them and write the shipped artifacts.
 
-``gnomon model train --out models/artifacts --seed 0`` calls :func:`build_artifacts`; the
+``gnomon model train --out out/models --seed 0`` calls :func:`build_artifacts`; the
 same seed gives the same bytes (training runs on one thread with seeded data order).
 
 >>> cfg = TrainConfig(n_train=64, n_calib=16, epochs={"cloudnet-s": 1}, batch=32)
@@ -189,6 +189,25 @@ def _dataset(
         if i % 256 == 0 or i == n - 1:
             progress("data", i + 1, n)
     return xs, cf, keep
+
+
+#: The float32 references of the shipped artifacts (the lab's own data; the ``.gnm`` files
+#: that fly are package data of ``fsw.ai``, see :func:`fsw.ai.shipped_dir`).
+REFERENCE_DIR = Path(__file__).resolve().parent / "artifacts"
+
+
+def fp32_reference_path(name: str, artifact: str | Path | None = None) -> Path:
+    """Where the fp32 reference of ``name`` is: next to ``artifact`` if one is there, else
+    in :data:`REFERENCE_DIR`.
+
+    >>> fp32_reference_path("cloudnet-s").name
+    'cloudnet-s.fp32.npy'
+    """
+    if artifact is not None:
+        beside = Path(artifact).with_name(f"{name}.fp32.npy")
+        if beside.exists():
+            return beside
+    return REFERENCE_DIR / f"{name}.fp32.npy"
 
 
 def load_fp32(name: str, path: str | Path) -> CloudNet:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fsw.ai import AiError, Runtime
+from fsw.ai import AiError, Runtime, shipped_dir
 from fsw.ai import faults as fi
 
-SMALL = Path(__file__).resolve().parents[1] / "models" / "artifacts" / "cloudnet-s.gnm"
+SMALL = shipped_dir() / "cloudnet-s.gnm"
 
 
 def bits_set(a: np.ndarray) -> int:

@@ -6,16 +6,15 @@ import contextlib
 import hashlib
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fsw.ai import ModelIntegrityError, crc32c, gnm
+from fsw.ai import ModelIntegrityError, crc32c, gnm, shipped_dir
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "models" / "artifacts"
+ARTIFACTS = shipped_dir()
 SMALL = (ARTIFACTS / "cloudnet-s.gnm").read_bytes()
 KEY = b"operator-key-0123456789"
 

@@ -17,13 +17,14 @@ from fsw.ai import (
     Prediction,
     Runtime,
     gnm,
+    shipped_dir,
 )
 from fsw.ai.runtime import GROUP_BLOCKS
 from models import synth
 from models.reference import integer_reference
 from models.train import HOLDOUT_SEED
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "models" / "artifacts"
+ARTIFACTS = shipped_dir()
 SMALL = ARTIFACTS / "cloudnet-s.gnm"
 LARGE = ARTIFACTS / "cloudnet-l.gnm"
 

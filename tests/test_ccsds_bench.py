@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fsw.ccsds.bench import _pair, bench_ccsds
+from benchmarks.ccsds import _pair, bench_ccsds
 
 SHARED = (
     "packet_encode_fields",

@@ -11,15 +11,15 @@ MODULES = [
     "fsw.core.wire",
     "fsw.core.component",
     "fsw.core.errors",
-    "fsw.core.store",
-    "fsw.core.runtime",
+    "fsw.core.nvstore",
+    "fsw.core.registry",
     "fsw.core.flight",
     "fsw.core.dictionary",
     "fsw.core.testing",
     "fsw.core.sequencer",
     "fsw.core.modes",
     "fsw.core.health",
-    "fsw.core.bench",
+    "benchmarks.core",
     "fsw.app",
 ]
 

@@ -43,7 +43,7 @@ def fs() -> FlightSoftware:
 
 
 def eid(fs: FlightSoftware, name: str) -> int:
-    return fs.runtime.event_by_name[name].id
+    return fs.registry.event_by_name[name].id
 
 
 def test_each_severity_has_its_subservice_and_args(fs: FlightSoftware) -> None:

@@ -8,7 +8,7 @@ from fsw.app import build_flight
 from fsw.ccsds import PusTc
 from fsw.core import Component, CoreError, FlightConfig, Priority, SimClock, WallClock
 from fsw.core.clock import DEFAULT_START_TAI
-from fsw.core.runtime import DownlinkQueue
+from fsw.core.registry import DownlinkQueue
 from fsw.core.testing import CommandEncoder, decode_downlink
 
 

@@ -55,9 +55,9 @@ def test_function_ids_are_component_id_and_opcode(fs: FlightSoftware) -> None:
     assert radio.component_id == 16
     fids = {e.full_name: e.function_id for e in fs.cmd.entries() if e.component is radio}
     assert fids == {"radio.RESET_COUNTERS": 0x1000, "radio.SET_TX": 0x1005, "radio.REBOOT": 0x1001}
-    assert fs.runtime.channel_by_name["radio.tx_power_dbm"].id == 0x1004
-    assert fs.runtime.event_by_name["radio.TX"].id == 0x1001
-    assert fs.runtime.param_by_name["radio.beacon_s"].id == 0x1001
+    assert fs.registry.channel_by_name["radio.tx_power_dbm"].id == 0x1004
+    assert fs.registry.event_by_name["radio.TX"].id == 0x1001
+    assert fs.registry.param_by_name["radio.beacon_s"].id == 0x1001
 
 
 def test_perform_function_with_args(fs: FlightSoftware) -> None:
@@ -153,7 +153,7 @@ def test_tlm_and_param_api_errors(fs: FlightSoftware) -> None:
 
 def test_second_instance_gets_its_own_ids() -> None:
     fs = build_flight(components=[Radio("uhf"), Radio("sband")])
-    assert fs.runtime.channel_by_name["sband.tx_power_dbm"].id == 0x1104
+    assert fs.registry.channel_by_name["sband.tx_power_dbm"].id == 0x1104
     names = [e.full_name for e in fs.cmd.entries()]
     assert "uhf.SET_TX" in names and "sband.SET_TX" in names
     fs.uplink_packet(CommandEncoder(fs).encode("sband.SET_TX", on=True, power_dbm=7))

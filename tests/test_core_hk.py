@@ -81,8 +81,8 @@ def test_default_reports_arrive_at_their_periods(fs: FlightSoftware) -> None:
 
 def test_create_enable_report_structure_and_delete(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
-    soc = fs.runtime.channel_by_name["battery.soc_pct"].id
-    bus = fs.runtime.channel_by_name["battery.bus_v"].id
+    soc = fs.registry.channel_by_name["battery.soc_pct"].id
+    bus = fs.registry.channel_by_name["battery.bus_v"].id
     ids = [{"channel_id": soc}, {"channel_id": bus}]
     v, _ = send(fs, enc.encode("HK_CREATE", sid=77, interval_ms=2000, channel_ids=ids))
     assert v == [(1, None), (3, None), (7, None)]

@@ -11,7 +11,7 @@ import pytest
 
 from fsw.app import build_flight
 from fsw.ccsds import PusTc
-from fsw.core import Component, FlightSoftware, MemStore, Param
+from fsw.core import Component, FlightSoftware, MemNvStore, Param
 from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, verification
 
 
@@ -41,7 +41,7 @@ class Imager(Component):
         self.changes.append((name, value))
 
 
-def boot(store: MemStore | None = None, storage_dir: Path | None = None) -> FlightSoftware:
+def boot(store: MemNvStore | None = None, storage_dir: Path | None = None) -> FlightSoftware:
     fs = build_flight(components=[Imager()], store=store, storage_dir=storage_dir)
     fs.step(0.0)
     fs.downlink_packets()
@@ -49,7 +49,7 @@ def boot(store: MemStore | None = None, storage_dir: Path | None = None) -> Flig
 
 
 def pid(fs: FlightSoftware, name: str) -> int:
-    return fs.runtime.param_by_name[name].id
+    return fs.registry.param_by_name[name].id
 
 
 def send(fs: FlightSoftware, tc: bytes) -> tuple[list[tuple[int, str | None]], list[Any]]:
@@ -194,7 +194,7 @@ def test_power_cut_during_save_keeps_the_last_saved_values(
     monkeypatch.setattr(os, "replace", real)
     fs2 = boot(storage_dir=tmp_path)  # the reboot after the power cut
     assert fs2.components["imager"].param("gain") == 2.0
-    assert "store.INTERRUPTED_SAVE" in [e.name for e in fs2.recent_events]
+    assert "persist.INTERRUPTED_SAVE" in [e.name for e in fs2.recent_events]
 
 
 def test_corrupt_file_uses_last_good_copy_and_reports(tmp_path: Path) -> None:
@@ -209,12 +209,12 @@ def test_corrupt_file_uses_last_good_copy_and_reports(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     fs2 = boot(storage_dir=tmp_path)
     assert fs2.components["imager"].param("gain") == 2.0
-    rec = next(e for e in fs2.recent_events if e.name == "store.RECOVERED")
+    rec = next(e for e in fs2.recent_events if e.name == "persist.RECOVERED")
     assert "CRC" in rec.text and rec.text.startswith("params:")
 
 
 def test_save_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = MemStore()
+    store = MemNvStore()
     fs = boot(store)
 
     def full(name: str, data: bytes) -> None:
@@ -223,12 +223,12 @@ def test_save_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "_write_durable", full)
     v, _recs = send(fs, CommandEncoder(fs).encode("PARAM_SAVE"))
     assert v[-1] == (8, "EXECUTION_ERROR")
-    assert fs.telemetry("store.save_failures") == 1
-    assert any(e.name == "store.SAVE_FAILED" for e in fs.recent_events)
+    assert fs.telemetry("persist.save_failures") == 1
+    assert any(e.name == "persist.SAVE_FAILED" for e in fs.recent_events)
 
 
 def test_saved_value_no_longer_valid_is_refused_at_boot() -> None:
-    store = MemStore()
+    store = MemNvStore()
     store.save(
         "params", b'{"version":1,"values":{"imager.binning":5,"imager.gain":7.5,"gone.param":1}}'
     )

@@ -6,7 +6,7 @@ import pytest
 
 from fsw.app import build_flight
 from fsw.ccsds import PusTc
-from fsw.core import FlightSoftware, MemStore, SimClock
+from fsw.core import FlightSoftware, MemNvStore, SimClock
 from fsw.core.clock import DEFAULT_START_TAI
 from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, verification
 
@@ -17,7 +17,7 @@ def ping(seq: int) -> bytes:
     return PusTc(apid=100, service=17, subservice=1, seq_count=seq).encode()
 
 
-def boot(store: MemStore, t: float = T0) -> FlightSoftware:
+def boot(store: MemNvStore, t: float = T0) -> FlightSoftware:
     fs = build_flight(clock=SimClock(t), store=store)
     fs.step(0.0)
     fs.downlink_packets()
@@ -31,7 +31,7 @@ def send(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
 
 
 def test_insert_release_at_time_with_verification() -> None:
-    fs = boot(MemStore())
+    fs = boot(MemNvStore())
     enc = CommandEncoder(fs)
     tc = enc.encode(
         "SCHED_INSERT",
@@ -57,7 +57,7 @@ def test_insert_release_at_time_with_verification() -> None:
 
 
 def test_report_delete_and_disable() -> None:
-    fs = boot(MemStore())
+    fs = boot(MemNvStore())
     enc = CommandEncoder(fs)
     send(
         fs,
@@ -102,7 +102,7 @@ def test_report_delete_and_disable() -> None:
     ],
 )
 def test_insert_rejects_bad_activities(tc_bytes: bytes, when: float, code: str) -> None:
-    fs = boot(MemStore())
+    fs = boot(MemNvStore())
     tc = CommandEncoder(fs).encode(
         "SCHED_INSERT",
         activities=[
@@ -115,7 +115,7 @@ def test_insert_rejects_bad_activities(tc_bytes: bytes, when: float, code: str) 
 
 
 def test_schedule_survives_a_reboot_and_expired_ones_are_reported() -> None:
-    store = MemStore()
+    store = MemNvStore()
     fs = boot(store)
     send(
         fs,

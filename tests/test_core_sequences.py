@@ -6,7 +6,7 @@ import pytest
 
 from fsw.app import build_flight
 from fsw.ccsds import PusTc
-from fsw.core import DeclarationError, FlightSoftware, MemStore, SeqStep, SimClock, StoredSequence
+from fsw.core import DeclarationError, FlightSoftware, MemNvStore, SeqStep, SimClock, StoredSequence
 from fsw.core.clock import DEFAULT_START_TAI
 from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, verification
 
@@ -17,7 +17,7 @@ def ping(seq: int) -> bytes:
     return PusTc(apid=100, service=17, subservice=1, seq_count=seq).encode()
 
 
-def boot(store: MemStore | None = None, **kw: object) -> FlightSoftware:
+def boot(store: MemNvStore | None = None, **kw: object) -> FlightSoftware:
     fs = build_flight(clock=SimClock(T0), store=store, **kw)  # type: ignore[arg-type]
     fs.step(0.0)
     fs.downlink_packets()
@@ -87,7 +87,7 @@ def test_load_rejects_bad_steps() -> None:
 
 
 def test_uploaded_sequences_and_unloads_persist() -> None:
-    store = MemStore()
+    store = MemNvStore()
     fs = boot(store, sequences=[StoredSequence(1, "code_seq", (SeqStep(0.0, ping(9)),))])
     enc = CommandEncoder(fs)
     send(

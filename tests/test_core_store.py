@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsw.app import build_flight
-from fsw.core.errors import StoreError
-from fsw.core.store import HEADER_LEN, DirStore, MemStore, Store, pack_record, unpack_record
+from fsw.core.errors import NvStoreError
+from fsw.core.nvstore import HEADER_LEN, DirNvStore, MemNvStore, NvStore, pack_record, unpack_record
 
 
 class PowerCut(BaseException):
@@ -28,20 +28,20 @@ def test_record_known_answer_and_round_trip() -> None:
 
 @pytest.mark.parametrize("kind", ["mem", "dir"])
 def test_save_load_keeps_previous_copy(kind: str, tmp_path: Path) -> None:
-    st_: Store = MemStore() if kind == "mem" else DirStore(tmp_path)
+    st_: NvStore = MemNvStore() if kind == "mem" else DirNvStore(tmp_path)
     assert st_.load("params").source == "none"
     assert st_.load("params").problems == ()  # first boot is not a problem
     st_.save("params", b"one")
     st_.save("params", b"two")
     res = st_.load("params")
     assert (res.source, res.payload, res.problems) == ("primary", b"two", ())
-    if isinstance(st_, DirStore):
+    if isinstance(st_, DirNvStore):
         assert unpack_record((tmp_path / "params.gst.bak").read_bytes()) == b"one"
         assert not (tmp_path / "params.gst.tmp").exists()
 
 
 def test_torn_primary_falls_back_to_last_good_copy(tmp_path: Path) -> None:
-    st_ = DirStore(tmp_path)
+    st_ = DirNvStore(tmp_path)
     st_.save("sched", b"old")
     st_.save("sched", b"new-and-longer")
     p = tmp_path / "sched.gst"
@@ -52,7 +52,7 @@ def test_torn_primary_falls_back_to_last_good_copy(tmp_path: Path) -> None:
 
 
 def test_corrupt_primary_detected_by_crc() -> None:
-    st_ = MemStore()
+    st_ = MemNvStore()
     st_.save("k", b"good")
     st_.save("k", b"better")
     raw = bytearray(st_.files["k.gst"])
@@ -64,7 +64,7 @@ def test_corrupt_primary_detected_by_crc() -> None:
 
 
 def test_both_copies_bad_reports_and_returns_nothing() -> None:
-    st_ = MemStore()
+    st_ = MemNvStore()
     st_.save("k", b"a")
     st_.save("k", b"b")
     st_.files["k.gst"] = b"garbage"
@@ -75,7 +75,7 @@ def test_both_copies_bad_reports_and_returns_nothing() -> None:
 
 
 def test_saving_over_a_corrupt_primary_keeps_the_good_backup() -> None:
-    st_ = MemStore()
+    st_ = MemNvStore()
     st_.save("k", b"v1")
     st_.save("k", b"v2")  # backup = v1
     st_.files["k.gst"] = b"rot"  # primary rots
@@ -87,7 +87,7 @@ def test_saving_over_a_corrupt_primary_keeps_the_good_backup() -> None:
 def test_power_cut_between_write_and_rename_on_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    st_ = DirStore(tmp_path)
+    st_ = DirNvStore(tmp_path)
     st_.save("params", b"committed")
     real_replace = os.replace
 
@@ -101,7 +101,7 @@ def test_power_cut_between_write_and_rename_on_disk(
         st_.save("params", b"never-committed")
     monkeypatch.setattr(os, "replace", real_replace)
     assert (tmp_path / "params.gst.tmp").exists()  # the new copy was written...
-    res = DirStore(tmp_path).load("params")  # ...but after "reboot" the last good one wins
+    res = DirNvStore(tmp_path).load("params")  # ...but after "reboot" the last good one wins
     assert res.payload == b"committed"
     assert res.interrupted
     assert not (tmp_path / "params.gst.tmp").exists()
@@ -110,7 +110,7 @@ def test_power_cut_between_write_and_rename_on_disk(
 def test_power_cut_after_rotation_uses_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    st_ = DirStore(tmp_path)
+    st_ = DirNvStore(tmp_path)
     st_.save("k", b"v1")
     real_replace = os.replace
     calls: list[str] = []
@@ -126,27 +126,27 @@ def test_power_cut_after_rotation_uses_backup(
         st_.save("k", b"v2")
     monkeypatch.setattr(os, "replace", real_replace)
     assert calls[0].endswith("k.gst.bak")
-    res = DirStore(tmp_path).load("k")
+    res = DirNvStore(tmp_path).load("k")
     assert (res.source, res.payload) == ("backup", b"v1")
     assert "primary copy is missing" in res.problems
 
 
 def test_io_error_is_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    st_ = DirStore(tmp_path)
+    st_ = DirNvStore(tmp_path)
     st_.save("k", b"v1")
 
     def disk_full(name: str, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(st_, "_write_durable", disk_full)
-    with pytest.raises(StoreError, match="cannot save 'k': No space left on device"):
+    with pytest.raises(NvStoreError, match="cannot save 'k': No space left on device"):
         st_.save("k", b"v2")
     assert st_.load("k").payload == b"v1"
 
 
 def test_bad_keys_are_refused() -> None:
-    with pytest.raises(StoreError, match="storage key"):
-        MemStore().save("../etc/passwd", b"")
+    with pytest.raises(NvStoreError, match="storage key"):
+        MemNvStore().save("../etc/passwd", b"")
 
 
 @settings(max_examples=300, deadline=None)
@@ -154,7 +154,7 @@ def test_bad_keys_are_refused() -> None:
 def test_random_bytes_never_unpack_silently(raw: bytes) -> None:
     try:
         unpack_record(raw)
-    except StoreError:
+    except NvStoreError:
         return
     assert raw == pack_record(raw[HEADER_LEN:])  # only a real record is accepted
 
@@ -164,14 +164,14 @@ def test_random_bytes_never_unpack_silently(raw: bytes) -> None:
 def test_any_single_damaged_byte_is_detected(payload: bytes, pos: int, flip: int) -> None:
     rec = bytearray(pack_record(payload))
     rec[pos % len(rec)] ^= flip
-    with pytest.raises(StoreError):
+    with pytest.raises(NvStoreError):
         unpack_record(bytes(rec))
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=64), st.binary(max_size=64))
 def test_load_never_raises_on_garbage(primary: bytes, backup: bytes) -> None:
-    st_ = MemStore()
+    st_ = MemNvStore()
     st_.files.update({"k.gst": primary, "k.gst.bak": backup, "k.gst.tmp": b"x"})
     res = st_.load("k")
     assert res.interrupted
@@ -189,5 +189,5 @@ def test_flight_reports_a_recovered_parameter_file(tmp_path: Path) -> None:
     fs2 = build_flight(storage_dir=tmp_path)
     assert fs2.components["health"].param("max_restarts") == 7
     names = [e.name for e in fs2.recent_events]
-    assert "store.RECOVERED" in names
-    assert fs2.telemetry("store.recoveries") == 1
+    assert "persist.RECOVERED" in names
+    assert fs2.telemetry("persist.recoveries") == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import struct
 
+from benchmarks.ground import bench_ground, synthetic_dictionary, synthetic_stream
 from ground import Archive, Dictionary, GroundSession
-from ground.bench import bench_ground, synthetic_dictionary, synthetic_stream
 
 
 def test_bench_reports_its_figures() -> None:

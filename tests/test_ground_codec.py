@@ -329,7 +329,7 @@ def test_any_valid_arguments_reach_the_flight_unchanged(data: st.DataObject) -> 
     raw = encode_args(D, cmd, args)
     entry = FLIGHT_ENTRIES[cmd.name]
     body = raw[2:] if cmd.function_id is not None else raw
-    decoded = flight_decode(entry.spec.fields, body, FS.runtime.resolve)
+    decoded = flight_decode(entry.spec.fields, body, FS.registry.resolve)
     # floats are drawn exactly representable in their width, so equality is exact
     assert json.dumps(decoded, default=str, sort_keys=True) == json.dumps(
         args, default=str, sort_keys=True

@@ -19,7 +19,7 @@ MODULES = [
     "ground.station",
     "ground.testapi",
     "ground.console",
-    "ground.bench",
+    "benchmarks.ground",
 ]
 
 

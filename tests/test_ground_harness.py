@@ -17,9 +17,9 @@ from typing import Any
 
 from fsw.app import build_flight
 from fsw.ccsds import TEST_KEY_FILE, LinkConfig
+from fsw.comms.radio import RadioHost
 from fsw.core.clock import WallClock
 from fsw.link import BaseTransport, open_link
-from fsw.radio import RadioHost
 from ground import Archive, CommandHandle, CommandTimeouts, GroundSession
 
 CFG = LinkConfig.load(TEST_KEY_FILE)

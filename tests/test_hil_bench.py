@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hil.bench import Bench, HilError, PtyCable, line_rate_bytes_s, selftest
-from hil.hil_cli import hil_app
+from hil.bench.bench import Bench, HilError, PtyCable, line_rate_bytes_s, selftest
+from hil.bench.cli import hil_app
 
 pytestmark = pytest.mark.timeout(180)
 

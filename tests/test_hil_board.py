@@ -12,11 +12,10 @@ import pytest
 from fsw.app import build_flight
 from fsw.ccsds import GroundLink, PusTc, PusTm
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+from fsw.comms.radio import RadioHost
 from fsw.hal.board import BoardBridge, Bridge, BridgeClock, shipped_model_files
 from fsw.hal.interfaces import EpsReading
-from fsw.link import memory_pair
-from fsw.radio import RadioHost
-from fsw.simbridge import (
+from fsw.hal.simbridge import (
     BoardHello,
     BulkRequest,
     EpsSample,
@@ -27,6 +26,7 @@ from fsw.simbridge import (
     PowerModeMsg,
     TimeSync,
 )
+from fsw.link import memory_pair
 from hil.sim.scenario import load_scenario
 from hil.sim.sim_hal import platform_of
 

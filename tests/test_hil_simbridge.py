@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fsw.ccsds.crc import crc16
 from fsw.hal.interfaces import EpsReading
-from fsw.simbridge import (
+from fsw.hal.simbridge import (
     BRIDGE,
     BULK,
     MAX_PAYLOAD,
@@ -191,7 +191,9 @@ def test_bad_messages_say_what_is_wrong(payload: bytes, reason: str) -> None:
         decode_message(payload)
 
 
-@pytest.mark.parametrize("name", ["fsw.simbridge", "fsw.hal.board", "hil.bench", "hil.hil_cli"])
+@pytest.mark.parametrize(
+    "name", ["fsw.hal.simbridge", "fsw.hal.board", "hil.bench.bench", "hil.bench.cli"]
+)
 def test_docstring_examples_run(name: str) -> None:
     import doctest
     import importlib

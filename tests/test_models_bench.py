@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from models.bench import bench_runtime, bench_scrub
+from benchmarks.runtime import bench_runtime, bench_scrub
 
 
 def test_bench_runtime_reports_accuracy_and_latency_for_each_path() -> None:

@@ -10,12 +10,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fsw.ai import gnm
+from fsw.ai import gnm, shipped_dir
 from models.campaign import CampaignConfig, run_campaign
 from models.cli import campaign_lines, campaign_table, model_app, seu_app
 from models.errors import ModelError
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "models" / "artifacts"
+ARTIFACTS = shipped_dir()
 SMALL = ARTIFACTS / "cloudnet-s.gnm"
 LARGE = ARTIFACTS / "cloudnet-l.gnm"
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fsw.ai import shipped_dir
 from fsw.ai.scrubber import Scrubber
 from fsw.app import build_flight
 from fsw.core.clock import SimClock
@@ -21,7 +22,7 @@ from hil.sim.sim_hal import platform_of, shipped_models
 from models.synth import make_tile
 
 SCENARIO = load_scenario("sitl-short")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "models" / "artifacts"
+ARTIFACTS = shipped_dir()
 
 
 class FakeCamera:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hil.sched_eval import (
+from hil.eval.sched.cli import sched_app
+from hil.eval.sched.oracle import OracleGroup, OracleProblem, solve_oracle
+from hil.eval.sched.simulate import (
     POLICIES,
     GnomonPolicy,
     build_timeline,
@@ -23,9 +25,8 @@ from hil.sched_eval import (
     scenario_metrics,
     simulate,
 )
-from hil.sim.oracle import OracleGroup, OracleProblem, solve_oracle
+from hil.sim.cli import world_app
 from hil.sim.scenario import load_scenario
-from hil.world_cli import sched_app, world_app
 
 pytest.importorskip("highspy")
 

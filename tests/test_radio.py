@@ -9,9 +9,9 @@ import pytest
 from fsw.app import build_flight
 from fsw.ccsds import GroundLink, PusTc, PusTm
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+from fsw.comms.radio import RadioHost
 from fsw.core.clock import SimClock
 from fsw.core.testing import CommandEncoder, decode_downlink
-from fsw.radio import RadioHost
 
 
 @pytest.fixture

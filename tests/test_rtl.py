@@ -39,7 +39,7 @@ from hil.rtl.regs import (
 )
 from hil.rtl.runner import parse_results, run_suite, simulator_missing_reason
 
-RTL_DIR = Path(runner.__file__).resolve().parent
+HDL_DIR = runner.HDL_DIR
 
 
 # ------------------------------------------------------------------ cocotb suites
@@ -160,8 +160,10 @@ def test_every_suite_source_exists_and_is_free_of_simulation_constructs() -> Non
     for suite in runner.SUITES.values():
         for path in suite.source_paths():
             assert path.is_file(), f"{suite.name}: {path} missing"
-    for name in ("crc_engine.v", "bch_decoder.v", "dpram.v", "scrubber.v", "scrub_soc.v"):
-        code = re.sub(r"//[^\n]*", "", (RTL_DIR / name).read_text(encoding="utf-8"))
+    hdl = sorted(p.name for p in HDL_DIR.glob("*.v"))
+    assert hdl == ["bch_decoder.v", "crc_engine.v", "dpram.v", "scrub_soc.v", "scrubber.v"]
+    for name in hdl:
+        code = re.sub(r"//[^\n]*", "", (HDL_DIR / name).read_text(encoding="utf-8"))
         assert not re.search(r"\binitial\b|#\s*\d|\$\w+", code), f"{name} is not synthesizable"
 
 
@@ -213,7 +215,7 @@ def test_parse_results_fuzz_mutated_file(at: int, cut: int, insert: bytes) -> No
 
 # ------------------------------------------------------------------ register map
 def test_register_map_matches_the_verilog() -> None:
-    code = (RTL_DIR / "scrubber.v").read_text(encoding="utf-8")
+    code = (HDL_DIR / "scrubber.v").read_text(encoding="utf-8")
     words = {m[0]: int(m[1], 16) for m in re.findall(r"R_([A-Z_]+) = 4'h([0-9A-F])", code)}
     assert {name: 4 * word for name, word in words.items()} == {r.name: int(r) for r in Reg}
     assert f"32'h{SCRUBBER_ID:08X}" in code

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from fsw.ai import Runtime
+from fsw.ai import Runtime, shipped_dir
 from hil.rtl.model import ScrubberModel
 from hil.rtl.runtime_link import RuntimeRepairer, ScrubberDriver
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "models" / "artifacts"
+ARTIFACTS = shipped_dir()
 
 
 @pytest.mark.parametrize("model", ["cloudnet-s", "cloudnet-l"])

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.link import memory_pair
 from ground import Archive, GroundSession
-from hil.cli import sitl_app
+from hil.sim.cli import sitl_app
 from hil.sim.sitl import WALL_CLOCK_FIELDS, Sitl, SitlResult, make_config, run_sitl
 
 SHORT = "sitl-short"

@@ -6,7 +6,7 @@ import re
 
 from typer.testing import CliRunner
 
-from hil.world_cli import world_app
+from hil.sim.cli import world_app
 
 runner = CliRunner()
 
@@ -43,7 +43,7 @@ def test_sched_eval_table_fits_80_columns_with_whole_policy_names() -> None:
     import pytest
 
     pytest.importorskip("highspy")
-    from hil.world_cli import sched_app
+    from hil.eval.sched.cli import sched_app
 
     result = runner.invoke(sched_app, ["eval", "--scenarios", "2"], env={"COLUMNS": "80"})
     assert result.exit_code == 0

@@ -154,7 +154,7 @@ class ActivationFaults:
     op names.
 
     >>> from fsw.ai import Runtime
-    >>> rt = Runtime.load("models/artifacts/cloudnet-s.gnm")
+    >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
     >>> faults = ActivationFaults(1e-3, np.random.default_rng(0))
     >>> handle = rt.add_activation_hook(faults)
     >>> _ = rt.infer(torch.zeros(1, 4, 64, 64)); handle.remove()

@@ -75,7 +75,7 @@ class LoadedModels:
 def load_models(files: ModelFiles | None) -> LoadedModels:
     """Load and verify the payload's models; a file that fails its checks is left out.
 
-    >>> m = load_models(ModelFiles(Path("models/artifacts/cloudnet-s.gnm"),
+    >>> m = load_models(ModelFiles(Path("fsw/ai/artifacts/cloudnet-s.gnm"),
     ...                            Path("no/such/cloudnet-l.gnm")))
     >>> m.small.name, m.large, sorted(m.errors)
     ('cloudnet-s', None, ['large'])

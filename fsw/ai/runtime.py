@@ -1,7 +1,7 @@
 """The int8 runtime: one checksummed weight arena, integer kernels, a self-repairing scrubber.
 
 >>> from fsw.ai import Runtime
->>> rt = Runtime.load("models/artifacts/cloudnet-s.gnm")
+>>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
 >>> x = torch.zeros(2, 4, 64, 64)
 >>> rt.infer(x).shape
 torch.Size([2, 2])

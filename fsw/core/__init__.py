@@ -21,15 +21,15 @@ from fsw.core.errors import (
     CoreError,
     DeclarationError,
     FailureCode,
-    StoreError,
+    NvStoreError,
     WireError,
 )
 from fsw.core.flight import FlightSoftware
 from fsw.core.health import SdNotifier
 from fsw.core.modes import Monitor, MonitorAction
-from fsw.core.runtime import EventRecord, FlightConfig, Priority
+from fsw.core.nvstore import DirNvStore, MemNvStore, NvStore
+from fsw.core.registry import EventRecord, FlightConfig, Priority
 from fsw.core.sequencer import SeqStep, StoredSequence
-from fsw.core.store import DirStore, MemStore, Store
 from fsw.core.wire import Arg, Array, Dynamic
 
 __all__ = [
@@ -42,17 +42,19 @@ __all__ = [
     "Component",
     "CoreError",
     "DeclarationError",
-    "DirStore",
+    "DirNvStore",
     "Dynamic",
     "Event",
     "EventRecord",
     "FailureCode",
     "FlightConfig",
     "FlightSoftware",
-    "MemStore",
+    "MemNvStore",
     "Mode",
     "Monitor",
     "MonitorAction",
+    "NvStore",
+    "NvStoreError",
     "Param",
     "Priority",
     "Report",
@@ -60,8 +62,6 @@ __all__ = [
     "SeqStep",
     "Severity",
     "SimClock",
-    "Store",
-    "StoreError",
     "StoredSequence",
     "WallClock",
     "WireError",

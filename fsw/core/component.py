@@ -43,7 +43,7 @@ from fsw.core.wire import NUMERIC_TYPES, Arg, Field, check_fields, check_name
 
 if TYPE_CHECKING:
     from fsw.core.clock import Clock
-    from fsw.core.runtime import Binding
+    from fsw.core.registry import Binding
 
 MAX_LOCAL_ITEMS = 255
 

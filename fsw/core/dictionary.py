@@ -62,7 +62,7 @@ def dictionary_hash32(d: dict[str, Any]) -> int:
 
 def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
     """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
-    rt = fs.runtime
+    rt = fs.registry
     cfg = rt.config
     comps = sorted(rt.components.values(), key=lambda c: c.component_id)
     commands = []

@@ -27,7 +27,7 @@ from fsw.ccsds.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_START
 from fsw.core.component import Channel, CommandSpec, Component, Event, Mode, Report, Severity
 from fsw.core.component import command as command_decl
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
-from fsw.core.storage import clip
+from fsw.core.persistence import clip
 from fsw.core.wire import Arg, decode
 
 _REQ = Arg("request_id", "u32", description="TC packet id and sequence control (4 bytes)")

@@ -63,7 +63,7 @@ class DeclarationError(CoreError):
     """A component declares something inconsistent (duplicate name, bad range, bad id)."""
 
 
-class StoreError(CoreError):
+class NvStoreError(CoreError):
     """Persistent storage could not be written or read at all."""
 
 
@@ -95,6 +95,6 @@ __all__ = [
     "CoreError",
     "DeclarationError",
     "FailureCode",
-    "StoreError",
+    "NvStoreError",
     "WireError",
 ]

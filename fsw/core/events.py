@@ -15,7 +15,7 @@ from typing import Any
 
 from fsw.core.component import Channel, Component, Report, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
-from fsw.core.runtime import EventInfo, Priority
+from fsw.core.registry import EventInfo, Priority
 from fsw.core.wire import Arg, Array, Dynamic
 
 _EVENT_IDS = Array("event_ids", (Arg("event_id", "u16"),))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fsw.core.component import Channel, Component, Event, Severity
 from fsw.core.errors import CoreError, DeclarationError
 from fsw.core.health import HealthMonitor
-from fsw.core.runtime import Binding
+from fsw.core.registry import Binding
 from fsw.core.wire import Arg
 
 EXEC_RATE_GROUP = "1Hz"

@@ -26,12 +26,12 @@ from fsw.core.executive import Executive
 from fsw.core.health import HealthMonitor, SdNotifier
 from fsw.core.housekeeping import Housekeeping
 from fsw.core.modes import ModeManager, Monitor
+from fsw.core.nvstore import MemNvStore, NvStore
 from fsw.core.parameters import ParameterManager
-from fsw.core.runtime import EventRecord, FlightConfig, Runtime
-from fsw.core.schedule import Scheduler
+from fsw.core.persistence import Persistence
+from fsw.core.registry import EventRecord, FlightConfig, Registry
 from fsw.core.sequencer import Sequencer, StoredSequence
-from fsw.core.storage import StorageManager
-from fsw.core.store import MemStore, Store
+from fsw.core.timetag import TimeTagSchedule
 
 #: Fixed ids of the core components; mission components get 16 and up.
 CORE_IDS: dict[str, int] = {
@@ -44,7 +44,7 @@ CORE_IDS: dict[str, int] = {
     "seq": 7,
     "mode": 8,
     "health": 9,
-    "store": 10,
+    "persist": 10,
 }
 FIRST_MISSION_ID = 16
 CORE_SID = 1
@@ -69,7 +69,7 @@ CORE_REPORT_CHANNELS: tuple[str, ...] = (
     "mode.monitors_tripped",
     "health.restarts",
     "health.isolated",
-    "store.save_failures",
+    "persist.save_failures",
 )
 
 C = TypeVar("C", bound=Component)
@@ -87,21 +87,21 @@ class FlightSoftware:
         self,
         clock: Clock | None = None,
         *,
-        store: Store | None = None,
+        store: NvStore | None = None,
         config: FlightConfig | None = None,
         watchdog: SdNotifier | None = None,
     ) -> None:
         self.config = config or FlightConfig()
         self.clock: Clock = clock if clock is not None else SimClock()
-        self.runtime = Runtime(self.clock, self.config)
-        self.storage = StorageManager(store if store is not None else MemStore())
+        self.registry = Registry(self.clock, self.config)
+        self.storage = Persistence(store if store is not None else MemNvStore())
         self.cmd = CommandDispatcher()
         self.evt = EventManager()
         self.health = HealthMonitor(watchdog)
         self.executive = Executive(self.cmd.drain, self.health)
         self.hk = Housekeeping()
         self.prm = ParameterManager(self.storage)
-        self.sched = Scheduler(self.storage, self.cmd.execute)
+        self.sched = TimeTagSchedule(self.storage, self.cmd.execute)
         self.seq = Sequencer(self.storage, self.cmd.execute)
         self.modes = ModeManager(self.seq)
         self._started = False
@@ -117,7 +117,7 @@ class FlightSoftware:
             self.health,
             self.storage,
         ]
-        rt = self.runtime
+        rt = self.registry
         for comp in core:  # ids, channels, events, parameters
             rt.attach(comp, CORE_IDS[comp.name])
         rt.event_sink = self.evt.sink
@@ -136,7 +136,7 @@ class FlightSoftware:
         It gets ids (``component_id``, default the next free from 16), its saved
         parameter values, a default housekeeping report (sid 256 + id) and ``on_init()``.
         """
-        rt = self.runtime
+        rt = self.registry
         cid = component_id if component_id is not None else rt.next_component_id(FIRST_MISSION_ID)
         rt.attach(comp, cid)
         self.prm.apply_saved(comp)
@@ -147,7 +147,7 @@ class FlightSoftware:
         b = comp._bound()
         self.cmd.register(comp)
         self.executive.add_member(comp)
-        b.last_beat = self.runtime.tick
+        b.last_beat = self.registry.tick
         interval = type(comp).HK_INTERVAL_S
         if interval > 0:
             self.hk.define(
@@ -179,7 +179,7 @@ class FlightSoftware:
         from fsw.core.dictionary import dictionary_hash32
 
         self.executive.tlm("dict_hash", dictionary_hash32(self.dictionary()))
-        self.executive.event("BOOT", len(self.runtime.components), len(self.cmd.entries()))
+        self.executive.event("BOOT", len(self.registry.components), len(self.cmd.entries()))
 
     # ------------------------------------------------------------ running
     def uplink_packet(self, raw: bytes | bytearray | memoryview) -> None:
@@ -210,27 +210,27 @@ class FlightSoftware:
 
     def downlink_packets(self, max_packets: int | None = None) -> list[bytes]:
         """TM space packets produced so far, most important first (and removed)."""
-        return self.runtime.downlink.drain(max_packets)
+        return self.registry.downlink.drain(max_packets)
 
     # ------------------------------------------------------------ inspection
     @property
     def components(self) -> Mapping[str, Component]:
         """Every component by name (read-only view)."""
-        return MappingProxyType(self.runtime.components)
+        return MappingProxyType(self.registry.components)
 
     @property
     def mode(self) -> Mode:
         """Current spacecraft mode."""
-        return self.runtime.mode
+        return self.registry.mode
 
     def telemetry(self, name: str) -> Any:
         """Current value of a channel by full name, e.g. ``fs.telemetry("cmd.tc_accepted")``."""
-        return self.runtime.value(name)
+        return self.registry.value(name)
 
     @property
     def recent_events(self) -> list[EventRecord]:
         """The last events raised on board (filtered ones included), oldest first."""
-        return list(self.runtime.recent_events)
+        return list(self.registry.recent_events)
 
     def dictionary(self) -> dict[str, Any]:
         """The command/telemetry dictionary of this topology (JSON-able)."""
@@ -240,7 +240,7 @@ class FlightSoftware:
 
     def component(self, name: str) -> Component:
         """A component by name (``CoreError`` if there is none)."""
-        comp = self.runtime.components.get(name)
+        comp = self.registry.components.get(name)
         if comp is None:
             raise CoreError(f"no component named '{name}'")
         return comp

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from fsw.core.component import Channel, Component, Event, Param, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
-from fsw.core.storage import clip
+from fsw.core.persistence import clip
 from fsw.core.wire import Arg
 
 log = logging.getLogger("fsw.health")

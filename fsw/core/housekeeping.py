@@ -20,7 +20,7 @@ from typing import Any
 
 from fsw.core.component import Channel, Component, Report, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
-from fsw.core.runtime import Priority, Runtime
+from fsw.core.registry import Priority, Registry
 from fsw.core.wire import Arg, Array, Dynamic, struct_format
 
 HK_RATE_GROUP = "10Hz"
@@ -47,7 +47,7 @@ class HkReport:
     _struct: struct.Struct = field(default=struct.Struct(">H"), repr=False)
     _get: Callable[[list[Any]], tuple[Any, ...]] = field(default=lambda v: (), repr=False)
 
-    def compile(self, rt: Runtime) -> None:
+    def compile(self, rt: Registry) -> None:
         infos = [rt.channel_by_id[c] for c in self.channel_ids]
         fmt = "".join(struct_format(i.channel.type, i.channel.arg.base) for i in infos)
         self._struct = struct.Struct(">H" + fmt)

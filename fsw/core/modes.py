@@ -20,8 +20,8 @@ from typing import Any
 
 from fsw.core.component import Channel, Component, Event, Mode, Report, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
+from fsw.core.persistence import clip
 from fsw.core.sequencer import Sequencer
-from fsw.core.storage import clip
 from fsw.core.wire import Arg, Array, check_name
 
 MODE_RATE_GROUP = "1Hz"

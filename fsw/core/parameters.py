@@ -15,8 +15,8 @@ from typing import Any
 
 from fsw.core.component import Channel, Component, Event, Report, Severity, command
 from fsw.core.errors import CommandFailed, CoreError, FailureCode
-from fsw.core.runtime import ParamInfo
-from fsw.core.storage import StorageManager, clip
+from fsw.core.persistence import Persistence, clip
+from fsw.core.registry import ParamInfo
 from fsw.core.wire import Arg, Array, Dynamic
 
 STORE_KEY = "params"
@@ -78,7 +78,7 @@ class ParameterManager(Component):
     )
     HK_INTERVAL_S = 30.0
 
-    def __init__(self, storage: StorageManager, name: str | None = None) -> None:
+    def __init__(self, storage: Persistence, name: str | None = None) -> None:
         super().__init__(name)
         self._storage = storage
         self._saved: dict[str, Any] = {}

@@ -14,8 +14,8 @@ from typing import Any
 
 from fsw.core.component import Channel, Component, Event, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
-from fsw.core.schedule import check_tc
-from fsw.core.storage import StorageManager, clip
+from fsw.core.persistence import Persistence, clip
+from fsw.core.timetag import check_tc
 from fsw.core.wire import Arg, Array
 
 STORE_KEY = "sequences"
@@ -114,7 +114,7 @@ class Sequencer(Component):
 
     def __init__(
         self,
-        storage: StorageManager,
+        storage: Persistence,
         execute: Callable[[bytes, str], None],
         name: str | None = None,
     ) -> None:

@@ -79,7 +79,7 @@ class CommandEncoder:
         if seq_count is None:
             seq_count = self._seq
             self._seq = (self._seq + 1) & 0x3FFF
-        data = encode(entry.spec.fields, args, self.fs.runtime.resolve)
+        data = encode(entry.spec.fields, args, self.fs.registry.resolve)
         if entry.function_id is not None:
             data = entry.function_id.to_bytes(2, "big") + data
             service, subservice = 8, 1
@@ -98,7 +98,7 @@ class CommandEncoder:
 
 def _reports(fs: FlightSoftware) -> dict[tuple[int, int], tuple[str, Report]]:
     out: dict[tuple[int, int], tuple[str, Report]] = {}
-    for comp in fs.runtime.components.values():
+    for comp in fs.registry.components.values():
         for rep in type(comp).REPORTS:
             out[(rep.service, rep.subservice)] = (f"{comp.name}.{rep.name}", rep)
     return out
@@ -122,12 +122,12 @@ def decode_tm(
             hk = fs.hk.report(sid_vals["sid"])
             values: dict[str, Any] = {}
             for cid in hk.channel_ids:
-                info = fs.runtime.channel_by_id[cid]
+                info = fs.registry.channel_by_id[cid]
                 arg: Arg = info.channel.arg
                 values[info.full_name], off = arg.unpack(tm.app_data, off)
             fields = {"sid": sid_vals["sid"], "values": values}
         else:
-            fields = decode(rep.fields, tm.app_data, fs.runtime.resolve)
+            fields = decode(rep.fields, tm.app_data, fs.registry.resolve)
     return TmRecord(
         tm.apid,
         tm.service,

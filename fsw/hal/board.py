@@ -2,8 +2,8 @@
 
 On a hardware-in-the-loop bench the flight board's sensors are simulated by the bench
 PC at the other end of the serial cable. :class:`BoardBridge` is the board's end of the
-:mod:`fsw.simbridge` mux: the radio channel becomes a transport for
-:class:`~fsw.radio.RadioHost`, and the bridge channel drives the devices here:
+:mod:`fsw.hal.simbridge` mux: the radio channel becomes a transport for
+:class:`~fsw.comms.radio.RadioHost`, and the bridge channel drives the devices here:
 
 * :class:`BridgeClock`: the monotonic wall clock, anchored to the bench's simulated
   time and running at its speed-up (1x: exactly :class:`~fsw.core.clock.WallClock`);
@@ -16,7 +16,7 @@ PC at the other end of the serial cable. :class:`BoardBridge` is the board's end
 The flight topology is the same as SITL's: ``build_flight(clock, hal=bridge.hal(...))``.
 
 >>> from fsw.link import memory_pair
->>> from fsw.simbridge import MuxPort, TimeSync
+>>> from fsw.hal.simbridge import MuxPort, TimeSync
 >>> board_end, bench_end = memory_pair()
 >>> bridge = BoardBridge(board_end)
 >>> bench = MuxPort(bench_end)
@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from fsw.ai import shipped_dir
 from fsw.core import Channel, Component
 from fsw.core.clock import WallClock
 from fsw.hal.interfaces import (
@@ -51,8 +52,7 @@ from fsw.hal.interfaces import (
     ModelFiles,
     Platform,
 )
-from fsw.link.base import Transport
-from fsw.simbridge import (
+from fsw.hal.simbridge import (
     BULK,
     MAX_PAYLOAD,
     BoardHello,
@@ -66,11 +66,12 @@ from fsw.simbridge import (
     RadioChannel,
     TimeSync,
 )
+from fsw.link.base import Transport
 
 log = logging.getLogger(__name__)
 
-#: The shipped model artifacts, by path (the flight never imports ``models``).
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "artifacts"
+#: The shipped model artifacts: package data of ``fsw.ai`` (the flight never imports ``models``).
+DEFAULT_MODELS_DIR = shipped_dir()
 
 
 class BridgeClock:

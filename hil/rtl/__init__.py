@@ -1,6 +1,6 @@
 """FPGA offload of Gnomon's integrity checks: Verilog blocks, their driver, their tests.
 
-The Verilog (``*.v`` here) holds a CRC engine (CRC-16/CCITT-FALSE for frames, CRC-32C for
+The Verilog (``hdl/*.v``) holds a CRC engine (CRC-16/CCITT-FALSE for frames, CRC-32C for
 weight blocks, 8 bits per clock), a BCH(63,56) CLTU codeblock decoder, and a memory
 scrubber that walks the weight arena and interrupts the CPU with the index of a bad
 block. The Python side is what the CPU runs and what proves the hardware right:
@@ -8,7 +8,7 @@ block. The Python side is what the CPU runs and what proves the hardware right:
 - :class:`ScrubberDriver` programs the scrubber over any :class:`RegisterBus` and calls a
   :class:`Repairer` (the runtime) for every corrupted block;
 - :class:`ScrubberModel` is the scrubber in Python (same registers, same clock count);
-- :func:`run_suite` builds and runs the cocotb suites (``tb_*.py``) under Icarus Verilog.
+- :func:`run_suite` builds and runs the cocotb suites (``tb/test_*.py``) under Icarus Verilog.
 
 See docs/rtl.md for the block diagrams, the register map and how to run everything.
 

@@ -1,6 +1,6 @@
 """Build and run the cocotb suites of the Verilog blocks with Icarus Verilog.
 
-Each :class:`Suite` names its top level, its Verilog sources (in this directory) and
+Each :class:`Suite` names its top level, its Verilog sources (``hdl/``, harness tops in ``tb/``) and
 its cocotb test module. :func:`run_suite` builds into a directory you choose (never the
 source tree), runs every cocotb test, and returns the per-test results read from the
 xUnit file plus the figures the tests measured::
@@ -27,6 +27,10 @@ from hil.rtl.errors import SimulationError
 from hil.rtl.metrics import METRICS_ENV
 
 RTL_DIR = Path(__file__).resolve().parent
+#: The synthesizable Verilog (what would go into an FPGA).
+HDL_DIR = RTL_DIR / "hdl"
+#: The cocotb testbenches: ``test_*.py`` and their test-harness tops ``tb_*_top.v``.
+TB_DIR = RTL_DIR / "tb"
 REPO_ROOT = RTL_DIR.parent.parent
 #: Seed used when none is given, so a failure can be replayed exactly.
 DEFAULT_SEED = 20261121
@@ -45,23 +49,25 @@ class Suite:
     parameters: tuple[tuple[str, int], ...] = ()
 
     def source_paths(self) -> list[Path]:
-        """Absolute paths of the Verilog sources."""
-        return [RTL_DIR / source for source in self.sources]
+        """Absolute paths of the Verilog sources (test-harness tops come from ``tb/``)."""
+        return [
+            (TB_DIR if source.startswith("tb_") else HDL_DIR) / source for source in self.sources
+        ]
 
 
 SUITES: Mapping[str, Suite] = {
-    "crc": Suite("crc", "tb_crc_top", ("crc_engine.v", "tb_crc_top.v"), "hil.rtl.tb_crc"),
+    "crc": Suite("crc", "tb_crc_top", ("crc_engine.v", "tb_crc_top.v"), "hil.rtl.tb.test_crc"),
     "bch": Suite(
         "bch",
         "tb_bch_top",
         ("crc_engine.v", "bch_decoder.v", "tb_bch_top.v"),
-        "hil.rtl.tb_bch",
+        "hil.rtl.tb.test_bch",
     ),
     "scrubber": Suite(
         "scrubber",
         "gnomon_scrub_soc",
         ("crc_engine.v", "dpram.v", "scrubber.v", "scrub_soc.v"),
-        "hil.rtl.tb_scrubber",
+        "hil.rtl.tb.test_scrubber",
         (("ARENA_AW", 16), ("TABLE_AW", 8)),
     ),
 }

@@ -9,7 +9,7 @@ to the scrubber's arena RAM.
 
 >>> from fsw.ai import Runtime
 >>> from hil.rtl.model import ScrubberModel
->>> rt = Runtime.load("models/artifacts/cloudnet-s.gnm")
+>>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
 >>> fpga = ScrubberModel(arena_aw=15, table_aw=4)
 >>> link = RuntimeRepairer(rt, fpga)          # loads the arena and CRC table into the RAMs
 >>> fpga.arena[5000] ^= 0x40                    # a radiation hit in the FPGA-attached RAM

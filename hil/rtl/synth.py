@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.rtl.errors import SimulationError
-from hil.rtl.runner import RTL_DIR
+from hil.rtl.runner import HDL_DIR
 
 #: Yosys synthesis script per FPGA family.
 TARGETS: Mapping[str, str] = {
@@ -122,7 +122,7 @@ def synthesize(block: str, target: str = "xilinx", *, workdir: Path) -> Resource
     workdir.mkdir(parents=True, exist_ok=True)
     stats = workdir / f"{block}.{target}.json"
     log = workdir / f"{block}.{target}.log"
-    sources = " ".join(str(RTL_DIR / s) for s in spec.sources)
+    sources = " ".join(str(HDL_DIR / s) for s in spec.sources)
     params = " ".join(f"-set {name} {value}" for name, value in spec.parameters)
     commands = [f"read_verilog -defer {sources}"]
     if params:

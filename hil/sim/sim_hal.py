@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fsw.ai import shipped_dir
 from fsw.core.clock import Clock
 from fsw.hal.interfaces import CameraFrame, EpsReading, Hal, ModelFiles, Platform
 from hil.sim.camera import Frame
@@ -35,8 +36,8 @@ from hil.sim.errors import WorldError
 from hil.sim.scenario import Scenario
 from hil.sim.world import World
 
-#: The shipped int8 artifacts (the flight loads them by path; it never imports models).
-ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "models" / "artifacts"
+#: The shipped int8 artifacts (package data of ``fsw.ai``; the flight never imports models).
+ARTIFACTS_DIR = shipped_dir()
 
 
 class SimEps:

@@ -4,7 +4,7 @@ A run builds the simulated world of a scenario, the real flight software on a
 :class:`~fsw.core.clock.SimClock` (the topology a board runs; only the HAL back-end is
 the simulator's, :mod:`hil.sim.sim_hal`), and a simulated ground station: the ground
 segment's :class:`ground.GroundSession` talking to the flight's
-:class:`~fsw.radio.RadioHost` through the real CCSDS link layers and the lossy,
+:class:`~fsw.comms.radio.RadioHost` through the real CCSDS link layers and the lossy,
 pass-gated :class:`~hil.sim.channel.RfChannel`. Every step (1 s):
 
 1. the flight software runs the step (``fs.step``): EPS telemetry, the power scheduler,
@@ -47,12 +47,12 @@ from fsw.ai.runtime import Runtime, ScrubReport
 from fsw.ai.scrubber import Scrubber
 from fsw.app import build_flight
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+from fsw.comms.radio import RadioHost
 from fsw.core.clock import SimClock
 from fsw.core.flight import FlightSoftware
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
-from fsw.radio import RadioHost
 from hil.sim.channel import ChannelConfig, RfChannel
 from hil.sim.errors import ScenarioError, WorldError
 from hil.sim.ground_script import GroundScript, ScriptConfig
@@ -324,7 +324,7 @@ class Sitl:
         tl.load_w.append(e.load_w)
         tl.payload_w.append(payload_w)
         tl.queue.append(int(self.fs.telemetry("payload.queue_len")))
-        tl.dl_queued.append(len(self.fs.runtime.downlink))
+        tl.dl_queued.append(len(self.fs.registry.downlink))
         tl.inferences.append(
             int(self.fs.telemetry("payload.small_runs"))
             + int(self.fs.telemetry("payload.large_runs"))
@@ -515,7 +515,7 @@ class Sitl:
             int(counters.get(k, 0))
             for k in ("frames_rejected_fecf", "frames_rejected_format", "cltus_incomplete")
         )
-        queued = len(fs.runtime.downlink)
+        queued = len(fs.registry.downlink)
         sim_s = self.t_s
         summary: dict[str, Any] = {
             "scenario": self.scenario.name,
@@ -574,7 +574,7 @@ class Sitl:
                 "tc_frames_accepted": int(counters.get("frames_accepted", 0)),
                 "tm_packets_sent": tm_packets_sent,
                 "tm_packets_received": received,
-                "tm_queue_dropped": int(fs.runtime.downlink.total_dropped),
+                "tm_queue_dropped": int(fs.registry.downlink.total_dropped),
                 "tm_queued_at_end": queued,
                 "retransmissions": int(ground_sum.get("retransmissions", 0)),
                 "downlink_bps": self.config.channel.downlink_bps,

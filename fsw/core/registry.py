@@ -132,7 +132,7 @@ class EventRecord:
 
 
 class Binding:
-    """What a registered component is attached to (set by :meth:`Runtime.attach`)."""
+    """What a registered component is attached to (set by :meth:`Registry.attach`)."""
 
     __slots__ = (
         "coercers",
@@ -152,7 +152,7 @@ class Binding:
         "values",
     )
 
-    def __init__(self, rt: Runtime, component_id: int) -> None:
+    def __init__(self, rt: Registry, component_id: int) -> None:
         self.rt = rt
         self.component_id = component_id
         self.values = rt.values
@@ -257,7 +257,7 @@ class DownlinkQueue:
         return sum(self.dropped)
 
 
-class Runtime:
+class Registry:
     """Registries, telemetry values, the downlink queue and the current mode."""
 
     def __init__(self, clock: Clock, config: FlightConfig) -> None:
@@ -468,7 +468,7 @@ __all__ = [
     "FlightConfig",
     "ParamInfo",
     "Priority",
-    "Runtime",
+    "Registry",
     "format_event",
     "initial_value",
 ]

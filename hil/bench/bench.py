@@ -2,10 +2,10 @@
 
 The flight board runs ``gnomon fsw run --link serial://...?baud=921600 --sim-bridge``.
 The bench (:class:`Bench`) opens the other end of the cable and shares it with the board
-through the sim-bridge mux (:mod:`fsw.simbridge`):
+through the sim-bridge mux (:mod:`fsw.hal.simbridge`):
 
 * the **world** (:class:`hil.sim.world.World`) runs in real time or at a chosen speed-up:
-  every step the bench sends the board its time (:class:`~fsw.simbridge.TimeSync`), an
+  every step the bench sends the board its time (:class:`~fsw.hal.simbridge.TimeSync`), an
   EPS sample and the camera frames taken; the board reports the payload power mode it
   switched to, which the world's EPS integrates (as in SITL);
 * the **ground station** (:class:`ground.GroundSession`, driven by the SITL's
@@ -53,9 +53,7 @@ import numpy as np
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.core.clock import SimClock
 from fsw.hal.interfaces import EpsReading
-from fsw.link import LinkError, open_link
-from fsw.power.astro import orbit_period_s, parse_tle
-from fsw.simbridge import (
+from fsw.hal.simbridge import (
     BoardHello,
     BulkRequest,
     EpsSample,
@@ -66,6 +64,8 @@ from fsw.simbridge import (
     PowerModeMsg,
     TimeSync,
 )
+from fsw.link import LinkError, open_link
+from fsw.power.astro import orbit_period_s, parse_tle
 from ground import GroundSession
 from ground.tracker import CommandHandle, Stage, StageRecord
 from hil.sim.channel import ChannelConfig, RfChannel

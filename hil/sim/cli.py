@@ -1,13 +1,16 @@
-"""``gnomon sitl``: fly the whole satellite in simulation (mounted by ``gnomon/cli.py``).
+"""The simulation's commands: ``gnomon sitl`` and ``gnomon world``.
 
-Mount it with ``app.command("sitl")(sitl_command)``: one command, so
-``gnomon sitl [SCENARIO] --orbits N --out DIR`` parses as written (a Typer group with a
-positional argument would take ``--orbits`` for a sub-command). ``sitl_app`` is the same
-command as a stand-alone single-command Typer app (``python -m`` style use, tests).
+``gnomon sitl [SCENARIO] --orbits N --out DIR`` flies the whole satellite in simulation
+(mounted with ``app.command("sitl")(sitl_command)``: one command, so its options parse as
+written; a Typer group with a positional argument would take ``--orbits`` for a
+sub-command; ``sitl_app`` is the same command as a stand-alone app for tests).
+``gnomon world pass-times SCENARIO`` lists eclipses and ground-station passes.
+Heavy imports (numpy, sgp4, matplotlib) happen inside the commands.
 
 >>> from typer.testing import CliRunner
->>> "--orbits" in CliRunner().invoke(sitl_app, ["--help"]).output
-True
+>>> r = CliRunner().invoke(world_app, ["pass-times", "leo550-sso-6u", "--hours", "2", "--json"])
+>>> r.exit_code
+0
 """
 
 from __future__ import annotations
@@ -15,19 +18,190 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-sitl_app = typer.Typer(
-    help="Simulated mission: flight software, world, ground, report.", add_completion=False
+from gnomon.clikit import fail
+
+world_app = typer.Typer(
+    help="The simulated world: orbit, Sun, eclipses, ground passes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+@world_app.callback()
+def _world() -> None:
+    """The simulated world: orbit, Sun, eclipses, ground passes."""
+
+
+def _utc(tai: float) -> str:
+    from fsw.core.clock import tai_to_datetime
+
+    dt: datetime = tai_to_datetime(tai)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@world_app.command(
+    "pass-times",
+    epilog="Examples:\n\n  gnomon world pass-times leo550-sso-6u"
+    "\n\n  gnomon world pass-times long-eclipse-6u --hours 24 --json",
+)
+def pass_times(
+    scenario: Annotated[str, typer.Argument(help="Bundled scenario name or a TOML path.")],
+    hours: Annotated[
+        float | None, typer.Option(help="Span to list (default: the scenario's duration).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object only.")] = False,
+) -> None:
+    """List the eclipses and ground-station passes of SCENARIO (times in UTC)."""
+    from fsw.power.errors import PowerError
+    from hil.sim.errors import WorldError
+    from hil.sim.scenario import load_scenario
+    from hil.sim.world import World
+
+    try:
+        sc = load_scenario(scenario)
+        if hours is not None and not 0.0 < hours <= 24.0 * 30:
+            raise WorldError(f"--hours must be within (0, 720], got {hours}")
+        span = sc.duration_s if hours is None else hours * 3600.0
+        world = World(sc, 0, duration_s=span)
+    except (WorldError, PowerError) as exc:
+        fail(str(exc))
+    end = sc.start_tai + span
+    eclipses: list[dict[str, Any]] = [
+        {
+            "start_utc": _utc(e.start_tai),
+            "end_utc": _utc(e.end_tai),
+            "duration_s": round(e.duration_s, 1),
+            "penumbra_s": round(
+                (e.start_tai - e.penumbra_start_tai) + (e.penumbra_end_tai - e.end_tai), 1
+            ),
+            "umbra": e.umbra_start_tai is not None,
+        }
+        for e in world.eclipses
+        if e.start_tai < end
+    ]
+    passes: list[dict[str, Any]] = [
+        {
+            "station": p.station,
+            "aos_utc": _utc(p.aos_tai),
+            "los_utc": _utc(p.los_tai),
+            "duration_s": round(p.duration_s, 1),
+            "max_elevation_deg": round(p.max_elevation_deg, 1),
+        }
+        for p in world.passes
+        if p.aos_tai < end
+    ]
+    report: dict[str, Any] = {
+        "scenario": sc.name,
+        "start_utc": _utc(sc.start_tai),
+        "span_s": span,
+        "eclipses": eclipses,
+        "passes": passes,
+    }
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    from rich.console import Console
+
+    con = Console()
+    # the orbit table's last 10 s grid point may lie just past the span's end
+    ongoing = {
+        _utc(t)
+        for t in [*(e.end_tai for e in world.eclipses), *(p.los_tai for p in world.passes)]
+        if t >= world.end_tai - 10.0
+    }
+    t1, t2 = pass_tables(report, ongoing)
+    con.print(t1)
+    con.print(t2)
+
+
+def _day_and_clock(iso: str) -> tuple[str, str]:
+    """('2026-11-21', '06:22:22') from '2026-11-21T06:22:22Z'."""
+    return iso[:10], iso[11:19]
+
+
+def pass_tables(report: dict[str, Any], ongoing: set[str] | None = None) -> tuple[Any, Any]:
+    """The eclipse and pass tables of a ``pass-times`` report, narrow enough for 80 columns.
+
+    Times are HH:MM:SS UTC; the date goes in the title when the span is one UTC day, else
+    in a column of its own. An eclipse or pass still going on at the end of the span
+    (its end time in ``ongoing``) is marked with ``+``.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    days = sorted(
+        {_day_and_clock(e[k])[0] for e in report["eclipses"] for k in ("start_utc", "end_utc")}
+        | {_day_and_clock(p[k])[0] for p in report["passes"] for k in ("aos_utc", "los_utc")}
+        | {report["start_utc"][:10]}
+    )
+    one_day = len(days) == 1
+    when = f"{days[0]} UTC" if one_day else f"{days[0]} to {days[-1]} UTC"
+    name = report["scenario"]
+    cut = "+ still going on when the span ends"
+    ongoing = ongoing or set()
+
+    def end_text(iso: str) -> str:
+        return _day_and_clock(iso)[1] + ("+" if iso in ongoing else "")
+
+    t1 = Table(title=f"{name}: eclipses, {when}")
+    if not one_day:
+        t1.add_column("date")
+    t1.add_column("start")
+    t1.add_column("end")
+    t1.add_column("duration", justify="right")
+    t1.add_column("penumbra", justify="right")
+    marked = False
+    for e in report["eclipses"]:
+        day, start = _day_and_clock(e["start_utc"])
+        marked |= e["end_utc"] in ongoing
+        row = [
+            start,
+            end_text(e["end_utc"]),
+            f"{e['duration_s'] / 60:.1f} min",
+            f"{e['penumbra_s']:.1f} s",
+        ]
+        t1.add_row(*([day] if not one_day else []), *row)
+    if marked:
+        t1.caption = cut
+    t2 = Table(title=f"{name}: ground-station passes, {when}")
+    if not one_day:
+        t2.add_column("date")
+    t2.add_column("station")
+    t2.add_column("AOS")
+    t2.add_column("LOS")
+    t2.add_column("duration", justify="right")
+    t2.add_column("max elev.", justify="right")
+    marked = False
+    for p in report["passes"]:
+        day, aos = _day_and_clock(p["aos_utc"])
+        marked |= p["los_utc"] in ongoing
+        row = [
+            p["station"],
+            aos,
+            end_text(p["los_utc"]),
+            f"{p['duration_s'] / 60:.1f} min",
+            f"{p['max_elevation_deg']:.1f}°",
+        ]
+        t2.add_row(*([day] if not one_day else []), *row)
+    if marked:
+        t2.caption = cut
+    hours = f"{round(report['span_s'] / 3600, 2):g} h from {report['start_utc']}"
+    return (
+        t1 if report["eclipses"] else Text(f"{name}: no eclipses in {hours}"),
+        t2 if report["passes"] else Text(f"{name}: no passes in {hours}"),
+    )
+
+
+# ------------------------------------------------------------------ gnomon sitl
+sitl_app = typer.Typer(
+    help="Simulated mission: flight software, world, ground, report.", add_completion=False
+)
 
 
 def sitl_command(
@@ -97,9 +271,9 @@ def sitl_command(
         )
         return
     if link is not None:
-        _fail("--link needs --realtime")
+        fail("--link needs --realtime")
     if clean_link or always_in_view:
-        _fail("--clean-link and --always-in-view go with --realtime")
+        fail("--clean-link and --always-in-view go with --realtime")
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from hil.sim.sitl import run_sitl
@@ -108,7 +282,7 @@ def sitl_command(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        _fail(f"cannot create {out}: {exc.strerror}")
+        fail(f"cannot create {out}: {exc.strerror}")
     handler = _log_to(out / "sitl.log")
     try:
         with Progress(
@@ -133,7 +307,7 @@ def sitl_command(
                 seu_acceleration=seu_acceleration,
             )
     except (ScenarioError, WorldError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
@@ -205,7 +379,7 @@ def _realtime(
     from hil.sim.sitl import Sitl, make_config
 
     if link is None:
-        _fail("--realtime needs --link, e.g. --link udp://127.0.0.1:10025")
+        fail("--realtime needs --link, e.g. --link udp://127.0.0.1:10025")
     assert link is not None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -228,11 +402,11 @@ def _realtime(
             )
         sitl = Sitl(scenario, cfg, with_ground=False)
     except (ScenarioError, WorldError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         transport = open_link(link, role="spacecraft")
     except LinkError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     passes = ", ".join(
         f"{p.station} +{(p.aos_tai - sitl.world.start_tai) / 60:.0f} min"
         for p in sitl.world.passes[:4]

@@ -1,9 +1,9 @@
-"""The ``store`` component: JSON documents in a :class:`~fsw.core.store.Store`, with events.
+"""The ``persist`` component: JSON documents in a :class:`~fsw.core.nvstore.NvStore`, with events.
 
 Parameters, the time-based schedule and stored sequences are saved through it. Loading
-never fails: a torn or corrupt copy is reported (``store.RECOVERED``) and the last good
+never fails: a torn or corrupt copy is reported (``persist.RECOVERED``) and the last good
 copy is used; if no good copy exists the owner keeps its defaults
-(``store.DEFAULTS_USED``).
+(``persist.DEFAULTS_USED``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from fsw.core.component import Channel, Component, Event, Severity
-from fsw.core.errors import CommandFailed, FailureCode, StoreError
-from fsw.core.store import Store
+from fsw.core.errors import CommandFailed, FailureCode, NvStoreError
+from fsw.core.nvstore import NvStore
 from fsw.core.wire import Arg
 
 _KEY = Arg("key", "str", max_len=32)
@@ -27,10 +27,10 @@ def clip(text: str, max_bytes: int = 200) -> str:
     return raw[: max_bytes - 3].decode("utf-8", "ignore") + "..."
 
 
-class StorageManager(Component):
+class Persistence(Component):
     """Saves and loads JSON documents atomically; reports damaged copies."""
 
-    NAME = "store"
+    NAME = "persist"
     DESCRIPTION = "Atomic, CRC-checked persistence of parameters, schedule and sequences."
     TELEMETRY = (
         Channel("saves", "u32", description="successful saves"),
@@ -65,7 +65,7 @@ class StorageManager(Component):
     )
     HK_INTERVAL_S = 30.0
 
-    def __init__(self, backend: Store, name: str | None = None) -> None:
+    def __init__(self, backend: NvStore, name: str | None = None) -> None:
         super().__init__(name)
         self.backend = backend
 
@@ -93,11 +93,11 @@ class StorageManager(Component):
         payload = json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
         try:
             self.backend.save(key, payload)
-        except StoreError as exc:
+        except NvStoreError as exc:
             self.tlm_inc("save_failures")
             self.event("SAVE_FAILED", key, clip(exc.reason))
             raise CommandFailed(FailureCode.EXECUTION_ERROR, f"storage: {exc.reason}") from None
         self.tlm_inc("saves")
 
 
-__all__ = ["StorageManager", "clip"]
+__all__ = ["Persistence", "clip"]

@@ -6,7 +6,7 @@ the same timeline at the scenario's tick (60 s): frames arrive from the camera, 
 policy decides, the payload draws latency x mode power, the EPS integrates, and a
 floor violation trips fault protection (SAFE: payload off, queue flushed, camera off,
 until the battery is 5 % above the floor again). The oracle is the LP of
-:mod:`hil.sim.oracle` over the same timeline.
+:mod:`hil.eval.sched.oracle` over the same timeline.
 
 Policies: ``gnomon`` (:class:`fsw.power.scheduler.PowerScheduler` with the onboard
 predictor), ``greedy`` (run whatever is queued, fast mode), ``duty_cycle`` (payload on a
@@ -56,9 +56,9 @@ from fsw.power.scheduler import (
     SchedulerConfig,
     battery_delta_wh,
 )
+from hil.eval.sched.oracle import OracleProblem, OracleResult, group_frames, solve_oracle
 from hil.sim.eps import Eps, array_power_w
 from hil.sim.errors import WorldError
-from hil.sim.oracle import OracleProblem, OracleResult, group_frames, solve_oracle
 from hil.sim.orbit import make_tle, raan_for_ltan_deg, sso_inclination_deg
 from hil.sim.scenario import (
     ArraySpec,
@@ -875,14 +875,6 @@ def evaluate(
 def evaluate_named(name_or_path: str | Path, seed: int = 0) -> ScenarioEval:
     """Evaluate all policies on one scenario file (imaging for 6 orbits, 2 orbit tail)."""
     return evaluate_timeline(make_feasible(build_timeline(load_scenario(name_or_path), seed)))
-
-
-def bench_sched(n_scenarios: int = 100, seed: int = 0) -> dict[str, Any]:
-    """Benchmark for ``gnomon bench sched``: the evaluation without per-scenario rows."""
-    report = evaluate(n_scenarios, seed)
-    report.pop("per_scenario")
-    report["seconds_per_scenario"] = round(report["elapsed_s"] / n_scenarios, 3)
-    return report
 
 
 # ------------------------------------------------------------------------------ plot

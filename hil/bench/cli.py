@@ -71,7 +71,7 @@ def run_cmd(
     """Run the world in (sped-up) real time against a board, play the ground station over
     the radio channel, archive everything; write the SITL's summary and report plus link
     and timing statistics."""
-    from hil.bench import Bench, HilError
+    from hil.bench.bench import Bench, HilError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     url = _port_url(port, baud)
@@ -123,7 +123,7 @@ def selftest_cmd(
 ) -> None:
     """Board subprocess and bench over a pty pair: commands, telemetry, link efficiency,
     round trips, board inference latency, and an unplug/replug mid-run."""
-    from hil.bench import selftest
+    from hil.bench.bench import selftest
 
     logging.basicConfig(level=logging.ERROR)
     result = selftest(baud=baud, speed=speed, workdir=workdir)

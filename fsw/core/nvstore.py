@@ -9,7 +9,7 @@ else the backup. A torn or corrupt file and a left-over temp file (a save interr
 between write and rename) are reported in the :class:`LoadResult` so the flight
 software can raise an event.
 
->>> st = MemStore()
+>>> st = MemNvStore()
 >>> st.save("params", b'{"gain": 2}')
 >>> st.load("params").payload
 b'{"gain": 2}'
@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsw.core.errors import StoreError
+from fsw.core.errors import NvStoreError
 
 MAGIC = b"GNST"
 FORMAT_VERSION = 1
@@ -55,25 +55,25 @@ def pack_record(payload: bytes) -> bytes:
 
 
 def unpack_record(raw: bytes) -> bytes:
-    """The payload of a stored record; ``StoreError`` says why a record is unusable."""
+    """The payload of a stored record; ``NvStoreError`` says why a record is unusable."""
     if len(raw) < HEADER_LEN:
-        raise StoreError(f"is torn ({len(raw)} bytes, shorter than the {HEADER_LEN}-byte header)")
+        raise NvStoreError(f"is torn ({len(raw)} bytes, shorter than the {HEADER_LEN}-byte header)")
     magic, version, _flags, _res, length, crc = _HDR.unpack_from(raw, 0)
     if magic != MAGIC:
-        raise StoreError("is not a Gnomon store record (bad magic)")
+        raise NvStoreError("is not a Gnomon store record (bad magic)")
     if version != FORMAT_VERSION:
-        raise StoreError(f"has format version {version}, expected {FORMAT_VERSION}")
+        raise NvStoreError(f"has format version {version}, expected {FORMAT_VERSION}")
     payload = raw[HEADER_LEN:]
     if len(payload) != length:
-        raise StoreError(f"is torn ({len(payload)} of {length} payload bytes)")
+        raise NvStoreError(f"is torn ({len(payload)} of {length} payload bytes)")
     if _crc(raw[:12], payload) != crc:
-        raise StoreError("is corrupt (CRC-32 mismatch)")
+        raise NvStoreError("is corrupt (CRC-32 mismatch)")
     return payload
 
 
 @dataclass(slots=True, frozen=True)
 class LoadResult:
-    """What :meth:`Store.load` found.
+    """What :meth:`NvStore.load` found.
 
     ``source`` is ``"primary"``, ``"backup"`` (the primary was unusable) or ``"none"``;
     ``problems`` lists what was wrong, in words; ``interrupted`` is True when a temp file
@@ -87,11 +87,11 @@ class LoadResult:
     interrupted: bool = False
 
 
-class Store(ABC):
+class NvStore(ABC):
     """Key -> bytes storage with atomic replace and a last-good backup copy."""
 
     def save(self, key: str, payload: bytes) -> None:
-        """Store ``payload`` under ``key`` atomically; ``StoreError`` if I/O fails."""
+        """Store ``payload`` under ``key`` atomically; ``NvStoreError`` if I/O fails."""
         _check_key(key)
         primary, backup, tmp = _names(key)
         try:
@@ -102,7 +102,7 @@ class Store(ABC):
             self._replace(tmp, primary)
             self._sync()
         except OSError as exc:
-            raise StoreError(f"cannot save '{key}': {exc.strerror or exc}") from None
+            raise NvStoreError(f"cannot save '{key}': {exc.strerror or exc}") from None
 
     def load(self, key: str) -> LoadResult:
         """The newest valid copy of ``key`` (never raises for bad content)."""
@@ -123,7 +123,7 @@ class Store(ABC):
                 return LoadResult(
                     key, unpack_record(raw_primary), "primary", tuple(problems), interrupted
                 )
-            except StoreError as exc:
+            except NvStoreError as exc:
                 problems.append(f"primary copy {exc.reason}")
         raw_backup = self._read_quiet(backup, "backup", problems)
         if raw_backup is not None:
@@ -133,7 +133,7 @@ class Store(ABC):
                 return LoadResult(
                     key, unpack_record(raw_backup), "backup", tuple(problems), interrupted
                 )
-            except StoreError as exc:
+            except NvStoreError as exc:
                 problems.append(f"backup copy {exc.reason}")
         return LoadResult(key, None, "none", tuple(problems), interrupted)
 
@@ -165,11 +165,11 @@ class Store(ABC):
         """Make the renames durable (directory fsync)."""
 
 
-class DirStore(Store):
+class DirNvStore(NvStore):
     """A directory on disk (SD card, eMMC). Created if missing.
 
     >>> import tempfile
-    >>> st = DirStore(tempfile.mkdtemp())
+    >>> st = DirNvStore(tempfile.mkdtemp())
     >>> st.save("sched", b"[]"); st.load("sched").source
     'primary'
     """
@@ -179,7 +179,9 @@ class DirStore(Store):
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot use storage directory {self.root}: {exc.strerror}") from None
+            raise NvStoreError(
+                f"cannot use storage directory {self.root}: {exc.strerror}"
+            ) from None
 
     def _read(self, name: str) -> bytes | None:
         try:
@@ -208,7 +210,7 @@ class DirStore(Store):
             os.close(fd)
 
 
-class MemStore(Store):
+class MemNvStore(NvStore):
     """In-memory storage with the same semantics (tests and SITL). ``files`` is public
     so tests can tear or corrupt a copy."""
 
@@ -236,23 +238,23 @@ def _names(key: str) -> tuple[str, str, str]:
 
 def _check_key(key: str) -> None:
     if not _KEY_RE.match(key):
-        raise StoreError(f"storage key {key!r} must be 1-64 of a-z, 0-9, _")
+        raise NvStoreError(f"storage key {key!r} must be 1-64 of a-z, 0-9, _")
 
 
 def _is_valid(raw: bytes) -> bool:
     try:
         unpack_record(raw)
-    except StoreError:
+    except NvStoreError:
         return False
     return True
 
 
 __all__ = [
     "HEADER_LEN",
-    "DirStore",
+    "DirNvStore",
     "LoadResult",
-    "MemStore",
-    "Store",
+    "MemNvStore",
+    "NvStore",
     "pack_record",
     "unpack_record",
 ]

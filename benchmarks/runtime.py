@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from fsw.ai import DEFAULT_SCRUB_BUDGET_BYTES, Runtime, crc32c, gnm
+from fsw.ai import DEFAULT_SCRUB_BUDGET_BYTES, Runtime, crc32c, gnm, shipped_dir
 from fsw.ai.crc import BACKEND as CRC_BACKEND
 from models import synth
 from models.reference import torch_int8_model
-from models.train import HOLDOUT_SEED, load_fp32
+from models.train import HOLDOUT_SEED, fp32_reference_path, load_fp32
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = shipped_dir()
 MODELS = ("cloudnet-s", "cloudnet-l")
 
 
@@ -95,7 +95,7 @@ def bench_runtime(
         for name in models:
             path = Path(artifacts) / f"{name}.gnm"
             rt = Runtime.load(path)
-            net = load_fp32(name, Path(artifacts) / f"{name}.fp32.npy")
+            net = load_fp32(name, fp32_reference_path(name, path))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 tq = torch_int8_model(gnm.decode(path.read_bytes()), engine)

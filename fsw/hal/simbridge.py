@@ -443,7 +443,7 @@ class MuxPort:
     """One end of the cable: a transport, the demux, and a reader thread.
 
     Radio bytes are available through :attr:`radio`, a transport of its own (so
-    :class:`~fsw.radio.RadioHost` and the ground station use it unchanged); bridge
+    :class:`~fsw.comms.radio.RadioHost` and the ground station use it unchanged); bridge
     messages go to ``on_message`` (called on the reader thread); :data:`BULK` payloads
     to ``on_bulk``. Writes from any thread are serialised. Bad bytes are counted in
     :attr:`demux` and ``stats["bad_messages"]``, never raised.

@@ -18,7 +18,7 @@ from typing import Any
 from fsw.ccsds import CcsdsError, CrcError, PusTc
 from fsw.core.component import Channel, Component, Event, Report, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
-from fsw.core.storage import StorageManager
+from fsw.core.persistence import Persistence
 from fsw.core.wire import Arg, Array
 
 STORE_KEY = "schedule"
@@ -64,7 +64,7 @@ def check_tc(raw: bytes, tc_apid: int, what: str) -> PusTc:
     return tc
 
 
-class Scheduler(Component):
+class TimeTagSchedule(Component):
     """Releases time-tagged TCs at their time (PUS service 11); persisted."""
 
     NAME = "sched"
@@ -99,7 +99,7 @@ class Scheduler(Component):
 
     def __init__(
         self,
-        storage: StorageManager,
+        storage: Persistence,
         execute: Callable[[bytes, str], None],
         name: str | None = None,
     ) -> None:
@@ -269,4 +269,4 @@ class Scheduler(Component):
         self.send_report("DETAIL", activities=chunk)
 
 
-__all__ = ["STORE_KEY", "Activity", "Scheduler", "check_tc"]
+__all__ = ["STORE_KEY", "Activity", "TimeTagSchedule", "check_tc"]

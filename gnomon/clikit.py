@@ -1,0 +1,52 @@
+"""What every ``gnomon`` command shares: one way to fail, show examples and print JSON.
+
+Each package keeps its own ``cli.py`` (the flight's in ``fsw/cli.py``, the ground's in
+``ground/cli.py``, ...); they all take these helpers from here. This module imports
+nothing of Gnomon's and nothing heavier than typer, so the flight's CLI may use it
+(the one import from ``fsw`` into ``gnomon`` that the layering rules allow).
+
+>>> examples("gnomon sitl", "gnomon sitl --orbits 1")
+'Examples:\\n\\n  gnomon sitl\\n\\n  gnomon sitl --orbits 1'
+>>> import typer
+>>> try:
+...     fail("no such scenario 'x'")
+... except typer.Exit as exc:
+...     exc.exit_code
+2
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+#: Exit code of a refused command (bad argument, missing file): the user can fix it.
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: <message>`` on stderr and end the command with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=code)
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: one example per paragraph (typer joins plain lines)."""
+    return (
+        "Example"
+        + ("s" if len(lines) > 1 else "")
+        + ":\n\n"
+        + "\n\n".join(f"  {line}" for line in lines)
+    )
+
+
+def emit_json(obj: Any, *, indent: int | None = None) -> None:
+    """Print ``obj`` as one JSON document on stdout (the only thing ``--json`` prints)."""
+    sys.stdout.write(json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+__all__ = ["EXIT_USAGE", "emit_json", "examples", "fail"]
