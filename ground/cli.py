@@ -664,6 +664,7 @@ def replay_cmd(
 
     from ground.dictionary import Dictionary
     from ground.errors import GroundError
+    from ground.session import replay_archive
 
     arch = _open_archive(archive, must_exist=True)
     target = _open_archive(into)
@@ -671,7 +672,7 @@ def replay_cmd(
     errors: Counter[str] = Counter()
     try:
         d = Dictionary.load(dictionary) if dictionary else None
-        for dec in arch.replay(d, into=target):
+        for dec in replay_archive(arch, d, into=target):
             kinds[dec.kind] += 1
             if dec.error:
                 errors[dec.error] += 1
