@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
@@ -43,9 +44,17 @@ def examples(*lines: str) -> str:
     )
 
 
-def emit_json(obj: Any, *, indent: int | None = None) -> None:
-    """Print ``obj`` as one JSON document on stdout (the only thing ``--json`` prints)."""
-    sys.stdout.write(json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+def emit_json(
+    obj: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None
+) -> None:
+    """Print ``obj`` as one JSON document on stdout (the only thing ``--json`` prints).
+
+    ``default`` turns what JSON cannot hold into something it can (e.g. ``str``).
+
+    >>> emit_json({"ok": True, "at": b"x"}, default=str)
+    {"ok": true, "at": "b'x'"}
+    """
+    sys.stdout.write(json.dumps(obj, indent=indent, sort_keys=False, default=default) + "\n")
     sys.stdout.flush()
 
 
