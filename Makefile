@@ -37,6 +37,11 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
+	@# typer (which pulls rich) and typer-slim both own the typer/ package: a full typer left by
+	@# an older install goes, with typer-slim, which is then installed clean (docs/packaging.md)
+	@if $(BIN)/python -m pip show --quiet typer >/dev/null 2>&1; then \
+	  $(BIN)/python -m pip uninstall --quiet --yes typer typer-slim; \
+	fi
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 

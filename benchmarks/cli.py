@@ -11,11 +11,12 @@ True
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+
+from gnomon.clikit import emit_json, examples, fail_needs_extra, missing_third_party
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints one JSON object with its measured figures.",
@@ -44,9 +45,19 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (default: JSON too).")]
 
 
+def _measure(name: str) -> dict[str, Any]:
+    """Run benchmark ``name``; a module it needs from the 'bench' extra is named if missing."""
+    try:
+        return _bench_functions()[name]()
+    except ModuleNotFoundError as exc:
+        missing = missing_third_party(exc)
+        if missing is None:
+            raise
+        fail_needs_extra(f"bench {name}", "bench", missing)
+
+
 def _run_bench(name: str, as_json: bool) -> None:
-    result = _bench_functions()[name]()
-    typer.echo(json.dumps(result, indent=None if as_json else 2, sort_keys=False))
+    emit_json(_measure(name), indent=None if as_json else 2)
 
 
 @bench_app.command("ccsds")
@@ -85,8 +96,10 @@ def bench_ground_cmd(as_json: JsonFlag = False) -> None:
     _run_bench("ground", as_json)
 
 
-@bench_app.command("all")
+@bench_app.command(
+    "all", epilog=examples("gnomon bench all --json > bench.json", "gnomon bench ccsds")
+)
 def bench_all_cmd(as_json: JsonFlag = False) -> None:
     """Every benchmark, one JSON object keyed by benchmark name."""
-    results = {name: fn() for name, fn in _bench_functions().items()}
-    typer.echo(json.dumps(results, indent=None if as_json else 2))
+    results = {name: _measure(name) for name in _bench_functions()}
+    emit_json(results, indent=None if as_json else 2)

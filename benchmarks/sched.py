@@ -1,7 +1,7 @@
 """``gnomon bench sched``: the scheduler evaluation as a benchmark (value vs oracle, run time).
 
 >>> sorted(bench_sched(n_scenarios=1, seed=0)["policies"])
-['duty_cycle', 'gnomon', 'greedy', 'sunlit_only']
+['duty_cycle', 'gnomon', 'greedy', 'oracle', 'sunlit_only']
 """
 
 from __future__ import annotations

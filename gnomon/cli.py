@@ -1,48 +1,176 @@
 """`gnomon`: one command for the flight software, the ground, the bench and the models.
 
-Each package owns its subcommands; this module only mounts them, so that
-`gnomon --help` stays fast (heavy imports happen inside the commands).
+Each package owns its subcommands; this module only mounts them. The flight's own
+(`gnomon dict`, `gnomon fsw`) need nothing beyond the base install and are mounted
+directly. The others are mounted lazily: `gnomon --help` lists them from
+:data:`MOUNTS` without importing them, and a command is imported only when it runs,
+after checking that the pip extra it needs is installed. So a flight board with the
+base install alone runs `gnomon fsw ...`, and `gnomon ground ...` there says which
+extra to install (docs/packaging.md).
 
 >>> from typer.testing import CliRunner
->>> "dict" in CliRunner().invoke(app, ["--help"]).output
+>>> help_text = CliRunner().invoke(app, ["--help"]).output
+>>> all(name in help_text for name in ("dict", "fsw", "ground", "sitl", "bench"))
 True
+>>> MOUNTS["ground"].extra, EXTRA_MODULES["ground"]
+('ground', ('rich', 'prompt_toolkit'))
 """
 
 from __future__ import annotations
 
-import typer
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
 
-from benchmarks.cli import bench_app
+import typer
+from typer.core import TyperGroup
+
 from fsw.cli import dict_app, fsw_app
-from ground.cli import ground_app
-from hil.bench.cli import hil_app
-from hil.eval.sched.cli import sched_app
-from hil.sim.cli import sitl_command, world_app
-from models.cli import model_app, seu_app
+from gnomon.clikit import EXIT_USAGE, fail_needs_extra, missing_third_party
+
+#: The third-party modules each pip extra brings (its `pyproject.toml` distributions, by
+#: import name); a test keeps the two in step.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "ground": ("rich", "prompt_toolkit"),
+    "sim": ("matplotlib", "rich", "highspy"),
+    "bench": ("matplotlib", "rich", "highspy", "cocotb", "spacepackets"),
+    "lab": ("rich",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A subcommand imported only when it runs: ``module.attr`` is a Typer app or a
+    command function; ``extra`` is the pip extra it needs (None: the base install)."""
+
+    module: str
+    attr: str
+    help: str
+    extra: str | None = None
+
+
+MOUNTS: dict[str, Mount] = {
+    "sitl": Mount("hil.sim.cli", "sitl_command", "Fly a simulated mission (SITL).", "sim"),
+    "ground": Mount(
+        "ground.cli", "ground_app", "Ground segment: console, commands, archive.", "ground"
+    ),
+    "hil": Mount(
+        "hil.bench.cli", "hil_app", "Hardware-in-the-loop bench over a serial cable.", "bench"
+    ),
+    "model": Mount(
+        "models.cli", "model_app", "Train, verify, inspect .gnm model artifacts.", "lab"
+    ),
+    "seu": Mount("models.cli", "seu_app", "Radiation fault-injection campaigns on a model.", "lab"),
+    "world": Mount("hil.sim.cli", "world_app", "The simulated world: eclipses and passes.", "sim"),
+    "sched": Mount(
+        "hil.eval.sched.cli", "sched_app", "Evaluate power-aware inference scheduling.", "sim"
+    ),
+    "bench": Mount("benchmarks.cli", "bench_app", "Benchmarks: each prints one JSON object."),
+}
+
+
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """The ones of ``modules`` that cannot be imported here (without importing them).
+
+    >>> missing_modules(("json", "no_such_module_here"))
+    ['no_such_module_here']
+    """
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def load(name: str) -> Any:
+    """The click command behind ``gnomon <name>``; fails with the extra to install when
+    the one it needs is missing."""
+    mount = MOUNTS[name]
+    if mount.extra is not None and missing_modules(EXTRA_MODULES[mount.extra]):
+        fail_needs_extra(name, mount.extra)
+    try:
+        target = getattr(importlib.import_module(mount.module), mount.attr)
+    except ModuleNotFoundError as exc:
+        missing = missing_third_party(exc)
+        if mount.extra is None or missing is None:
+            raise
+        fail_needs_extra(name, mount.extra, missing)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_command(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    # a mounted app offers no shell completion of its own (the sub-apps default to it)
+    command.params = [
+        p for p in command.params if p.name not in ("install_completion", "show_completion")
+    ]
+    return command
+
+
+class _Lazy(TyperGroup):
+    """What ``gnomon --help`` lists for a lazy mount; running it loads the real command."""
+
+    def __init__(self, name: str, mount: Mount) -> None:
+        super().__init__(name=name, help=mount.help)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        assert self.name is not None
+        return load(self.name).make_context(info_name, args, parent=parent, **extra)
+
+
+class _Gnomon(TyperGroup):
+    """The ``gnomon`` group: its own commands first, then the lazy mounts."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        own = super().list_commands(ctx)
+        return [*own, *(name for name in MOUNTS if name not in own)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in MOUNTS:
+            return _Lazy(cmd_name, MOUNTS[cmd_name])
+        return command
+
 
 app = typer.Typer(
     name="gnomon",
     help="Gnomon: flight software for edge-AI satellites (SITL, HIL, ground, models).",
+    cls=_Gnomon,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
-app.command("sitl")(sitl_command)
-app.add_typer(ground_app, name="ground", help="Ground segment: console, commands, archive.")
-app.add_typer(hil_app, name="hil", help="Hardware-in-the-loop bench over a serial cable.")
-app.add_typer(model_app, name="model", help="Train, verify, inspect .gnm model artifacts.")
-app.add_typer(seu_app, name="seu", help="Radiation fault-injection campaigns on a model.")
-app.add_typer(world_app, name="world", help="The simulated world: eclipses and passes.")
-app.add_typer(sched_app, name="sched", help="Evaluate power-aware inference scheduling.")
-
-app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A command that still meets a missing third-party module (one no extra check caught)
+    ends with a sentence, not a traceback.
+    """
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        missing = missing_third_party(exc)
+        if missing is None:
+            raise
+        typer.echo(
+            f"error: this command needs {missing}, which is not installed here: install the "
+            "extra that brings it (docs/packaging.md) or pip install " + missing,
+            err=True,
+        )
+        raise SystemExit(EXIT_USAGE) from None
 
 
 if __name__ == "__main__":

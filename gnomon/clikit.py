@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
@@ -43,10 +44,55 @@ def examples(*lines: str) -> str:
     )
 
 
-def emit_json(obj: Any, *, indent: int | None = None) -> None:
-    """Print ``obj`` as one JSON document on stdout (the only thing ``--json`` prints)."""
-    sys.stdout.write(json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+def emit_json(
+    obj: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None
+) -> None:
+    """Print ``obj`` as one JSON document on stdout (the only thing ``--json`` prints).
+
+    ``default`` turns what JSON cannot hold into something it can (e.g. ``str``).
+
+    >>> emit_json({"ok": True, "at": b"x"}, default=str)
+    {"ok": true, "at": "b'x'"}
+    """
+    sys.stdout.write(json.dumps(obj, indent=indent, sort_keys=False, default=default) + "\n")
     sys.stdout.flush()
 
 
-__all__ = ["EXIT_USAGE", "emit_json", "examples", "fail"]
+#: Gnomon's own top-level packages; any other missing module comes from a pip extra.
+FIRST_PARTY = ("fsw", "ground", "hil", "models", "benchmarks", "gnomon")
+
+
+def missing_third_party(exc: ModuleNotFoundError) -> str | None:
+    """The third-party top-level module whose absence raised ``exc`` (None: Gnomon's own).
+
+    >>> missing_third_party(ModuleNotFoundError("no rich", name="rich.console"))
+    'rich'
+    >>> missing_third_party(ModuleNotFoundError("no x", name="ground.x")) is None
+    True
+    """
+    root = (exc.name or "").partition(".")[0]
+    return root if root and root not in FIRST_PARTY else None
+
+
+def fail_needs_extra(command: str, extra: str, missing: str | None = None) -> NoReturn:
+    """End ``gnomon <command>`` because the pip extra it needs is not installed.
+
+    >>> try:
+    ...     fail_needs_extra("ground", "ground")
+    ... except typer.Exit as exc:
+    ...     exc.exit_code
+    2
+    """
+    why = f" ({missing} is missing)" if missing else ""
+    fail(f"gnomon {command} needs the '{extra}' extra{why}: pip install 'gnomon[{extra}]'")
+
+
+__all__ = [
+    "EXIT_USAGE",
+    "FIRST_PARTY",
+    "emit_json",
+    "examples",
+    "fail",
+    "fail_needs_extra",
+    "missing_third_party",
+]

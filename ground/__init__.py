@@ -16,8 +16,8 @@ and talks to the spacecraft through the CCSDS stack (:mod:`fsw.ccsds`) over any
 """
 
 from ground.archive import Archive, ArchivedPacket, CommandRecord
-from ground.codec import HkLayout, TmDecoder, encode_args
-from ground.dictionary import Dictionary, LimitState, minimal_dictionary
+from ground.codec import TmDecoder, encode_args
+from ground.dictionary import Dictionary, HkLayout, LimitState, minimal_dictionary
 from ground.errors import (
     ArchiveError,
     AwaitTimeout,
@@ -29,7 +29,7 @@ from ground.errors import (
     StationError,
 )
 from ground.records import ChannelValue, Decoded, EventRecord, HkSample, Sample
-from ground.session import GroundSession, TelemetryTable
+from ground.session import GroundSession, TelemetryTable, replay_archive
 from ground.tracker import CommandHandle, CommandTimeouts, CommandTracker, Stage, StageRecord
 
 __all__ = [
@@ -62,4 +62,5 @@ __all__ = [
     "TmDecoder",
     "encode_args",
     "minimal_dictionary",
+    "replay_archive",
 ]

@@ -33,16 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from fsw.ccsds import CcsdsError, datetime_from_tai
-from ground.dictionary import Dictionary, DictionaryError, suggest_name
+from ground.dictionary import Dictionary, DictionaryError, HkLayout, suggest_name
 from ground.errors import ArchiveError
 from ground.records import Decoded, EventRecord, Sample
 from ground.tracker import CommandHandle, Stage, StageRecord
-
-if TYPE_CHECKING:
-    from ground.codec import HkLayout
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +388,7 @@ class Archive:
         """Buffer the values of one housekeeping report (``channel_ids`` in order).
 
         Pass the same ``channel_ids`` tuple object for every report of a structure
-        (:class:`~ground.codec.HkLayout` does): rows are then grouped cheaply.
+        (:class:`~ground.dictionary.HkLayout` does): rows are then grouped cheaply.
         """
         with self._lock:
             self._hk.append((t_tai, channel_ids, values))
@@ -767,25 +764,6 @@ class Archive:
                 )
                 n += 1
         return n
-
-    def replay(
-        self, dictionary: Dictionary | None = None, into: Archive | None = None
-    ) -> Iterator[Decoded]:
-        """Decode every archived packet again (with ``dictionary``, default the stored one).
-
-        With ``into``, the decoded samples, events and packets are written to that archive
-        (e.g. after fixing a dictionary). Yields what each packet decodes to.
-        """
-        from ground.session import GroundSession
-
-        d = dictionary or self.dictionary()
-        if d is None:
-            raise ArchiveError(f"{self.path} stores no dictionary; pass one to replay it")
-        session = GroundSession(d, None, archive=into)
-        for pkt in self.packets():
-            yield from session.receive_packets([pkt.raw], pkt.t_ground_s)
-        if into is not None:
-            into.flush()
 
 
 class _open_text:

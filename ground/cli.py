@@ -19,15 +19,16 @@ a subprocess. Archive commands use the dictionary stored in the archive. Exit st
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from gnomon.clikit import emit_json, examples, fail
 
 ground_app = typer.Typer(
     help="The ground segment: console, commands, archive.",
@@ -68,21 +69,6 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Like --since.")]
 
 
-def examples(*lines: str) -> str:
-    """A command's help epilog: one example per paragraph (rich joins plain lines)."""
-    return (
-        "Example"
-        + ("s" if len(lines) > 1 else "")
-        + ":\n\n"
-        + "\n\n".join(f"  {line}" for line in lines)
-    )
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=code)
-
-
 def _load_dictionary(path: Path | None) -> Any:
     from ground.dictionary import Dictionary
     from ground.errors import DictionaryError
@@ -112,15 +98,15 @@ def _load_dictionary(path: Path | None) -> Any:
             check=False,
         )
         if proc.returncode != 0:
-            _fail(
+            fail(
                 "cannot export the flight dictionary: "
                 f"{proc.stderr.strip().splitlines()[-1:] or proc.returncode}; pass --dict"
             )
         return Dictionary.from_json(proc.stdout, source="gnomon dict export")
     except DictionaryError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (OSError, subprocess.SubprocessError) as exc:
-        _fail(f"cannot run gnomon dict export: {exc}; pass --dict")
+        fail(f"cannot run gnomon dict export: {exc}; pass --dict")
 
 
 def _load_link_config(path: Path | None) -> Any:
@@ -133,7 +119,7 @@ def _load_link_config(path: Path | None) -> Any:
     try:
         return LinkConfig.load(path or TEST_KEY_FILE)
     except CcsdsError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
@@ -143,11 +129,11 @@ def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
     if path is None:
         return None
     if must_exist and not path.exists():
-        _fail(f"no archive at {path}")
+        fail(f"no archive at {path}")
     try:
         return Archive(path)
     except ArchiveError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _channel_units(arch: Any) -> dict[str, str]:
@@ -173,11 +159,11 @@ def parse_time(text: str | None, archive: Any) -> float | None:
         try:
             amount = float(text[1:-1])
         except ValueError:
-            _fail(f"'{text}' is not a relative time like -10m")
+            fail(f"'{text}' is not a relative time like -10m")
         scale = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}[text[-1]]
         span = archive.time_range()
         if span is None:
-            _fail("the archive is empty: a relative time has nothing to count back from")
+            fail("the archive is empty: a relative time has nothing to count back from")
         return float(span[1] - amount * scale)
     try:
         return float(text)
@@ -186,7 +172,7 @@ def parse_time(text: str | None, archive: Any) -> float | None:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        _fail(f"'{text}' is not a time: give TAI seconds, ISO UTC or -10m")
+        fail(f"'{text}' is not a time: give TAI seconds, ISO UTC or -10m")
     if dt.tzinfo is None:
         from datetime import UTC
 
@@ -271,7 +257,7 @@ def console_cmd(
                 station, history_file=history.expanduser(), mode=mode, drain_s=drain
             ).run()
     except GroundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         if arch is not None:
             arch.close()
@@ -320,13 +306,13 @@ def send_cmd(
     try:
         want = Stage.parse(wait)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     at_s = 0.0
     if at is not None:
         try:
             at_s = float(at[1:] if at.startswith("+") else at)
         except ValueError:
-            _fail(f"--at '{at}' is not a time: give +SECONDS from now or TAI seconds")
+            fail(f"--at '{at}' is not a time: give +SECONDS from now or TAI seconds")
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
     arch = _open_archive(archive)
@@ -342,9 +328,9 @@ def send_cmd(
             arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
         )
     except CommandValidationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except GroundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         with station:
             if at is None:
@@ -352,7 +338,7 @@ def send_cmd(
             else:
                 if at.startswith("+"):
                     if not station.wait_for(lambda: station.spacecraft_tai() is not None, timeout):
-                        _fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
+                        fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
                     release = float(station.spacecraft_tai() or 0.0) + at_s
                 else:
                     release = at_s
@@ -361,15 +347,15 @@ def send_cmd(
                 station.await_stage(handle, want, timeout)
             heard = int(station.stats.get("tm_packets") or 0)
     except CommandValidationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (GroundError, ValueError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     finally:
         if arch is not None:
             arch.close()
     ok = handle.reached(want) and not handle.failed
     if as_json:
-        typer.echo(json.dumps({**handle.to_dict(), "waited_for": want.value, "ok": ok}))
+        emit_json({**handle.to_dict(), "waited_for": want.value, "ok": ok})
     else:
         typer.echo(handle.summary())
         typer.echo(stage_timeline(handle.to_dict()))
@@ -434,7 +420,7 @@ def tlm_cmd(
         if names == [name] and not arch.channel_names(name):  # a component: eps -> eps.*
             names = arch.channel_names(name.rstrip(".") + ".*") or names
         if not names:
-            _fail(f"no archived channel matches '{name}'")
+            fail(f"no archived channel matches '{name}'")
         rows = []
         for n in names:
             samples = arch.telemetry(n, t0, t1, limit=limit, newest_first=limit is not None)
@@ -447,23 +433,21 @@ def tlm_cmd(
             if firsts:
                 span = (min(x.t_tai for x in firsts), max(x.t_tai for x in lasts))
     except ArchiveError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         arch.close()
     if as_json:  # full values, as archived
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "t_tai": s.t_tai,
-                        "utc": utc_text(s.t_tai),
-                        "value": s.value,
-                        "units": units.get(s.name, ""),
-                    }
-                    for s in rows
-                ]
-            )
+        emit_json(
+            [
+                {
+                    "name": s.name,
+                    "t_tai": s.t_tai,
+                    "utc": utc_text(s.t_tai),
+                    "value": s.value,
+                    "units": units.get(s.name, ""),
+                }
+                for s in rows
+            ]
         )
         return
     if not rows:
@@ -549,25 +533,23 @@ def events_cmd(
         events = arch.events(t0, t1, name=name, severity=severity, limit=limit)
         span = arch.time_range()
     except ArchiveError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         arch.close()
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "t_tai": e.t_tai,
-                        "utc": utc_text(e.t_tai),
-                        "name": e.name,
-                        "severity": e.severity,
-                        "message": e.message,
-                        "args": e.args,
-                    }
-                    for e in events
-                ],
-                default=str,
-            )
+        emit_json(
+            [
+                {
+                    "t_tai": e.t_tai,
+                    "utc": utc_text(e.t_tai),
+                    "name": e.name,
+                    "severity": e.severity,
+                    "message": e.message,
+                    "args": e.args,
+                }
+                for e in events
+            ],
+            default=str,
         )
         return
     if not events:
@@ -595,21 +577,21 @@ def commands_cmd(
     try:
         records = arch.commands(name=name, limit=limit)
     except ArchiveError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         arch.close()
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in records]))
+        emit_json([r.to_dict() for r in records])
         return
     for r in records:
         stages = " -> ".join(s.stage.value for s in r.stages)
-        fail = f"  {r.failure_code}: {r.reason}" if r.failure_code else ""
+        failure = f"  {r.failure_code}: {r.reason}" if r.failure_code else ""
         took = ""
         if len(r.stages) > 1:
             took = f" ({r.stages[-1].t_ground_s - r.t_sent_s:.1f} s)"
         typer.echo(
             f"#{r.seq_count:<5} {r.sent_utc or '?':<24} {r.name:<24} {r.status:<10} "
-            f"{stages}{took}{fail}"
+            f"{stages}{took}{failure}"
         )
 
 
@@ -636,7 +618,7 @@ def export_cmd(
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
         n = arch.export_events_csv(out, t0, t1) if events else arch.export_csv(out, pattern, t0, t1)
     except ArchiveError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         arch.close()
     typer.echo(f"{n} rows written to {out}", err=True)
@@ -664,6 +646,7 @@ def replay_cmd(
 
     from ground.dictionary import Dictionary
     from ground.errors import GroundError
+    from ground.session import replay_archive
 
     arch = _open_archive(archive, must_exist=True)
     target = _open_archive(into)
@@ -671,12 +654,12 @@ def replay_cmd(
     errors: Counter[str] = Counter()
     try:
         d = Dictionary.load(dictionary) if dictionary else None
-        for dec in arch.replay(d, into=target):
+        for dec in replay_archive(arch, d, into=target):
             kinds[dec.kind] += 1
             if dec.error:
                 errors[dec.error] += 1
     except GroundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         arch.close()
         if target is not None:
@@ -687,7 +670,7 @@ def replay_cmd(
         "decode_errors": sum(errors.values()),
         "errors": dict(errors.most_common(10)),
     }
-    typer.echo(json.dumps(result, indent=None if as_json else 2))
+    emit_json(result, indent=None if as_json else 2)
 
 
 __all__ = ["ground_app", "parse_time"]

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fsw.ccsds import CcsdsError, PusTm, cuc_decode, cuc_encode
@@ -37,10 +36,10 @@ from ground.dictionary import (
     FLOAT_TYPES,
     INT_RANGES,
     STRUCT_CODES,
-    ChannelDef,
     CommandDef,
     Dictionary,
     FieldDef,
+    HkLayout,
     format_number,
     suggest_name,
 )
@@ -267,76 +266,6 @@ def encode_args(d: Dictionary, cmd: CommandDef, args: Mapping[str, Any]) -> byte
 # ---------------------------------------------------------------------------- decoding
 
 
-def _enum_label(table: dict[int, str]) -> Callable[[Any], Any]:
-    """Raw enum value -> label (an unknown value stays a number, still visible)."""
-    get = table.get
-    return lambda v: get(v, v)
-
-
-def _as_bool(value: Any) -> Any:
-    return bool(value) if value in (0, 1) else value
-
-
-@dataclass(slots=True, frozen=True)
-class HkLayout:
-    """A housekeeping report structure compiled for decoding: one struct for all values."""
-
-    sid: int
-    channels: tuple[ChannelDef, ...]
-    names: tuple[str, ...]
-    ids: tuple[int, ...]
-    struct: struct.Struct
-    post: tuple[tuple[int, Callable[[Any], Any]], ...]
-
-    @classmethod
-    def compile(cls, d: Dictionary, sid: int, channel_ids: Sequence[int]) -> HkLayout:
-        """Compile the layout of structure ``sid`` (DecodeError for an unknown channel)."""
-        chans = []
-        for cid in channel_ids:
-            ch = d.channels_by_id.get(cid)
-            if ch is None:
-                raise DecodeError(
-                    f"HK structure {sid} names channel id {cid}, which is not in the dictionary"
-                )
-            chans.append(ch)
-        fmt = ">" + "".join(ch.field.struct_code or "" for ch in chans)
-        post: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, ch in enumerate(chans):
-            if ch.field.type == "enum":
-                post.append((i, _enum_label(dict(ch.field.labels))))
-            elif ch.field.type == "bool":
-                post.append((i, _as_bool))
-        return cls(
-            sid,
-            tuple(chans),
-            tuple(c.name for c in chans),
-            tuple(c.id for c in chans),
-            struct.Struct(fmt),
-            tuple(post),
-        )
-
-    @property
-    def size(self) -> int:
-        """Bytes of the values (after the sid)."""
-        return self.struct.size
-
-    def unpack(self, data: bytes, offset: int) -> tuple[Any, ...]:
-        """The values at ``offset`` (exactly :attr:`size` bytes must remain)."""
-        if len(data) - offset != self.struct.size:
-            raise DecodeError(
-                f"HK report sid {self.sid} carries {len(data) - offset} bytes of values but "
-                f"its structure needs {self.struct.size} (dictionary out of date?)",
-                offset=offset,
-            )
-        values = self.struct.unpack_from(data, offset)
-        if self.post:
-            vals = list(values)
-            for i, fn in self.post:
-                vals[i] = fn(vals[i])
-            return tuple(vals)
-        return values
-
-
 def _is_hk_report(fields: Sequence[FieldDef]) -> bool:
     return (
         len(fields) == 2
@@ -548,4 +477,4 @@ class TmDecoder:
         raise DecodeError(f"{f.name}: cannot decode a {t} field here", offset=offset)
 
 
-__all__ = ["NAMED_ID_FIELDS", "HkLayout", "TmDecoder", "encode_args", "encode_command_args"]
+__all__ = ["NAMED_ID_FIELDS", "TmDecoder", "encode_args", "encode_command_args"]

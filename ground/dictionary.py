@@ -1,9 +1,10 @@
-"""The flight dictionary as the ground reads it: typed, indexed, and nothing else.
+"""The flight dictionary as the ground reads it: typed and indexed, nothing else.
 
 The ground knows a spacecraft only through the JSON that ``gnomon dict export --format
 json`` prints (schema in ``docs/dictionary.md``). :class:`Dictionary` checks that the file
 is one it understands and indexes commands, reports, telemetry channels, events,
-parameters and housekeeping structures by name and by id.
+parameters and housekeeping structures by name and by id; :class:`HkLayout` compiles a
+housekeeping structure into one ``struct`` for decoding.
 
 >>> d = Dictionary(minimal_dictionary())
 >>> d.commands["PING"].service, d.commands["PING"].subservice
@@ -23,13 +24,14 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ground.errors import CommandValidationError, DictionaryError
+from ground.errors import CommandValidationError, DecodeError, DictionaryError
 
 SCHEMA = "gnomon-dictionary"
 SUPPORTED_VERSIONS = (1,)
@@ -651,6 +653,87 @@ class Dictionary:
         )
 
 
+# ------------------------------------------------- housekeeping structures, compiled
+
+
+def _enum_label(table: dict[int, str]) -> Callable[[Any], Any]:
+    """Raw enum value -> label (an unknown value stays a number, still visible)."""
+    get = table.get
+    return lambda v: get(v, v)
+
+
+def _as_bool(value: Any) -> Any:
+    return bool(value) if value in (0, 1) else value
+
+
+@dataclass(slots=True, frozen=True)
+class HkLayout:
+    """A housekeeping report structure compiled for decoding: one struct for all values.
+
+    >>> d = Dictionary(minimal_dictionary())
+    >>> layout = HkLayout.compile(d, 1, d.housekeeping[1].channel_ids)
+    >>> layout.names, layout.size
+    (('demo.temp_c', 'demo.state', 'demo.count'), 9)
+    >>> layout.unpack(bytes.fromhex("41c80000" "01" "00000007"), 0)
+    (25.0, 'BUSY', 7)
+    """
+
+    sid: int
+    channels: tuple[ChannelDef, ...]
+    names: tuple[str, ...]
+    ids: tuple[int, ...]
+    struct: struct.Struct
+    post: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def compile(cls, d: Dictionary, sid: int, channel_ids: Sequence[int]) -> HkLayout:
+        """Compile the layout of structure ``sid`` (DecodeError for an unknown channel)."""
+        chans = []
+        for cid in channel_ids:
+            ch = d.channels_by_id.get(cid)
+            if ch is None:
+                raise DecodeError(
+                    f"HK structure {sid} names channel id {cid}, which is not in the dictionary"
+                )
+            chans.append(ch)
+        fmt = ">" + "".join(ch.field.struct_code or "" for ch in chans)
+        post: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, ch in enumerate(chans):
+            if ch.field.type == "enum":
+                post.append((i, _enum_label(dict(ch.field.labels))))
+            elif ch.field.type == "bool":
+                post.append((i, _as_bool))
+        return cls(
+            sid,
+            tuple(chans),
+            tuple(c.name for c in chans),
+            tuple(c.id for c in chans),
+            struct.Struct(fmt),
+            tuple(post),
+        )
+
+    @property
+    def size(self) -> int:
+        """Bytes of the values (after the sid)."""
+        return self.struct.size
+
+    def unpack(self, data: bytes, offset: int) -> tuple[Any, ...]:
+        """The values at ``offset`` (exactly :attr:`size` bytes must remain)."""
+        if len(data) - offset != self.struct.size:
+            raise DecodeError(
+                f"HK report sid {self.sid} carries {len(data) - offset} bytes of values but "
+                f"its structure needs {self.struct.size} (dictionary out of date?)",
+                offset=offset,
+            )
+        values = self.struct.unpack_from(data, offset)
+        if self.post:
+            vals = list(values)
+            for i, fn in self.post:
+                vals[i] = fn(vals[i])
+            return tuple(vals)
+        return values
+
+
 def minimal_dictionary() -> dict[str, Any]:
     """A small, valid dictionary document (docs, doctests and unit tests).
 
@@ -896,6 +979,7 @@ __all__ = [
     "EventDef",
     "FailureCodeDef",
     "FieldDef",
+    "HkLayout",
     "HkStructureDef",
     "LimitState",
     "Limits",

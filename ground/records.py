@@ -13,12 +13,9 @@ ground's own clock as the session was given it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ground.dictionary import LimitState
-
-if TYPE_CHECKING:
-    from ground.codec import HkLayout
+from ground.dictionary import HkLayout, LimitState
 
 
 @dataclass(slots=True, frozen=True)

@@ -8,16 +8,17 @@ Exit codes: 0 success, 1 integrity failure (``verify``) or failed campaign goal,
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from gnomon.clikit import emit_json, examples, fail
 
 model_app = typer.Typer(
     help="Train, verify, inspect and sign .gnm model artifacts.", no_args_is_help=True
@@ -32,25 +33,6 @@ DEFAULT_OUT = Path("out/models")
 # soft_wrap: a message is one line however narrow the terminal or log (tables still fit)
 _err = Console(stderr=True, soft_wrap=True)
 _out = Console(soft_wrap=True)
-
-
-def examples(*lines: str) -> str:
-    """A command's help epilog: one example per paragraph."""
-    return (
-        "Example"
-        + ("s" if len(lines) > 1 else "")
-        + ":\n\n"
-        + "\n\n".join(f"  {line}" for line in lines)
-    )
-
-
-def _fail(msg: str, code: int = 2) -> NoReturn:
-    _err.print(Text("error:", style="bold red") + Text(f" {msg}"))
-    raise typer.Exit(code)
-
-
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 @contextmanager
@@ -85,9 +67,9 @@ def _read_key(key_file: Path | None) -> bytes | None:
     try:
         key = key_file.read_bytes().strip()
     except OSError as e:
-        _fail(f"cannot read key file {key_file}: {e.strerror}")
+        fail(f"cannot read key file {key_file}: {e.strerror}")
     if len(key) < 16:
-        _fail(f"key file {key_file} holds {len(key)} bytes; an HMAC key needs at least 16")
+        fail(f"key file {key_file} holds {len(key)} bytes; an HMAC key needs at least 16")
     return key
 
 
@@ -95,7 +77,7 @@ def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        _fail(f"cannot read {path}: {e.strerror}")
+        fail(f"cannot read {path}: {e.strerror}")
 
 
 @model_app.command("train", epilog=examples("gnomon model train --quick --out /tmp/models"))
@@ -110,7 +92,7 @@ def train_cmd(
     from models.train import TrainConfig, build_artifacts
 
     if seed < 0:
-        _fail(f"seed must be >= 0, got {seed}")
+        fail(f"seed must be >= 0, got {seed}")
     cfg = (
         TrainConfig(n_train=256, n_calib=64, epochs={"cloudnet-s": 1, "cloudnet-l": 1})
         if quick
@@ -120,7 +102,7 @@ def train_cmd(
         with _progress(True) as cb:
             res = build_artifacts(out, seed, config=cfg, progress=cb)
     except ModelError as e:
-        _fail(str(e))
+        fail(str(e))
     summary = {
         "files": [str(p) for p in res.files],
         "sha256": dict(res.sha256),
@@ -129,7 +111,7 @@ def train_cmd(
         "quick": quick,
     }
     if json_out:
-        _emit_json(summary)
+        emit_json(summary, indent=2)
     else:
         for p in res.files:
             _out.print(f"wrote {p}")
@@ -155,7 +137,7 @@ def verify_cmd(
     data = _read_file(file)
     problems = gnm.verify(data, hmac_key=_read_key(key_file))
     if json_out:
-        _emit_json(
+        emit_json(
             {
                 "file": str(file),
                 "ok": not problems,
@@ -163,7 +145,8 @@ def verify_cmd(
                     {"region": p.region, "block": p.block, "offset": p.offset, "message": p.message}
                     for p in problems
                 ],
-            }
+            },
+            indent=2,
         )
     elif problems:
         for p in problems:
@@ -193,7 +176,7 @@ def inspect_cmd(
     try:
         m = gnm.decode(data)
     except ModelIntegrityError as e:
-        _fail(f"{file} does not verify ({e}); run 'gnomon model verify' for details", 1)
+        fail(f"{file} does not verify ({e}); run 'gnomon model verify' for details", 1)
     h = m.header
     bs = h.block_size
     tensors = [
@@ -224,7 +207,7 @@ def inspect_cmd(
         "meta": dict(m.graph.meta),
     }
     if json_out:
-        _emit_json(info)
+        emit_json(info, indent=2)
         return
     _out.print(
         f"[bold]{m.graph.name}[/]  {file}  format {info['version']}  "
@@ -278,12 +261,12 @@ def sign_cmd(
     try:
         m = gnm.decode(_read_file(file))
     except ModelIntegrityError as e:
-        _fail(f"{file} does not verify ({e}); refusing to sign it", 1)
+        fail(f"{file} does not verify ({e}); refusing to sign it", 1)
     blob = gnm.encode(m.graph, bytes(m.arena), hmac_key=key, block_size=m.header.block_size)
     try:
         out.write_bytes(blob)
     except OSError as e:
-        _fail(f"cannot write {out}: {e.strerror}")
+        fail(f"cannot write {out}: {e.strerror}")
     _out.print(f"wrote {out} ({len(blob)} bytes, signed)")
 
 
@@ -311,11 +294,11 @@ def campaign_cmd(
     from models.errors import ModelError
 
     if mode not in MODES:
-        _fail(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        fail(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
     if target not in TARGETS:
-        _fail(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
+        fail(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
     if flips < 0 or eval_tiles < 1 or seed < 0:
-        _fail("--flips and --seed must be >= 0 and --eval-tiles >= 1")
+        fail("--flips and --seed must be >= 0 and --eval-tiles >= 1")
     cfg = CampaignConfig(
         flips=flips,
         mode=mode,
@@ -328,14 +311,14 @@ def campaign_cmd(
         with _progress(True) as cb:
             rep = run_campaign(model, cfg, progress=cb)
     except (AiError, ModelError) as e:
-        _fail(str(e))
+        fail(str(e))
     ok = (
         rep["detected_pct"] == 100.0
         and rep["repaired_pct"] == 100.0
         and rep["outputs_identical_after_repair"]
     )
     if json_out:
-        _emit_json(rep)
+        emit_json(rep, indent=2)
     else:
         for line in campaign_lines(rep):
             _out.print(line)

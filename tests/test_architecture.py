@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -76,3 +80,64 @@ def test_flight_components_do_not_read_the_wall_clock() -> None:
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} time.{node.func.attr}")
     assert offenders == []
+
+
+# ------------------------------------------------ flight code needs only the base install
+
+#: Third-party imports in fsw/ that the base install does not provide, each with the reason
+#: it is tolerated for now. A test fails when one of them is gone, so the list only shrinks.
+FLIGHT_IMPORTS_OUTSIDE_BASE = {
+    ("fsw/cli.py", "rich"): "`gnomon fsw sim` draws a progress bar with rich (a local import: "
+    "every other fsw command runs without it); to be replaced by plain stderr output",
+}
+
+
+def _normalize(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _base_distributions() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return {
+        _normalize(re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0]) for req in project["dependencies"]
+    }
+
+
+def _modules_of(dists: set[str]) -> set[str]:
+    """Top-level import names the installed distributions ``dists`` provide."""
+    return {
+        module
+        for module, owners in importlib.metadata.packages_distributions().items()
+        if any(_normalize(owner) in dists for owner in owners)
+    }
+
+
+def _third_party_imports(package: str) -> set[tuple[str, str]]:
+    first_party = {"fsw", "ground", "hil", "models", "benchmarks", "gnomon"}
+    return {
+        (str(path.relative_to(ROOT)), module.partition(".")[0])
+        for path, _line, module in _imports(package)
+        if module.partition(".")[0] not in sys.stdlib_module_names | first_party
+    }
+
+
+def test_the_base_install_names_the_flight_dependencies() -> None:
+    base = _base_distributions()
+    assert {"torch", "numpy", "pyserial", "cryptography", "typer-slim"} <= base
+    assert not base & {"rich", "matplotlib", "prompt-toolkit", "highspy", "typer"}
+    assert {"torch", "serial", "typer", "crcmod"} <= _modules_of(base)
+
+
+def test_flight_code_imports_nothing_outside_the_base_install() -> None:
+    allowed = _modules_of(_base_distributions())
+    outside = {
+        (path, module)
+        for path, module in _third_party_imports("fsw")
+        if module not in allowed and (path, module) not in FLIGHT_IMPORTS_OUTSIDE_BASE
+    }
+    assert outside == set(), "flight code imports modules the base install does not provide"
+
+
+def test_every_tolerated_flight_import_still_exists() -> None:
+    found = _third_party_imports("fsw")
+    assert [key for key in FLIGHT_IMPORTS_OUTSIDE_BASE if key not in found] == []

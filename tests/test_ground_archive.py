@@ -12,6 +12,7 @@ from test_ground_harness import SimLink
 
 from ground import Archive, ArchiveError, Dictionary, EventRecord, minimal_dictionary
 from ground.archive import ground_time_text, utc_text
+from ground.session import replay_archive
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_export_csv(flown: Path, tmp_path: Path) -> None:
 
 def test_replay_decodes_the_same_data_again(flown: Path, tmp_path: Path) -> None:
     with Archive(flown) as arch, Archive(tmp_path / "again.sqlite") as again:
-        decoded = list(arch.replay(into=again))
+        decoded = list(replay_archive(arch, into=again))
         assert len(decoded) == arch.counts()["packets"]
         assert not any(d.error for d in decoded)
         assert again.counts()["samples"] == arch.counts()["samples"]

@@ -189,14 +189,3 @@ def test_platform_round_trip_of_a_real_scenario() -> None:
 def test_bad_messages_say_what_is_wrong(payload: bytes, reason: str) -> None:
     with pytest.raises(SimBridgeError, match=reason):
         decode_message(payload)
-
-
-@pytest.mark.parametrize(
-    "name", ["fsw.hal.simbridge", "fsw.hal.board", "hil.bench.bench", "hil.bench.cli"]
-)
-def test_docstring_examples_run(name: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
