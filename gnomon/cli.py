@@ -14,6 +14,7 @@ import typer
 
 from benchmarks.cli import bench_app
 from fsw.cli import dict_app, fsw_app
+from gnomon.dev import dev_app
 from ground.cli import ground_app
 from hil.bench.cli import hil_app
 from hil.eval.sched.cli import sched_app
@@ -38,6 +39,7 @@ app.add_typer(world_app, name="world", help="The simulated world: eclipses and p
 app.add_typer(sched_app, name="sched", help="Evaluate power-aware inference scheduling.")
 
 app.add_typer(bench_app, name="bench")
+app.add_typer(dev_app, name="dev", help="Developer checks (requirement traceability).")
 
 
 def main() -> None:
