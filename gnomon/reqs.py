@@ -174,7 +174,10 @@ def parse_requirements(root: Path = REPO_ROOT) -> tuple[list[Requirement], list[
     reqs: list[Requirement] = []
     problems: list[str] = []
     for path in sorted((root / DOCS_DIR).glob("*.md")):
-        found, bad = parse_table(path.read_text(encoding="utf-8"), _rel(path, root))
+        text = _read(path, root, problems)
+        if text is None:
+            continue
+        found, bad = parse_table(text, _rel(path, root))
         reqs += found
         problems += bad
     seen: dict[str, Requirement] = {}
@@ -286,7 +289,10 @@ def parse_markers(root: Path = REPO_ROOT) -> tuple[list[Marker], list[str]]:
     markers: list[Marker] = []
     problems: list[str] = []
     for path in sorted((root / TESTS_DIR).rglob("*.py")):
-        found, bad = parse_markers_source(path.read_text(encoding="utf-8"), _rel(path, root))
+        text = _read(path, root, problems)
+        if text is None:
+            continue
+        found, bad = parse_markers_source(text, _rel(path, root))
         markers += found
         problems += bad
     return markers, problems
@@ -297,6 +303,16 @@ def trace(root: Path = REPO_ROOT) -> TraceReport:
     reqs, req_problems = parse_requirements(root)
     markers, marker_problems = parse_markers(root)
     return TraceReport(tuple(reqs), tuple(markers), tuple(req_problems + marker_problems))
+
+
+def _read(path: Path, root: Path, problems: list[str]) -> str | None:
+    """The UTF-8 text of ``path``, or None with the reason added to ``problems``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        problems.append(f"{_rel(path, root)}: cannot read: {reason}")
+        return None
 
 
 def _rel(path: Path, root: Path) -> str:

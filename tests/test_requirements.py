@@ -137,6 +137,8 @@ def test_malformed_rows_duplicate_ids_and_non_literal_markers_are_problems(
         in problems
     )
     assert "tests/test_lamp.py:6: req() ids must be literal strings" in problems
+    (root / "docs" / "components" / "latin1.md").write_bytes(b"| caf\xe9 |\n")
+    assert "docs/components/latin1.md: cannot read: not UTF-8 text" in trace(root).problems
     assert CliRunner().invoke(dev_app, ["reqs", "--root", str(root)]).exit_code == 1
 
 
