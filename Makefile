@@ -1,6 +1,6 @@
 # Gnomon: two commands on a fresh clone (python3, make and gcc are all it needs):
 #   make sitl   the main job: a simulated mission, report in out/sitl/
-#   make test   the test suite (under CI=true also the slow and RTL tests)
+#   make test   lint, then the test suite (under CI=true also the slow and RTL tests)
 # Both create .venv on first use. torch is pinned to the local CPU build first, so pip
 # never resolves a newer (CUDA) torch.
 
@@ -24,9 +24,9 @@ endif
 
 help:
 	@echo "make sitl      run the default SITL mission into $(OUT)/ (report.html, summary.json)"
-	@echo "make test      run the tests (CI=true: slow and RTL tests too)"
+	@echo "make test      lint, then the tests (CI=true: slow and RTL tests too)"
 	@echo "make test-all  run every test, slow and RTL included"
-	@echo "make lint      ruff + mypy"
+	@echo "make lint      ruff check, ruff format --check, mypy, lint-imports (contracts)"
 	@echo "make bench     all benchmarks, JSON"
 	@echo "make rtl-test  cocotb tests of the Verilog blocks (installs iverilog as root)"
 	@echo "make hil-selftest  the HIL bench against a local board process over a pty pair"
@@ -62,7 +62,7 @@ rtl-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) rtl-deps
+test: $(STAMP) lint rtl-deps
 	$(BIN)/python -m pytest -q -m "$(PYTEST_MARK)"
 
 test-all: $(STAMP) rtl-deps
@@ -74,9 +74,12 @@ rtl-test: $(STAMP) rtl-deps
 hil-selftest: $(STAMP)
 	$(BIN)/gnomon hil selftest --json
 
+# What CI enforces before any test runs: lint, formatting, types, import-layer contracts.
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy fsw ground hil models gnomon tests
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy fsw ground hil models gnomon benchmarks tests
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/gnomon bench all --json

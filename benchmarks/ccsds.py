@@ -111,11 +111,19 @@ def _operations(
     n: int, repeats: int, min_seconds: float = 0.0
 ) -> tuple[dict[str, Any], str | None]:
     sp = _spacepackets()
-    ops: dict[str, Any] = {}
     data = os.urandom(100)
-    time_field = bytes(6)
+    ops: dict[str, Any] = {}
+    ops.update(_packet_operations(sp, data, n, repeats, min_seconds))
+    ops.update(_pus_operations(sp, data, n, repeats, min_seconds))
+    ops.update(_frame_operations(sp, n, repeats, min_seconds))
+    return ops, (sp["version"] if sp is not None else None)
 
-    # Space packet encode / decode.
+
+def _packet_operations(
+    sp: dict[str, Any] | None, data: bytes, n: int, repeats: int, min_seconds: float
+) -> dict[str, Any]:
+    """Space packet encode / decode, ours against spacepackets'."""
+    ops: dict[str, Any] = {}
     built = SpacePacket(apid=0x10, data=data, seq_count=7)
     raw_pkt = built.encode()
     theirs_build = theirs_enc = theirs_dec = None
@@ -151,8 +159,15 @@ def _operations(
     ops["packet_decode"] = _pair(
         lambda: SpacePacket.decode(raw_pkt), theirs_dec, len(raw_pkt), n, repeats
     )
+    return ops
 
-    # PUS-C TM and TC.
+
+def _pus_operations(
+    sp: dict[str, Any] | None, data: bytes, n: int, repeats: int, min_seconds: float
+) -> dict[str, Any]:
+    """PUS-C TM and TC encode / decode, ours against spacepackets'."""
+    ops: dict[str, Any] = {}
+    time_field = bytes(6)
     raw_tm = PusTm(apid=0x10, service=3, subservice=25, app_data=data, time=time_field).encode()
     raw_tc = PusTc(apid=0x10, service=8, subservice=1, app_data=data).encode()
     sp_tm_enc = sp_tm_dec = sp_tc_enc = sp_tc_dec = None
@@ -195,8 +210,14 @@ def _operations(
     ops["pus_tc_decode"] = _pair(
         lambda: PusTc.decode(raw_tc), sp_tc_dec, len(raw_tc), n, repeats, min_seconds
     )
+    return ops
 
-    # TM transfer frame encode / decode (1115 bytes, OCF and FECF).
+
+def _frame_operations(
+    sp: dict[str, Any] | None, n: int, repeats: int, min_seconds: float
+) -> dict[str, Any]:
+    """TM transfer frame encode / decode (1115 bytes, OCF and FECF)."""
+    ops: dict[str, Any] = {}
     frame_data = os.urandom(tm_data_len(1115))
     ocf = bytes.fromhex("01000000")
     raw_frame = TmFrame(42, 0, frame_data, fhp=0, ocf=ocf).encode()
@@ -231,7 +252,7 @@ def _operations(
     ops["tm_frame_decode"] = _pair(
         lambda: TmFrame.decode(raw_frame), sp_fr_dec, 1115, max(1, n // 4), repeats, min_seconds
     )
-    return ops, (sp["version"] if sp is not None else None)
+    return ops
 
 
 def _uplink_chain(n_tc: int, repeats: int) -> dict[str, Any]:

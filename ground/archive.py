@@ -729,7 +729,7 @@ class Archive:
         names = self.channel_names(pattern)
         units = dict(self._query("SELECT name, units FROM channels"))
         n = 0
-        with _open_text(out) as fh:
+        with _OpenText(out) as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(["name", "t_tai", "utc", "value", "units"])
             for name in names:
@@ -748,7 +748,7 @@ class Archive:
     ) -> int:
         """Write events as CSV (``t_tai,utc,severity,name,message,args``)."""
         n = 0
-        with _open_text(out) as fh:
+        with _OpenText(out) as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(["t_tai", "utc", "severity", "name", "message", "args"])
             for ev in self.events(since_tai, until_tai):
@@ -766,7 +766,7 @@ class Archive:
         return n
 
 
-class _open_text:
+class _OpenText:
     """Context manager: a path opened for writing, or a given text stream left open."""
 
     def __init__(self, out: str | Path | TextIO) -> None:

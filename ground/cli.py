@@ -24,11 +24,15 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gnomon.clikit import emit_json, examples, fail
+
+if TYPE_CHECKING:
+    from ground.station import GroundStation
+    from ground.tracker import CommandHandle, Stage
 
 ground_app = typer.Typer(
     help="The ground segment: console, commands, archive.",
@@ -307,12 +311,7 @@ def send_cmd(
         want = Stage.parse(wait)
     except ValueError as exc:
         fail(str(exc))
-    at_s = 0.0
-    if at is not None:
-        try:
-            at_s = float(at[1:] if at.startswith("+") else at)
-        except ValueError:
-            fail(f"--at '{at}' is not a time: give +SECONDS from now or TAI seconds")
+    at_s = _at_seconds(at)
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
     arch = _open_archive(archive)
@@ -333,16 +332,7 @@ def send_cmd(
         fail(str(exc))
     try:
         with station:
-            if at is None:
-                handle = station.send_args(cmd.name, parsed)
-            else:
-                if at.startswith("+"):
-                    if not station.wait_for(lambda: station.spacecraft_tai() is not None, timeout):
-                        fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
-                    release = float(station.spacecraft_tai() or 0.0) + at_s
-                else:
-                    release = at_s
-                _, handle = station.send_time_tagged(cmd.name, release, **parsed)
+            handle = _send_now_or_at(station, cmd.name, parsed, at, at_s, timeout)
             if want is not Stage.SENT:
                 station.await_stage(handle, want, timeout)
             heard = int(station.stats.get("tm_packets") or 0)
@@ -353,6 +343,53 @@ def send_cmd(
     finally:
         if arch is not None:
             arch.close()
+    _print_sent(
+        handle, want, name=cmd.name, as_json=as_json, heard=heard, link=link, timeout=timeout
+    )
+
+
+def _at_seconds(at: str | None) -> float:
+    """``--at`` in seconds: ``+SECONDS`` from now (on-board time) or TAI seconds."""
+    if at is None:
+        return 0.0
+    try:
+        return float(at[1:] if at.startswith("+") else at)
+    except ValueError:
+        fail(f"--at '{at}' is not a time: give +SECONDS from now or TAI seconds")
+
+
+def _send_now_or_at(
+    station: GroundStation,
+    name: str,
+    parsed: dict[str, Any],
+    at: str | None,
+    at_s: float,
+    timeout: float,
+) -> CommandHandle:
+    """Send ``name`` now, or time-tagged for ``--at`` (relative to on-board time)."""
+    if at is None:
+        return station.send_args(name, parsed)
+    if at.startswith("+"):
+        if not station.wait_for(lambda: station.spacecraft_tai() is not None, timeout):
+            fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
+        release = float(station.spacecraft_tai() or 0.0) + at_s
+    else:
+        release = at_s
+    _, handle = station.send_time_tagged(name, release, **parsed)
+    return handle
+
+
+def _print_sent(
+    handle: CommandHandle,
+    want: Stage,
+    *,
+    name: str,
+    as_json: bool,
+    heard: int,
+    link: str,
+    timeout: float,
+) -> None:
+    """Print how far a sent command got; exit 1 if it did not reach ``want``."""
     ok = handle.reached(want) and not handle.failed
     if as_json:
         emit_json({**handle.to_dict(), "waited_for": want.value, "ok": ok})
@@ -368,7 +405,8 @@ def send_cmd(
                 "spacecraft running there, and in a pass?"
             )
             typer.echo(
-                f"error: {cmd.name} did not reach {want.value} within {timeout:g} s{hint}", err=True
+                f"error: {name} did not reach {want.value} within {timeout:g} s{hint}",
+                err=True,
             )
         raise typer.Exit(code=1)
 

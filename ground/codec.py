@@ -52,7 +52,7 @@ _STRUCTS: dict[str, struct.Struct] = {k: struct.Struct(">" + v) for k, v in STRU
 NAMED_ID_FIELDS = {"param_id": "param", "event_id": "event", "channel_id": "channel", "sid": "sid"}
 
 
-class _Bad(Exception):
+class _ArgumentError(Exception):
     """An argument problem (path, reason); becomes a CommandValidationError."""
 
 
@@ -77,8 +77,8 @@ def _resolve_id(d: Dictionary, f: FieldDef, value: str, path: str) -> int:
             if hk.name == value:
                 return hk.sid
     if kind in ("param", "event", "channel"):
-        raise _Bad(f"{path}: no {kind} named '{value}'{d.suggest(value, kind)}")
-    raise _Bad(f"{path}={value!r} is not an integer")
+        raise _ArgumentError(f"{path}: no {kind} named '{value}'{d.suggest(value, kind)}")
+    raise _ArgumentError(f"{path}={value!r} is not an integer")
 
 
 def _number(value: Any, path: str, integer: bool) -> float:
@@ -91,9 +91,9 @@ def _number(value: Any, path: str, integer: bool) -> float:
                 return float(text)
             except ValueError:
                 kind = "an integer" if integer else "a number"
-                raise _Bad(f"{path}={value!r} is not {kind}") from None
+                raise _ArgumentError(f"{path}={value!r} is not {kind}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"{path}={value!r} is not {'an integer' if integer else 'a number'}")
+        raise _ArgumentError(f"{path}={value!r} is not {'an integer' if integer else 'a number'}")
     return value
 
 
@@ -104,9 +104,13 @@ def _check_range(f: FieldDef, value: float, path: str, extra: str) -> None:
         lo = nlo if lo is None else max(lo, nlo)
         hi = nhi if hi is None else min(hi, nhi)
     if lo is not None and value < lo:
-        raise _Bad(f"{path} {format_number(value)} below min {format_number(lo)}{_units(f, extra)}")
+        raise _ArgumentError(
+            f"{path} {format_number(value)} below min {format_number(lo)}{_units(f, extra)}"
+        )
     if hi is not None and value > hi:
-        raise _Bad(f"{path} {format_number(value)} above max {format_number(hi)}{_units(f, extra)}")
+        raise _ArgumentError(
+            f"{path} {format_number(value)} above max {format_number(hi)}{_units(f, extra)}"
+        )
 
 
 def _encode_leaf(
@@ -114,81 +118,111 @@ def _encode_leaf(
 ) -> Any:
     t = f.type
     if t in INT_RANGES:
-        if isinstance(value, str) and f.name in NAMED_ID_FIELDS:
-            try:
-                value = int(value, 0)
-            except ValueError:
-                value = _resolve_id(d, f, value, path)
-        num = _number(value, path, integer=True)
-        if isinstance(num, float):
-            if not num.is_integer():
-                raise _Bad(f"{path}={value!r} is not an integer")
-            num = int(num)
-        _check_range(f, num, path, extra)
-        out += _STRUCTS[t].pack(num)
-        return num
+        return _encode_int(d, f, value, path, out, extra)
     if t in FLOAT_TYPES:
-        num = float(_number(value, path, integer=False))
-        if not math.isfinite(num):
-            raise _Bad(f"{path}={value!r} is not a finite number")
-        _check_range(f, num, path, extra)
-        try:
-            out += _STRUCTS[t].pack(num)
-        except OverflowError:
-            raise _Bad(f"{path} {num:g} does not fit in a {t}") from None
-        return num
+        return _encode_float(f, value, path, out, extra)
     if t == "bool":
-        if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
-            value = value.lower() in ("true", "on", "1")
-        if value not in (0, 1) or isinstance(value, float):
-            raise _Bad(f"{path}={value!r} is not true/false")
-        out.append(1 if value else 0)
-        return bool(value)
+        return _encode_bool(value, path, out)
     if t == "enum":
-        raw: int | None = None
-        if isinstance(value, str):
-            raw = f.value_of(value)
-            if raw is None:
-                raw = f.value_of(value.upper())
-            if raw is None and value.strip().lstrip("-").isdigit():
-                raw = int(value) if f.label_of(int(value)) is not None else None
-        elif isinstance(value, int) and not isinstance(value, bool):
-            raw = value if f.label_of(value) is not None else None
-        if raw is None:
-            known = ", ".join(label for _, label in f.labels)
-            raise _Bad(f"{path}={value!r} is not one of {known}")
-        out += _STRUCTS[f.base].pack(raw)
-        return f.label_of(raw)
+        return _encode_enum(f, value, path, out)
     if t == "str":
-        if not isinstance(value, str):
-            value = str(value)
-        data = value.encode("utf-8")
-        if len(data) > f.max_len:
-            raise _Bad(f"{path} is {len(data)} bytes long, at most {f.max_len} allowed")
-        out.append(len(data))
-        out += data
-        return value
+        return _encode_str(f, value, path, out)
     if t == "cuc":
-        num = float(_number(value, path, integer=False))
-        try:
-            out += cuc_encode(num, d.time_coarse_octets, d.time_fine_octets)
-        except CcsdsError as exc:
-            raise _Bad(f"{path}: {exc.reason}") from None
-        return num
+        return _encode_cuc(d, value, path, out)
     if t == "packet":
-        if isinstance(value, str):
-            try:
-                value = bytes.fromhex(value)
-            except ValueError:
-                raise _Bad(f"{path} must be a space packet in hex") from None
-        if not isinstance(value, bytes | bytearray | memoryview):
-            raise _Bad(f"{path} must be the bytes of a space packet")
-        pkt = bytes(value)
-        if len(pkt) < 7 or len(pkt) != 7 + int.from_bytes(pkt[4:6], "big"):
-            raise _Bad(f"{path} is not one whole space packet ({len(pkt)} bytes)")
-        out += pkt
-        return pkt
-    raise _Bad(f"{path}: a {t} field cannot be sent in a command")
+        return _encode_packet(value, path, out)
+    raise _ArgumentError(f"{path}: a {t} field cannot be sent in a command")
+
+
+def _encode_int(
+    d: Dictionary, f: FieldDef, value: Any, path: str, out: bytearray, extra: str
+) -> int:
+    if isinstance(value, str) and f.name in NAMED_ID_FIELDS:
+        try:
+            value = int(value, 0)
+        except ValueError:
+            value = _resolve_id(d, f, value, path)
+    num = _number(value, path, integer=True)
+    if isinstance(num, float):
+        if not num.is_integer():
+            raise _ArgumentError(f"{path}={value!r} is not an integer")
+        num = int(num)
+    _check_range(f, num, path, extra)
+    out += _STRUCTS[f.type].pack(num)
+    return num
+
+
+def _encode_float(f: FieldDef, value: Any, path: str, out: bytearray, extra: str) -> float:
+    num = float(_number(value, path, integer=False))
+    if not math.isfinite(num):
+        raise _ArgumentError(f"{path}={value!r} is not a finite number")
+    _check_range(f, num, path, extra)
+    try:
+        out += _STRUCTS[f.type].pack(num)
+    except OverflowError:
+        raise _ArgumentError(f"{path} {num:g} does not fit in a {f.type}") from None
+    return num
+
+
+def _encode_bool(value: Any, path: str, out: bytearray) -> bool:
+    if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
+        value = value.lower() in ("true", "on", "1")
+    if value not in (0, 1) or isinstance(value, float):
+        raise _ArgumentError(f"{path}={value!r} is not true/false")
+    out.append(1 if value else 0)
+    return bool(value)
+
+
+def _encode_enum(f: FieldDef, value: Any, path: str, out: bytearray) -> str | None:
+    raw: int | None = None
+    if isinstance(value, str):
+        raw = f.value_of(value)
+        if raw is None:
+            raw = f.value_of(value.upper())
+        if raw is None and value.strip().lstrip("-").isdigit():
+            raw = int(value) if f.label_of(int(value)) is not None else None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        raw = value if f.label_of(value) is not None else None
+    if raw is None:
+        known = ", ".join(label for _, label in f.labels)
+        raise _ArgumentError(f"{path}={value!r} is not one of {known}")
+    out += _STRUCTS[f.base].pack(raw)
+    return f.label_of(raw)
+
+
+def _encode_str(f: FieldDef, value: Any, path: str, out: bytearray) -> str:
+    if not isinstance(value, str):
+        value = str(value)
+    data = value.encode("utf-8")
+    if len(data) > f.max_len:
+        raise _ArgumentError(f"{path} is {len(data)} bytes long, at most {f.max_len} allowed")
+    out.append(len(data))
+    out += data
+    return value
+
+
+def _encode_cuc(d: Dictionary, value: Any, path: str, out: bytearray) -> float:
+    num = float(_number(value, path, integer=False))
+    try:
+        out += cuc_encode(num, d.time_coarse_octets, d.time_fine_octets)
+    except CcsdsError as exc:
+        raise _ArgumentError(f"{path}: {exc.reason}") from None
+    return num
+
+
+def _encode_packet(value: Any, path: str, out: bytearray) -> bytes:
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value)
+        except ValueError:
+            raise _ArgumentError(f"{path} must be a space packet in hex") from None
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise _ArgumentError(f"{path} must be the bytes of a space packet")
+    pkt = bytes(value)
+    if len(pkt) < 7 or len(pkt) != 7 + int.from_bytes(pkt[4:6], "big"):
+        raise _ArgumentError(f"{path} is not one whole space packet ({len(pkt)} bytes)")
+    out += pkt
+    return pkt
 
 
 def _encode_field(
@@ -198,14 +232,14 @@ def _encode_field(
         if isinstance(value, Mapping | str | bytes) or not isinstance(value, Sequence):
             value = [value]
         if len(value) > f.max_count:
-            raise _Bad(f"{path} has {len(value)} entries, at most {f.max_count} allowed")
+            raise _ArgumentError(f"{path} has {len(value)} entries, at most {f.max_count} allowed")
         out += _STRUCTS[f.count].pack(len(value))
         items = []
         for i, item in enumerate(value):
             if not isinstance(item, Mapping):
                 if len(f.items) != 1:
                     names = ", ".join(x.name for x in f.items)
-                    raise _Bad(f"{path}[{i}] must give {names}")
+                    raise _ArgumentError(f"{path}[{i}] must give {names}")
                 item = {f.items[0].name: item}
             items.append(_fields(d, f.items, item, f"{path}[{i}].", out))
         return items
@@ -213,7 +247,7 @@ def _encode_field(
         pid = ctx.get(f.ref)
         param = d.params_by_id.get(pid) if isinstance(pid, int) else None
         if param is None:
-            raise _Bad(f"{path}: no parameter with id {pid} in the dictionary")
+            raise _ArgumentError(f"{path}: no parameter with id {pid} in the dictionary")
         return _encode_leaf(d, param.field, value, path, out, f"parameter {param.name}")
     return _encode_leaf(d, f, value, path, out)
 
@@ -229,11 +263,13 @@ def _fields(
     for key in values:
         if key not in names:
             takes = f"it takes {', '.join(names)}" if names else "it takes no arguments"
-            raise _Bad(f"unknown argument '{prefix}{key}'{suggest_name(key, names)} ({takes})")
+            raise _ArgumentError(
+                f"unknown argument '{prefix}{key}'{suggest_name(key, names)} ({takes})"
+            )
     done: dict[str, Any] = {}
     for f in fields:
         if f.name not in values:
-            raise _Bad(f"missing argument {prefix}{f.name} ({f.describe()})")
+            raise _ArgumentError(f"missing argument {prefix}{f.name} ({f.describe()})")
         done[f.name] = _encode_field(d, f, values[f.name], prefix + f.name, out, done)
     return done
 
@@ -248,7 +284,7 @@ def encode_command_args(
         out += _U16.pack(cmd.function_id)
     try:
         checked = _fields(d, cmd.args, args, "", out)
-    except _Bad as exc:
+    except _ArgumentError as exc:
         raise CommandValidationError(cmd.name, str(exc)) from None
     return bytes(out), checked
 
@@ -450,31 +486,39 @@ class TmDecoder:
                 return bool(value), end
             return value, end
         if t == "str":
-            if offset >= len(data):
-                raise DecodeError(f"{f.name}: no length byte", offset=offset)
-            end = offset + 1 + data[offset]
-            if end > len(data):
-                raise DecodeError(
-                    f"{f.name} says {data[offset]} bytes but only {len(data) - offset - 1} remain",
-                    offset=offset,
-                )
-            try:
-                return data[offset + 1 : end].decode("utf-8"), end
-            except UnicodeDecodeError:
-                raise DecodeError(f"{f.name} is not valid UTF-8", offset=offset) from None
+            return self._str_leaf(f, data, offset)
         if t == "cuc":
             end = offset + self._time_len
             if end > len(data):
                 raise DecodeError(f"{f.name} needs {self._time_len} bytes", offset=offset)
             return cuc_decode(data[offset:end], self._coarse, self._fine), end
         if t == "packet":
-            if offset + 6 > len(data):
-                raise DecodeError(f"{f.name}: no space packet header", offset=offset)
-            end = offset + 7 + int.from_bytes(data[offset + 4 : offset + 6], "big")
-            if end > len(data):
-                raise DecodeError(f"{f.name}: packet runs past the end", offset=offset)
-            return bytes(data[offset:end]), end
+            return self._packet_leaf(f, data, offset)
         raise DecodeError(f"{f.name}: cannot decode a {t} field here", offset=offset)
+
+    @staticmethod
+    def _str_leaf(f: FieldDef, data: bytes, offset: int) -> tuple[str, int]:
+        if offset >= len(data):
+            raise DecodeError(f"{f.name}: no length byte", offset=offset)
+        end = offset + 1 + data[offset]
+        if end > len(data):
+            raise DecodeError(
+                f"{f.name} says {data[offset]} bytes but only {len(data) - offset - 1} remain",
+                offset=offset,
+            )
+        try:
+            return data[offset + 1 : end].decode("utf-8"), end
+        except UnicodeDecodeError:
+            raise DecodeError(f"{f.name} is not valid UTF-8", offset=offset) from None
+
+    @staticmethod
+    def _packet_leaf(f: FieldDef, data: bytes, offset: int) -> tuple[bytes, int]:
+        if offset + 6 > len(data):
+            raise DecodeError(f"{f.name}: no space packet header", offset=offset)
+        end = offset + 7 + int.from_bytes(data[offset + 4 : offset + 6], "big")
+        if end > len(data):
+            raise DecodeError(f"{f.name}: packet runs past the end", offset=offset)
+        return bytes(data[offset:end]), end
 
 
 __all__ = ["NAMED_ID_FIELDS", "TmDecoder", "encode_args", "encode_command_args"]

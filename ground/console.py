@@ -167,24 +167,31 @@ class DictionaryCompleter(Completer):
             head = words[0]
         current = "" if text.endswith(" ") else words[-1]
         if head in ("set", "get"):
-            for p in self.d.params.values():
-                if p.name.startswith(current.split("=")[0]) and "=" not in current:
-                    suffix = "=" if head == "set" else ""
-                    yield Completion(
-                        p.name + suffix,
-                        -len(current),
-                        display_meta=f"{p.field.describe()} (default {p.default})",
-                    )
-            return
-        if head in ("tlm", "watch"):
-            for name, ch in self.d.channels.items():
-                if name.startswith(current):
-                    meta = ", ".join(x for x in (ch.field.describe(), ch.description) if x)
-                    yield Completion(name, -len(current), display_meta=meta)
-            return
-        if head == "help":
+            yield from self._params(current, settable=head == "set")
+        elif head in ("tlm", "watch"):
+            yield from self._channels(current)
+        elif head == "help":
             yield from self._names(current, console=False)
-            return
+        else:
+            yield from self._arguments(head, current, words)
+
+    def _params(self, current: str, settable: bool) -> Iterator[Completion]:
+        for p in self.d.params.values():
+            if p.name.startswith(current.split("=")[0]) and "=" not in current:
+                yield Completion(
+                    p.name + ("=" if settable else ""),
+                    -len(current),
+                    display_meta=f"{p.field.describe()} (default {p.default})",
+                )
+
+    def _channels(self, current: str) -> Iterator[Completion]:
+        for name, ch in self.d.channels.items():
+            if name.startswith(current):
+                meta = ", ".join(x for x in (ch.field.describe(), ch.description) if x)
+                yield Completion(name, -len(current), display_meta=meta)
+
+    def _arguments(self, head: str, current: str, words: list[str]) -> Iterator[Completion]:
+        """``arg=`` names of command ``head`` not given yet, or the labels of an enum."""
         cmd = self.d.commands.get(head)
         if cmd is None:
             return

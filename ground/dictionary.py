@@ -177,7 +177,7 @@ class FieldDef:
                 items=items,
                 ref=str(doc.get("ref", "") or ""),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DictionaryError(f"field {name}: {exc}") from None
         if ftype == "enum" and (out.base not in ("u8", "u16") or not labels):
             raise DictionaryError(f"field {name}: an enum needs base u8/u16 and labels")
@@ -419,7 +419,7 @@ class Dictionary:
             packets = doc["packets"]
             self.tm_secondary_header_len = int(packets["tm_secondary_header_len"])
             self.tc_secondary_header_len = int(packets["tc_secondary_header_len"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise DictionaryError(f"apids/time_code/packets section is malformed: {exc}") from None
         self.time_len = self.time_coarse_octets + self.time_fine_octets
         self._ix = self._build_index(doc)
@@ -537,7 +537,7 @@ class Dictionary:
                 ix.failure_codes[code.code] = code
         except DictionaryError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise DictionaryError(f"the dictionary is malformed: {exc!r}") from None
         return ix
 

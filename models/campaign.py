@@ -88,6 +88,55 @@ def _campaign(
     if not torch.equal(rt.infer(probe), golden_probe):
         raise ModelError("the runtime is not batch-size invariant: campaign aborted")
 
+    flips = _flip_events(rt, cfg, rng, probe, golden_probe, golden_arena, progress)
+    final_same = torch.equal(rt.infer(x), golden)
+
+    fp32 = _fp32_reference(path, rt.graph.name)
+    golden_acc = _accuracy(golden, keep)
+    fp32_acc = None
+    if fp32 is not None:
+        with torch.no_grad():
+            fp32_acc = _accuracy(fp32[0](x), keep)
+    ber_rows = _ber_rows(rt, cfg, rng, x, keep, fp32, progress)
+    act_rows = _activation_rows(rt, cfg, x, keep)
+    detected, repaired = flips["detected"], flips["repaired"]
+    n = max(cfg.flips, 1)
+    return {
+        "model": rt.name,
+        "file": str(path),
+        "mode": cfg.mode,
+        "target": cfg.target,
+        "flips_injected": cfg.flips,
+        "bits_flipped": flips["bits"],
+        "arena_bytes": rt.arena_bytes,
+        "arena_blocks": rt.arena_blocks,
+        "detected": detected,
+        "detected_pct": round(100.0 * detected / n, 3) if cfg.flips else 100.0,
+        "repaired": repaired,
+        "repaired_pct": round(100.0 * repaired / n, 3) if cfg.flips else 100.0,
+        "outputs_identical_after_repair": flips["identical"] == cfg.flips and final_same,
+        "events_changing_output_before_repair": flips["visible"],
+        "failures": flips["missed"],
+        "eval_tiles": cfg.eval_tiles,
+        "golden_accuracy": golden_acc,
+        "fp32_accuracy": fp32_acc,
+        "ber": ber_rows,
+        "activation_faults": act_rows,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _flip_events(
+    rt: Runtime,
+    cfg: CampaignConfig,
+    rng: np.random.Generator,
+    probe: torch.Tensor,
+    golden_probe: torch.Tensor,
+    golden_arena: np.ndarray,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """Inject ``cfg.flips`` upset events one at a time; after each, scrub and check that
+    the scrub found and repaired exactly the damage (arena and outputs golden again)."""
     detected = repaired = identical = visible = bits = 0
     missed: list[dict[str, Any]] = []
     for k in range(cfg.flips):
@@ -124,14 +173,26 @@ def _campaign(
             rt.arena[:] = golden_arena
         if progress is not None and (k % 50 == 0 or k == cfg.flips - 1):
             progress("flips", k + 1, cfg.flips)
-    final_same = torch.equal(rt.infer(x), golden)
+    return {
+        "detected": detected,
+        "repaired": repaired,
+        "identical": identical,
+        "visible": visible,
+        "bits": bits,
+        "missed": missed,
+    }
 
-    fp32 = _fp32_reference(path, rt.graph.name)
-    golden_acc = _accuracy(golden, keep)
-    fp32_acc = None
-    if fp32 is not None:
-        with torch.no_grad():
-            fp32_acc = _accuracy(fp32[0](x), keep)
+
+def _ber_rows(
+    rt: Runtime,
+    cfg: CampaignConfig,
+    rng: np.random.Generator,
+    x: torch.Tensor,
+    keep: torch.Tensor,
+    fp32: tuple[torch.nn.Module, np.ndarray] | None,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Accuracy at each bit error rate: unprotected, after a scrub, and for fp32 weights."""
     ber_rows = []
     for j, ber in enumerate(cfg.bers):
         row: dict[str, Any] = {"ber": ber, "trials": cfg.ber_trials}
@@ -152,9 +213,16 @@ def _campaign(
         ber_rows.append(row)
         if progress is not None:
             progress("ber", j + 1, len(cfg.bers))
+    return ber_rows
+
+
+def _activation_rows(
+    rt: Runtime, cfg: CampaignConfig, x: torch.Tensor, keep: torch.Tensor
+) -> list[dict[str, Any]]:
+    """Accuracy under activation upsets at each rate, with and without the Ranger clamp."""
     act_rows = []
     for rate in cfg.activation_rates:
-        row = {"rate": rate, "storage": "float32"}
+        row: dict[str, Any] = {"rate": rate, "storage": "float32"}
         for clip in (True, False):
             rt.clip_activations = clip
             hook = fi.ActivationFaults(rate, np.random.default_rng(cfg.seed + 1))
@@ -168,30 +236,7 @@ def _campaign(
             row["values_hit"] = hook.hits
         rt.clip_activations = True
         act_rows.append(row)
-    n = max(cfg.flips, 1)
-    return {
-        "model": rt.name,
-        "file": str(path),
-        "mode": cfg.mode,
-        "target": cfg.target,
-        "flips_injected": cfg.flips,
-        "bits_flipped": bits,
-        "arena_bytes": rt.arena_bytes,
-        "arena_blocks": rt.arena_blocks,
-        "detected": detected,
-        "detected_pct": round(100.0 * detected / n, 3) if cfg.flips else 100.0,
-        "repaired": repaired,
-        "repaired_pct": round(100.0 * repaired / n, 3) if cfg.flips else 100.0,
-        "outputs_identical_after_repair": identical == cfg.flips and final_same,
-        "events_changing_output_before_repair": visible,
-        "failures": missed,
-        "eval_tiles": cfg.eval_tiles,
-        "golden_accuracy": golden_acc,
-        "fp32_accuracy": fp32_acc,
-        "ber": ber_rows,
-        "activation_faults": act_rows,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    return act_rows
 
 
 def _fp32_reference(path: Path, name: str) -> tuple[torch.nn.Module, np.ndarray] | None:

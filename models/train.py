@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from models import synth
 from models.errors import ModelError
@@ -94,7 +94,7 @@ def train_net(
             if flip[2] < 0.5:
                 xb = xb.transpose(2, 3)
             logits = net(xb)
-            loss = F.binary_cross_entropy_with_logits(logits, targets[idx])
+            loss = functional.binary_cross_entropy_with_logits(logits, targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -64,6 +64,7 @@ def test_load_reports_geometry() -> None:
     assert rt.golden_paths == (SMALL,)
 
 
+@pytest.mark.req("AI-001")
 def test_damaged_file_refuses_to_load_and_names_the_block(tmp_path: Path) -> None:
     data = bytearray(SMALL.read_bytes())
     h = gnm.decode(bytes(data)).header
@@ -78,6 +79,7 @@ def test_damaged_file_refuses_to_load_and_names_the_block(tmp_path: Path) -> Non
     assert e.value.region == "file"
 
 
+@pytest.mark.req("AI-002")
 def test_signed_model_requires_the_right_key(tmp_path: Path) -> None:
     key = b"uplink-key-0123456789abcdef"
     m = gnm.decode(SMALL.read_bytes())
@@ -111,6 +113,7 @@ def _linear_graph(in_features: int, input_name: str = "x") -> bytes:
     return gnm.encode(g, b.arena())
 
 
+@pytest.mark.req("AI-001")
 def test_graphs_that_cannot_run_are_refused_at_load() -> None:
     rt = Runtime.from_bytes(_linear_graph(8, "qx"))
     assert rt.infer(torch.full((3, 8), 2.0)).tolist() == [[9.0, 9.0]] * 3  # 8*2=16, clipped
@@ -124,6 +127,7 @@ def test_graphs_that_cannot_run_are_refused_at_load() -> None:
 # --- arithmetic ----------------------------------------------------------------------------
 
 
+@pytest.mark.req("AI-003")
 @pytest.mark.parametrize("path", [SMALL, LARGE])
 def test_sgemm_kernels_equal_int_mm_and_integer_reference(path: Path, tiles: tuple) -> None:
     x = tiles[0][:3]
@@ -134,6 +138,7 @@ def test_sgemm_kernels_equal_int_mm_and_integer_reference(path: Path, tiles: tup
     assert np.array_equal(a.numpy(), ref)
 
 
+@pytest.mark.req("AI-003")
 def test_output_is_deterministic_and_batch_and_thread_invariant(tiles: tuple) -> None:
     x = tiles[0][:24]
     rt = Runtime.load(SMALL)
@@ -181,6 +186,7 @@ def test_bad_inputs_raise_ai_error() -> None:
 # --- the arena is what the kernels read ----------------------------------------------------
 
 
+@pytest.mark.req("AI-004")
 def test_weight_views_live_inside_the_arena() -> None:
     rt = Runtime.load(SMALL)
     lo = rt.arena.ctypes.data
@@ -190,6 +196,7 @@ def test_weight_views_live_inside_the_arena() -> None:
         assert v.data_ptr() + t.nbytes <= lo + rt.arena.size
 
 
+@pytest.mark.req("AI-004")
 def test_flipping_an_arena_bit_changes_the_output_and_scrub_restores_it(tiles: tuple) -> None:
     x = tiles[0][:8]
     rt = Runtime.load(SMALL)
@@ -204,6 +211,7 @@ def test_flipping_an_arena_bit_changes_the_output_and_scrub_restores_it(tiles: t
 # --- scrubbing -------------------------------------------------------------------------------
 
 
+@pytest.mark.req("AI-005")
 def test_clean_scrub_checks_everything_and_finds_nothing() -> None:
     rt = Runtime.load(LARGE)
     rep = rt.scrub()
@@ -212,6 +220,7 @@ def test_clean_scrub_checks_everything_and_finds_nothing() -> None:
     assert rt.verify() == []
 
 
+@pytest.mark.req("AI-005")
 def test_budgeted_scrub_walks_round_robin(golden: Path) -> None:
     rt = Runtime.load(golden)
     n = rt.arena_blocks
@@ -230,6 +239,7 @@ def test_budgeted_scrub_walks_round_robin(golden: Path) -> None:
         rt.scrub(budget_bytes=-1)
 
 
+@pytest.mark.req("AI-006")
 def test_repair_reports_events_and_restores_bytes(golden: Path) -> None:
     seen: list[AiEvent] = []
     rt = Runtime.load(golden, on_event=seen.append)
@@ -247,6 +257,7 @@ def test_repair_reports_events_and_restores_bytes(golden: Path) -> None:
     assert (s.corrupted, s.repaired, s.unrepairable, s.enabled) == (2, 2, 0, True)
 
 
+@pytest.mark.req("AI-007")
 def test_unrepairable_block_disables_the_model_until_a_good_golden_arrives(
     tmp_path: Path, tiles: tuple
 ) -> None:
@@ -277,6 +288,7 @@ def test_unrepairable_block_disables_the_model_until_a_good_golden_arrives(
     assert torch.equal(rt.infer(x), golden_out)
 
 
+@pytest.mark.req("AI-006")
 def test_second_golden_copy_is_used_when_the_first_fails(tmp_path: Path) -> None:
     first = tmp_path / "a.gnm"
     data = bytearray(SMALL.read_bytes())
@@ -292,6 +304,7 @@ def test_second_golden_copy_is_used_when_the_first_fails(tmp_path: Path) -> None
     assert str(SMALL) in rep.events[0].detail
 
 
+@pytest.mark.req("AI-007")
 def test_scrub_without_any_golden_file_marks_block_unrepairable() -> None:
     rt = Runtime.from_bytes(SMALL.read_bytes())
     flip(rt, 0)
@@ -300,6 +313,7 @@ def test_scrub_without_any_golden_file_marks_block_unrepairable() -> None:
     assert "no golden file" in rep.events[0].detail
 
 
+@pytest.mark.req("AI-008")
 def test_damaged_crc_table_in_ram_is_reloaded(golden: Path) -> None:
     rt = Runtime.load(golden)
     rt._table[1] ^= 0x10  # an upset in the RAM copy of the checksums
@@ -308,6 +322,7 @@ def test_damaged_crc_table_in_ram_is_reloaded(golden: Path) -> None:
     assert rep.corrupted == 0 and rt.enabled
 
 
+@pytest.mark.req("AI-008")
 def test_group_fast_path_localises_the_bad_block(tmp_path: Path) -> None:
     n_blocks = 3 * GROUP_BLOCKS + 5
     b = gnm.ArenaBuilder()
@@ -331,6 +346,7 @@ def test_group_fast_path_localises_the_bad_block(tmp_path: Path) -> None:
 # --- trusted inference and activation protection --------------------------------------------
 
 
+@pytest.mark.req("AI-010")
 def test_verify_option_repairs_before_inference(golden: Path, tiles: tuple) -> None:
     x = tiles[0][:4]
     rt = Runtime.load(golden)
@@ -346,6 +362,7 @@ def test_verify_option_repairs_before_inference(golden: Path, tiles: tuple) -> N
         lonely.infer(x, verify=True)
 
 
+@pytest.mark.req("AI-009")
 def test_ranger_clip_bounds_a_corrupted_activation(tiles: tuple) -> None:
     x = tiles[0][:8]
     rt = Runtime.load(SMALL)
@@ -372,6 +389,7 @@ def test_ranger_clip_bounds_a_corrupted_activation(tiles: tuple) -> None:
     assert calls == [op.kind for op in rt.graph.ops]
 
 
+@pytest.mark.req("AI-009")
 def test_corrupted_scale_cannot_produce_nan_or_unbounded_logits(tiles: tuple) -> None:
     x = tiles[0][:8]
     rt = Runtime.load(SMALL)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -12,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("fsw", "ground", "hil", "models", "benchmarks", "gnomon")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _imports(package: str) -> list[tuple[Path, int, str]]:
@@ -41,7 +46,15 @@ def test_flight_code_never_imports_ground_hil_or_models() -> None:
 
 def test_ground_never_imports_flight_components() -> None:
     # The ground may use the wire formats (fsw.ccsds) and transports (fsw.link) only.
-    flight_components = ("fsw.core", "fsw.app", "fsw.ai", "fsw.power", "fsw.hal", "fsw.cli")
+    flight_components = (
+        "fsw.core",
+        "fsw.app",
+        "fsw.ai",
+        "fsw.power",
+        "fsw.hal",
+        "fsw.comms",
+        "fsw.cli",
+    )
     assert _violations("ground", (*flight_components, "hil", "models")) == []
 
 
@@ -141,3 +154,98 @@ def test_flight_code_imports_nothing_outside_the_base_install() -> None:
 def test_every_tolerated_flight_import_still_exists() -> None:
     found = _third_party_imports("fsw")
     assert [key for key in FLIGHT_IMPORTS_OUTSIDE_BASE if key not in found] == []
+
+
+# ---------------------------------------------------------------------- import contracts
+def _lint_imports(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run import-linter on the packages under ``root`` with ``root``'s pyproject.toml."""
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "200"}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _contracts() -> dict[str, dict[str, object]]:
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        cfg = tomllib.load(fh)["tool"]["importlinter"]
+    return {c["id"]: c for c in cfg["contracts"]}
+
+
+def test_import_contracts_hold() -> None:
+    """The contracts of pyproject.toml ([tool.importlinter]), as `make lint` runs them."""
+    res = _lint_imports(ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 broken" in res.stdout
+
+
+def test_the_contracts_name_every_module_of_the_flight() -> None:
+    """A new module under fsw/ must be placed in the fsw layers and, unless it is a wire
+    format (ccsds, link) or the runtime models export to (ai), be forbidden to ground and
+    models."""
+    fsw = ROOT / "fsw"
+    children = {p.stem for p in fsw.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in fsw.iterdir() if (p / "__init__.py").exists()
+    }
+    contracts = _contracts()
+
+    def flight_modules(contract: str) -> set[str]:
+        names = contracts[contract]["forbidden_modules"]
+        assert isinstance(names, list)
+        return {m.removeprefix("fsw.") for m in names if m.startswith("fsw.")}
+
+    assert flight_modules("ground") == children - {"ccsds", "link"}
+    assert flight_modules("models") == children - {"ai"}
+    layers = contracts["fsw-layers"]["layers"]
+    assert isinstance(layers, list)
+    assert {m.strip() for layer in layers for m in re.split(r"[|:]", layer)} == children
+
+
+def _copy_of_the_packages(dest: Path) -> Path:
+    def not_python(folder: str, names: list[str]) -> set[str]:
+        return {
+            n
+            for n in names
+            if n == "__pycache__" or (not n.endswith(".py") and not (Path(folder) / n).is_dir())
+        }
+
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, dest / pkg, ignore=not_python)
+    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("contract", "module", "bad_import"),
+    [
+        ("flight", "fsw/core/_bad_import.py", "import ground.archive"),
+        ("flight", "fsw/cli_extra.py", "from gnomon import dev"),
+        ("ground", "ground/_bad_import.py", "from fsw.core import clock"),
+        ("models", "models/_bad_import.py", "import fsw.power.scheduler"),
+        ("hil", "hil/_bad_import.py", "import benchmarks.cli"),
+        ("fsw-layers", "fsw/ccsds/_bad_import.py", "from fsw.core import errors"),
+    ],
+)
+def test_a_bad_import_breaks_its_contract(
+    tmp_path: Path, contract: str, module: str, bad_import: str
+) -> None:
+    root = _copy_of_the_packages(tmp_path)
+    (root / module).write_text(f"{bad_import}\n", encoding="utf-8")
+    res = _lint_imports(root, "--contract", contract)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "BROKEN" in res.stdout
+    importer = module.removesuffix(".py").replace("/", ".")
+    assert importer in res.stdout  # the report names the offending module
+
+
+def test_the_flight_cli_may_use_the_shared_cli_helpers(tmp_path: Path) -> None:
+    root = _copy_of_the_packages(tmp_path)
+    cli = root / "fsw" / "cli.py"
+    cli.write_text(cli.read_text(encoding="utf-8") + "\nfrom gnomon.clikit import fail\n")
+    res = _lint_imports(root, "--contract", "flight")
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def counters(fs: FlightSoftware) -> tuple[int, int, int, int]:
     )
 
 
+@pytest.mark.req("CMD-008")
 @_SETTINGS
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=8))
 def test_random_bytes_never_raise_and_are_counted(blobs: list[bytes]) -> None:
@@ -51,6 +53,7 @@ def test_random_bytes_never_raise_and_are_counted(blobs: list[bytes]) -> None:
     assert handled == len(blobs)
 
 
+@pytest.mark.req("CMD-008")
 @_SETTINGS
 @given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40), st.integers(0, 0x3FFF))
 def test_random_well_formed_tcs_get_exactly_one_acceptance_verdict(
@@ -75,6 +78,7 @@ def test_random_well_formed_tcs_get_exactly_one_acceptance_verdict(
         _FS.modes.exit_safe("test reset")
 
 
+@pytest.mark.req("CMD-008")
 @_SETTINGS
 @given(st.sampled_from(_KNOWN), st.integers(0, 10_000), st.integers(1, 255))
 def test_mutated_valid_tcs_never_raise(tc: bytes, pos: int, flip: int) -> None:
@@ -89,6 +93,7 @@ def test_mutated_valid_tcs_never_raise(tc: bytes, pos: int, flip: int) -> None:
     assert sum(after[1:]) == sum(before[1:]) + 1
 
 
+@pytest.mark.req("CMD-008")
 def test_non_bytes_are_counted_not_raised() -> None:
     fs = build_flight()
     fs.uplink_packet(12345)  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ def eid(fs: FlightSoftware, name: str) -> int:
     return fs.registry.event_by_name[name].id
 
 
+@pytest.mark.req("EVT-001")
 def test_each_severity_has_its_subservice_and_args(fs: FlightSoftware) -> None:
     th = fs.components["thermal"]
     th.event("NOTE", 3)
@@ -63,6 +64,7 @@ def test_each_severity_has_its_subservice_and_args(fs: FlightSoftware) -> None:
     assert fs.recent_events[-3].text == "panel +X at -21.5 C"
 
 
+@pytest.mark.req("EVT-002")
 def test_bad_event_arguments_are_a_programming_error(fs: FlightSoftware) -> None:
     th = fs.components["thermal"]
     with pytest.raises(CoreError, match="takes 1 arguments, got 0"):
@@ -73,6 +75,7 @@ def test_bad_event_arguments_are_a_programming_error(fs: FlightSoftware) -> None
         th.event("NOPE")
 
 
+@pytest.mark.req("EVT-003", "EVT-004")
 def test_filter_disable_enable_and_list(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     cold = eid(fs, "thermal.COLD")
@@ -96,6 +99,7 @@ def test_filter_disable_enable_and_list(fs: FlightSoftware) -> None:
     assert fs.telemetry("evt.disabled") == 0
 
 
+@pytest.mark.req("EVT-005")
 def test_unknown_event_id_is_not_found(fs: FlightSoftware) -> None:
     tc = CommandEncoder(fs).encode("EVT_DISABLE", event_ids=[{"event_id": 0xFE01}])
     fs.uplink_packet(tc)
@@ -103,6 +107,7 @@ def test_unknown_event_id_is_not_found(fs: FlightSoftware) -> None:
     assert verification(decode_downlink(fs), request_id_of(tc))[-1] == (8, "NOT_FOUND")
 
 
+@pytest.mark.req("EVT-006")
 def test_flood_limit_per_event_id_and_second(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     fs.uplink_packet(enc.encode("thermal.BURST", count=25))

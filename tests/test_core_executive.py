@@ -23,6 +23,7 @@ class Counter(Component):
         self.calls.append((rate_group, round(self.clock.met(), 6)))
 
 
+@pytest.mark.req("EXEC-001")
 def test_rate_groups_run_at_their_periods() -> None:
     c = Counter()
     fs = build_flight(components=[c])
@@ -34,6 +35,7 @@ def test_rate_groups_run_at_their_periods() -> None:
     assert fs.telemetry("exec.met_s") == 1
 
 
+@pytest.mark.req("EXEC-002")
 def test_fractional_steps_carry_over() -> None:
     c = Counter()
     fs = build_flight(components=[c])
@@ -42,6 +44,7 @@ def test_fractional_steps_carry_over() -> None:
     assert abs(fs.clock.met() - 0.2) < 1e-6  # 2 cycles (TAI ~2e9 s: float resolution)
 
 
+@pytest.mark.req("EXEC-001")
 def test_long_runs_do_not_drift() -> None:
     fs = build_flight(clock=SimClock(DEFAULT_START_TAI))
     for _ in range(1000):
@@ -52,6 +55,7 @@ def test_long_runs_do_not_drift() -> None:
     assert abs(fs.clock.now_tai() - (DEFAULT_START_TAI + 2500.0)) < 1e-6
 
 
+@pytest.mark.req("EXEC-003")
 def test_same_inputs_give_the_same_downlink() -> None:
     def run() -> list[bytes]:
         fs = build_flight(clock=SimClock(DEFAULT_START_TAI))
@@ -68,6 +72,7 @@ def test_same_inputs_give_the_same_downlink() -> None:
     assert a == b and len(a) > 50
 
 
+@pytest.mark.req("EXEC-004")
 def test_step_errors() -> None:
     fs = build_flight()
     with pytest.raises(CoreError, match="non-negative"):
@@ -77,6 +82,7 @@ def test_step_errors() -> None:
         board.step(1.0)
 
 
+@pytest.mark.req("EXEC-005")
 def test_realtime_pacing_and_overrun() -> None:
     class Wall:
         def __init__(self) -> None:
@@ -112,6 +118,7 @@ def test_realtime_pacing_and_overrun() -> None:
     assert all(s > 0 for s in clk.sleeps)
 
 
+@pytest.mark.req("EXEC-006")
 def test_downlink_queue_priorities_and_drops() -> None:
     q = DownlinkQueue(capacity=3)
     q.put(Priority.HK, b"h1")
@@ -129,6 +136,7 @@ def test_downlink_queue_priorities_and_drops() -> None:
     assert len(q) == 0
 
 
+@pytest.mark.req("EXEC-006")
 def test_full_downlink_is_counted_and_reported() -> None:
     fs = build_flight(config=FlightConfig(downlink_capacity=8))
     fs.step(30.0)
@@ -139,6 +147,7 @@ def test_full_downlink_is_counted_and_reported() -> None:
     )
 
 
+@pytest.mark.req("CMD-009")
 def test_uplink_queue_overflow_is_counted() -> None:
     fs = build_flight(config=FlightConfig(uplink_capacity=4))
     ping = PusTc(apid=100, service=17, subservice=1).encode()
@@ -146,9 +155,27 @@ def test_uplink_queue_overflow_is_counted() -> None:
         fs.uplink_packet(ping)
     fs.step(0.0)
     assert fs.telemetry("cmd.uplink_dropped") == 2
+    assert any(e.name == "cmd.UPLINK_OVERFLOW" for e in fs.recent_events)
     assert [r.subservice for r in decode_downlink(fs) if r.service == 17] == [2] * 4
 
 
 def test_bad_rate_group_config() -> None:
     with pytest.raises(CoreError, match="not a whole multiple"):
         FlightConfig(rate_groups=(("10Hz", 0.1), ("1Hz", 1.0), ("3Hz", 0.333)))
+
+
+@pytest.mark.req("EXEC-007")
+def test_a_tick_that_raises_does_not_stop_the_cycle() -> None:
+    class Broken(Component):
+        NAME = "broken"
+        RATE_GROUPS = ("10Hz",)
+
+        def on_tick(self, rate_group: str) -> None:
+            raise RuntimeError("bus fault")
+
+    c = Counter()
+    fs = build_flight(components=[Broken(), c])
+    assert fs.step(1.0) == 10
+    assert [g for g, _ in c.calls].count("10Hz") == 10  # the others ran every cycle
+    assert fs.telemetry("broken.errors") >= 1
+    assert fs.telemetry("exec.cycles") == 10

@@ -50,6 +50,7 @@ def fs() -> FlightSoftware:
     return fs
 
 
+@pytest.mark.req("CMD-010")
 def test_function_ids_are_component_id_and_opcode(fs: FlightSoftware) -> None:
     radio = fs.components["radio"]
     assert radio.component_id == 16
@@ -60,6 +61,7 @@ def test_function_ids_are_component_id_and_opcode(fs: FlightSoftware) -> None:
     assert fs.registry.param_by_name["radio.beacon_s"].id == 0x1001
 
 
+@pytest.mark.req("CMD-010")
 def test_perform_function_with_args(fs: FlightSoftware) -> None:
     raw = PusTc(
         apid=100,
@@ -138,6 +140,7 @@ def test_registration_errors(fs: FlightSoftware) -> None:
         Radio("loose").tlm("tx_power_dbm", 1)
 
 
+@pytest.mark.req("HK-007")
 def test_tlm_and_param_api_errors(fs: FlightSoftware) -> None:
     radio = fs.components["radio"]
     with pytest.raises(CoreError, match="no telemetry channel 'nope'"):

@@ -48,6 +48,7 @@ def events(fs: FlightSoftware, name: str) -> list[str]:
     return [e.text for e in fs.recent_events if e.name == name]
 
 
+@pytest.mark.req("HLTH-001")
 def test_silent_component_is_reported_and_restarted() -> None:
     flaky = Flaky(heals=True)
     fs = boot(flaky)
@@ -68,6 +69,7 @@ def test_silent_component_is_reported_and_restarted() -> None:
     assert fs.telemetry("health.restarts") == 1
 
 
+@pytest.mark.req("HLTH-002")
 def test_component_that_stays_broken_is_isolated_then_revived_by_command() -> None:
     flaky = Flaky(heals=False)
     fs = boot(flaky)
@@ -98,6 +100,7 @@ def test_component_that_stays_broken_is_isolated_then_revived_by_command() -> No
     assert verification(decode_downlink(fs), request_id_of(tc))[-1] == (8, "NOT_FOUND")
 
 
+@pytest.mark.req("HLTH-003")
 def test_max_restarts_is_a_parameter() -> None:
     flaky = Flaky(heals=False)
     fs = boot(flaky)
@@ -130,6 +133,7 @@ def received(srv: socket.socket) -> list[bytes]:
     return out
 
 
+@pytest.mark.req("HLTH-004")
 def test_watchdog_pings_only_when_systemd_asks(notify_socket: tuple[str, socket.socket]) -> None:
     path, srv = notify_socket
     off = SdNotifier.from_env({"NOTIFY_SOCKET": path})
@@ -148,6 +152,7 @@ def test_watchdog_pings_only_when_systemd_asks(notify_socket: tuple[str, socket.
     wd.close()
 
 
+@pytest.mark.req("HLTH-005")
 def test_executive_pets_the_watchdog_in_real_time(notify_socket: tuple[str, socket.socket]) -> None:
     path, srv = notify_socket
 
@@ -178,6 +183,7 @@ def test_executive_pets_the_watchdog_in_real_time(notify_socket: tuple[str, sock
     wd.close()
 
 
+@pytest.mark.req("HLTH-006")
 def test_unreachable_socket_is_counted_not_raised(tmp_path: Path) -> None:
     wd = SdNotifier(str(tmp_path / "missing.sock"), watchdog_usec=1_000_000)
     assert not wd.maybe_ping(0.0)

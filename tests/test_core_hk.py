@@ -53,6 +53,7 @@ def send(fs: FlightSoftware, tc: bytes) -> tuple[list[tuple[int, str | None]], l
     return verification(recs, request_id_of(tc)), recs
 
 
+@pytest.mark.req("HK-001")
 def test_default_reports_arrive_at_their_periods(fs: FlightSoftware) -> None:
     fs.step(10.0)
     recs = decode_downlink(fs)
@@ -79,6 +80,7 @@ def test_default_reports_arrive_at_their_periods(fs: FlightSoftware) -> None:
     assert core is not None and core["values"]["mode.mode"] == "NOMINAL"
 
 
+@pytest.mark.req("HK-002", "HK-003")
 def test_create_enable_report_structure_and_delete(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     soc = fs.registry.channel_by_name["battery.soc_pct"].id
@@ -113,6 +115,7 @@ def test_create_enable_report_structure_and_delete(fs: FlightSoftware) -> None:
     assert v[-1] == (8, "NOT_FOUND")
 
 
+@pytest.mark.req("HK-004")
 def test_one_shot_and_modify_interval(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     v, recs = send(fs, enc.encode("HK_ONE_SHOT", sids=[{"sid": CORE_SID}]))
@@ -126,6 +129,7 @@ def test_one_shot_and_modify_interval(fs: FlightSoftware) -> None:
     assert len(hk(decode_downlink(fs), CORE_SID)) == 2
 
 
+@pytest.mark.req("HK-005")
 @pytest.mark.parametrize(
     ("kwargs", "code"),
     [
@@ -140,6 +144,7 @@ def test_create_rejects(fs: FlightSoftware, kwargs: dict[str, object], code: str
     assert fs.telemetry("hk.errors") == 1
 
 
+@pytest.mark.req("HK-006")
 def test_disabled_report_stops(fs: FlightSoftware) -> None:
     v, _ = send(fs, CommandEncoder(fs).encode("HK_DISABLE", sids=[{"sid": CORE_SID}]))
     assert v[-1] == (7, None)

@@ -71,6 +71,7 @@ def send(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
     return verification(decode_downlink(fs), request_id_of(tc))
 
 
+@pytest.mark.req("MODE-001", "MODE-002", "MODE-003", "MODE-004")
 def test_safe_after_persistence_samples_then_exit_by_command() -> None:
     fs, bat, pay = boot(
         Monitor(
@@ -102,6 +103,7 @@ def test_safe_after_persistence_samples_then_exit_by_command() -> None:
     assert send(fs, enc.encode("experiment.POWER_ON"))[-1] == (7, None)
 
 
+@pytest.mark.req("MODE-001")
 def test_a_dip_shorter_than_the_persistence_does_not_trip() -> None:
     fs, bat, _ = boot(
         Monitor(
@@ -123,6 +125,7 @@ def test_a_dip_shorter_than_the_persistence_does_not_trip() -> None:
     assert fs.telemetry("mode.monitor_trips") == 0
 
 
+@pytest.mark.req("MODE-007")
 def test_disabled_monitor_does_not_trip_and_can_be_reenabled() -> None:
     fs, bat, _ = boot(
         Monitor(100, "battery_low", "battery.soc_pct", "<", 15.0, action=MonitorAction.SAFE)
@@ -148,6 +151,7 @@ def test_disabled_monitor_does_not_trip_and_can_be_reenabled() -> None:
     )
 
 
+@pytest.mark.req("MODE-005")
 def test_event_action_trips_once_and_clears() -> None:
     fs, bat, _ = boot(Monitor(100, "battery_warn", "battery.soc_pct", "<=", 30.0, persistence=2))
     bat.soc = 25.0
@@ -166,6 +170,7 @@ def test_event_action_trips_once_and_clears() -> None:
     assert len([e for e in fs.recent_events if e.name == "mode.MONITOR_TRIPPED"]) == 2
 
 
+@pytest.mark.req("MODE-006")
 def test_sequence_action_runs_the_stored_sequence() -> None:
     fs, bat, _ = boot(
         Monitor(
@@ -187,6 +192,7 @@ def test_sequence_action_runs_the_stored_sequence() -> None:
     )
 
 
+@pytest.mark.req("MODE-004")
 def test_mode_hooks_and_safe_enter_command() -> None:
     fs, _, _ = boot()
     seen: list[Mode] = []
@@ -199,6 +205,7 @@ def test_mode_hooks_and_safe_enter_command() -> None:
     assert fs.telemetry("mode.safe_entries") == 1
 
 
+@pytest.mark.req("MODE-008")
 def test_bad_monitor_definitions() -> None:
     fs, _, _ = boot()
     with pytest.raises(DeclarationError, match=r"no channel 'battery\.nope'"):

@@ -59,6 +59,7 @@ def send(fs: FlightSoftware, tc: bytes) -> tuple[list[tuple[int, str | None]], l
     return verification(recs, request_id_of(tc)), recs
 
 
+@pytest.mark.req("PRM-001")
 def test_get_and_set() -> None:
     fs = boot()
     enc = CommandEncoder(fs)
@@ -96,6 +97,7 @@ def test_get_and_set() -> None:
     assert fs.telemetry("prm.last_set_id") == pid(fs, "imager.model")
 
 
+@pytest.mark.req("PRM-002")
 def test_validator_reject_is_a_completion_failure_and_old_value_stays() -> None:
     fs = boot()
     enc = CommandEncoder(fs)
@@ -122,6 +124,7 @@ def test_validator_reject_is_a_completion_failure_and_old_value_stays() -> None:
     assert any(e.name == "prm.REFUSED" for e in fs.recent_events)
 
 
+@pytest.mark.req("PRM-003")
 def test_out_of_range_and_unknown_are_acceptance_failures() -> None:
     fs = boot()
     gain = pid(fs, "imager.gain")
@@ -147,6 +150,7 @@ def test_out_of_range_and_unknown_are_acceptance_failures() -> None:
     assert fs.components["imager"].param("gain") == 1.0
 
 
+@pytest.mark.req("PRM-004")
 def test_save_and_reload_after_reboot(tmp_path: Path) -> None:
     fs = boot(storage_dir=tmp_path)
     enc = CommandEncoder(fs)
@@ -170,6 +174,7 @@ def test_save_and_reload_after_reboot(tmp_path: Path) -> None:
     assert any(e.name == "prm.LOADED" for e in fs3.recent_events)
 
 
+@pytest.mark.req("PERS-004", "PRM-006")
 def test_power_cut_during_save_keeps_the_last_saved_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,6 +202,7 @@ def test_power_cut_during_save_keeps_the_last_saved_values(
     assert "persist.INTERRUPTED_SAVE" in [e.name for e in fs2.recent_events]
 
 
+@pytest.mark.req("PERS-003")
 def test_corrupt_file_uses_last_good_copy_and_reports(tmp_path: Path) -> None:
     fs = boot(storage_dir=tmp_path)
     fs.prm.set("imager.gain", 2.0)
@@ -213,6 +219,7 @@ def test_corrupt_file_uses_last_good_copy_and_reports(tmp_path: Path) -> None:
     assert "CRC" in rec.text and rec.text.startswith("params:")
 
 
+@pytest.mark.req("PERS-006", "PRM-006")
 def test_save_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     store = MemNvStore()
     fs = boot(store)
@@ -227,6 +234,7 @@ def test_save_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any(e.name == "persist.SAVE_FAILED" for e in fs.recent_events)
 
 
+@pytest.mark.req("PRM-005")
 def test_saved_value_no_longer_valid_is_refused_at_boot() -> None:
     store = MemNvStore()
     store.save(

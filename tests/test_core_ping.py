@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from spacepackets.ecss import PusTc as SpTc
 from spacepackets.ecss import PusTm as SpTm
 from spacepackets.ecss.pus_1_verification import ManagedParamsVerification, Service1Tm
@@ -12,6 +13,7 @@ from fsw.ccsds import cuc_decode
 from fsw.core.clock import DEFAULT_START_TAI, SimClock
 
 
+@pytest.mark.req("CMD-002")
 def test_ping_from_spacepackets_gives_reports_spacepackets_parses() -> None:
     clock = SimClock(DEFAULT_START_TAI)
     fs = build_flight(clock=clock)
@@ -38,6 +40,7 @@ def test_ping_from_spacepackets_gives_reports_spacepackets_parses() -> None:
     assert done.tc_req_id.tc_psc.seq_count == 42
 
 
+@pytest.mark.req("CMD-002")
 def test_failure_report_parses_with_a_two_byte_code() -> None:
     fs = build_flight()
     fs.uplink_packet(SpTc(service=17, message_subtype=77, apid=100, seq_count=3).pack())

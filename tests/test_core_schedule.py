@@ -30,6 +30,7 @@ def send(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
     return verification(decode_downlink(fs), request_id_of(tc))
 
 
+@pytest.mark.req("SCHED-001")
 def test_insert_release_at_time_with_verification() -> None:
     fs = boot(MemNvStore())
     enc = CommandEncoder(fs)
@@ -56,6 +57,7 @@ def test_insert_release_at_time_with_verification() -> None:
     assert fs.telemetry("sched.activities") == 0
 
 
+@pytest.mark.req("SCHED-002", "SCHED-003", "SCHED-004")
 def test_report_delete_and_disable() -> None:
     fs = boot(MemNvStore())
     enc = CommandEncoder(fs)
@@ -93,6 +95,7 @@ def test_report_delete_and_disable() -> None:
     assert [r.service for r in decode_downlink(fs) if r.service == 17] == [17]
 
 
+@pytest.mark.req("SCHED-005")
 @pytest.mark.parametrize(
     ("tc_bytes", "when", "code"),
     [
@@ -114,6 +117,7 @@ def test_insert_rejects_bad_activities(tc_bytes: bytes, when: float, code: str) 
     assert fs.telemetry("sched.activities") == 0  # all or nothing
 
 
+@pytest.mark.req("SCHED-006")
 def test_schedule_survives_a_reboot_and_expired_ones_are_reported() -> None:
     store = MemNvStore()
     fs = boot(store)

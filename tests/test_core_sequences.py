@@ -34,6 +34,7 @@ def pong_times(fs: FlightSoftware) -> list[float]:
     return [round(r.t_tai - T0, 3) for r in decode_downlink(fs) if r.service == 17]
 
 
+@pytest.mark.req("SEQ-001")
 def test_load_start_and_relative_delays() -> None:
     fs = boot()
     enc = CommandEncoder(fs)
@@ -64,6 +65,7 @@ def test_load_start_and_relative_delays() -> None:
     assert fs.telemetry("seq.steps_released") == 3
 
 
+@pytest.mark.req("SEQ-002", "SEQ-003", "SEQ-004")
 def test_start_twice_is_busy_and_abort_stops_it() -> None:
     fs = boot(sequences=[StoredSequence(5, "slow", (SeqStep(10.0, ping(1)),))])
     enc = CommandEncoder(fs)
@@ -77,6 +79,7 @@ def test_start_twice_is_busy_and_abort_stops_it() -> None:
     assert send(fs, enc.encode("SEQ_START", seq_id=99))[-1] == (8, "NOT_FOUND")
 
 
+@pytest.mark.req("SEQ-005")
 def test_load_rejects_bad_steps() -> None:
     fs = boot()
     tc = CommandEncoder(fs).encode(
@@ -86,6 +89,7 @@ def test_load_rejects_bad_steps() -> None:
     assert fs.telemetry("seq.loaded") == 0
 
 
+@pytest.mark.req("SEQ-006")
 def test_uploaded_sequences_and_unloads_persist() -> None:
     store = MemNvStore()
     fs = boot(store, sequences=[StoredSequence(1, "code_seq", (SeqStep(0.0, ping(9)),))])
@@ -103,6 +107,7 @@ def test_uploaded_sequences_and_unloads_persist() -> None:
     assert pong_times(fs2) == [0.1]
 
 
+@pytest.mark.req("SEQ-005")
 def test_code_sequences_are_checked() -> None:
     with pytest.raises(DeclarationError, match="APID 5 is not served here"):
         boot(
@@ -114,3 +119,19 @@ def test_code_sequences_are_checked() -> None:
         )
     with pytest.raises(DeclarationError, match=r"outside 1\.\.65535"):
         StoredSequence(0, "x", ())
+
+
+@pytest.mark.req("SEQ-007")
+def test_a_failing_step_does_not_stop_the_sequence() -> None:
+    unknown = PusTc(apid=100, service=99, subservice=1, seq_count=7).encode()
+    fs = boot(
+        sequences=[StoredSequence(6, "mixed", (SeqStep(0.0, unknown), SeqStep(1.0, ping(8))))]
+    )
+    start = CommandEncoder(fs).encode("SEQ_START", seq_id=6)
+    fs.uplink_packet(start)
+    fs.step(2.0)
+    recs = decode_downlink(fs)
+    assert verification(recs, request_id_of(start))[-1] == (7, None)
+    assert verification(recs, request_id_of(unknown)) == [(2, "UNKNOWN_COMMAND")]
+    assert verification(recs, request_id_of(ping(8)))[-1] == (7, None)
+    assert "seq.COMPLETED" in [e.name for e in fs.recent_events]

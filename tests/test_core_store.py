@@ -18,6 +18,7 @@ class PowerCut(BaseException):
     """Simulated loss of power: nothing after it runs (not even except Exception)."""
 
 
+@pytest.mark.req("PERS-001")
 def test_record_known_answer_and_round_trip() -> None:
     rec = pack_record(b"hi")
     assert rec.hex() == "474e53540100000000000002442a18b46869"
@@ -26,6 +27,7 @@ def test_record_known_answer_and_round_trip() -> None:
     assert unpack_record(pack_record(b"")) == b""
 
 
+@pytest.mark.req("PERS-005")
 @pytest.mark.parametrize("kind", ["mem", "dir"])
 def test_save_load_keeps_previous_copy(kind: str, tmp_path: Path) -> None:
     st_: NvStore = MemNvStore() if kind == "mem" else DirNvStore(tmp_path)
@@ -40,6 +42,7 @@ def test_save_load_keeps_previous_copy(kind: str, tmp_path: Path) -> None:
         assert not (tmp_path / "params.gst.tmp").exists()
 
 
+@pytest.mark.req("PERS-003")
 def test_torn_primary_falls_back_to_last_good_copy(tmp_path: Path) -> None:
     st_ = DirNvStore(tmp_path)
     st_.save("sched", b"old")
@@ -51,6 +54,7 @@ def test_torn_primary_falls_back_to_last_good_copy(tmp_path: Path) -> None:
     assert any("torn" in pr for pr in res.problems)
 
 
+@pytest.mark.req("PERS-003")
 def test_corrupt_primary_detected_by_crc() -> None:
     st_ = MemNvStore()
     st_.save("k", b"good")
@@ -63,6 +67,7 @@ def test_corrupt_primary_detected_by_crc() -> None:
     assert any("CRC" in pr for pr in res.problems)
 
 
+@pytest.mark.req("PERS-005")
 def test_both_copies_bad_reports_and_returns_nothing() -> None:
     st_ = MemNvStore()
     st_.save("k", b"a")
@@ -74,6 +79,7 @@ def test_both_copies_bad_reports_and_returns_nothing() -> None:
     assert len(res.problems) == 2
 
 
+@pytest.mark.req("PERS-007")
 def test_saving_over_a_corrupt_primary_keeps_the_good_backup() -> None:
     st_ = MemNvStore()
     st_.save("k", b"v1")
@@ -84,6 +90,7 @@ def test_saving_over_a_corrupt_primary_keeps_the_good_backup() -> None:
     assert st_.load("k").payload == b"v3"
 
 
+@pytest.mark.req("PERS-004")
 def test_power_cut_between_write_and_rename_on_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,6 +114,7 @@ def test_power_cut_between_write_and_rename_on_disk(
     assert not (tmp_path / "params.gst.tmp").exists()
 
 
+@pytest.mark.req("PERS-004")
 def test_power_cut_after_rotation_uses_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,6 +139,7 @@ def test_power_cut_after_rotation_uses_backup(
     assert "primary copy is missing" in res.problems
 
 
+@pytest.mark.req("PERS-006")
 def test_io_error_is_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     st_ = DirNvStore(tmp_path)
     st_.save("k", b"v1")
@@ -149,6 +158,7 @@ def test_bad_keys_are_refused() -> None:
         MemNvStore().save("../etc/passwd", b"")
 
 
+@pytest.mark.req("PERS-002")
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_never_unpack_silently(raw: bytes) -> None:
@@ -159,6 +169,7 @@ def test_random_bytes_never_unpack_silently(raw: bytes) -> None:
     assert raw == pack_record(raw[HEADER_LEN:])  # only a real record is accepted
 
 
+@pytest.mark.req("PERS-002")
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=40), st.integers(0, 10_000), st.integers(1, 255))
 def test_any_single_damaged_byte_is_detected(payload: bytes, pos: int, flip: int) -> None:
@@ -168,6 +179,7 @@ def test_any_single_damaged_byte_is_detected(payload: bytes, pos: int, flip: int
         unpack_record(bytes(rec))
 
 
+@pytest.mark.req("PERS-008")
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=64), st.binary(max_size=64))
 def test_load_never_raises_on_garbage(primary: bytes, backup: bytes) -> None:
@@ -178,6 +190,7 @@ def test_load_never_raises_on_garbage(primary: bytes, backup: bytes) -> None:
     assert res.source in ("primary", "backup", "none")
 
 
+@pytest.mark.req("PERS-003")
 def test_flight_reports_a_recovered_parameter_file(tmp_path: Path) -> None:
     fs = build_flight(storage_dir=tmp_path)
     fs.prm.set("health.max_restarts", 7)

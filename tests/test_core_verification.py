@@ -53,6 +53,7 @@ def run(fs: FlightSoftware, tc: bytes) -> list[tuple[int, str | None]]:
     return verification(decode_downlink(fs), request_id_of(tc))
 
 
+@pytest.mark.req("CMD-001")
 def test_success_reports_follow_the_ack_flags(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=5)) == [(1, None), (3, None), (7, None)]
@@ -63,6 +64,7 @@ def test_success_reports_follow_the_ack_flags(fs: FlightSoftware) -> None:
     assert fs.components["camera"].exposures == [5, 5, 5]  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("CMD-002")
 def test_reports_carry_the_request_id(fs: FlightSoftware) -> None:
     tc = CommandEncoder(fs).encode("PING", seq_count=0x1234)
     fs.uplink_packet(tc)
@@ -72,6 +74,7 @@ def test_reports_carry_the_request_id(fs: FlightSoftware) -> None:
     assert all(r.fields == {"request_id": 0x1864_D234} for r in recs)
 
 
+@pytest.mark.req("CMD-004")
 def test_argument_out_of_range_is_an_acceptance_failure(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     fid = next(e.function_id for e in fs.cmd.entries() if e.full_name == "camera.CAPTURE")
@@ -97,6 +100,7 @@ def test_argument_out_of_range_is_an_acceptance_failure(fs: FlightSoftware) -> N
     assert run(fs, enc.encode("camera.CAPTURE", exposure_ms=1)) == [(1, None), (3, None), (7, None)]
 
 
+@pytest.mark.req("CMD-003")
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [
@@ -134,6 +138,7 @@ def test_acceptance_failure_codes(fs: FlightSoftware, mutate: Any, code: str) ->
     assert not any(r.service == 17 for r in recs)
 
 
+@pytest.mark.req("CMD-006")
 def test_execution_failures_are_completion_failures(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     tc = enc.encode("camera.CAPTURE", exposure_ms=13)
@@ -150,6 +155,7 @@ def test_execution_failures_are_completion_failures(fs: FlightSoftware) -> None:
     assert fs.telemetry("cmd.tc_failed") == 2
 
 
+@pytest.mark.req("CMD-005")
 def test_busy_is_a_start_failure(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     assert run(fs, enc.encode("camera.START_VIDEO")) == [(1, None), (3, None), (7, None)]
@@ -157,6 +163,7 @@ def test_busy_is_a_start_failure(fs: FlightSoftware) -> None:
     assert fs.components["camera"].exposures == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("MODE-003")
 def test_payload_command_not_authorised_in_safe(fs: FlightSoftware) -> None:
     enc = CommandEncoder(fs)
     assert run(fs, enc.encode("MODE_SAFE_ENTER")) == [(1, None), (3, None), (7, None)]
@@ -170,6 +177,7 @@ def test_payload_command_not_authorised_in_safe(fs: FlightSoftware) -> None:
     assert run(fs, enc.encode("camera.START_VIDEO")) == [(1, None), (3, None), (7, None)]
 
 
+@pytest.mark.req("CMD-007")
 def test_failure_reports_always_sent_even_without_ack(fs: FlightSoftware) -> None:
     tc = PusTc(apid=100, service=99, subservice=1, ack_flags=0).encode()
     assert run(fs, tc) == [(2, "UNKNOWN_COMMAND")]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_ground_harness import SimLink, flight_dictionary
 
@@ -371,6 +371,7 @@ _DOC_PATHS = [p for p in _paths(minimal_dictionary()) if p]
         st.tuples(st.sampled_from(_DOC_PATHS), _JSON | st.just(KeyError)), min_size=1, max_size=3
     )
 )
+@example(damage=[(("apids", "tc"), float("inf"))])  # int(inf) raised OverflowError
 def test_damaged_dictionaries_only_ever_raise_dictionary_error(
     damage: list[tuple[tuple[Any, ...], Any]],
 ) -> None:

@@ -108,6 +108,7 @@ def test_rejected_command_with_its_failure_code(api: TestApi) -> None:
     assert event.args["failure_code"] == "NOT_FOUND"
 
 
+@pytest.mark.req("SCHED-001")
 def test_time_tagged_command_executes_at_its_time(api: TestApi) -> None:
     now_tai = api.station.spacecraft_tai()
     assert now_tai is not None

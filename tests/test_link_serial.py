@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -128,50 +129,51 @@ def test_port_that_disappears_is_reopened(port_path: Path) -> None:
         link.close()
 
 
+def _loop_until(
+    stop: threading.Event, step: Callable[[], object], errors: list[BaseException]
+) -> Callable[[], None]:
+    """A thread body calling ``step`` until ``stop``; whatever escapes goes to ``errors``."""
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                step()
+        except BaseException as exc:  # the test reports whatever escaped
+            errors.append(exc)
+
+    return run
+
+
+def _await_status(link: SerialTransport, status: str, stop: threading.Event) -> None:
+    for _ in range(200):
+        if link.status == status:
+            break
+        stop.wait(0.01)
+    assert link.status == status
+
+
 def test_send_and_recv_on_two_threads_survive_unplug_and_replug(port_path: Path) -> None:
     # The radio host sends from one thread and receives on another; the cable is pulled
     # and plugged back while both run. Neither thread may die, the loss is counted once
     # per unplug, and bytes flow both ways afterwards.
-    import threading
-
     cable = Cable(port_path)
     link = open_link(f"serial://{port_path}?baud=115200")
     assert isinstance(link, SerialTransport)
     errors: list[BaseException] = []
     stop = threading.Event()
-
-    def sender() -> None:
-        try:
-            while not stop.is_set():
-                link.send(b"\x55" * 32)
-        except BaseException as exc:  # the test reports whatever escaped
-            errors.append(exc)
-
-    def receiver() -> None:
-        try:
-            while not stop.is_set():
-                link.recv(0.01)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=sender), threading.Thread(target=receiver)]
+    threads = [
+        threading.Thread(target=_loop_until(stop, lambda: link.send(b"\x55" * 32), errors)),
+        threading.Thread(target=_loop_until(stop, lambda: link.recv(0.01), errors)),
+    ]
     for t in threads:
         t.start()
     try:
         for _ in range(3):
             cable.board_reads(64)  # the sender's bytes reach the board
             cable.unplug()
-            for _ in range(200):
-                if link.status == "waiting":
-                    break
-                stop.wait(0.01)
-            assert link.status == "waiting"
+            _await_status(link, "waiting", stop)
             cable = Cable(port_path)
-            for _ in range(200):
-                if link.status == "connected":
-                    break
-                stop.wait(0.01)
-            assert link.status == "connected"
+            _await_status(link, "connected", stop)
         assert len(cable.board_reads(64)) == 64
     finally:
         stop.set()

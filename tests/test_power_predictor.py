@@ -43,6 +43,7 @@ def test_made_tle_round_trips_its_orbit() -> None:
     assert 97.5 < sso_inclination_deg(550.0) < 97.7
 
 
+@pytest.mark.req("PSCH-010")
 @pytest.mark.parametrize(
     ("line1", "line2", "message"),
     [
@@ -57,6 +58,7 @@ def test_bad_tle_says_what_is_wrong(line1: str, line2: str, message: str) -> Non
         astro.parse_tle(line1, line2)
 
 
+@pytest.mark.req("PSCH-010")
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=80), st.text(max_size=80))
 def test_random_tle_text_raises_only_tle_error(a: str, b: str) -> None:
@@ -64,6 +66,7 @@ def test_random_tle_text_raises_only_tle_error(a: str, b: str) -> None:
         astro.parse_tle(a, b)
 
 
+@pytest.mark.req("PSCH-010")
 @settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_mutated_tle_raises_only_tle_error(data: st.DataObject) -> None:

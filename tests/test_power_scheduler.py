@@ -128,6 +128,7 @@ def test_battery_math_known_answers() -> None:
     assert spendable_now_wh(30.0, np.array([-6.0]), np.array([25.0]), 40.0) == -math.inf
 
 
+@pytest.mark.req("PSCH-002")
 def test_served_work_never_exceeds_compute_time() -> None:
     arrive_s = np.array([[100.0, 0.0, 0.0, 50.0]])
     arrive_j = arrive_s * 2.5
@@ -136,6 +137,7 @@ def test_served_work_never_exceeds_compute_time() -> None:
 
 
 # ------------------------------------------------------------------ decisions
+@pytest.mark.req("PSCH-002", "PSCH-003")
 def test_full_battery_in_sunlight_runs_the_backlog_fast() -> None:
     cfg = _config()
     pred = _prediction()
@@ -147,6 +149,7 @@ def test_full_battery_in_sunlight_runs_the_backlog_fast() -> None:
     assert all(r.energy_j == pytest.approx(r.latency_s * 5.0) for r in d.run)
 
 
+@pytest.mark.req("PSCH-006")
 def test_battery_at_the_floor_before_an_eclipse_runs_nothing() -> None:
     cfg = _config()
     pred = _prediction()
@@ -156,6 +159,7 @@ def test_battery_at_the_floor_before_an_eclipse_runs_nothing() -> None:
     assert "floor" in d.reason or "price" in d.reason or "waits" in d.reason
 
 
+@pytest.mark.req("PSCH-004")
 def test_scarce_energy_prefers_high_priority_and_skips_escalations() -> None:
     cfg = _config(array_power_w=3.6)  # 0.3 W orbit-average surplus
     pred = _prediction(frames_per_orbit=120)
@@ -173,6 +177,7 @@ def test_scarce_energy_prefers_high_priority_and_skips_escalations() -> None:
     assert d.price > 0.0 and d.mode == "slow"
 
 
+@pytest.mark.req("PSCH-005")
 def test_deadlines_drop_jobs_that_cannot_wait() -> None:
     cfg = _config()
     pred = _prediction()
@@ -183,6 +188,7 @@ def test_deadlines_drop_jobs_that_cannot_wait() -> None:
     assert set(d.drop) == {1, 2}
 
 
+@pytest.mark.req("PSCH-006")
 def test_stale_prediction_runs_nothing_and_says_so() -> None:
     cfg = _config()
     pred = _prediction(n_orbits=1.0)
@@ -191,6 +197,7 @@ def test_stale_prediction_runs_nothing_and_says_so() -> None:
     assert d.run == () and "predict again" in d.reason
 
 
+@pytest.mark.req("PSCH-007")
 def test_reserve_covers_the_coming_eclipse_and_pass() -> None:
     cfg = _config()
     now = T0 + 0.635 * PERIOD  # eclipse (2052 s at 2 W) starts in 28 s
@@ -202,6 +209,7 @@ def test_reserve_covers_the_coming_eclipse_and_pass() -> None:
     assert radio.reserve_wh == pytest.approx(quiet.reserve_wh + 6.0 * 600 / 3600 / 0.95, rel=0.05)
 
 
+@pytest.mark.req("PSCH-008")
 def test_degraded_array_is_learned_from_telemetry() -> None:
     cfg = _config(array_power_w=9.0)
     sched = PowerScheduler(cfg)
@@ -212,6 +220,7 @@ def test_degraded_array_is_learned_from_telemetry() -> None:
     assert sched.array_power_estimate_w == pytest.approx(4.5, rel=0.01)
 
 
+@pytest.mark.req("PSCH-009")
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -228,6 +237,7 @@ def test_bad_configuration_is_refused(change: dict[str, object], message: str) -
         _config(**change)
 
 
+@pytest.mark.req("PSCH-009")
 def test_bad_profile_and_mode_are_refused() -> None:
     with pytest.raises(SchedulerConfigError, match="latency"):
         CascadeProfile(small_latency_s={"a": 0.0}, large_latency_s={"a": 1.0})
@@ -274,6 +284,7 @@ def _closed_loop(
     return min_soc, runs
 
 
+@pytest.mark.req("PSCH-001")
 @settings(max_examples=60, deadline=None)
 @given(
     eclipse_frac=st.floats(0.30, 0.42),
@@ -319,6 +330,7 @@ def test_floor_holds_under_adversarial_conditions(
     assert min_soc >= cfg.floor_soc - 1e-9
 
 
+@pytest.mark.req("PSCH-001")
 def test_adversarial_loop_still_does_work() -> None:
     cfg = _config()
     pred = _prediction(0.4, 150, passes=((T0 + 2000.0, T0 + 2900.0),), n_orbits=5.0)

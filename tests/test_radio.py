@@ -23,6 +23,7 @@ def _reports(ground: GroundLink, data: bytes) -> list[tuple[int, int]]:
     return [(t.service, t.subservice) for t in map(PusTm.decode, ground.receive(data, now_s=0))]
 
 
+@pytest.mark.req("COMMS-001")
 def test_ping_goes_up_and_its_reports_come_down(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
@@ -34,6 +35,7 @@ def test_ping_goes_up_and_its_reports_come_down(cfg: LinkConfig) -> None:
     assert ground.fop.outstanding == 0  # the CLCW in the TM acknowledged the frame
 
 
+@pytest.mark.req("COMMS-002")
 def test_single_bit_errors_in_the_uplink_are_corrected_and_counted(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
@@ -45,6 +47,7 @@ def test_single_bit_errors_in_the_uplink_are_corrected_and_counted(cfg: LinkConf
     assert fs.telemetry("comms.frames_accepted") == 1
 
 
+@pytest.mark.req("COMMS-003")
 def test_forged_frames_are_rejected_counted_and_reported(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio = RadioHost(fs)
@@ -61,6 +64,7 @@ def test_forged_frames_are_rejected_counted_and_reported(cfg: LinkConfig) -> Non
     assert fs.telemetry("cmd.tc_accepted") == 0
 
 
+@pytest.mark.req("COMMS-004")
 def test_key_rotation_by_command(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
@@ -88,6 +92,7 @@ def test_key_rotation_by_command(cfg: LinkConfig) -> None:
     )
 
 
+@pytest.mark.req("COMMS-004")
 def test_rotating_to_a_key_not_on_board_fails_and_keeps_the_old_key(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
@@ -101,6 +106,7 @@ def test_rotating_to_a_key_not_on_board_fails_and_keeps_the_old_key(cfg: LinkCon
     assert fs.telemetry("comms.key_rotations") == 0
 
 
+@pytest.mark.req("COMMS-007")
 def test_random_uplink_bytes_never_raise(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio = RadioHost(fs)
@@ -112,6 +118,7 @@ def test_random_uplink_bytes_never_raise(cfg: LinkConfig) -> None:
     assert radio.stats["uplink_bytes"] > 0
 
 
+@pytest.mark.req("COMMS-005")
 def test_a_restarted_ground_resumes_sdls_numbering(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)
@@ -142,6 +149,7 @@ def test_a_restarted_ground_resumes_sdls_numbering(cfg: LinkConfig) -> None:
     assert fs.telemetry("comms.sdls_bad_mac") == 0
 
 
+@pytest.mark.req("COMMS-005")
 def test_a_cop1_resend_of_an_accepted_frame_is_a_duplicate_not_a_replay_alarm(
     cfg: LinkConfig,
 ) -> None:
@@ -161,6 +169,7 @@ def test_a_cop1_resend_of_an_accepted_frame_is_a_duplicate_not_a_replay_alarm(
     assert fs.telemetry("cmd.tc_accepted") == 1  # executed once
 
 
+@pytest.mark.req("COMMS-006")
 def test_replaying_an_old_recorded_frame_raises_the_replay_alarm(cfg: LinkConfig) -> None:
     fs = build_flight(clock=SimClock(), link_config=cfg)
     radio, ground = RadioHost(fs), GroundLink(cfg)

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from fsw.ai import gnm
 from fsw.ai.crc import crc32c, crc32c_buffer
@@ -448,14 +448,16 @@ class Runtime:
         assert st.weight is not None and st.bias is not None and st.mult is not None
         if st.kind == "conv2d":
             if self.kernels == "sgemm":
-                acc = F.conv2d(a, st.weight.float(), st.bias.float(), st.stride, st.padding)
+                acc = functional.conv2d(
+                    a, st.weight.float(), st.bias.float(), st.stride, st.padding
+                )
             else:
                 acc = self._conv_int_mm(st, a)
             acc.mul_(st.mult.view(1, -1, 1, 1))
             return acc.round_().clamp_(st.clamp_lo, st.clamp_hi)
         # linear: float logits, clipped to the calibrated output range
         if self.kernels == "sgemm":
-            acc = F.linear(a, st.weight.float(), st.bias.float())
+            acc = functional.linear(a, st.weight.float(), st.bias.float())
         else:
             assert st.weight_kn is not None
             acc = (torch._int_mm(a.to(torch.int8), st.weight_kn) + st.bias).float()
@@ -473,7 +475,7 @@ class Runtime:
         ph, pw = st.padding
         ho = (h + 2 * ph - kh) // sh + 1
         wo = (w + 2 * pw - kw) // sw + 1
-        cols = F.unfold(a, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (N, K, L)
+        cols = functional.unfold(a, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (N, K, L)
         cols = cols.transpose(1, 2).reshape(n * ho * wo, -1).to(torch.int8)
         acc = torch._int_mm(cols, st.weight_kn) + st.bias
         return acc.float().view(n, ho * wo, cout).transpose(1, 2).reshape(n, cout, ho, wo)
