@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hil.eval.sched.cli import sched_app
 from hil.eval.sched.oracle import OracleGroup, OracleProblem, solve_oracle
-from hil.eval.sched.simulate import (
+from hil.eval.sched.policies import (
     POLICIES,
     GnomonPolicy,
     build_timeline,

@@ -46,7 +46,7 @@ def sched_eval(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from fsw.power.errors import PowerError
-    from hil.eval.sched import simulate as se
+    from hil.eval.sched import policies as se
     from hil.sim.errors import WorldError
 
     if not 1 <= scenarios <= 10_000:
