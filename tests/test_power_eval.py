@@ -11,20 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from hil.eval.sched.cli import sched_app
+from hil.eval.sched.metrics import evaluate, evaluate_timeline, oracle_problem, scenario_metrics
 from hil.eval.sched.oracle import OracleGroup, OracleProblem, solve_oracle
-from hil.eval.sched.policies import (
-    POLICIES,
-    GnomonPolicy,
-    build_timeline,
-    evaluate,
-    evaluate_timeline,
-    make_feasible,
-    oracle_problem,
-    plot_scenario,
-    random_scenario,
-    scenario_metrics,
-    simulate,
-)
+from hil.eval.sched.plot import plot_scenario
+from hil.eval.sched.policies import POLICIES, GnomonPolicy
+from hil.eval.sched.scenarios import make_feasible, random_scenario
+from hil.eval.sched.simulate import simulate
+from hil.eval.sched.timeline import build_timeline
 from hil.sim.cli import world_app
 from hil.sim.scenario import load_scenario
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gnomon.clikit import fail
+from gnomon.clikit import examples, fail
 
 sched_app = typer.Typer(
     help="Power-aware inference scheduling: evaluate Gnomon against baselines and the oracle.",
@@ -28,8 +28,10 @@ def _sched() -> None:
 
 @sched_app.command(
     "eval",
-    epilog="Examples:\n\n  gnomon sched eval --scenarios 20"
-    "\n\n  gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots",
+    epilog=examples(
+        "gnomon sched eval --scenarios 20",
+        "gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots",
+    ),
 )
 def sched_eval(
     scenarios: Annotated[int, typer.Option(help="Number of randomized scenarios.")] = 100,
@@ -46,24 +48,23 @@ def sched_eval(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from fsw.power.errors import PowerError
-    from hil.eval.sched import policies as se
+    from hil.eval.sched.metrics import evaluate, evaluate_named, scenario_metrics
+    from hil.eval.sched.plot import plot_scenario
     from hil.sim.errors import WorldError
 
     if not 1 <= scenarios <= 10_000:
         fail(f"--scenarios must be within 1..10000, got {scenarios}")
     try:
         if scenario is not None:
-            ev = se.evaluate_named(scenario, seed)
-            metrics = se.scenario_metrics(ev)
+            ev = evaluate_named(scenario, seed)
+            metrics = scenario_metrics(ev)
             report: dict[str, Any] = {
                 "scenario": ev.timeline.scenario.name,
                 "seed": seed,
                 "policies": metrics,
             }
             if plot is not None:
-                report["plot"] = str(
-                    se.plot_scenario(ev, plot / f"{ev.timeline.scenario.name}.png")
-                )
+                report["plot"] = str(plot_scenario(ev, plot / f"{ev.timeline.scenario.name}.png"))
         else:
             from rich.console import Console
 
@@ -76,7 +77,7 @@ def sched_eval(
                 transient=True,
             ) as bar:
                 task = bar.add_task("eval", total=scenarios)
-                report = se.evaluate(
+                report = evaluate(
                     scenarios,
                     seed,
                     plot_dir=plot,

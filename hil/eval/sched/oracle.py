@@ -25,8 +25,12 @@ Solved with HiGHS (``highspy``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,6 +82,30 @@ class OracleResult:
     energy_wh: NDArray[np.float64]  # battery energy at bucket boundaries (B + 1)
     payload_w: NDArray[np.float64]  # mean payload power per bucket
     status: str
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """File descriptor 1 to /dev/null for the duration (C code's prints included)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _new_highs(highspy: Any) -> Any:
+    """A quiet HiGHS instance. Its C++ constructor prints a banner on stdout (once per
+    process) before any option can turn output off; ``--json`` must print JSON only."""
+    with _stdout_silenced():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def solve_oracle(p: OracleProblem) -> OracleResult:
@@ -184,8 +212,7 @@ def solve_oracle(p: OracleProblem) -> OracleResult:
     lp.a_matrix_.start_ = np.searchsorted(ci, np.arange(n_col + 1)).astype(np.int32)
     lp.a_matrix_.index_ = np.array(rows_i)[order].astype(np.int32)
     lp.a_matrix_.value_ = np.array(vals)[order]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _new_highs(highspy)
     h.setOptionValue("threads", 1)
     h.passModel(lp)
     h.run()
