@@ -20,7 +20,7 @@ import pytest
 
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from hil.sim.scenario import bundled_scenarios, load_scenario
-from hil.sim.sitl import make_config
+from hil.sim.sitl_config import make_config
 
 GOLDEN = Path(__file__).parent / "golden" / "config_values.json"
 

@@ -71,9 +71,10 @@ from ground.tracker import CommandHandle, Stage, StageRecord
 from hil.sim.channel import ChannelConfig, RfChannel
 from hil.sim.errors import ScenarioError, WorldError
 from hil.sim.ground_script import GroundScript
+from hil.sim.results import SAMPLE_S, SitlResult, Trace
 from hil.sim.scenario import Scenario, load_scenario
 from hil.sim.sim_hal import FrameTruth, SimPayloadPower, platform_of
-from hil.sim.sitl import SAMPLE_S, SitlConfig, SitlResult, Timeline, make_config
+from hil.sim.sitl_config import SitlConfig, make_config
 
 log = logging.getLogger(__name__)
 
@@ -398,7 +399,7 @@ class Bench:
         self._t_start_wall: float | None = None
         self._sim_flown = 0.0
         self.radio_bytes = {"up": 0, "down": 0}
-        self.timeline = Timeline()
+        self.trace = Trace()
         self._next_sample = 0.0
         self._passes: list[dict[str, Any]] = []
         self._pass_open: tuple[int, dict[str, int]] | None = None
@@ -512,7 +513,7 @@ class Bench:
         self._below = below
 
     def _sample(self, payload_w: float) -> None:
-        e, tl = self.world.eps, self.timeline
+        e, tl = self.world.eps, self.trace
         tl.t_s.append(self.t_s)
         tl.soc.append(e.soc)
         tl.solar_w.append(e.solar_w)
@@ -545,13 +546,11 @@ class Bench:
             self._pass_open = None
 
     def result(self, summary: dict[str, Any]) -> SitlResult:
-        """The run as a :class:`~hil.sim.sitl.SitlResult`, for the SITL's report writer."""
+        """The run as a :class:`~hil.sim.results.SitlResult`, for the SITL's report writer."""
         w = self.world
         eclipses = [(e.start_tai - w.start_tai, e.end_tai - w.start_tai) for e in w.eclipses]
         cfg = SitlConfig(orbits=self.orbits, seed=self.seed, seu_acceleration=0.0)
-        return SitlResult(
-            summary, self.timeline, eclipses, list(self._passes), [], self.scenario, cfg
-        )
+        return SitlResult(summary, self.trace, eclipses, list(self._passes), [], self.scenario, cfg)
 
     def _ground_io(self, wait_s: float) -> None:
         now = self.ground_now()

@@ -276,6 +276,7 @@ def sitl_command(
         fail("--clean-link and --always-in-view go with --realtime")
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from hil.sim.report import write_report
     from hil.sim.sitl import run_sitl
 
     show = not as_json and sys.stderr.isatty()
@@ -306,6 +307,7 @@ def sitl_command(
                 progress=progress,
                 seu_acceleration=seu_acceleration,
             )
+        write_report(result, out)
     except (ScenarioError, WorldError) as exc:
         fail(str(exc))
     finally:
@@ -376,7 +378,8 @@ def _realtime(
 
     from fsw.link import LinkError, open_link
     from hil.sim.errors import ScenarioError, WorldError
-    from hil.sim.sitl import Sitl, make_config
+    from hil.sim.sitl import Sitl
+    from hil.sim.sitl_config import make_config
 
     if link is None:
         fail("--realtime needs --link, e.g. --link udp://127.0.0.1:10025")
