@@ -192,7 +192,15 @@ def test_bad_messages_say_what_is_wrong(payload: bytes, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["fsw.hal.simbridge", "fsw.hal.board", "hil.bench.bench", "hil.bench.cli"]
+    "name",
+    [
+        "fsw.hal.simbridge",
+        "fsw.hal.board",
+        "hil.bench.bench",
+        "hil.bench.cable",
+        "hil.bench.selftest",
+        "hil.bench.cli",
+    ],
 )
 def test_docstring_examples_run(name: str) -> None:
     import doctest
