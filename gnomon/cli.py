@@ -17,7 +17,7 @@ from fsw.cli import dict_app, fsw_app
 from ground.cli import ground_app
 from hil.bench.cli import hil_app
 from hil.eval.sched.cli import sched_app
-from hil.sim.cli import sitl_command, world_app
+from hil.sim.cli import SITL_EXAMPLES, sitl_command, world_app
 from models.cli import model_app, seu_app
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
-app.command("sitl")(sitl_command)
+app.command("sitl", epilog=SITL_EXAMPLES)(sitl_command)
 app.add_typer(ground_app, name="ground", help="Ground segment: console, commands, archive.")
 app.add_typer(hil_app, name="hil", help="Hardware-in-the-loop bench over a serial cable.")
 app.add_typer(model_app, name="model", help="Train, verify, inspect .gnm model artifacts.")
