@@ -133,7 +133,7 @@ def explain(message: str, doc: Any, schema: Any) -> tuple[str, str]:
     path = _parse_path(where.rstrip("`"))
     value, path = _follow(doc, schema, path)
     info = _info_at(mi.type_info(schema), path)
-    bare = _unwrap(info)
+    bare = _table_of(_unwrap(info))
     if m := _MISSING.match(text):
         field = _field_info(bare, m.group(1))
         want = f": expected {describe(field.type)}" if field is not None else ""
@@ -143,7 +143,8 @@ def explain(message: str, doc: Any, schema: Any) -> tuple[str, str]:
         return _key([*path, m.group(1)]), f"unknown key (known: {', '.join(known)})"
     if _TYPE_OR_RANGE.match(text) and info is not None:
         return _key(path), f"expected {describe(info)}, got {show(value)}"
-    return _key(path), text[:1].lower() + text[1:]
+    # a check of the schema's own (__post_init__): its words, at its table's key
+    return _key(path), text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _parse_path(where: str) -> list[str | int | None]:
@@ -163,7 +164,7 @@ def _follow(doc: Any, schema: Any, path: list[str | int | None]) -> tuple[Any, l
     info: Any = mi.type_info(schema)
     resolved: list[Any] = []
     for step in path:
-        info = _unwrap(info)
+        info = _table_of(_unwrap(info))
         if step is None and isinstance(value, dict) and isinstance(info, mi.DictType):
             step = next(
                 (k for k, v in value.items() if not _fits(v, info.value_type)), next(iter(value))
@@ -175,6 +176,13 @@ def _follow(doc: Any, schema: Any, path: list[str | int | None]) -> tuple[Any, l
         except (KeyError, IndexError, TypeError):
             value = None
     return value, resolved
+
+
+def _table_of(info: Any) -> Any:
+    """The table among a union's alternatives (an optional table), else ``info``."""
+    if isinstance(info, mi.UnionType):
+        return next((t for t in info.types if isinstance(t, mi.StructType | mi.DictType)), info)
+    return info
 
 
 def _unwrap(info: Any) -> Any:
@@ -194,9 +202,7 @@ def _field_info(info: Any, name: str) -> Any:
 def _info_at(info: Any, path: list[Any]) -> Any:
     """The type information at ``path`` below ``info`` (None where it cannot tell)."""
     for step in path:
-        info = _unwrap(info)
-        if isinstance(info, mi.UnionType):  # a table or a list among the alternatives
-            info = next((t for t in info.types if isinstance(t, mi.StructType | mi.DictType)), info)
+        info = _table_of(_unwrap(info))
         if isinstance(step, str) and isinstance(info, mi.StructType):
             field = _field_info(info, step)
             info = field.type if field is not None else None
@@ -266,10 +272,10 @@ def _bounds(info: Any) -> str:
 
 
 def _num(v: float) -> str:
-    """1.0 -> '1', 2592000.0 -> '2592000', 1e-07 -> '1e-07'."""
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+    """1.0 -> '1', 2592000.0 -> '2592000', 1e10 -> '1e+10', 1e-07 -> '1e-07'."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e7:
         return str(int(v))
-    return repr(v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def describe(info: Any) -> str:
@@ -283,25 +289,22 @@ def describe(info: Any) -> str:
     if isinstance(info, mi.Metadata):
         said = (info.extra_json_schema or {}).get("description")
         return str(said) if said else describe(info.type)
-    if isinstance(info, mi.FloatType):
-        return "a number" + _bounds(info)
-    if isinstance(info, mi.IntType):
-        return "an integer" + _bounds(info)
+    if isinstance(info, mi.FloatType | mi.IntType):
+        return ("a number" if isinstance(info, mi.FloatType) else "an integer") + _bounds(info)
     if isinstance(info, mi.StrType):
         text = "non-empty text" if info.min_length else "text"
         return text + (f" matching {info.pattern}" if info.pattern else "")
-    if isinstance(info, mi.BoolType):
-        return "true or false"
-    if isinstance(info, mi.DateTimeType):
-        return "a date-time like 2026-11-21T00:00:00Z"
-    if isinstance(info, mi.LiteralType):
-        return "one of " + ", ".join(json.dumps(v) for v in info.values)
-    if isinstance(info, mi.EnumType):
-        return "one of " + ", ".join(json.dumps(m.value) for m in info.cls)
+    if isinstance(info, mi.LiteralType | mi.EnumType):
+        values = info.values if isinstance(info, mi.LiteralType) else [m.value for m in info.cls]
+        words = ", ".join(json.dumps(v) for v in values)
+        return words if len(values) == 1 else f"one of {words}"
     if isinstance(info, mi.UnionType):
         return " or ".join(describe(t) for t in info.types if not isinstance(t, mi.NoneType))
-    if isinstance(info, mi.StructType):
-        return "a table"
+    return _describe_other(info)
+
+
+def _describe_other(info: Any) -> str:
+    """Tables, lists, true/false, date-times (the rest of :func:`describe`)."""
     if isinstance(info, mi.DictType):
         return f"a table of name = {_plural(describe(info.value_type))}"
     if isinstance(info, mi.TupleType):
@@ -309,7 +312,12 @@ def describe(info: Any) -> str:
     if isinstance(info, mi.ListType | mi.VarTupleType):
         size = f" ({info.min_length} or more)" if info.min_length else ""
         return f"a list of {_plural(describe(info.item_type))}{size}"
-    return type(info).__name__.removesuffix("Type").lower()
+    words: dict[type, str] = {
+        mi.StructType: "a table",
+        mi.BoolType: "true or false",
+        mi.DateTimeType: "a date-time like 2026-11-21T00:00:00Z",
+    }
+    return words.get(type(info), type(info).__name__.removesuffix("Type").lower())
 
 
 def _plural(text: str) -> str:

@@ -7,16 +7,16 @@
 
 from __future__ import annotations
 
-import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hil.sim.channel import ChannelConfig
 from hil.sim.errors import ScenarioError, WorldError
 from hil.sim.ground_script import ScriptConfig
-from hil.sim.scenario import resolve_scenario_path
+from hil.sim.scenario import read_scenario_file
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,25 +56,12 @@ _SCRIPT_KEYS = ("threshold_a", "threshold_b", "retry_after_s", "max_attempts")
 
 
 def sitl_settings(scenario: str | Path) -> dict[str, Any]:
-    """The ``[sitl]`` table of a scenario file (empty when it has none)."""
-    path = resolve_scenario_path(scenario)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from exc
-    table = doc.get("sitl", {})
-    if not isinstance(table, dict):
-        raise ScenarioError(f"{path.name}: [sitl] must be a table")
-    known = set(_CHANNEL_KEYS) | set(_TOP_KEYS) | set(_SCRIPT_KEYS)
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ScenarioError(
-            f"{path.name}: [sitl] has unknown keys {unknown} (known: {', '.join(sorted(known))})"
-        )
-    for k, v in table.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ScenarioError(f"{path.name}: [sitl].{k} must be a number, got {v!r}")
-    return dict(table)
+    """The keys set in a scenario file's ``[sitl]`` table (schema:
+    :class:`~hil.sim.scenario_file.SitlTable`; empty when the file has none)."""
+    table = read_scenario_file(scenario).sitl
+    if table is None:
+        return {}
+    return {k: v for k, v in msgspec.structs.asdict(table).items() if v is not None}
 
 
 def make_config(
