@@ -123,7 +123,15 @@ def test_encode_then_decode_gives_the_same_file(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["fsw.configfile", "fsw.ccsds.config", "hil.sim.scenario", "hil.sim.scenario_file"]
+    "name",
+    [
+        "fsw.configfile",
+        "fsw.ccsds.config",
+        "hil.sim.scenario",
+        "hil.sim.scenario_file",
+        "hil.sim.sitl_config",
+        "hil.sim.results",
+    ],
 )
 def test_docstring_examples_run(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
