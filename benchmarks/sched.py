@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hil.eval.sched.simulate import evaluate
+from hil.eval.sched.metrics import evaluate
 
 
 def bench_sched(n_scenarios: int = 100, seed: int = 0) -> dict[str, Any]:

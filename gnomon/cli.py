@@ -49,10 +49,14 @@ class Mount:
     attr: str
     help: str
     extra: str | None = None
+    #: For a command function: the module attribute holding its help epilog (examples).
+    epilog: str | None = None
 
 
 MOUNTS: dict[str, Mount] = {
-    "sitl": Mount("hil.sim.cli", "sitl_command", "Fly a simulated mission (SITL).", "sim"),
+    "sitl": Mount(
+        "hil.sim.cli", "sitl_command", "Fly a simulated mission (SITL).", "sim", "SITL_EXAMPLES"
+    ),
     "ground": Mount(
         "ground.cli", "ground_app", "Ground segment: console, commands, archive.", "ground"
     ),
@@ -95,7 +99,8 @@ def load(name: str) -> Any:
     if mount.extra is not None and missing_modules(EXTRA_MODULES[mount.extra]):
         fail_needs_extra(name, mount.extra)
     try:
-        target = getattr(importlib.import_module(mount.module), mount.attr)
+        module = importlib.import_module(mount.module)
+        target = getattr(module, mount.attr)
     except ModuleNotFoundError as exc:
         missing = missing_third_party(exc)
         if mount.extra is None or missing is None:
@@ -105,7 +110,8 @@ def load(name: str) -> Any:
         command = typer.main.get_command(target)
     else:
         single = typer.Typer(add_completion=False)
-        single.command(name)(target)
+        epilog = getattr(module, mount.epilog) if mount.epilog else None
+        single.command(name, epilog=epilog)(target)
         command = typer.main.get_command(single)
     command.name = name
     # a mounted app offers no shell completion of its own (the sub-apps default to it)

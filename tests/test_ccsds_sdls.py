@@ -211,19 +211,23 @@ def test_json_key_file_equals_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("[link]\nspacecraft_id = 5000\n", "spacecraft_id 5000"),
-        ("[link]\nspacecraft_id = 1\nfrobnicate = 2\n", "unknown \\[link\\] setting"),
+        ("[link]\nspacecraft_id = 5000\n", "link.spacecraft_id: expected an integer .* got 5000"),
+        ("[link]\nspacecraft_id = 1\nfrobnicate = 2\n", "link.frobnicate: unknown key"),
         ("[link]\nspacecraft_id = 1\nfop_window = 20\n", "below half the farm_window"),
         ("[link]\nspacecraft_id = 1\n[sdls]\nactive_spi = 4\n", "active_spi 4"),
         ("[link]\nspacecraft_id = 1\n[[sdls.sa]]\nspi = 1\nkey_id = 3\n", "key id 3"),
-        ("[link]\nspacecraft_id = 1\n[[sdls.keys]]\nid = 1\nhex = 'zz'\n", "bad \\[sdls\\] entry"),
+        (
+            "[link]\nspacecraft_id = 1\n[[sdls.keys]]\nid = 1\nhex = 'zz'\n",
+            r"sdls.keys\[0\].hex: expected hex digits",
+        ),
         (
             "[link]\nspacecraft_id = 1\n[[sdls.keys]]\nid = 1\nhex = '00'\n"
             "[[sdls.sa]]\nspi = 1\nkey_id = 1\n",
             "SA 1: HMAC-SHA-256 key of 1 bytes",
         ),
-        ("[link\n", "not valid toml"),
-        ("[link]\n", "spacecraft_id"),
+        ("[link\n", "not valid TOML"),
+        ("[link]\n", "link.spacecraft_id: missing"),
+        ("[link]\nspacecraft_id = 1\n[[sdls.sa]]\nspi = 1\nkey_id = 1\nalgorithm = 'x'\n", "algo"),
     ],
 )
 def test_bad_key_files(tmp_path: Path, text: str, reason: str) -> None:
@@ -234,5 +238,5 @@ def test_bad_key_files(tmp_path: Path, text: str, reason: str) -> None:
 
 
 def test_missing_key_file() -> None:
-    with pytest.raises(ConfigError, match="cannot read key file"):
+    with pytest.raises(ConfigError, match=r"keys\.toml: cannot read"):
         LinkConfig.load("/nonexistent/keys.toml")

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hil.bench.bench import Bench, HilError, PtyCable, line_rate_bytes_s, selftest
+from hil.bench.bench import Bench
+from hil.bench.cable import PtyCable, line_rate_bytes_s
 from hil.bench.cli import hil_app
+from hil.bench.errors import HilError
+from hil.bench.selftest import selftest
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -14,7 +14,10 @@ from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.link import memory_pair
 from ground import Archive, GroundSession
 from hil.sim.cli import sitl_app
-from hil.sim.sitl import WALL_CLOCK_FIELDS, Sitl, SitlResult, make_config, run_sitl
+from hil.sim.report import write_report
+from hil.sim.results import SitlResult
+from hil.sim.sitl import WALL_CLOCK_FIELDS, Sitl, run_sitl
+from hil.sim.sitl_config import make_config
 
 SHORT = "sitl-short"
 ORBITS = 0.25  # 24 minutes: a Svalbard and a Matera pass
@@ -23,7 +26,9 @@ ORBITS = 0.25  # 24 minutes: a Svalbard and a Matera pass
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SitlResult, Path]:
     out = tmp_path_factory.mktemp("sitl")
-    return run_sitl(SHORT, orbits=ORBITS, seed=1, out_dir=out), out
+    result = run_sitl(SHORT, orbits=ORBITS, seed=1, out_dir=out)
+    write_report(result, out)
+    return result, out
 
 
 def _deterministic(summary: dict[str, Any]) -> dict[str, Any]:

@@ -58,20 +58,46 @@ def test_load_by_path_and_by_name_agree(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("capacity_wh = 77.0", "capacity_wh = -3"), r"\[battery\]\.capacity_wh must be > 0"),
-        (('attitude = "sun_pointing"', 'attitude = "spinning"'), "attitude"),
-        (('    00",', '    07",'), "checksum"),
-        (("floor_soc = 0.7", "floor_soc = 0.999"), "floor_soc"),
-        (('"7W" = 12.0, ', ""), "no small-model latency measured for mode '7W'"),
-        (("[loads]", "[lods]"), r"\[loads\] is missing"),
-        (("lat_deg = 78.23", 'lat_deg = "north"'), "must be a number"),
+        (
+            ("capacity_wh = 77.0", "capacity_wh = -3"),
+            "edited.toml: battery.capacity_wh: expected a number > 0 and <= 100000, got -3",
+        ),
+        (
+            ('attitude = "sun_pointing"', 'attitude = "spinning"'),
+            'array.attitude: expected one of "sun_pointing", "tumbling", got "spinning"',
+        ),
+        (('    00",', '    07",'), "orbit: TLE line 1 checksum is '7', expected 0"),
+        (("floor_soc = 0.7", "floor_soc = 0.999"), "policy.floor_soc: expected a number"),
+        (('"7W" = 12.0, ', ""), "payload: no small-model latency measured for mode '7W'"),
+        (("[loads]", "[lods]"), "edited.toml: lods: unknown key"),
+        (
+            ("lat_deg = 78.23", 'lat_deg = "north"'),
+            r'stations\[0\].lat_deg: expected a number >= -90 and <= 90, got "north"',
+        ),
+        (
+            ('small_latency_s = { "7W" = 12.0', 'small_latency_s = { "7W" = -12.0'),
+            "payload.small_latency_s.7W: expected a number > 0",
+        ),
+        (("cells_series = 2", "cells_series = 2.5"), "battery.cells_series: expected an integer"),
+        (('deadline = "next_pass"', "deadline = 0.5"), 'policy.deadline: expected "next_pass"'),
+        (("seu_acceleration = 100.0", "seu_acceleration = -1"), "sitl.seu_acceleration"),
+        (("downlink_bps = 9600.0", "bitrate = 9600.0"), "sitl.bitrate: unknown key"),
+        (("start_utc = 2026-11-21T06:22:00Z", "start_utc = 2026-11-21"), "start_utc: expected"),
     ],
 )
-def test_bad_values_name_the_key(edit: tuple[str, str], message: str) -> None:
+def test_bad_values_name_the_file_and_the_key(edit: tuple[str, str], message: str) -> None:
     text = DEFAULT_TEXT.replace(*edit, 1)
     assert text != DEFAULT_TEXT
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(text, "edited.toml")
+
+
+def test_the_dump_is_written_by_tomli_w_and_reads_back_as_toml() -> None:
+    import tomllib
+
+    sc = load_scenario("cubesat3u-tumbling")
+    doc = tomllib.loads(dump_scenario(sc))
+    assert doc["name"] == "cubesat3u-tumbling" and doc["orbit"]["tle"][0].startswith("1 ")
 
 
 def test_missing_file_lists_the_bundled_ones() -> None:

@@ -16,26 +16,104 @@ whose keys are public and for tests only)::
     key_id = 1
     algorithm = "hmac-sha256"
 
+The file's layout and every key's type and range are one schema, :class:`KeyFile`
+(msgspec Structs, read by :func:`fsw.configfile.load_toml`); the checks that span keys
+(SPIs and key ids that must exist, windows that must fit) are :class:`LinkConfig`'s.
+A bad file raises :class:`~fsw.ccsds.errors.ConfigError` naming the file and the key.
+
 >>> cfg = LinkConfig.load(TEST_KEY_FILE)
 >>> cfg.spacecraft_id, cfg.tm_frame_len, cfg.active_spi
 (42, 1115, 1)
 >>> LinkConfig(spacecraft_id=7).sdls_enabled
 False
+>>> LinkConfig(spacecraft_id=5000)
+Traceback (most recent call last):
+...
+fsw.ccsds.errors.ConfigError: spacecraft_id: expected an integer >= 0 and <= 1023, got 5000
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
+from msgspec import Meta
+
+from fsw import configfile
 from fsw.ccsds.errors import ConfigError, SdlsError
 from fsw.ccsds.sdls import MacAlgorithm, SecurityAssociation
 
 #: The repository's test key file. Its keys are public: never fly them.
 TEST_KEY_FILE = Path(__file__).parent / "testkeys" / "test_link.toml"
+
+
+VcId = Annotated[int, Meta(ge=0, le=7)]
+Small = Annotated[int, Meta(ge=1, le=255)]
+
+
+class LinkTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``[link]`` table: ids, frame sizes, randomizers, COP-1 windows and timer."""
+
+    spacecraft_id: Annotated[int, Meta(ge=0, le=0x3FF)]
+    tc_vcid: Annotated[int, Meta(ge=0, le=63)] = 0
+    tm_vcids: Annotated[tuple[VcId, ...], Meta(min_length=1, max_length=8)] = (0,)
+    idle_vcid: VcId = 7
+    tm_frame_len: Annotated[int, Meta(ge=64, le=2048)] = 1115
+    tc_max_frame_len: Annotated[int, Meta(ge=32, le=1024)] = 1024
+    tc_segment_header: bool = True
+    map_id: Annotated[int, Meta(ge=0, le=63)] = 0
+    randomize_tc: bool = True
+    randomize_tm: bool = True
+    farm_window: Small = 20
+    fop_window: Small = 8
+    fop_t1_s: Annotated[float, Meta(gt=0.0, le=86400.0)] = 2.0
+    fop_transmission_limit: Small = 8
+
+
+class KeyEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One ``[[sdls.keys]]`` entry: a key id and the key as hex."""
+
+    id: Annotated[int, Meta(ge=0, le=0xFFFF)]
+    hex: Annotated[str, Meta(pattern="^([0-9A-Fa-f]{2})+$", description="hex digits, two per byte")]
+
+
+class SaEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One ``[[sdls.sa]]`` entry: a security association (its key and algorithm)."""
+
+    spi: Annotated[int, Meta(ge=0, le=0xFFFF)]
+    key_id: Annotated[int, Meta(ge=0, le=0xFFFF)]
+    algorithm: MacAlgorithm = MacAlgorithm.HMAC_SHA256
+    mac_len: int = 16
+    window: int = 64
+
+
+class SdlsTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``[sdls]`` table: the active SPI, the key ring, the security associations."""
+
+    active_spi: Annotated[int, Meta(ge=0, le=0xFFFF)] | None = None
+    keys: tuple[KeyEntry, ...] = ()
+    sa: tuple[SaEntry, ...] = ()
+
+
+class KeyFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A link configuration and key file, as written."""
+
+    link: LinkTable
+    sdls: SdlsTable = msgspec.field(default_factory=SdlsTable)
+
+    def to_config(self) -> LinkConfig:
+        """The :class:`LinkConfig` this file describes (its cross-key checks run here)."""
+        return LinkConfig(
+            **msgspec.structs.asdict(self.link),
+            active_spi=self.sdls.active_spi,
+            security_associations=tuple(
+                SaConfig(sa.spi, sa.key_id, sa.algorithm.value, sa.mac_len, sa.window)
+                for sa in self.sdls.sa
+            ),
+            keys=tuple((k.id, bytes.fromhex(k.hex)) for k in self.sdls.keys),
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,20 +150,14 @@ class LinkConfig:
     keys: tuple[tuple[int, bytes], ...] = ()
 
     def __post_init__(self) -> None:
-        if not 0 <= self.spacecraft_id <= 0x3FF:
-            raise ConfigError(f"spacecraft_id {self.spacecraft_id} outside 0..1023")
-        if not 0 <= self.tc_vcid <= 63:
-            raise ConfigError(f"tc_vcid {self.tc_vcid} outside 0..63")
-        if not self.tm_vcids or any(not 0 <= v <= 7 for v in self.tm_vcids):
-            raise ConfigError(f"tm_vcids {self.tm_vcids} must be one or more of 0..7")
-        if self.idle_vcid in self.tm_vcids or not 0 <= self.idle_vcid <= 7:
-            raise ConfigError(f"idle_vcid {self.idle_vcid} must be 0..7 and not a data VC")
-        if not 64 <= self.tm_frame_len <= 2048:
-            raise ConfigError(f"tm_frame_len {self.tm_frame_len} outside 64..2048")
-        if not 32 <= self.tc_max_frame_len <= 1024:
-            raise ConfigError(f"tc_max_frame_len {self.tc_max_frame_len} outside 32..1024")
-        if not 0 <= self.map_id <= 63:
-            raise ConfigError(f"map_id {self.map_id} outside 0..63")
+        # Each setting's type and range: the [link] table's schema, one source of truth.
+        settings = {name: getattr(self, name) for name in LinkTable.__struct_fields__}
+        try:
+            configfile.convert(settings, LinkTable, "link settings")
+        except configfile.ConfigError as exc:
+            raise ConfigError(f"{exc.key}: {exc.reason}") from None
+        if self.idle_vcid in self.tm_vcids:
+            raise ConfigError(f"idle_vcid {self.idle_vcid} must not be a data VC")
         if self.fop_window >= self.farm_window // 2:
             raise ConfigError(
                 f"fop_window {self.fop_window} must be below half the farm_window "
@@ -139,62 +211,35 @@ class LinkConfig:
         )
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> LinkConfig:
+    def from_dict(cls, doc: dict[str, Any], source: str = "<key file>") -> LinkConfig:
         """Build from the parsed key-file structure (``[link]`` and ``[sdls]`` tables)."""
-        if not isinstance(doc, dict):
-            raise ConfigError("the key file must hold a table at the top level")
-        link = doc.get("link", {})
-        sdls = doc.get("sdls", {})
-        if not isinstance(link, dict) or not isinstance(sdls, dict):
-            raise ConfigError("[link] and [sdls] must be tables")
-        known = {f.name for f in fields(cls)} - {"security_associations", "keys", "active_spi"}
-        unknown = set(link) - known
-        if unknown:
-            raise ConfigError(f"unknown [link] setting(s): {', '.join(sorted(unknown))}")
-        kwargs: dict[str, Any] = dict(link)
-        if "tm_vcids" in kwargs:
-            kwargs["tm_vcids"] = tuple(kwargs["tm_vcids"])
         try:
-            keys = tuple((int(k["id"]), bytes.fromhex(str(k["hex"]))) for k in sdls.get("keys", []))
-            sas = tuple(
-                SaConfig(
-                    spi=int(s["spi"]),
-                    key_id=int(s["key_id"]),
-                    algorithm=str(s.get("algorithm", MacAlgorithm.HMAC_SHA256.value)),
-                    mac_len=int(s.get("mac_len", 16)),
-                    window=int(s.get("window", 64)),
-                )
-                for s in sdls.get("sa", [])
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"bad [sdls] entry: {exc}") from None
-        active = sdls.get("active_spi")
-        try:
-            return cls(
-                **kwargs,
-                active_spi=int(active) if active is not None else None,
-                security_associations=sas,
-                keys=keys,
-            )
-        except TypeError as exc:
-            raise ConfigError(f"bad [link] setting: {exc}") from None
+            return configfile.convert(doc, KeyFile, source).to_config()
+        except configfile.ConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.reason}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> LinkConfig:
         """Read a ``.toml`` or ``.json`` key file."""
         path = Path(path)
+        read = configfile.load_json if path.suffix.lower() == ".json" else configfile.load_toml
         try:
-            text = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
-        try:
-            if path.suffix.lower() == ".json":
-                doc = json.loads(text)
-            else:
-                doc = tomllib.loads(text.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"key file {path} is not valid {path.suffix[1:]}: {exc}") from None
-        return cls.from_dict(doc)
+            return read(path, KeyFile).to_config()
+        except configfile.ConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path.name}: {exc.reason}") from None
 
 
-__all__ = ["TEST_KEY_FILE", "LinkConfig", "SaConfig"]
+__all__ = [
+    "TEST_KEY_FILE",
+    "KeyEntry",
+    "KeyFile",
+    "LinkConfig",
+    "LinkTable",
+    "SaConfig",
+    "SaEntry",
+    "SdlsTable",
+]

@@ -25,7 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sgp4.api import Satrec
+from sgp4.api import SGP4_ERRORS, Satrec
+from sgp4.io import compute_checksum
 
 from fsw.core.clock import TAI_MINUS_UTC_S
 from fsw.power.errors import TleError
@@ -41,14 +42,6 @@ SOLAR_CONSTANT_W_M2 = 1361.0  # total solar irradiance at 1 AU
 JD_CCSDS_EPOCH = 2436204.5  # 1958-01-01T00:00:00 as a Julian date
 DAY_S = 86400.0
 _TWO_PI = 2.0 * np.pi
-
-_SGP4_ERRORS = {
-    1: "mean eccentricity out of range",
-    2: "mean motion below zero",
-    3: "perturbed eccentricity out of range",
-    4: "semi-latus rectum below zero",
-    6: "satellite has decayed",
-}
 
 
 def _asarray(t_tai: ArrayLike) -> FloatArray:
@@ -67,26 +60,23 @@ def tai_to_jd_utc(t_tai: ArrayLike) -> tuple[FloatArray, FloatArray]:
     return JD_CCSDS_EPOCH + whole, days - whole
 
 
-def checksum_tle_line(line: str) -> int:
-    """The modulo-10 checksum of the first 68 characters ('-' counts 1).
-
-    >>> checksum_tle_line("1 00005U 58002B   00179.78495062  .00000023  00000-0  28098-4 0  4753")
-    3
-    """
-    total = 0
-    for ch in line[:68]:
-        if ch.isdigit():
-            total += int(ch)
-        elif ch == "-":
-            total += 1
-    return total % 10
+def _sgp4_reason(code: int) -> str:
+    """sgp4's own words for its error ``code`` (``sgp4.api.SGP4_ERRORS``)."""
+    return str(SGP4_ERRORS.get(code, f"sgp4 error {code}"))
 
 
 def parse_tle(line1: str, line2: str) -> Satrec:
     """Validate and parse a two-line element set; :class:`TleError` says what is wrong.
 
-    Checks line numbers, lengths, checksums, matching catalogue numbers and that sgp4
-    can propagate the set at its own epoch.
+    Checks line numbers, lengths, checksums (sgp4's ``compute_checksum``), matching
+    catalogue numbers and that sgp4 can propagate the set at its own epoch; sgp4's
+    error table says why it cannot.
+
+    >>> parse_tle("1 00005U 58002B   00179.78495062  .00000023  00000-0  28098-4 0  4754",
+    ...           "2 00005  34.2682 348.7242 1859667 331.7664  19.3264 10.82419157413667")
+    Traceback (most recent call last):
+    ...
+    fsw.power.errors.TleError: TLE line 1 checksum is '4', expected 3: re-uplink the element set
     """
     if not isinstance(line1, str) or not isinstance(line2, str):
         raise TleError("TLE lines must be text")
@@ -98,7 +88,7 @@ def parse_tle(line1: str, line2: str) -> Satrec:
             raise TleError(f"TLE line {n} is {len(line)} characters long, expected 69")
         if line[0] != str(n) or line[1] != " ":
             raise TleError(f"TLE line {n} must start with '{n} '")
-        want = checksum_tle_line(line)
+        want = compute_checksum(line)
         if not line[68].isdigit() or int(line[68]) != want:
             raise TleError(
                 f"TLE line {n} checksum is {line[68]!r}, expected {want}: re-uplink the element set"
@@ -109,12 +99,13 @@ def parse_tle(line1: str, line2: str) -> Satrec:
         sat = Satrec.twoline2rv(l1, l2)
     except Exception as exc:  # sgp4 raises assorted ValueError/IndexError on bad fields
         raise TleError(f"TLE fields do not parse: {exc}") from exc
-    if sat.error != 0 or not np.isfinite(sat.no_kozai) or sat.no_kozai <= 0.0:
-        raise TleError("TLE elements are not a valid orbit (mean motion or eccentricity)")
+    if sat.error != 0:
+        raise TleError(f"TLE elements are not a valid orbit: {_sgp4_reason(sat.error)}")
+    if not np.isfinite(sat.no_kozai) or sat.no_kozai <= 0.0:
+        raise TleError("TLE elements are not a valid orbit: mean motion is not positive")
     err, r, _v = sat.sgp4(sat.jdsatepoch, sat.jdsatepochF)
     if err != 0 or not np.all(np.isfinite(r)):
-        reason = _SGP4_ERRORS.get(err, f"sgp4 error {err}")
-        raise TleError(f"TLE cannot be propagated at its epoch: {reason}")
+        raise TleError(f"TLE cannot be propagated at its epoch: {_sgp4_reason(err)}")
     return sat
 
 
@@ -136,8 +127,7 @@ def propagate_teme(sat: Satrec, t_tai: ArrayLike) -> FloatArray:
     bad = np.flatnonzero(err)
     if bad.size:
         code = int(err[bad[0]])
-        reason = _SGP4_ERRORS.get(code, f"sgp4 error {code}")
-        raise TleError(f"orbit propagation failed at sample {int(bad[0])}: {reason}")
+        raise TleError(f"orbit propagation failed at sample {int(bad[0])}: {_sgp4_reason(code)}")
     return np.asarray(r, dtype=np.float64)
 
 

@@ -19,16 +19,13 @@ from typing import Annotated
 
 import typer
 
+from gnomon.clikit import examples, fail
+
 hil_app = typer.Typer(
     help="Hardware-in-the-loop bench over a serial cable.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _port_url(port: str, baud: int) -> str:
@@ -40,7 +37,13 @@ def _port_url(port: str, baud: int) -> str:
     return port if "://" in port else f"serial://{port}?baud={baud}"
 
 
-@hil_app.command("run")
+@hil_app.command(
+    "run",
+    epilog=examples(
+        "gnomon hil run --port /dev/ttyUSB0 --scenario leo550-sso-6u --orbits 1",
+        "gnomon hil run --port serial:///dev/ttyAMA0?baud=115200 --speed 5 --json",
+    ),
+)
 def run_cmd(
     port: Annotated[
         str,
@@ -71,22 +74,23 @@ def run_cmd(
     """Run the world in (sped-up) real time against a board, play the ground station over
     the radio channel, archive everything; write the SITL's summary and report plus link
     and timing statistics."""
-    from hil.bench.bench import Bench, HilError
+    from hil.bench.bench import Bench
+    from hil.bench.errors import HilError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     url = _port_url(port, baud)
     try:
         bench = Bench(url, scenario, orbits=orbits, speed=speed, seed=seed, out_dir=out)
     except HilError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not as_json:
         typer.echo(f"waiting for the board on {url} ...", err=True)
     try:
         summary = bench.run(board_timeout_s=board_timeout)
     except HilError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _fail("stopped")
+        fail("stopped")
     finally:
         bench.close()
     if as_json:
@@ -109,7 +113,10 @@ def run_cmd(
     )
 
 
-@hil_app.command("selftest")
+@hil_app.command(
+    "selftest",
+    epilog=examples("gnomon hil selftest", "gnomon hil selftest --json --workdir /tmp/hil"),
+)
 def selftest_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON only.")] = False,
     baud: Annotated[int, typer.Option(help="Line rate the pty cable is paced at.")] = 921600,
@@ -123,7 +130,7 @@ def selftest_cmd(
 ) -> None:
     """Board subprocess and bench over a pty pair: commands, telemetry, link efficiency,
     round trips, board inference latency, and an unplug/replug mid-run."""
-    from hil.bench.bench import selftest
+    from hil.bench.selftest import selftest
 
     logging.basicConfig(level=logging.ERROR)
     result = selftest(baud=baud, speed=speed, workdir=workdir)

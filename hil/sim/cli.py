@@ -1,9 +1,9 @@
 """The simulation's commands: ``gnomon sitl`` and ``gnomon world``.
 
 ``gnomon sitl [SCENARIO] --orbits N --out DIR`` flies the whole satellite in simulation
-(mounted with ``app.command("sitl")(sitl_command)``: one command, so its options parse as
-written; a Typer group with a positional argument would take ``--orbits`` for a
-sub-command; ``sitl_app`` is the same command as a stand-alone app for tests).
+(mounted with ``app.command("sitl", epilog=SITL_EXAMPLES)(sitl_command)``: one command,
+so its options parse as written; a Typer group with a positional argument would take
+``--orbits`` for a sub-command; ``sitl_app`` is the same command as a stand-alone app for tests).
 ``gnomon world pass-times SCENARIO`` lists eclipses and ground-station passes.
 Heavy imports (numpy, sgp4, matplotlib) happen inside the commands.
 
@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gnomon.clikit import fail
+from gnomon.clikit import examples, fail
 
 world_app = typer.Typer(
     help="The simulated world: orbit, Sun, eclipses, ground passes.",
@@ -47,8 +47,10 @@ def _utc(tai: float) -> str:
 
 @world_app.command(
     "pass-times",
-    epilog="Examples:\n\n  gnomon world pass-times leo550-sso-6u"
-    "\n\n  gnomon world pass-times long-eclipse-6u --hours 24 --json",
+    epilog=examples(
+        "gnomon world pass-times leo550-sso-6u",
+        "gnomon world pass-times long-eclipse-6u --hours 24 --json",
+    ),
 )
 def pass_times(
     scenario: Annotated[str, typer.Argument(help="Bundled scenario name or a TOML path.")],
@@ -258,13 +260,8 @@ def sitl_command(
     Writes OUT/summary.json, OUT/report.html (with PNG plots), OUT/archive.sqlite and
     OUT/sitl.log (every log line, flight events included).
 
-    Examples: `gnomon sitl` (3 orbits of the default 6U into out/sitl/);
-    `gnomon sitl sitl-short --orbits 0.25 --out out/short`;
-    `gnomon sitl --realtime --always-in-view --clean-link --link udp://127.0.0.1:10025`
-    (then `gnomon ground console --link udp://127.0.0.1:10025`).
+    Then `gnomon ground console --link udp://127.0.0.1:10025` flies a `--realtime` run.
     """
-    from hil.sim.errors import ScenarioError, WorldError
-
     if realtime:
         _realtime(
             scenario, orbits, seed, link, duration, always_in_view, clean_link, seu_acceleration
@@ -274,11 +271,36 @@ def sitl_command(
         fail("--link needs --realtime")
     if clean_link or always_in_view:
         fail("--clean-link and --always-in-view go with --realtime")
+    summary = _fly_batch(scenario, orbits, seed, out, seu_acceleration, as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(_summary_text(summary, out))
+
+
+#: The help's examples of ``gnomon sitl`` (mount it with ``epilog=SITL_EXAMPLES``).
+SITL_EXAMPLES = examples(
+    "gnomon sitl                  (3 orbits of the default 6U into out/sitl/)",
+    "gnomon sitl sitl-short --orbits 0.25 --out out/short",
+    "gnomon sitl --realtime --always-in-view --clean-link --link udp://127.0.0.1:10025",
+)
+
+
+def _fly_batch(
+    scenario: str,
+    orbits: float,
+    seed: int,
+    out: Path,
+    seu_acceleration: float | None,
+    as_json: bool,
+) -> dict[str, Any]:
+    """Fly the mission with a progress bar (on a terminal), write the report; the summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from hil.sim.errors import ScenarioError, WorldError
+    from hil.sim.report import write_report
     from hil.sim.sitl import run_sitl
 
-    show = not as_json and sys.stderr.isatty()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -291,7 +313,7 @@ def sitl_command(
             TextColumn("{task.percentage:>3.0f}% of simulated time"),
             TimeRemainingColumn(),
             transient=True,
-            disable=not show,
+            disable=as_json or not sys.stderr.isatty(),
         ) as bar:
             task = bar.add_task(scenario, total=1.0)
 
@@ -306,15 +328,17 @@ def sitl_command(
                 progress=progress,
                 seu_acceleration=seu_acceleration,
             )
+        write_report(result, out)
     except (ScenarioError, WorldError) as exc:
         fail(str(exc))
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-    s = result.summary
-    if as_json:
-        typer.echo(json.dumps(s))
-        return
+    return result.summary
+
+
+def _summary_text(s: dict[str, Any], out: Path) -> str:
+    """The few lines ``gnomon sitl`` prints: what flew, and where the report is."""
     f, seu, c, b, lk = s["frames"], s["seu"], s["commands"], s["battery"], s["link"]
     lines = [
         f"{s['scenario']}: {s['orbits']:g} orbits, {s['sim_seconds'] / 3600:.2f} h simulated "
@@ -336,7 +360,7 @@ def sitl_command(
         f"report: {out / 'report.html'}",
         f"next:   gnomon ground events --archive {out / 'archive.sqlite'}",
     ]
-    typer.echo("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
@@ -376,7 +400,8 @@ def _realtime(
 
     from fsw.link import LinkError, open_link
     from hil.sim.errors import ScenarioError, WorldError
-    from hil.sim.sitl import Sitl, make_config
+    from hil.sim.sitl import Sitl
+    from hil.sim.sitl_config import make_config
 
     if link is None:
         fail("--realtime needs --link, e.g. --link udp://127.0.0.1:10025")
@@ -434,6 +459,6 @@ def _realtime(
     )
 
 
-sitl_app.command()(sitl_command)
+sitl_app.command(epilog=SITL_EXAMPLES)(sitl_command)
 
-__all__ = ["sitl_app", "sitl_command"]
+__all__ = ["SITL_EXAMPLES", "sitl_app", "sitl_command"]

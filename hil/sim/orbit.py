@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from sgp4 import exporter
 from sgp4.api import WGS72, Satrec
+from sgp4.io import fix_checksum
 
 from fsw.power import astro
 from fsw.power.astro import FloatArray
@@ -87,7 +88,7 @@ def make_tle(
     )
     l1, l2 = exporter.export_tle(sat)
     body = l1[:9] + f"{designator[:8]:<8}" + l1[17:68]
-    l1 = body + str(astro.checksum_tle_line(body))
+    l1 = fix_checksum(body)
     astro.parse_tle(l1, l2)
     return l1, l2
 

@@ -19,7 +19,7 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -29,8 +29,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from hil.sim.sitl import SitlResult
+from hil.sim.results import SitlResult
 
 PLOTS: tuple[tuple[str, str], ...] = (
     ("power.png", "Battery and power"),
@@ -82,7 +81,7 @@ def _pass_spans(res: SitlResult) -> list[tuple[float, float]]:
 
 
 def _power(res: SitlResult) -> Figure:
-    tl = res.timeline
+    tl = res.trace
     t = np.array(tl.t_s) / 3600.0
     fig, ax = plt.subplots(figsize=(10, 4.2))
     _bands(ax, res.eclipses_s, "0.6", 0.25, "eclipse")
@@ -106,7 +105,7 @@ def _power(res: SitlResult) -> Figure:
 
 
 def _payload(res: SitlResult) -> Figure:
-    tl = res.timeline
+    tl = res.trace
     t = np.array(tl.t_s) / 3600.0
     fig, (ax, ax2) = plt.subplots(
         2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
@@ -195,7 +194,7 @@ def _link(res: SitlResult) -> Figure:
     ax.set_ylabel("count (log)")
     ax.legend(fontsize=7, ncol=3, loc="upper right")
     ax.set_title("Space link per pass")
-    tl = res.timeline
+    tl = res.trace
     t = np.array(tl.t_s) / 3600.0
     _bands(ax2, _pass_spans(res), "tab:green", 0.25, "ground pass")
     ax2.step(t, tl.dl_queued, where="post", color="black", lw=1.0, label="TM packets on board")

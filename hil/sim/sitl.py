@@ -32,11 +32,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +51,12 @@ from fsw.core.flight import FlightSoftware
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
-from hil.sim.channel import ChannelConfig, RfChannel
-from hil.sim.errors import ScenarioError, WorldError
-from hil.sim.ground_script import GroundScript, ScriptConfig
-from hil.sim.scenario import Scenario, load_scenario, resolve_scenario_path
+from hil.sim.channel import RfChannel
+from hil.sim.ground_script import GroundScript
+from hil.sim.results import SAMPLE_S, SeuRecord, SitlResult, Trace
+from hil.sim.scenario import Scenario, load_scenario
 from hil.sim.sim_hal import SimDevices, sim_hal_with_devices
+from hil.sim.sitl_config import SitlConfig, make_config
 from hil.sim.world import World
 
 log = logging.getLogger(__name__)
@@ -65,132 +64,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SCENARIO = "leo550-sso-6u"
 #: Summary fields that depend on the machine (everything else is deterministic).
 WALL_CLOCK_FIELDS: tuple[str, ...] = ("wall_seconds", "sim_wall_ratio", "inference_latency_ms")
-#: Timeline sample period for the report's plots (simulated seconds).
-SAMPLE_S = 10.0
-
 ProgressFn = Callable[[float, float], None]
-
-
-# ---------------------------------------------------------------------------- settings
-@dataclass(slots=True, frozen=True)
-class SitlConfig:
-    """How a SITL run is set up; the scenario's optional ``[sitl]`` table sets these.
-
-    ``seu_acceleration`` multiplies the scenario's upset rate (an accelerated test, so a
-    few orbits show tens of upsets; stated in the report). ``start_offset_s`` starts the
-    run that long after the scenario's ``start_utc`` (to begin near good passes).
-    ``drain_s`` is flown after the last orbit without new upsets, so the scrubber can
-    account for every one.
-    """
-
-    orbits: float = 3.0
-    seed: int = 1
-    step_s: float = 1.0
-    seu_acceleration: float = 1.0
-    start_offset_s: float = 0.0
-    drain_s: float = 120.0
-    channel: ChannelConfig = field(default_factory=ChannelConfig)
-    script: ScriptConfig = field(default_factory=ScriptConfig)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.orbits <= 50.0:
-            raise WorldError(f"orbits = {self.orbits} must be in (0, 50]")
-        if not 0.1 <= self.step_s <= 10.0:
-            raise WorldError(f"step_s = {self.step_s} must be within 0.1..10 s")
-        if not self.seu_acceleration >= 0.0:
-            raise WorldError("seu_acceleration must be >= 0")
-        if not self.drain_s >= 0.0 or not self.start_offset_s >= 0.0:
-            raise WorldError("drain_s and start_offset_s must be >= 0")
-
-
-_CHANNEL_KEYS = ("uplink_ber", "downlink_ber", "uplink_drop", "downlink_drop", "downlink_bps")
-_TOP_KEYS = ("seu_acceleration", "start_offset_s", "drain_s", "step_s")
-_SCRIPT_KEYS = ("threshold_a", "threshold_b", "retry_after_s", "max_attempts")
-
-
-def sitl_settings(scenario: str | Path) -> dict[str, Any]:
-    """The ``[sitl]`` table of a scenario file (empty when it has none)."""
-    path = resolve_scenario_path(scenario)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from exc
-    table = doc.get("sitl", {})
-    if not isinstance(table, dict):
-        raise ScenarioError(f"{path.name}: [sitl] must be a table")
-    known = set(_CHANNEL_KEYS) | set(_TOP_KEYS) | set(_SCRIPT_KEYS)
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ScenarioError(
-            f"{path.name}: [sitl] has unknown keys {unknown} (known: {', '.join(sorted(known))})"
-        )
-    for k, v in table.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ScenarioError(f"{path.name}: [sitl].{k} must be a number, got {v!r}")
-    return dict(table)
-
-
-def make_config(
-    scenario: str | Path, *, orbits: float = 3.0, seed: int = 1, **overrides: Any
-) -> SitlConfig:
-    """A :class:`SitlConfig` from the scenario's ``[sitl]`` table plus ``overrides``."""
-    table = sitl_settings(scenario)
-    table.update({k: v for k, v in overrides.items() if v is not None})
-    ch: dict[str, Any] = {k: float(table.pop(k)) for k in _CHANNEL_KEYS if k in table}
-    ch["passes_only"] = bool(table.pop("passes_only", True))
-    channel = ChannelConfig(**ch)
-    sc: dict[str, Any] = {
-        k: (int(table.pop(k)) if k == "max_attempts" else float(table.pop(k)))
-        for k in _SCRIPT_KEYS
-        if k in table
-    }
-    script = ScriptConfig(**sc)
-    top: dict[str, Any] = {k: float(table.pop(k)) for k in _TOP_KEYS if k in table}
-    if table:
-        raise ScenarioError(f"unknown SITL settings {sorted(table)}")
-    return SitlConfig(orbits=float(orbits), seed=int(seed), channel=channel, script=script, **top)
-
-
-# ---------------------------------------------------------------------------- results
-@dataclass(slots=True)
-class Timeline:
-    """Samples for the report's plots (every :data:`SAMPLE_S` simulated seconds)."""
-
-    t_s: list[float] = field(default_factory=list)
-    soc: list[float] = field(default_factory=list)
-    solar_w: list[float] = field(default_factory=list)
-    load_w: list[float] = field(default_factory=list)
-    payload_w: list[float] = field(default_factory=list)
-    queue: list[int] = field(default_factory=list)
-    dl_queued: list[int] = field(default_factory=list)
-    inferences: list[int] = field(default_factory=list)
-    processed: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True, frozen=True)
-class SeuRecord:
-    """One injected upset and what became of it (times in seconds from the start)."""
-
-    t_s: float
-    model: str
-    byte: int
-    bit: int
-    block: int
-    detected_s: float | None
-    repaired_s: float | None
-
-
-@dataclass(slots=True)
-class SitlResult:
-    """Everything a run produced: the summary and the data behind the report."""
-
-    summary: dict[str, Any]
-    timeline: Timeline
-    eclipses_s: list[tuple[float, float]]
-    passes: list[dict[str, Any]]
-    seus: list[SeuRecord]
-    scenario: Scenario
-    config: SitlConfig
 
 
 @dataclass(slots=True)
@@ -276,7 +150,7 @@ class Sitl:
             )
         self._flips: list[_Flip] = []
         self._pending: dict[tuple[int, int], list[_Flip]] = {}
-        self.timeline = Timeline()
+        self.trace = Trace()
         self._floor_soc = sc.policy.floor_soc
         self._below_floor = False
         self.floor_violations = 0
@@ -317,7 +191,7 @@ class Sitl:
 
     def _sample(self, payload_w: float) -> None:
         e = self.world.eps
-        tl = self.timeline
+        tl = self.trace
         tl.t_s.append(self.t_s)
         tl.soc.append(e.soc)
         tl.solar_w.append(e.solar_w)
@@ -494,18 +368,100 @@ class Sitl:
 
     # ------------------------------------------------------------------ summary
     def _result(self, wall_s: float) -> SitlResult:
-        fs = self.fs
+        w = self.world
+        seus = [
+            SeuRecord(
+                f.t_s, self.models[f.model].name, f.byte, f.bit, f.block, f.detected_s, f.repaired_s
+            )
+            for f in self._flips
+        ]
+        eclipses = [(e.start_tai - w.start_tai, e.end_tai - w.start_tai) for e in w.eclipses]
+        return SitlResult(
+            self._summary(wall_s),
+            self.trace,
+            eclipses,
+            list(self._pass_stats),
+            seus,
+            self.scenario,
+            self.config,
+        )
 
-        def tlm(name: str) -> Any:
-            return fs.telemetry(name)
+    def _summary(self, wall_s: float) -> dict[str, Any]:
+        """``summary.json``: what a user checks after a run (see docs/sitl.md)."""
+        ground_sum = self.ground.summary() if self.ground is not None else {}
+        sim_s = self.t_s
+        return {
+            "scenario": self.scenario.name,
+            "seed": self.config.seed,
+            "sim_seconds": round(sim_s, 3),
+            "wall_seconds": round(wall_s, 3),
+            "sim_wall_ratio": round(sim_s / wall_s, 1) if wall_s > 0 else None,
+            "orbits": self.config.orbits,
+            "orbit_period_s": round(self.period_s, 3),
+            "frames": self._frames_summary(),
+            "inference_energy_j": round(self.payload.energy_j, 3),
+            "inference_latency_ms": self._latency_summary(),
+            "battery": {
+                "min_soc": round(self.min_soc, 5),
+                "max_soc": round(self.max_soc, 5),
+                "floor_soc": self._floor_soc,
+                "floor_violations": self.floor_violations,
+                "brownout_j": round(self.world.eps_model.ledger.unserved_j, 3),
+            },
+            "seu": self._seu_summary(),
+            "commands": ground_sum.get("commands", {}),
+            "link": self._link_summary(ground_sum),
+            "passes": len(self._pass_stats),
+            "ground": {
+                k: v
+                for k, v in ground_sum.items()
+                if k not in ("commands", "frames_rejected", "packets_received", "retransmissions")
+            },
+            "mode": self.fs.mode.name,
+        }
 
+    def _frames_summary(self) -> dict[str, Any]:
+        def tlm(name: str) -> int:
+            return int(self.fs.telemetry(f"payload.{name}"))
+
+        return {
+            "seen": tlm("frames_seen"),
+            "processed": tlm("frames_processed"),
+            "kept": tlm("frames_kept"),
+            "discarded": tlm("frames_discarded"),
+            "dropped": tlm("frames_dropped"),
+            "queued_at_end": tlm("queue_len"),
+            "small_runs": tlm("small_runs"),
+            "large_runs": tlm("large_runs"),
+            "escalations": tlm("escalations"),
+            "accuracy": self._accuracy(),
+        }
+
+    def _latency_summary(self) -> dict[str, Any]:
         lat = np.array(self.payload.latency_s) * 1e3
+        return {
+            "count": int(lat.size),
+            "mean": round(float(lat.mean()), 3) if lat.size else None,
+            "p95": round(float(np.percentile(lat, 95)), 3) if lat.size else None,
+            "max": round(float(lat.max()), 3) if lat.size else None,
+        }
+
+    def _seu_summary(self) -> dict[str, Any]:
         flips = self._flips
         detected = sum(f.detected_s is not None for f in flips)
-        repaired = sum(f.repaired_s is not None for f in flips)
+        return {
+            "acceleration": self.config.seu_acceleration,
+            "injected": len(flips),
+            "detected": detected,
+            "repaired": sum(f.repaired_s is not None for f in flips),
+            "pending": len(flips) - detected,
+            "blocks_repaired": int(self.fs.telemetry("scrubber.repaired")),
+            "unrepairable": int(self.fs.telemetry("scrubber.unrepairable")),
+        }
+
+    def _link_summary(self, ground_sum: dict[str, Any]) -> dict[str, Any]:
         counters = self.radio.link.counters
         ch = self.channel.stats
-        ground_sum = self.ground.summary() if self.ground is not None else {}
         tm_packets_sent = int(counters.get("tm_packets", 0))
         received = int(ground_sum.get("packets_received", 0))
         # TM frames the ground rejected (FECF): its own count, else what the channel hit.
@@ -515,108 +471,29 @@ class Sitl:
             int(counters.get(k, 0))
             for k in ("frames_rejected_fecf", "frames_rejected_format", "cltus_incomplete")
         )
-        queued = len(fs.registry.downlink)
-        sim_s = self.t_s
-        summary: dict[str, Any] = {
-            "scenario": self.scenario.name,
-            "seed": self.config.seed,
-            "sim_seconds": round(sim_s, 3),
-            "wall_seconds": round(wall_s, 3),
-            "sim_wall_ratio": round(sim_s / wall_s, 1) if wall_s > 0 else None,
-            "orbits": self.config.orbits,
-            "orbit_period_s": round(self.period_s, 3),
-            "frames": {
-                "seen": int(tlm("payload.frames_seen")),
-                "processed": int(tlm("payload.frames_processed")),
-                "kept": int(tlm("payload.frames_kept")),
-                "discarded": int(tlm("payload.frames_discarded")),
-                "dropped": int(tlm("payload.frames_dropped")),
-                "queued_at_end": int(tlm("payload.queue_len")),
-                "small_runs": int(tlm("payload.small_runs")),
-                "large_runs": int(tlm("payload.large_runs")),
-                "escalations": int(tlm("payload.escalations")),
-                "accuracy": self._accuracy(),
-            },
-            "inference_energy_j": round(self.payload.energy_j, 3),
-            "inference_latency_ms": {
-                "count": int(lat.size),
-                "mean": round(float(lat.mean()), 3) if lat.size else None,
-                "p95": round(float(np.percentile(lat, 95)), 3) if lat.size else None,
-                "max": round(float(lat.max()), 3) if lat.size else None,
-            },
-            "battery": {
-                "min_soc": round(self.min_soc, 5),
-                "max_soc": round(self.max_soc, 5),
-                "floor_soc": self._floor_soc,
-                "floor_violations": self.floor_violations,
-                "brownout_j": round(self.world.eps_model.ledger.unserved_j, 3),
-            },
-            "seu": {
-                "acceleration": self.config.seu_acceleration,
-                "injected": len(flips),
-                "detected": detected,
-                "repaired": repaired,
-                "pending": len(flips) - detected,
-                "blocks_repaired": int(tlm("scrubber.repaired")),
-                "unrepairable": int(tlm("scrubber.unrepairable")),
-            },
-            "commands": ground_sum.get("commands", {}),
-            "link": {
-                "frames_up": ch["cltus_sent"],
-                "frames_down": ch["cadus_sent"],
-                "bits_corrected": int(counters.get("bits_corrected", 0)),
-                "frames_rejected": tm_rejected + tc_rejected,
-                "packets_lost": max(0, tm_packets_sent - received),
-                "cltus_dropped": ch["cltus_dropped"],
-                "cltus_corrupted": ch["cltus_corrupted"],
-                "cadus_dropped": ch["cadus_dropped"],
-                "cadus_corrupted": ch["cadus_corrupted"],
-                "tc_frames_accepted": int(counters.get("frames_accepted", 0)),
-                "tm_packets_sent": tm_packets_sent,
-                "tm_packets_received": received,
-                "tm_queue_dropped": int(fs.registry.downlink.total_dropped),
-                "tm_queued_at_end": queued,
-                "retransmissions": int(ground_sum.get("retransmissions", 0)),
-                "downlink_bps": self.config.channel.downlink_bps,
-                "uplink_ber": self.config.channel.uplink_ber,
-                "downlink_ber": self.config.channel.downlink_ber,
-                "uplink_drop": self.config.channel.uplink_drop,
-                "downlink_drop": self.config.channel.downlink_drop,
-            },
-            "passes": len(self._pass_stats),
-            "ground": {
-                k: v
-                for k, v in ground_sum.items()
-                if k not in ("commands", "frames_rejected", "packets_received", "retransmissions")
-            },
-            "mode": fs.mode.name,
+        channel = self.config.channel
+        return {
+            "frames_up": ch["cltus_sent"],
+            "frames_down": ch["cadus_sent"],
+            "bits_corrected": int(counters.get("bits_corrected", 0)),
+            "frames_rejected": tm_rejected + tc_rejected,
+            "packets_lost": max(0, tm_packets_sent - received),
+            "cltus_dropped": ch["cltus_dropped"],
+            "cltus_corrupted": ch["cltus_corrupted"],
+            "cadus_dropped": ch["cadus_dropped"],
+            "cadus_corrupted": ch["cadus_corrupted"],
+            "tc_frames_accepted": int(counters.get("frames_accepted", 0)),
+            "tm_packets_sent": tm_packets_sent,
+            "tm_packets_received": received,
+            "tm_queue_dropped": int(self.fs.registry.downlink.total_dropped),
+            "tm_queued_at_end": len(self.fs.registry.downlink),
+            "retransmissions": int(ground_sum.get("retransmissions", 0)),
+            "downlink_bps": channel.downlink_bps,
+            "uplink_ber": channel.uplink_ber,
+            "downlink_ber": channel.downlink_ber,
+            "uplink_drop": channel.uplink_drop,
+            "downlink_drop": channel.downlink_drop,
         }
-        seus = []
-        for f in flips:
-            seus.append(
-                SeuRecord(
-                    f.t_s,
-                    self.models[f.model].name,
-                    f.byte,
-                    f.bit,
-                    f.block,
-                    f.detected_s,
-                    f.repaired_s,
-                )
-            )
-        eclipses = [
-            (e.start_tai - self.world.start_tai, e.end_tai - self.world.start_tai)
-            for e in self.world.eclipses
-        ]
-        return SitlResult(
-            summary,
-            self.timeline,
-            eclipses,
-            list(self._pass_stats),
-            seus,
-            self.scenario,
-            self.config,
-        )
 
     def _accuracy(self) -> dict[str, Any]:
         """How the flight's keep/discard calls compare with the simulator's truth."""
@@ -643,7 +520,10 @@ def run_sitl(
     torch_threads: int | None = 1,
     **overrides: Any,
 ) -> SitlResult:
-    """Run a SITL mission; with ``out_dir`` write summary.json, report.html, archive.sqlite.
+    """Run a SITL mission; with ``out_dir`` write summary.json and archive.sqlite there.
+
+    The report (``report.html`` and its plots) is drawn from the result by
+    :func:`hil.sim.report.write_report`, as ``gnomon sitl`` does.
 
     ``torch_threads`` sets torch's CPU threads for the run (1: the int8 kernels on small
     batches are fastest single-threaded on a shared CPU; None leaves torch's setting).
@@ -662,24 +542,10 @@ def run_sitl(
     sitl = Sitl(scenario, cfg, out_dir=out_dir)
     result = sitl.run(progress)
     if out_dir is not None:
-        from hil.sim.report import write_report
-
         (out_dir / "summary.json").write_text(
             json.dumps(result.summary, indent=2) + "\n", encoding="utf-8"
         )
-        write_report(result, out_dir)
     return result
 
 
-__all__ = [
-    "DEFAULT_SCENARIO",
-    "WALL_CLOCK_FIELDS",
-    "SeuRecord",
-    "Sitl",
-    "SitlConfig",
-    "SitlResult",
-    "Timeline",
-    "make_config",
-    "run_sitl",
-    "sitl_settings",
-]
+__all__ = ["DEFAULT_SCENARIO", "WALL_CLOCK_FIELDS", "Sitl", "run_sitl"]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gnomon.clikit import fail
+from gnomon.clikit import examples, fail
 
 sched_app = typer.Typer(
     help="Power-aware inference scheduling: evaluate Gnomon against baselines and the oracle.",
@@ -28,8 +28,10 @@ def _sched() -> None:
 
 @sched_app.command(
     "eval",
-    epilog="Examples:\n\n  gnomon sched eval --scenarios 20"
-    "\n\n  gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots",
+    epilog=examples(
+        "gnomon sched eval --scenarios 20",
+        "gnomon sched eval --scenario degraded-panels-6u --plot /tmp/plots",
+    ),
 )
 def sched_eval(
     scenarios: Annotated[int, typer.Option(help="Number of randomized scenarios.")] = 100,
@@ -43,53 +45,63 @@ def sched_eval(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object only.")] = False,
 ) -> None:
     """Compare gnomon, greedy, duty_cycle and sunlit_only against the oracle."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from fsw.power.errors import PowerError
-    from hil.eval.sched import simulate as se
     from hil.sim.errors import WorldError
 
     if not 1 <= scenarios <= 10_000:
         fail(f"--scenarios must be within 1..10000, got {scenarios}")
     try:
-        if scenario is not None:
-            ev = se.evaluate_named(scenario, seed)
-            metrics = se.scenario_metrics(ev)
-            report: dict[str, Any] = {
-                "scenario": ev.timeline.scenario.name,
-                "seed": seed,
-                "policies": metrics,
-            }
-            if plot is not None:
-                report["plot"] = str(
-                    se.plot_scenario(ev, plot / f"{ev.timeline.scenario.name}.png")
-                )
-        else:
-            from rich.console import Console
-
-            with Progress(
-                TextColumn("scenarios"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
-                transient=True,
-            ) as bar:
-                task = bar.add_task("eval", total=scenarios)
-                report = se.evaluate(
-                    scenarios,
-                    seed,
-                    plot_dir=plot,
-                    progress=lambda done, _total: bar.update(task, completed=done),
-                )
-            report.pop("per_scenario")
+        report = (
+            _one_scenario(scenario, seed, plot)
+            if scenario is not None
+            else _random_scenarios(scenarios, seed, plot)
+        )
     except (WorldError, PowerError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write plots: {exc}")
     if as_json:
         typer.echo(json.dumps(report))
-        return
+    else:
+        _print_report(report)
+
+
+def _one_scenario(scenario: str, seed: int, plot: Path | None) -> dict[str, Any]:
+    from hil.eval.sched.metrics import evaluate_named, scenario_metrics
+    from hil.eval.sched.plot import plot_scenario
+
+    ev = evaluate_named(scenario, seed)
+    name = ev.timeline.scenario.name
+    report: dict[str, Any] = {"scenario": name, "seed": seed, "policies": scenario_metrics(ev)}
+    if plot is not None:
+        report["plot"] = str(plot_scenario(ev, plot / f"{name}.png"))
+    return report
+
+
+def _random_scenarios(n: int, seed: int, plot: Path | None) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hil.eval.sched.metrics import evaluate
+
+    with Progress(
+        TextColumn("scenarios"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("eval", total=n)
+        report = evaluate(
+            n, seed, plot_dir=plot, progress=lambda done, _total: bar.update(task, completed=done)
+        )
+    report.pop("per_scenario")
+    return report
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """The policies as a table that fits 80 columns, and whether the goal is met."""
     from rich.console import Console
     from rich.table import Table
 

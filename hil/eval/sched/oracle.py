@@ -25,8 +25,12 @@ Solved with HiGHS (``highspy``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,114 +84,144 @@ class OracleResult:
     status: str
 
 
-def solve_oracle(p: OracleProblem) -> OracleResult:
-    """Solve the LP; :class:`WorldError` if HiGHS is missing or the LP is infeasible."""
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """File descriptor 1 to /dev/null for the duration (C code's prints included)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
     try:
-        import highspy
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise WorldError("the oracle needs the 'highspy' package: pip install highspy") from exc
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
-    n_b = len(p.net_wh)
-    n_m = len(p.mode_power_w)
-    cols_cost: list[float] = []
-    cols_up: list[float] = []
-    rows_i: list[int] = []
-    cols_j: list[int] = []
-    vals: list[float] = []
-    row_lo: list[float] = []
-    row_hi: list[float] = []
 
-    def new_row(lo: float, hi: float) -> int:
-        row_lo.append(lo)
-        row_hi.append(hi)
-        return len(row_lo) - 1
+def _new_highs(highspy: Any) -> Any:
+    """A quiet HiGHS instance. Its C++ constructor prints a banner on stdout (once per
+    process) before any option can turn output off; ``--json`` must print JSON only."""
+    with _stdout_silenced():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
 
-    def new_col(cost: float, up: float) -> int:
-        cols_cost.append(cost)
-        cols_up.append(up)
-        return len(cols_cost) - 1
 
-    # Rows shared by all groups: compute time per bucket and energy balance per bucket.
-    time_row = [new_row(-np.inf, p.bucket_s) for _ in range(n_b)]
-    bal_row = [new_row(float(p.net_wh[b]), float(p.net_wh[b])) for b in range(n_b)]
+class _Lp:
+    """The LP in triplet form, built column by column: costs, bounds, rows, entries."""
+
+    def __init__(self) -> None:
+        self.cost: list[float] = []
+        self.col_up: list[float] = []
+        self.row_lo: list[float] = []
+        self.row_hi: list[float] = []
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+
+    def row(self, lo: float, hi: float) -> int:
+        self.row_lo.append(lo)
+        self.row_hi.append(hi)
+        return len(self.row_lo) - 1
+
+    def col(self, cost: float, up: float) -> int:
+        self.cost.append(cost)
+        self.col_up.append(up)
+        return len(self.cost) - 1
+
+    def put(self, col: int, entries: Sequence[tuple[int, float]]) -> None:
+        """Coefficients of column ``col`` in the given (row, value) pairs."""
+        for r, v in entries:
+            self.rows.append(r)
+            self.cols.append(col)
+            self.vals.append(v)
+
+
+@dataclass(slots=True)
+class _Work:
+    """The columns that run frames: small runs, escalations, each one's (bucket, Wh)."""
+
+    small: list[int]
+    esc: list[int]
+    energy_wh: list[tuple[int, int, float]]  # (col, bucket, Wh)
+
+
+def _add_groups(lp: _Lp, p: OracleProblem, time_row: list[int], bal_row: list[int]) -> _Work:
+    """Per group, bucket and mode: small-model runs and escalations of unsure frames."""
+    work = _Work([], [], [])
     q_s = p.accuracy_sure
-    small_cols: list[int] = []
-    esc_cols: list[int] = []
-    col_energy_wh: list[tuple[int, int, float]] = []  # (col, bucket, Wh)
     for g in p.groups:
         u = g.unsure / g.count
         v_small = g.priority * ((1.0 - u) * q_s + u * p.accuracy_unsure)
         v_esc = g.priority * max(0.0, p.accuracy_large - p.accuracy_unsure)
-        cap_row = new_row(-np.inf, float(g.count))
-        esc_row = new_row(-np.inf, 0.0) if g.unsure else -1
+        cap_row = lp.row(-np.inf, float(g.count))
+        esc_row = lp.row(-np.inf, 0.0) if g.unsure else -1
         for b in range(g.first_bucket, g.last_bucket + 1):
-            for m in range(n_m):
+            for m in range(len(p.mode_power_w)):
                 lat = p.small_latency_s[m]
                 wh = lat * p.mode_power_w[m] / WH_J
-                c = new_col(-v_small, float(g.count))
-                small_cols.append(c)
-                col_energy_wh.append((c, b, wh))
-                rows_i += [time_row[b], bal_row[b], cap_row]
-                cols_j += [c, c, c]
-                vals += [lat, wh, 1.0]
+                c = lp.col(-v_small, float(g.count))
+                work.small.append(c)
+                work.energy_wh.append((c, b, wh))
+                lp.put(c, [(time_row[b], lat), (bal_row[b], wh), (cap_row, 1.0)])
                 if g.unsure:
-                    rows_i.append(esc_row)
-                    cols_j.append(c)
-                    vals.append(-u)
+                    lp.put(c, [(esc_row, -u)])
                     lat_l = p.large_latency_s[m]
                     wh_l = lat_l * p.mode_power_w[m] / WH_J
-                    ce = new_col(-v_esc, float(g.unsure))
-                    esc_cols.append(ce)
-                    col_energy_wh.append((ce, b, wh_l))
-                    rows_i += [time_row[b], bal_row[b], esc_row]
-                    cols_j += [ce, ce, ce]
-                    vals += [lat_l, wh_l, 1.0]
-    # Battery: charge, discharge, spill per bucket; energy at boundaries 1..B.
+                    ce = lp.col(-v_esc, float(g.unsure))
+                    work.esc.append(ce)
+                    work.energy_wh.append((ce, b, wh_l))
+                    lp.put(ce, [(time_row[b], lat_l), (bal_row[b], wh_l), (esc_row, 1.0)])
+    return work
+
+
+def _add_battery(lp: _Lp, p: OracleProblem, bal_row: list[int]) -> list[int]:
+    """Charge, discharge, spill per bucket; the energy columns at boundaries 1..B."""
     e_cols: list[int] = []
-    for b in range(n_b):
-        ch = new_col(0.0, np.inf)
-        dis = new_col(0.0, np.inf)
-        sp = new_col(SPILL_COST, np.inf)  # tie-break: among optima, keep the battery fuller
-        rows_i += [bal_row[b], bal_row[b], bal_row[b]]
-        cols_j += [ch, dis, sp]
-        vals += [1.0, -1.0, 1.0]
-        e_next = new_col(0.0, p.capacity_wh)
+    for b in range(len(p.net_wh)):
+        ch = lp.col(0.0, np.inf)
+        dis = lp.col(0.0, np.inf)
+        sp = lp.col(SPILL_COST, np.inf)  # tie-break: among optima, keep the battery fuller
+        lp.put(ch, [(bal_row[b], 1.0)])
+        lp.put(dis, [(bal_row[b], -1.0)])
+        lp.put(sp, [(bal_row[b], 1.0)])
+        e_next = lp.col(0.0, p.capacity_wh)
         e_cols.append(e_next)
         # E[b+1] - E[b] - eta_c ch + dis / eta_d = 0   (E[0] = e0 moves to the bounds)
         rhs = p.e0_wh if b == 0 else 0.0
-        dyn = new_row(rhs, rhs)
-        rows_i += [dyn, dyn, dyn]
-        cols_j += [e_next, ch, dis]
-        vals += [1.0, -p.eta_c, 1.0 / p.eta_d]
+        dyn = lp.row(rhs, rhs)
+        lp.put(e_next, [(dyn, 1.0)])
+        lp.put(ch, [(dyn, -p.eta_c)])
+        lp.put(dis, [(dyn, 1.0 / p.eta_d)])
         if b > 0:
-            rows_i.append(dyn)
-            cols_j.append(e_cols[b - 1])
-            vals.append(-1.0)
+            lp.put(e_cols[b - 1], [(dyn, -1.0)])
+    return e_cols
 
-    n_col, n_row = len(cols_cost), len(row_lo)
-    col_lo = np.zeros(n_col)
-    e_idx = np.array(e_cols)
-    col_lo[e_idx] = p.floor_wh
-    col_lo[e_idx[-1]] = max(p.floor_wh, min(p.terminal_wh, p.capacity_wh))
-    col_hi = np.array(cols_up)
-    order = np.lexsort((np.array(rows_i), np.array(cols_j)))
-    ci = np.array(cols_j)[order]
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = n_row
-    lp.col_cost_ = np.array(cols_cost)
-    lp.col_lower_ = col_lo
-    lp.col_upper_ = col_hi
-    lp.row_lower_ = np.array(row_lo)
-    lp.row_upper_ = np.array(row_hi)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.searchsorted(ci, np.arange(n_col + 1)).astype(np.int32)
-    lp.a_matrix_.index_ = np.array(rows_i)[order].astype(np.int32)
-    lp.a_matrix_.value_ = np.array(vals)[order]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
+
+def _solve(lp: _Lp, col_lo: np.ndarray) -> tuple[np.ndarray, str]:
+    """HiGHS on the LP (column-wise matrix); the solution and the model status."""
+    try:
+        import highspy
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise WorldError("the oracle needs the 'highspy' package: pip install highspy") from exc
+    n_col = len(lp.cost)
+    order = np.lexsort((np.array(lp.rows), np.array(lp.cols)))
+    ci = np.array(lp.cols)[order]
+    model = highspy.HighsLp()
+    model.num_col_ = n_col
+    model.num_row_ = len(lp.row_lo)
+    model.col_cost_ = np.array(lp.cost)
+    model.col_lower_ = col_lo
+    model.col_upper_ = np.array(lp.col_up)
+    model.row_lower_ = np.array(lp.row_lo)
+    model.row_upper_ = np.array(lp.row_hi)
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = np.searchsorted(ci, np.arange(n_col + 1)).astype(np.int32)
+    model.a_matrix_.index_ = np.array(lp.rows)[order].astype(np.int32)
+    model.a_matrix_.value_ = np.array(lp.vals)[order]
+    h = _new_highs(highspy)
+    h.passModel(model)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -195,17 +229,32 @@ def solve_oracle(p: OracleProblem) -> OracleResult:
             f"oracle LP not solved ({status}): the scenario cannot keep the battery above "
             "the floor even with the payload off"
         )
-    x = np.asarray(h.getSolution().col_value)
+    return np.asarray(h.getSolution().col_value), status
+
+
+def solve_oracle(p: OracleProblem) -> OracleResult:
+    """Solve the LP; :class:`WorldError` if HiGHS is missing or the LP is infeasible."""
+    n_b = len(p.net_wh)
+    lp = _Lp()
+    # Rows shared by all groups: compute time per bucket and energy balance per bucket.
+    time_row = [lp.row(-np.inf, p.bucket_s) for _ in range(n_b)]
+    bal_row = [lp.row(float(p.net_wh[b]), float(p.net_wh[b])) for b in range(n_b)]
+    work = _add_groups(lp, p, time_row, bal_row)
+    e_idx = np.array(_add_battery(lp, p, bal_row))
+    col_lo = np.zeros(len(lp.cost))
+    col_lo[e_idx] = p.floor_wh
+    col_lo[e_idx[-1]] = max(p.floor_wh, min(p.terminal_wh, p.capacity_wh))
+    x, status = _solve(lp, col_lo)
     energy = np.concatenate([[p.e0_wh], x[e_idx]])
     payload_wh = np.zeros(n_b)
-    for c, b, wh in col_energy_wh:
+    for c, b, wh in work.energy_wh:
         payload_wh[b] += x[c] * wh
-    sc = np.array(small_cols, dtype=np.int64)
-    ec = np.array(esc_cols, dtype=np.int64)
-    cost = np.array(cols_cost)
-    work = np.concatenate([sc, ec])
+    sc = np.array(work.small, dtype=np.int64)
+    ec = np.array(work.esc, dtype=np.int64)
+    cost = np.array(lp.cost)
+    cols = np.concatenate([sc, ec])
     return OracleResult(
-        value=float(-np.dot(cost[work], x[work])) if work.size else 0.0,
+        value=float(-np.dot(cost[cols], x[cols])) if cols.size else 0.0,
         small_runs=float(x[sc].sum()) if sc.size else 0.0,
         escalations=float(x[ec].sum()) if ec.size else 0.0,
         payload_energy_j=float(payload_wh.sum() * WH_J),

@@ -1,0 +1,244 @@
+"""The schema of a scenario file (``hil/scenarios/*.toml``): every table and key, its type
+and its range, in one place.
+
+:func:`fsw.configfile.load_toml` reads a file into :class:`ScenarioFile`; a wrong type,
+a missing or unknown key or a value out of range is a
+:class:`~fsw.configfile.ConfigError` naming the file and the dotted key.
+:mod:`hil.sim.scenario` turns the file into a :class:`~hil.sim.scenario.Scenario` (and
+back, for ``dump_scenario``). The optional ``[sitl]`` table is read by
+:mod:`hil.sim.sitl_config`; the world ignores it.
+
+>>> from fsw.configfile import decode_toml
+>>> text = (SCENARIO_DIR / "sitl-short.toml").read_text()
+>>> f = decode_toml(text.replace("bus_w = 5.0", "bus_w = -5.0"), ScenarioFile, "short.toml")
+Traceback (most recent call last):
+...
+fsw.configfile.ConfigError: short.toml: loads.bus_w: expected a number >= 0 and <= 10000, got -5.0
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from fsw.power.astro import parse_tle
+from fsw.power.errors import PowerError
+from fsw.power.scheduler import CascadeProfile
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+DAY_S = 86400.0
+
+Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
+Efficiency = Annotated[float, Meta(gt=0.0, le=1.0)]
+Power = Annotated[float, Meta(ge=0.0, le=1e4)]
+Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
+Name = Annotated[str, Meta(min_length=1)]
+Latencies = Annotated[
+    dict[str, Annotated[float, Meta(gt=0.0, le=DAY_S)]],
+    Meta(min_length=1, description="a table of mode name = seconds > 0"),
+]
+Probability = Annotated[float, Meta(ge=0.0, lt=1.0)]
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """A TOML table of a scenario file: unknown keys are errors, defaults are not written."""
+
+
+class OrbitTable(_Table, frozen=True):
+    """``[orbit]``: the two-line element set (checked by sgp4 as the flight checks it)."""
+
+    tle: tuple[str, str]
+
+    def __post_init__(self) -> None:
+        try:
+            parse_tle(*self.tle)
+        except PowerError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class StationTable(_Table, frozen=True):
+    """``[[stations]]``: a ground station and its elevation mask."""
+
+    name: Name
+    lat_deg: Lat
+    lon_deg: Annotated[float, Meta(ge=-180.0, le=360.0)]
+    alt_m: Annotated[float, Meta(ge=-500.0, le=9000.0)] = 0.0
+    min_elevation_deg: Annotated[float, Meta(ge=-5.0, le=89.0)] = 5.0
+
+
+class ArrayTable(_Table, frozen=True):
+    """``[array]``: solar cells."""
+
+    area_m2: Annotated[float, Meta(gt=0.0, le=100.0)]
+    efficiency: Efficiency
+    attitude: Literal["sun_pointing", "tumbling"] = "sun_pointing"
+    degradation: Annotated[float, Meta(ge=0.0, le=0.99)] = 0.0
+
+
+class BatteryTable(_Table, frozen=True):
+    """``[battery]``: the Li-ion pack."""
+
+    capacity_wh: Annotated[float, Meta(gt=0.0, le=1e5)]
+    soc0: Fraction = 0.9
+    charge_efficiency: Efficiency = 0.95
+    discharge_efficiency: Efficiency = 0.95
+    cells_series: Annotated[int, Meta(ge=1, le=64)] = 2
+    internal_resistance_ohm: Annotated[float, Meta(ge=0.0, le=10.0)] = 0.05
+
+
+class LoadsTable(_Table, frozen=True):
+    """``[loads]``: bus (nominal and SAFE) and the transmitter while it is on."""
+
+    bus_w: Power
+    safe_w: Power
+    radio_tx_w: Power = 0.0
+
+
+class ModeTable(_Table, frozen=True):
+    """One of ``[payload].modes``: a power mode's name and draw."""
+
+    name: Name
+    power_w: Annotated[float, Meta(gt=0.0, le=999.0)]
+
+
+class PayloadTable(_Table, frozen=True):
+    """``[payload]``: power modes and the cascade profile measured on board."""
+
+    modes: Annotated[tuple[ModeTable, ...], Meta(min_length=1)]
+    small_latency_s: Latencies
+    large_latency_s: Latencies
+    accuracy_sure: Fraction = 0.97
+    accuracy_unsure: Fraction = 0.70
+    accuracy_large: Fraction = 0.92
+    unsure_rate: Fraction = 0.25
+    true_unsure_rate: Fraction | None = None  # the simulator's truth; default: unsure_rate
+
+    def profile(self) -> CascadeProfile:
+        """The flight's cascade profile (checked: every mode has both latencies)."""
+        profile = CascadeProfile(
+            small_latency_s=dict(self.small_latency_s),
+            large_latency_s=dict(self.large_latency_s),
+            accuracy_sure=self.accuracy_sure,
+            accuracy_unsure=self.accuracy_unsure,
+            accuracy_large=self.accuracy_large,
+            unsure_rate=self.unsure_rate,
+        )
+        for mode in self.modes:
+            profile.latency_s("small", mode.name)
+            profile.latency_s("large", mode.name)
+        return profile
+
+    def __post_init__(self) -> None:
+        try:
+            self.profile()
+        except PowerError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class TargetTable(_Table, frozen=True):
+    """``[[camera.targets]]``: a box whose frames carry a priority."""
+
+    lat_min_deg: Lat
+    lat_max_deg: Lat
+    lon_min_deg: Lon
+    lon_max_deg: Lon
+    priority: Annotated[float, Meta(ge=0.0, le=1e3)]
+
+
+class CameraTable(_Table, frozen=True):
+    """``[camera]``: when frames are taken, and the target boxes."""
+
+    frame_interval_s: Annotated[float, Meta(ge=0.1, le=DAY_S)]
+    min_sun_elevation_deg: Lat = 10.0
+    land_only: bool = True
+    targets: tuple[TargetTable, ...] = ()
+
+
+class SaaTable(_Table, frozen=True):
+    """``[radiation].saa``: the South Atlantic Anomaly box."""
+
+    lat_min_deg: Lat = -50.0
+    lat_max_deg: Lat = 0.0
+    lon_min_deg: Lon = -90.0
+    lon_max_deg: Lon = 40.0
+
+
+class RadiationTable(_Table, frozen=True):
+    """``[radiation]``: upsets per bit per day, more in the SAA."""
+
+    seu_per_bit_day: Fraction = 1e-7
+    saa_factor: Annotated[float, Meta(ge=0.0, le=1e6)] = 30.0
+    saa: SaaTable = msgspec.field(default_factory=SaaTable)
+
+
+class PolicyTable(_Table, frozen=True):
+    """``[policy]``: battery floor, deadlines and the scheduler's tick."""
+
+    floor_soc: Annotated[float, Meta(ge=0.0, le=0.99)] = 0.7
+    margin_wh: Annotated[float, Meta(ge=0.0, le=1e5)] = 0.0
+    deadline: Literal["next_pass"] | Annotated[float, Meta(ge=1.0, le=30 * DAY_S)] = "next_pass"
+    min_deadline_s: Annotated[float, Meta(ge=0.0, le=30 * DAY_S)] = 900.0
+    max_deadline_s: Annotated[float, Meta(ge=1.0, le=30 * DAY_S)] = 21600.0
+    tick_s: Annotated[float, Meta(ge=1.0, le=3600.0)] = 60.0
+
+
+class SitlTable(_Table, frozen=True):
+    """``[sitl]``: how a SITL run flies the scenario (docs/sitl.md); unset keys take
+    :class:`~hil.sim.sitl_config.SitlConfig`'s defaults."""
+
+    seu_acceleration: Annotated[float, Meta(ge=0.0, le=1e6)] | None = None
+    start_offset_s: Annotated[float, Meta(ge=0.0, le=30 * DAY_S)] | None = None
+    drain_s: Annotated[float, Meta(ge=0.0, le=DAY_S)] | None = None
+    step_s: Annotated[float, Meta(ge=0.1, le=10.0)] | None = None
+    uplink_ber: Probability | None = None
+    downlink_ber: Probability | None = None
+    uplink_drop: Probability | None = None
+    downlink_drop: Probability | None = None
+    downlink_bps: Annotated[float, Meta(gt=0.0, le=1e10)] | None = None
+    threshold_a: Fraction | None = None
+    threshold_b: Fraction | None = None
+    retry_after_s: Annotated[float, Meta(gt=0.0, le=DAY_S)] | None = None
+    max_attempts: Annotated[int, Meta(ge=1, le=100)] | None = None
+
+
+class ScenarioFile(_Table, frozen=True):
+    """A whole scenario file, as written (see docs/world.md)."""
+
+    name: Name
+    start_utc: _dt.datetime
+    duration_s: Annotated[float, Meta(ge=60.0, le=30 * DAY_S)]
+    orbit: OrbitTable
+    array: ArrayTable
+    battery: BatteryTable
+    loads: LoadsTable
+    payload: PayloadTable
+    camera: CameraTable
+    description: str = ""
+    stations: tuple[StationTable, ...] = ()
+    radiation: RadiationTable = msgspec.field(default_factory=RadiationTable)
+    policy: PolicyTable = msgspec.field(default_factory=PolicyTable)
+    sitl: SitlTable | None = None
+
+
+__all__ = [
+    "SCENARIO_DIR",
+    "ArrayTable",
+    "BatteryTable",
+    "CameraTable",
+    "LoadsTable",
+    "ModeTable",
+    "OrbitTable",
+    "PayloadTable",
+    "PolicyTable",
+    "RadiationTable",
+    "SaaTable",
+    "ScenarioFile",
+    "SitlTable",
+    "StationTable",
+    "TargetTable",
+]
