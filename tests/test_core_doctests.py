@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "fsw.core.wire",
-    "fsw.core.component",
+    "fsw.core.declarations",
     "fsw.core.errors",
     "fsw.core.nvstore",
     "fsw.core.registry",

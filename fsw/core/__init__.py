@@ -5,7 +5,7 @@ how to write a component.
 """
 
 from fsw.core.clock import Clock, SimClock, WallClock
-from fsw.core.component import (
+from fsw.core.declarations import (
     Channel,
     CommandSpec,
     Component,

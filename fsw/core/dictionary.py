@@ -28,7 +28,7 @@ from fsw.ccsds.pus import (
     TC_SEC_HEADER_LEN,
     TM_SEC_HEADER_FIXED_LEN,
 )
-from fsw.core.component import Mode, Severity
+from fsw.core.declarations import Mode, Severity
 from fsw.core.errors import FAILURE_MEANINGS, FailureCode
 from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, CUC_LEN, Arg, fields_to_json
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from fsw.ccsds import CcsdsError, CrcError, PacketType, PusTc, SeqFlags, SpacePacket
 from fsw.ccsds.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_START
-from fsw.core.component import Channel, CommandSpec, Component, Event, Mode, Report, Severity
-from fsw.core.component import command as command_decl
+from fsw.core.declarations import Channel, CommandSpec, Component, Event, Mode, Report, Severity
+from fsw.core.declarations import command as command_decl
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import clip
 from fsw.core.wire import Arg, decode

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from fsw.core.component import Channel, Component, Report, Severity, command
+from fsw.core.declarations import Channel, Component, Report, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
 from fsw.core.registry import EventInfo, Priority
 from fsw.core.wire import Arg, Array, Dynamic

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fsw.core.component import Channel, Component, Event, Severity
+from fsw.core.declarations import Channel, Component, Event, Severity
 from fsw.core.errors import CoreError, DeclarationError
 from fsw.core.health import HealthMonitor
 from fsw.core.registry import Binding

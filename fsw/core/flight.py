@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from fsw.core.clock import Clock, SimClock
-from fsw.core.component import Component, Mode
+from fsw.core.declarations import Component, Mode
 from fsw.core.dispatcher import CommandDispatcher
 from fsw.core.errors import CoreError, DeclarationError
 from fsw.core.events import EventManager

@@ -18,7 +18,7 @@ import os
 import socket
 from collections.abc import Mapping
 
-from fsw.core.component import Channel, Component, Event, Param, Severity, command
+from fsw.core.declarations import Channel, Component, Event, Param, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
 from fsw.core.persistence import clip
 from fsw.core.wire import Arg

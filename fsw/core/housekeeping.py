@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from fsw.core.component import Channel, Component, Report, command
+from fsw.core.declarations import Channel, Component, Report, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.registry import Priority, Registry
 from fsw.core.wire import Arg, Array, Dynamic, struct_format

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Mode, Report, Severity, command
+from fsw.core.declarations import Channel, Component, Event, Mode, Report, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import clip
 from fsw.core.sequencer import Sequencer

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Report, Severity, command
+from fsw.core.declarations import Channel, Component, Event, Report, Severity, command
 from fsw.core.errors import CommandFailed, CoreError, FailureCode
 from fsw.core.persistence import Persistence, clip
 from fsw.core.registry import ParamInfo

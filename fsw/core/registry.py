@@ -1,7 +1,7 @@
 """Shared run-time state of one flight-software instance: ids, values, downlink queue.
 
 Components never touch this directly; they use the methods of
-:class:`~fsw.core.component.Component`. Core services (dispatcher, housekeeping, ...)
+:class:`~fsw.core.declarations.Component`. Core services (dispatcher, housekeeping, ...)
 use it to find channels, events and parameters by id.
 
 Ids are ``component_id << 8 | local_index`` (local indices start at 1 in declaration
@@ -19,7 +19,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from fsw.ccsds import PusTm, cuc_encode
-from fsw.core.component import Channel, Component, Event, Mode, Param, Report, Severity
+from fsw.core.declarations import Channel, Component, Event, Mode, Param, Report, Severity
 from fsw.core.errors import CoreError, DeclarationError, FailureCode, WireError
 from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, Arg, encode
 

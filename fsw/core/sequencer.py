@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Severity, command
+from fsw.core.declarations import Channel, Component, Event, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import Persistence, clip
 from fsw.core.timetag import check_tc

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fsw.ccsds import CcsdsError, CrcError, PusTc
-from fsw.core.component import Channel, Component, Event, Report, Severity, command
+from fsw.core.declarations import Channel, Component, Event, Report, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
 from fsw.core.persistence import Persistence
 from fsw.core.wire import Arg, Array
