@@ -23,7 +23,7 @@ from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.stack import SpacecraftLink
 from fsw.comms.radio import Comms
 from fsw.core.clock import Clock, SimClock
-from fsw.core.declarations import Component
+from fsw.core.component import Component
 from fsw.core.flight import FlightSoftware
 from fsw.core.health import SdNotifier
 from fsw.core.modes import Monitor, MonitorAction

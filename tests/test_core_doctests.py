@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "fsw.core.wire",
     "fsw.core.declarations",
+    "fsw.core.component",
     "fsw.core.errors",
     "fsw.core.nvstore",
     "fsw.core.registry",

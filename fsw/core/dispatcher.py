@@ -24,10 +24,12 @@ from typing import Any
 
 from fsw.ccsds import CcsdsError, CrcError, PacketType, PusTc, SeqFlags, SpacePacket
 from fsw.ccsds.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_START
-from fsw.core.declarations import Channel, CommandSpec, Component, Event, Mode, Report, Severity
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, CommandSpec, Event, Mode, Report, Severity
 from fsw.core.declarations import command as command_decl
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import clip
+from fsw.core.registry import registry_of
 from fsw.core.wire import Arg, decode
 
 _REQ = Arg("request_id", "u32", description="TC packet id and sequence control (4 bytes)")
@@ -157,7 +159,7 @@ class CommandDispatcher(Component):
     def submit(self, raw: bytes | bytearray | memoryview) -> None:
         """Queue one uplinked packet for the next cycle. Never raises, and touches only the
         queue, so a link thread may call it while the executive runs."""
-        if len(self._queue) >= self._bound().rt.config.uplink_capacity:
+        if len(self._queue) >= registry_of(self).config.uplink_capacity:
             self._overflows += 1
             return
         try:
@@ -172,7 +174,7 @@ class CommandDispatcher(Component):
             n, self._overflows = self._overflows, 0
             self.tlm_inc("uplink_dropped", n)
             self.tlm_inc("tc_received", n)
-            self.event("UPLINK_OVERFLOW", self._bound().rt.config.uplink_capacity)
+            self.event("UPLINK_OVERFLOW", registry_of(self).config.uplink_capacity)
         q = self._queue
         while q:
             self.execute(q.popleft(), "ground")
@@ -189,10 +191,10 @@ class CommandDispatcher(Component):
             self._execute(raw, source)
         except Exception:  # last line of defence: the dispatcher must keep running
             self.log.exception("internal error while handling a TC from %s", source)
-            self._bound().rt.count(self, 2)
+            registry_of(self).count(self, 2)
 
     def _execute(self, raw: bytes, source: str) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         self.tlm_inc("tc_received")
         tc_apid = rt.config.tc_apid
         try:
@@ -309,7 +311,7 @@ class CommandDispatcher(Component):
 
     # ------------------------------------------------------------ reports
     def _report_ok(self, subservice: int, req: int) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         rt.send_reply(1, subservice, _OK.pack(req))
 
     def _report_fail(
@@ -323,7 +325,7 @@ class CommandDispatcher(Component):
         *,
         count_error: bool = True,
     ) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         reason = clip(reason, 255)
         text = reason.encode("utf-8")
         rt.send_reply(1, subservice, _FAIL.pack(req, int(code)) + bytes((len(text),)) + text)
@@ -368,7 +370,7 @@ class CommandDispatcher(Component):
         description="Are-you-alive test: answered by (17,2).",
     )
     def ping(self) -> None:
-        self._bound().rt.send_reply(17, 2, b"")
+        registry_of(self).send_reply(17, 2, b"")
 
 
 def _with_offset(exc: CommandFailed) -> str:

@@ -18,7 +18,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from fsw.core.clock import Clock, SimClock
-from fsw.core.declarations import Component, Mode
+from fsw.core.component import Component
+from fsw.core.declarations import Mode
 from fsw.core.dispatcher import CommandDispatcher
 from fsw.core.errors import CoreError, DeclarationError
 from fsw.core.events import EventManager
@@ -29,7 +30,7 @@ from fsw.core.modes import ModeManager, Monitor
 from fsw.core.nvstore import MemNvStore, NvStore
 from fsw.core.parameters import ParameterManager
 from fsw.core.persistence import Persistence
-from fsw.core.registry import EventRecord, FlightConfig, Registry
+from fsw.core.registry import EventRecord, FlightConfig, Registry, binding_of
 from fsw.core.sequencer import Sequencer, StoredSequence
 from fsw.core.timetag import TimeTagSchedule
 
@@ -144,7 +145,7 @@ class FlightSoftware:
         return comp
 
     def _activate(self, comp: Component) -> None:
-        b = comp._bound()
+        b = binding_of(comp)
         self.cmd.register(comp)
         self.executive.add_member(comp)
         b.last_beat = self.registry.tick

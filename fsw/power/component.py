@@ -253,7 +253,7 @@ class Power(Component):
         return None
 
     def on_param_changed(self, name: str, value: Any) -> None:
-        if name in ("extra_margin_wh", "horizon_orbits") and self._b is not None:
+        if name in ("extra_margin_wh", "horizon_orbits") and self.is_bound:
             self._build_scheduler()
             self.prediction = None  # a longer horizon needs a longer prediction
 
