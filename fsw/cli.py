@@ -36,8 +36,9 @@ def dict_export(
     if fmt.lower() != "json":
         _fail(f"unsupported format '{fmt}': only json is available")
     from fsw.app import build_flight
+    from fsw.core.dictionary import build_dictionary
 
-    d = build_flight().dictionary()
+    d = build_dictionary(build_flight())
     text = json.dumps(d, indent=indent or None, sort_keys=False)
     if out is None:
         typer.echo(text)
@@ -60,9 +61,9 @@ def dict_docs(
     """Regenerate the facts block (commands, telemetry, events, parameters) of every
     ``docs/components/<name>.md`` from the code, or check that they match."""
     from fsw.app import build_flight
-    from fsw.core.dictionary import component_facts, update_doc
+    from fsw.core.dictionary import build_dictionary, component_facts, update_doc
 
-    d = build_flight().dictionary()
+    d = build_dictionary(build_flight())
     stale: list[str] = []
     for comp in d["components"]:
         path = directory / f"{comp['name']}.md"

@@ -6,7 +6,7 @@ arguments, report layouts, channels, events, parameters, housekeeping structures
 monitors and sequences. ``docs/dictionary.md`` documents the schema.
 
 >>> from fsw.app import build_flight
->>> d = build_flight().dictionary()
+>>> d = build_dictionary(build_flight())
 >>> d["schema"], d["time_code"]["format"], d["apids"]["tc"]
 ('gnomon-dictionary', 'CUC', 100)
 >>> next(c for c in d["commands"] if c["name"] == "PING")["service"]

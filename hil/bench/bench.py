@@ -358,10 +358,12 @@ class Bench:
         self._bulk = {"bytes": 0, "first": 0.0, "last": 0.0, "first_chunk": 0}
         self.out_dir = out_dir
         from fsw.app import build_flight
+        from fsw.core.dictionary import build_dictionary
         from fsw.hal.board import Bridge
 
         # The board's topology: the default one plus the sim-bridge's telemetry.
-        dictionary = json.loads(json.dumps(build_flight(components=[Bridge(None)]).dictionary()))
+        board = build_flight(components=[Bridge(None)])
+        dictionary = json.loads(json.dumps(build_dictionary(board)))
         self.dictionary = dictionary
         self.script: GroundScript | None = None
         self._archive_closed = False
