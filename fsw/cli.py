@@ -1,6 +1,7 @@
 """Command-line apps of the flight core (wired into ``gnomon`` by ``gnomon/cli.py``).
 
-- ``dict_app``: ``gnomon dict export --format json`` and ``gnomon dict docs``;
+- ``dict_app``: ``gnomon dict export --format json`` (``gnomon dict docs``, developer
+  tooling, is mounted on it by ``gnomon/cli.py`` from ``gnomon/docgen.py``);
 - ``fsw_app``: ``gnomon fsw sim`` (headless simulated run) and ``gnomon fsw run``
   (real time on a board, with the systemd watchdog).
 """
@@ -49,44 +50,6 @@ def dict_export(
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror}")
     typer.echo(f"dictionary written to {out} ({d['content_hash']})", err=True)
-
-
-@dict_app.command("docs")
-def dict_docs(
-    directory: Annotated[Path, typer.Option("--dir", help="Component docs directory.")] = Path(
-        "docs/components"
-    ),
-    check: Annotated[bool, typer.Option(help="Only check; exit 1 if a doc is stale.")] = False,
-) -> None:
-    """Regenerate the facts block (commands, telemetry, events, parameters) of every
-    ``docs/components/<name>.md`` from the code, or check that they match."""
-    from fsw.app import build_flight
-    from fsw.core.dictionary import build_dictionary, component_facts, update_doc
-
-    d = build_dictionary(build_flight())
-    stale: list[str] = []
-    for comp in d["components"]:
-        path = directory / f"{comp['name']}.md"
-        facts = component_facts(d, comp["name"])
-        old = (
-            path.read_text(encoding="utf-8")
-            if path.exists()
-            else (f"# `{comp['name']}`: {comp['description']}\n")
-        )
-        new = update_doc(old, facts)
-        if new != old:
-            stale.append(str(path))
-            if not check:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(new, encoding="utf-8")
-                except OSError as exc:
-                    _fail(f"cannot write {path}: {exc.strerror}")
-    if check and stale:
-        typer.echo("stale component docs (run `gnomon dict docs`): " + ", ".join(stale), err=True)
-        raise typer.Exit(code=1)
-    verb = "up to date" if not stale else ("updated: " + ", ".join(stale))
-    typer.echo(f"component docs {verb}", err=True)
 
 
 def _summary(

@@ -14,6 +14,7 @@ import typer
 
 from benchmarks.cli import bench_app
 from fsw.cli import dict_app, fsw_app
+from gnomon.docgen import DICT_DOCS_EXAMPLES, dict_docs
 from ground.cli import ground_app
 from hil.bench.cli import hil_app
 from hil.eval.sched.cli import sched_app
@@ -27,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+dict_app.command("docs", epilog=DICT_DOCS_EXAMPLES)(dict_docs)
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
 app.command("sitl")(sitl_command)

@@ -1,4 +1,4 @@
-"""CLI: ``gnomon dict export``, ``gnomon dict docs --check``, ``gnomon fsw sim``."""
+"""CLI: ``gnomon dict export``, ``gnomon fsw sim``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from fsw.cli import dict_app, fsw_app
-
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "components"
 
 
 def test_dict_export_prints_one_json_object() -> None:
@@ -32,18 +30,6 @@ def test_unsupported_format_is_a_one_line_error() -> None:
     assert res.exit_code == 2
     assert res.stderr.strip() == "error: unsupported format 'xml': only json is available"
     assert "Traceback" not in res.output
-
-
-def test_component_docs_are_up_to_date() -> None:
-    res = CliRunner().invoke(dict_app, ["docs", "--check", "--dir", str(DOCS)])
-    assert res.exit_code == 0, res.stderr
-
-
-def test_stale_doc_is_detected(tmp_path: Path) -> None:
-    (tmp_path / "cmd.md").write_text((DOCS / "cmd.md").read_text().replace("0x0201", "0x9999"))
-    res = CliRunner().invoke(dict_app, ["docs", "--check", "--dir", str(tmp_path)])
-    assert res.exit_code == 1
-    assert "cmd.md" in res.stderr
 
 
 def test_fsw_sim_json() -> None:

@@ -14,16 +14,11 @@ import pytest
 from fsw.app import build_flight
 from fsw.ccsds import PusTc
 from fsw.core import Channel, Component, Event, Param, Severity
-from fsw.core.dictionary import (
-    build_dictionary,
-    component_facts,
-    content_hash,
-    dictionary_hash32,
-    generated_block,
-)
+from fsw.core.dictionary import build_dictionary, content_hash, dictionary_hash32
 from fsw.core.errors import DeclarationError
 from fsw.core.flight import FlightSoftware
 from fsw.core.testing import decode_tm
+from gnomon.docgen import component_facts, generated_block
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "components"
 
