@@ -30,10 +30,12 @@ from fsw.ccsds.pus import (
 )
 from fsw.core.declarations import Mode, Severity
 from fsw.core.errors import FAILURE_MEANINGS, FailureCode
-from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, CUC_LEN, Arg, fields_to_json
+from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, CUC_LEN, fields_to_json
 
 if TYPE_CHECKING:
+    from fsw.core.component import Component
     from fsw.core.flight import FlightSoftware
+    from fsw.core.registry import FlightConfig, Registry
 
 SCHEMA = "gnomon-dictionary"
 SCHEMA_VERSION = 1
@@ -60,86 +62,9 @@ def dictionary_hash32(d: dict[str, Any]) -> int:
     return int(digest[:8] or "0", 16)
 
 
-def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
-    """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
-    rt = fs.registry
-    cfg = rt.config
-    comps = sorted(rt.components.values(), key=lambda c: c.component_id)
-    commands = []
-    for e in fs.cmd.entries():
-        spec = e.spec
-        commands.append(
-            {
-                "name": e.full_name,
-                "component": e.component.name,
-                "service": 8 if spec.is_function else spec.service,
-                "subservice": 1 if spec.is_function else spec.subservice,
-                "function_id": e.function_id,
-                "description": spec.description,
-                "allowed_in_safe": spec.allowed_in_safe,
-                "args": fields_to_json(spec.fields),
-                "replies": [list(r) for r in spec.replies],
-            }
-        )
-    reports = []
-    for c in comps:
-        for rep in type(c).REPORTS:
-            reports.append(
-                {
-                    "name": f"{c.name}.{rep.name}",
-                    "component": c.name,
-                    "service": rep.service,
-                    "subservice": rep.subservice,
-                    "apid": rt.apid_of(rep.apid),
-                    "role": rep.apid,
-                    "description": rep.description,
-                    "fields": fields_to_json(rep.fields),
-                }
-            )
-    telemetry = [
-        {
-            "name": info.full_name,
-            "id": info.id,
-            "component": info.component.name,
-            "type": info.channel.type,
-            **(
-                {"base": info.channel.arg.base, "labels": info.channel.arg.to_json()["labels"]}
-                if info.channel.type == "enum"
-                else {}
-            ),
-            "units": info.channel.units,
-            "description": info.channel.description,
-            "limits": {k: _num(v) for k, v in info.channel.limits_json().items()},
-        }
-        for info in sorted(rt.channels, key=lambda i: i.id)
-    ]
-    events = [
-        {
-            "name": info.full_name,
-            "id": info.id,
-            "component": info.component.name,
-            "severity": info.event.severity.name,
-            "subservice": int(info.event.severity),
-            "format": info.event.format,
-            "args": fields_to_json(info.event.args),
-            "description": info.event.description,
-        }
-        for info in sorted(rt.event_by_id.values(), key=lambda i: i.id)
-    ]
-    parameters = []
-    for pinfo in sorted(rt.param_by_id.values(), key=lambda i: i.id):
-        arg: Arg = pinfo.param.arg
-        entry = {
-            "name": pinfo.full_name,
-            "id": pinfo.id,
-            "component": pinfo.component.name,
-            **arg.to_json(),
-            "default": pinfo.param.default,
-            "has_validator": pinfo.param.validator is not None,
-        }
-        entry["name"] = pinfo.full_name
-        parameters.append(entry)
-    d: dict[str, Any] = {
+def _header(cfg: FlightConfig) -> dict[str, Any]:
+    """What every flight shares: schema, APIDs, time code, packet conventions, rates."""
+    return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
         "software": {"name": "gnomon", "version": _software_version()},
@@ -161,61 +86,177 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
             "epoch": "1958-01-01T00:00:00 TAI",
             "scale": "TAI",
         },
-        "packets": {
-            "pus_version": 2,
-            "tc_secondary_header_len": TC_SEC_HEADER_LEN,
-            "tm_secondary_header_len": TM_SEC_HEADER_FIXED_LEN + CUC_LEN,
-            "pec": "CRC-16/CCITT-FALSE",
-            "byte_order": "big",
-            "ack_flags": {
-                "acceptance": ACK_ACCEPTANCE,
-                "start": ACK_START,
-                "progress": ACK_PROGRESS,
-                "completion": ACK_COMPLETION,
-            },
-            "request_id": "u32: the first 4 bytes of the TC primary header "
-            "(packet id, packet sequence control)",
-            "function_id": "u16: component_id << 8 | opcode; (8,1) app data is the "
-            "function id then the args",
-            "str": "u8 length then UTF-8 bytes",
-            "bool": "u8, 0 or 1",
-        },
+        "packets": _packets(),
         "executive": {
             "base_period_s": cfg.base_period_s,
             "rate_groups": [{"name": n, "period_s": p} for n, p in cfg.rate_groups],
         },
+    }
+
+
+def _packets() -> dict[str, Any]:
+    """Packet conventions (the same for every topology)."""
+    return {
+        "pus_version": 2,
+        "tc_secondary_header_len": TC_SEC_HEADER_LEN,
+        "tm_secondary_header_len": TM_SEC_HEADER_FIXED_LEN + CUC_LEN,
+        "pec": "CRC-16/CCITT-FALSE",
+        "byte_order": "big",
+        "ack_flags": {
+            "acceptance": ACK_ACCEPTANCE,
+            "start": ACK_START,
+            "progress": ACK_PROGRESS,
+            "completion": ACK_COMPLETION,
+        },
+        "request_id": "u32: the first 4 bytes of the TC primary header "
+        "(packet id, packet sequence control)",
+        "function_id": "u16: component_id << 8 | opcode; (8,1) app data is the "
+        "function id then the args",
+        "str": "u8 length then UTF-8 bytes",
+        "bool": "u8, 0 or 1",
+    }
+
+
+def _enums() -> dict[str, Any]:
+    """Modes, event severities and command failure codes."""
+    return {
         "modes": [{"value": int(m), "name": m.name} for m in Mode],
         "severities": [{"name": s.name, "subservice": int(s)} for s in Severity],
         "failure_codes": [
             {"code": int(c), "name": c.name, "meaning": FAILURE_MEANINGS[c]} for c in FailureCode
         ],
-        "components": [
+    }
+
+
+def _components(comps: list[Component]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": c.name,
+            "id": c.component_id,
+            "class": type(c).__name__,
+            "description": type(c).DESCRIPTION or (type(c).__doc__ or "").strip().split("\n")[0],
+            "rate_groups": list(type(c).RATE_GROUPS),
+            "hk_interval_s": type(c).HK_INTERVAL_S,
+        }
+        for c in comps
+    ]
+
+
+def _commands(fs: FlightSoftware) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": e.full_name,
+            "component": e.component.name,
+            "service": 8 if e.spec.is_function else e.spec.service,
+            "subservice": 1 if e.spec.is_function else e.spec.subservice,
+            "function_id": e.function_id,
+            "description": e.spec.description,
+            "allowed_in_safe": e.spec.allowed_in_safe,
+            "args": fields_to_json(e.spec.fields),
+            "replies": [list(r) for r in e.spec.replies],
+        }
+        for e in fs.cmd.entries()
+    ]
+
+
+def _reports(rt: Registry, comps: list[Component]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"{c.name}.{rep.name}",
+            "component": c.name,
+            "service": rep.service,
+            "subservice": rep.subservice,
+            "apid": rt.apid_of(rep.apid),
+            "role": rep.apid,
+            "description": rep.description,
+            "fields": fields_to_json(rep.fields),
+        }
+        for c in comps
+        for rep in type(c).REPORTS
+    ]
+
+
+def _telemetry(rt: Registry) -> list[dict[str, Any]]:
+    out = []
+    for info in sorted(rt.channels, key=lambda i: i.id):
+        ch = info.channel
+        enum = (
+            {"base": ch.arg.base, "labels": ch.arg.to_json()["labels"]} if ch.type == "enum" else {}
+        )
+        out.append(
             {
-                "name": c.name,
-                "id": c.component_id,
-                "class": type(c).__name__,
-                "description": type(c).DESCRIPTION
-                or (type(c).__doc__ or "").strip().split("\n")[0],
-                "rate_groups": list(type(c).RATE_GROUPS),
-                "hk_interval_s": type(c).HK_INTERVAL_S,
+                "name": info.full_name,
+                "id": info.id,
+                "component": info.component.name,
+                "type": ch.type,
+                **enum,
+                "units": ch.units,
+                "description": ch.description,
+                "limits": {k: _num(v) for k, v in ch.limits_json().items()},
             }
-            for c in comps
-        ],
-        "commands": commands,
-        "reports": reports,
-        "telemetry": telemetry,
-        "events": events,
-        "parameters": parameters,
+        )
+    return out
+
+
+def _events(rt: Registry) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": info.full_name,
+            "id": info.id,
+            "component": info.component.name,
+            "severity": info.event.severity.name,
+            "subservice": int(info.event.severity),
+            "format": info.event.format,
+            "args": fields_to_json(info.event.args),
+            "description": info.event.description,
+        }
+        for info in sorted(rt.event_by_id.values(), key=lambda i: i.id)
+    ]
+
+
+def _parameters(rt: Registry) -> list[dict[str, Any]]:
+    out = []
+    for pinfo in sorted(rt.param_by_id.values(), key=lambda i: i.id):
+        entry = {
+            "name": pinfo.full_name,
+            "id": pinfo.id,
+            "component": pinfo.component.name,
+            **pinfo.param.arg.to_json(),
+            "default": pinfo.param.default,
+            "has_validator": pinfo.param.validator is not None,
+        }
+        entry["name"] = pinfo.full_name  # the argument's JSON carries the short name
+        out.append(entry)
+    return out
+
+
+def _sequences(fs: FlightSoftware) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq_id": s.seq_id,
+            "name": s.name,
+            "steps": [{"delay_s": st.delay_s, "tc": st.tc.hex()} for st in s.steps],
+        }
+        for s in fs.seq.default_sequences()
+    ]
+
+
+def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
+    """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
+    rt = fs.registry
+    comps = sorted(rt.components.values(), key=lambda c: c.component_id)
+    d: dict[str, Any] = {
+        **_header(rt.config),
+        **_enums(),
+        "components": _components(comps),
+        "commands": _commands(fs),
+        "reports": _reports(rt, comps),
+        "telemetry": _telemetry(rt),
+        "events": _events(rt),
+        "parameters": _parameters(rt),
         "housekeeping": fs.hk.default_structures(),
         "monitors": fs.modes.monitor_json(),
-        "sequences": [
-            {
-                "seq_id": s.seq_id,
-                "name": s.name,
-                "steps": [{"delay_s": st.delay_s, "tc": st.tc.hex()} for st in s.steps],
-            }
-            for s in fs.seq.default_sequences()
-        ],
+        "sequences": _sequences(fs),
     }
     d["content_hash"] = content_hash(d)
     return d
