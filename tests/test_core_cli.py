@@ -45,3 +45,17 @@ def test_fsw_sim_bad_input() -> None:
     res = CliRunner().invoke(fsw_app, ["sim", "--seconds", "-5"])
     assert res.exit_code == 2
     assert res.stderr.strip() == "error: --seconds must be positive"
+
+
+def test_fsw_run_refuses_what_it_cannot_fly_with_in_one_line(tmp_path: Path) -> None:
+    res = CliRunner().invoke(fsw_app, ["run", "--duration", "-1"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "error: --duration must be positive"
+    missing = tmp_path / "nowhere.toml"
+    res = CliRunner().invoke(fsw_app, ["run", "--key-file", str(missing), "--duration", "1"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith(f"error: cannot load key file {missing}")
+    res = CliRunner().invoke(fsw_app, ["run", "--link", "bogus://x", "--duration", "1"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith("error: 'bogus://x': unknown link")
+    assert "Traceback" not in res.output

@@ -22,6 +22,7 @@ MODULES = [
     "fsw.core.health",
     "benchmarks.core",
     "fsw.app",
+    "fsw.main",
 ]
 
 
