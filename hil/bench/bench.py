@@ -55,11 +55,11 @@ from fsw.core.clock import SimClock
 from fsw.hal.interfaces import EpsReading
 from fsw.hal.simbridge import (
     BoardHello,
+    BridgePort,
     BulkRequest,
     EpsSample,
     FrameMsg,
     Message,
-    MuxPort,
     PlatformMsg,
     PowerModeMsg,
     TimeSync,
@@ -345,7 +345,7 @@ class Bench:
             raise HilError(str(exc)) from exc
         self.transport = transport
         self.rates: dict[str, float] = {}
-        self.port = MuxPort(transport, on_message=self._on_message, on_bulk=self._on_bulk)
+        self.port = BridgePort(transport, on_message=self._on_message, on_bulk=self._on_bulk)
         self.hello: dict[str, Any] | None = None
         self.hellos = 0
         self.truth: dict[int, FrameTruth] = {}
