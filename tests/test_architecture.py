@@ -89,3 +89,16 @@ def test_flight_components_do_not_read_the_wall_clock() -> None:
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} time.{node.func.attr}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("module", ["fsw.ai", "fsw.ai.payload", "fsw.app", "fsw.cli"])
+def test_importing_the_flight_does_not_load_torch(module: str) -> None:
+    """torch takes seconds to import: only loading a model (fsw.ai.runtime) may pull it in."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "False"
