@@ -2,7 +2,7 @@
 
 :class:`PowerScheduler` is a pure decision object for a flight component: every call to
 :meth:`PowerScheduler.decide` gets the time, the battery state, the job queue and an
-:class:`~fsw.power.predictor.Prediction`, and returns a :class:`Decision`. It never reads
+:class:`~fsw.power.predictor.Forecast`, and returns a :class:`Decision`. It never reads
 a clock; the only state it keeps is a running estimate of the solar array's full-sun
 output, learned from the ``solar_w`` telemetry passed in (so degraded panels are noticed
 after one sunlit tick).
@@ -47,7 +47,7 @@ import numpy as np
 
 from fsw.power.astro import FloatArray
 from fsw.power.errors import SchedulerConfigError
-from fsw.power.predictor import Prediction
+from fsw.power.predictor import Forecast
 
 Variant = Literal["small", "large"]
 WH_J = 3600.0
@@ -272,7 +272,7 @@ class _Costs:
 
 @dataclass(slots=True, frozen=True)
 class _Horizon:
-    """The projection from now: the battery now, the prediction sample holding now,
+    """The projection from now: the battery now, the forecast sample holding now,
     sample durations (the first one partial), the net power without payload work and the
     energy the battery must hold at each sample (floor; plus one SAFE eclipse at the end)."""
 
@@ -356,9 +356,9 @@ class PowerScheduler:
         """Current estimate of the array's full-sun output (W)."""
         return self._array_w
 
-    def _learn_array(self, prediction: Prediction, now_tai: float, solar_w: float) -> None:
-        k = prediction.index(now_tai)
-        frac = float(prediction.sun_fraction[k])
+    def _learn_array(self, forecast: Forecast, now_tai: float, solar_w: float) -> None:
+        k = forecast.index(now_tai)
+        frac = float(forecast.sun_fraction[k])
         if frac > 0.98 and math.isfinite(solar_w) and solar_w >= 0.0:
             measured = solar_w / frac
             # Pessimistic: less power than believed is believed at once (the battery is at
@@ -375,14 +375,14 @@ class PowerScheduler:
         soc: float,
         battery_wh: float | None,
         queue: Sequence[Job],
-        prediction: Prediction,
+        forecast: Forecast,
         *,
         solar_w: float | None = None,
     ) -> Decision:
         """Choose this tick's work. ``battery_wh`` may be None (derived from ``soc``).
 
         Jobs whose deadline has passed, or will pass before the next tick without
-        being run, are listed in ``drop``. A prediction that does not cover ``now_tai``
+        being run, are listed in ``drop``. A forecast that does not cover ``now_tai``
         gives a decision that runs nothing (reason says to predict again).
         """
         cfg = self.config
@@ -391,15 +391,15 @@ class PowerScheduler:
         e0 = min(max(float(battery_wh), 0.0), cfg.battery_capacity_wh)
         expired = tuple(j.job_id for j in queue if j.deadline_tai <= now_tai)
         live = [j for j in queue if j.deadline_tai > now_tai]
-        if not prediction.covers(now_tai):
+        if not forecast.covers(now_tai):
             reason = "prediction does not cover now: predict again"
             return Decision(now_tai, None, (), expired, 0.0, 0.0, math.inf, 0.0, reason)
         if solar_w is not None:
-            self._learn_array(prediction, now_tai, solar_w)
-        hz = self._horizon(now_tai, e0, prediction)  # 1. the projection's samples
+            self._learn_array(forecast, now_tai, solar_w)
+        hz = self._horizon(now_tai, e0, forecast)  # 1. the projection's samples
         costs = self._costs()  # 2. work classes and their value densities
         work = self._work(live, costs)
-        levels = self._levels(now_tai, work, costs, hz, prediction)  # 3. the price
+        levels = self._levels(now_tai, work, costs, hz, forecast)  # 3. the price
         reserve_wh = self._reserve_wh(hz)
         priced = self._price(levels, hz)
         if priced is None:
@@ -425,23 +425,23 @@ class PowerScheduler:
         )
 
     # ------------------------------------------------------------ 1. the horizon
-    def _horizon(self, now_tai: float, e0_wh: float, prediction: Prediction) -> _Horizon:
+    def _horizon(self, now_tai: float, e0_wh: float, forecast: Forecast) -> _Horizon:
         """Samples from now over ``horizon_orbits``, payload-free power and the floor."""
         cfg = self.config
-        step = prediction.step_s
-        i0 = prediction.index(now_tai)
-        n = max(1, math.ceil(cfg.horizon_orbits * prediction.period_s / step))
-        i1 = min(len(prediction.sun_fraction), i0 + n)
+        step = forecast.step_s
+        i0 = forecast.index(now_tai)
+        n = max(1, math.ceil(cfg.horizon_orbits * forecast.period_s / step))
+        i1 = min(len(forecast.sun_fraction), i0 + n)
         dur = np.full(i1 - i0, step)
-        dur[0] = prediction.start_tai + (i0 + 1) * step - now_tai
-        sun = prediction.sun_fraction[i0:i1]
+        dur[0] = forecast.start_tai + (i0 + 1) * step - now_tai
+        sun = forecast.sun_fraction[i0:i1]
         base_w = (
             self._array_w * sun
             - cfg.bus_power_w
-            - cfg.radio_power_w * prediction.pass_fraction[i0:i1]
+            - cfg.radio_power_w * forecast.pass_fraction[i0:i1]
         )
         safe_w = cfg.bus_power_w if cfg.safe_power_w is None else cfg.safe_power_w
-        longest_eclipse_s = max((e.duration_s for e in prediction.eclipses), default=0.0)
+        longest_eclipse_s = max((e.duration_s for e in forecast.eclipses), default=0.0)
         required = np.full(i1 - i0, cfg.floor_wh)
         required[-1] += longest_eclipse_s * safe_w / cfg.discharge_efficiency / WH_J
         return _Horizon(e0_wh, i0, dur, base_w, required)
@@ -485,18 +485,18 @@ class PowerScheduler:
         work: Sequence[_Work],
         costs: _Costs,
         hz: _Horizon,
-        prediction: Prediction,
+        forecast: Forecast,
     ) -> _Levels:
         """The candidate prices and, for each, the work (seconds and joules arriving per
         sample) that clears it: the frames the imaging plan will take, and the queue."""
         prof = self.config.profile
         n_k = len(hz.dur_s)
         t_end = now_tai + float(hz.dur_s.sum())
-        fut = (prediction.frame_times_tai > now_tai) & (prediction.frame_times_tai < t_end)
-        f_t = prediction.frame_times_tai[fut]
-        f_p = prediction.frame_priorities[fut]
+        fut = (forecast.frame_times_tai > now_tai) & (forecast.frame_times_tai < t_end)
+        f_t = forecast.frame_times_tai[fut]
+        f_p = forecast.frame_priorities[fut]
         f_k = np.clip(
-            ((f_t - prediction.start_tai) // prediction.step_s).astype(np.int64) - hz.i0, 0, n_k - 1
+            ((f_t - forecast.start_tai) // forecast.step_s).astype(np.int64) - hz.i0, 0, n_k - 1
         )
         q_d = np.array([w.density for w in work])
         q_c = np.array([costs.small_j if w.variant == "small" else costs.large_j for w in work])

@@ -39,10 +39,10 @@ from fsw.power.astro import orbit_period_s, parse_tle
 from fsw.power.landmask import LandMask
 from fsw.power.predictor import (
     EclipseWindow,
+    Forecast,
     GroundStation,
     OrbitPredictor,
     PassWindow,
-    Prediction,
     TargetBox,
     interval_overlap,
     merge_windows,
@@ -343,7 +343,7 @@ class GnomonPolicy:
     def __init__(self, cfg: SchedulerConfig) -> None:
         self.cfg = cfg
         self.sched = PowerScheduler(cfg)
-        self._pred: Prediction | None = None
+        self._pred: Forecast | None = None
         self._tl: Timeline | None = None
         self.decisions = 0
         self.reserve_wh: list[float] = []
@@ -362,7 +362,7 @@ class GnomonPolicy:
         self._pred = None
         self.reserve_wh = []
 
-    def _prediction(self, now_tai: float) -> Prediction:
+    def _prediction(self, now_tai: float) -> Forecast:
         need = now_tai + (self.cfg.horizon_orbits * self._predictor.period_s) + self.cfg.tick_s
         if self._pred is None or self._pred.end_tai < need or not self._pred.covers(now_tai):
             self._pred = self._predictor.predict(
