@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from fsw.ai import DEFAULT_SCRUB_BUDGET_BYTES, Runtime, crc32c, gnm, shipped_dir
+from fsw.ai import crc32c, gnm, shipped_dir
 from fsw.ai.crc import BACKEND as CRC_BACKEND
+from fsw.ai.runtime import DEFAULT_SCRUB_BUDGET_BYTES, Runtime
 from models import synth
 from models.reference import torch_int8_model
 from models.train import HOLDOUT_SEED, fp32_reference_path, load_fp32

@@ -24,6 +24,7 @@ from fsw.ccsds.stack import SpacecraftLink
 from fsw.comms.radio import Comms
 from fsw.core.clock import Clock, SimClock
 from fsw.core.component import Component
+from fsw.core.dictionary import build_dictionary, dictionary_hash32
 from fsw.core.flight import FlightSoftware
 from fsw.core.health import SdNotifier
 from fsw.core.modes import Monitor, MonitorAction
@@ -115,7 +116,7 @@ def build_flight(
         fs.add_sequence(seq)
     for mon in (*DEFAULT_MONITORS, *monitors):
         fs.add_monitor(mon)
-    fs.start()
+    fs.start(dict_hash=dictionary_hash32(build_dictionary(fs)))
     return fs
 
 

@@ -29,6 +29,7 @@ from typer.core import TyperGroup
 from fsw.cli import dict_app, fsw_app
 from gnomon.clikit import EXIT_USAGE, fail_needs_extra, missing_third_party
 from gnomon.dev import dev_app
+from gnomon.docgen import DICT_DOCS_EXAMPLES, dict_docs
 
 #: The third-party modules each pip extra brings (its `pyproject.toml` distributions, by
 #: import name); a test keeps the two in step.
@@ -156,6 +157,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+dict_app.command("docs", epilog=DICT_DOCS_EXAMPLES)(dict_docs)
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")
 app.add_typer(dev_app, name="dev", help="Developer checks (requirement traceability).")

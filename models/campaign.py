@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fsw.ai import Runtime
 from fsw.ai import faults as fi
+from fsw.ai.runtime import Runtime
 from models import synth
 from models.errors import ModelError
 from models.train import HOLDOUT_SEED, fp32_reference_path, load_fp32

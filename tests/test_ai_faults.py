@@ -8,8 +8,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fsw.ai import AiError, Runtime, shipped_dir
+from fsw.ai import AiError, shipped_dir
 from fsw.ai import faults as fi
+from fsw.ai.runtime import Runtime
 
 SMALL = shipped_dir() / "cloudnet-s.gnm"
 

@@ -9,17 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fsw.ai import (
-    AiError,
-    AiEvent,
-    ModelDisabledError,
-    ModelIntegrityError,
-    Prediction,
-    Runtime,
-    gnm,
-    shipped_dir,
-)
-from fsw.ai.runtime import GROUP_BLOCKS
+from fsw.ai import AiError, ModelDisabledError, ModelIntegrityError, gnm, shipped_dir
+from fsw.ai.runtime import GROUP_BLOCKS, AiEvent, Prediction, Runtime
 from models import synth
 from models.reference import integer_reference
 from models.train import HOLDOUT_SEED
@@ -400,3 +391,12 @@ def test_corrupted_scale_cannot_produce_nan_or_unbounded_logits(tiles: tuple) ->
     rt.tensor("head.d")[:] = 1e30
     y = rt.infer(x)
     assert bool((y >= clip[0]).all() and (y <= clip[1]).all())
+
+
+@pytest.mark.parametrize("name", ["fsw.ai", "fsw.ai.runtime"])
+def test_docstring_examples_run(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,15 +1,14 @@
-"""CLI: ``gnomon dict export``, ``gnomon dict docs --check``, ``gnomon fsw sim``."""
+"""CLI: ``gnomon dict export``, ``gnomon fsw sim``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fsw.cli import dict_app, fsw_app
-
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "components"
 
 
 def test_dict_export_prints_one_json_object() -> None:
@@ -34,18 +33,6 @@ def test_unsupported_format_is_a_one_line_error() -> None:
     assert "Traceback" not in res.output
 
 
-def test_component_docs_are_up_to_date() -> None:
-    res = CliRunner().invoke(dict_app, ["docs", "--check", "--dir", str(DOCS)])
-    assert res.exit_code == 0, res.stderr
-
-
-def test_stale_doc_is_detected(tmp_path: Path) -> None:
-    (tmp_path / "cmd.md").write_text((DOCS / "cmd.md").read_text().replace("0x0201", "0x9999"))
-    res = CliRunner().invoke(dict_app, ["docs", "--check", "--dir", str(tmp_path)])
-    assert res.exit_code == 1
-    assert "cmd.md" in res.stderr
-
-
 def test_fsw_sim_json() -> None:
     res = CliRunner().invoke(fsw_app, ["sim", "--seconds", "20", "--json"])
     assert res.exit_code == 0, res.output
@@ -55,7 +42,22 @@ def test_fsw_sim_json() -> None:
     assert summary["mode"] == "NOMINAL"
 
 
-def test_fsw_sim_bad_input() -> None:
-    res = CliRunner().invoke(fsw_app, ["sim", "--seconds", "-5"])
+@pytest.mark.parametrize("seconds", ["-5", "0", "inf", "nan", "1e9"])
+def test_fsw_sim_refuses_a_run_that_would_not_end_or_makes_no_sense(seconds: str) -> None:
+    res = CliRunner().invoke(fsw_app, ["sim", "--seconds", seconds])
     assert res.exit_code == 2
-    assert res.stderr.strip() == "error: --seconds must be positive"
+    assert res.stderr.strip().startswith("error: --seconds must be within 0..2.592e+06 (30 days)")
+
+
+def test_fsw_run_refuses_what_it_cannot_fly_with_in_one_line(tmp_path: Path) -> None:
+    res = CliRunner().invoke(fsw_app, ["run", "--duration", "-1"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "error: --duration must be positive"
+    missing = tmp_path / "nowhere.toml"
+    res = CliRunner().invoke(fsw_app, ["run", "--key-file", str(missing), "--duration", "1"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith(f"error: cannot load key file {missing}")
+    res = CliRunner().invoke(fsw_app, ["run", "--link", "bogus://x", "--duration", "1"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith("error: 'bogus://x': unknown link")
+    assert "Traceback" not in res.output

@@ -14,8 +14,11 @@ import pytest
 from fsw.app import build_flight
 from fsw.ccsds import PusTc
 from fsw.core import Channel, Component, Event, Param, Severity
-from fsw.core.dictionary import component_facts, content_hash, generated_block
+from fsw.core.dictionary import build_dictionary, content_hash, dictionary_hash32
+from fsw.core.errors import DeclarationError
+from fsw.core.flight import FlightSoftware
 from fsw.core.testing import decode_tm
+from gnomon.docgen import component_facts, generated_block
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "components"
 
@@ -184,7 +187,7 @@ class Probe(Component):
 
 def test_ground_codec_from_json_alone_round_trips_everything() -> None:
     fs = build_flight(components=[Probe()])
-    d = json.loads(json.dumps(fs.dictionary()))  # exactly what the file would hold
+    d = json.loads(json.dumps(build_dictionary(fs)))  # exactly what the file would hold
     g = GroundCodec(d)
     ping = PusTc(apid=100, service=17, subservice=1, seq_count=500).encode()
     limit = next(p["id"] for p in d["parameters"] if p["name"] == "probe.limit_c")
@@ -250,7 +253,7 @@ def test_ground_codec_from_json_alone_round_trips_everything() -> None:
 
 
 def test_dictionary_content() -> None:
-    d = build_flight().dictionary()
+    d = build_dictionary(build_flight())
     assert d["time_code"] == {
         "format": "CUC",
         "coarse_octets": 4,
@@ -300,14 +303,28 @@ def test_dictionary_content() -> None:
 
 
 def test_content_hash_is_stable_and_tracks_the_code() -> None:
-    a, b = build_flight().dictionary(), build_flight().dictionary()
+    a, b = build_dictionary(build_flight()), build_dictionary(build_flight())
     assert a["content_hash"] == b["content_hash"]
-    c = build_flight(components=[Probe()]).dictionary()
+    c = build_dictionary(build_flight(components=[Probe()]))
     assert c["content_hash"] != a["content_hash"]
 
 
+def test_the_flight_publishes_the_hash_of_its_own_dictionary() -> None:
+    fs = build_flight(components=[Probe()])
+    assert fs.telemetry("exec.dict_hash") == dictionary_hash32(build_dictionary(fs))
+    assert fs.telemetry("exec.dict_hash") != dictionary_hash32(build_dictionary(build_flight()))
+
+
+def test_a_flight_started_without_a_dictionary_hash_publishes_zero() -> None:
+    fs = FlightSoftware()
+    fs.step(1.0)  # the first step starts it
+    assert fs.telemetry("exec.dict_hash") == 0
+    with pytest.raises(DeclarationError, match="32-bit"):
+        FlightSoftware().start(dict_hash=1 << 32)
+
+
 def _core_components() -> list[str]:
-    return [c["name"] for c in build_flight().dictionary()["components"]]
+    return [c["name"] for c in build_dictionary(build_flight())["components"]]
 
 
 @pytest.mark.parametrize("name", _core_components())
@@ -318,6 +335,6 @@ def test_component_doc_facts_match_the_code(name: str) -> None:
     for heading in ("Purpose", "Failure behaviour"):
         assert f"## {heading}" in text, f"{path} lacks a '{heading}' section"
     block = generated_block(text)
-    assert block == component_facts(build_flight().dictionary(), name), (
+    assert block == component_facts(build_dictionary(build_flight()), name), (
         f"{path} is stale: run `gnomon dict docs`"
     )

@@ -16,6 +16,7 @@ from test_ground_harness import SimLink, flight_dictionary
 
 from fsw.app import build_flight
 from fsw.ccsds import PusTc, PusTm, cuc_encode
+from fsw.core.dictionary import build_dictionary
 from fsw.core.testing import CommandEncoder, decode_tm
 from fsw.core.wire import decode as flight_decode
 from ground import (
@@ -63,7 +64,7 @@ def test_dictionary_file_problems_are_explained(tmp_path: Path) -> None:
 
 
 def test_dictionary_indexes_the_flight_export() -> None:
-    assert D.content_hash == FS.dictionary()["content_hash"]
+    assert D.content_hash == build_dictionary(FS)["content_hash"]
     assert D.commands["PING"].replies == ((17, 2),)
     assert D.channels["mode.mode"].field.labels == ((0, "NOMINAL"), (1, "SAFE"))
     assert D.channels["exec.dl_dropped"].limits.yellow_high == 0.0

@@ -19,6 +19,7 @@ from fsw.app import build_flight
 from fsw.ccsds import TEST_KEY_FILE, LinkConfig
 from fsw.comms.radio import RadioHost
 from fsw.core.clock import WallClock
+from fsw.core.dictionary import build_dictionary
 from fsw.link import BaseTransport, open_link
 from ground import Archive, CommandHandle, CommandTimeouts, GroundSession
 
@@ -27,7 +28,7 @@ CFG = LinkConfig.load(TEST_KEY_FILE)
 
 @functools.cache
 def _dictionary_json() -> str:
-    return json.dumps(build_flight(link_config=CFG).dictionary())
+    return json.dumps(build_dictionary(build_flight(link_config=CFG)))
 
 
 def flight_dictionary() -> dict[str, Any]:

@@ -17,11 +17,11 @@ from fsw.hal.board import BoardBridge, Bridge, BridgeClock, shipped_model_files
 from fsw.hal.interfaces import EpsReading
 from fsw.hal.simbridge import (
     BoardHello,
+    BridgePort,
     BulkRequest,
     EpsSample,
     FrameMsg,
     Message,
-    MuxPort,
     PlatformMsg,
     PowerModeMsg,
     TimeSync,
@@ -43,7 +43,7 @@ class BenchEnd:
         self.messages: list[Message] = []
         self.bulk = 0
         self.arrived = threading.Event()
-        self.port = MuxPort(bench_end, on_message=self._msg, on_bulk=self._bulk)
+        self.port = BridgePort(bench_end, on_message=self._msg, on_bulk=self._bulk)
         self.board = BoardBridge(board_end, info={"host": "test"})
 
     def _msg(self, m: Message) -> None:
@@ -214,8 +214,8 @@ def test_a_failing_handler_does_not_take_the_cable_down() -> None:
         if len(seen) == 1:
             raise RuntimeError("bug in a handler")
 
-    rx = MuxPort(a, on_message=handler)
-    tx = MuxPort(b)
+    rx = BridgePort(a, on_message=handler)
+    tx = BridgePort(b)
     try:
         tx.send_message(BulkRequest(1))
         tx.send_message(BulkRequest(2))

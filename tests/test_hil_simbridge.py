@@ -1,30 +1,27 @@
-"""The sim-bridge mux framing and messages: known answers, round trips, resync, fuzz."""
+"""The sim-bridge messages and port: known answers, round trips, fuzz (the mux framing
+under them is tested in tests/test_link_mux.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import queue
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from fsw.ccsds.crc import crc16
 from fsw.hal.interfaces import EpsReading
 from fsw.hal.simbridge import (
     BRIDGE,
-    BULK,
-    MAX_PAYLOAD,
-    OVERHEAD,
-    RADIO,
-    SYNC,
+    CHANNELS,
     BoardHello,
+    BridgePort,
     BulkRequest,
-    Demux,
     EpsSample,
     FrameMsg,
-    MuxFrame,
+    Message,
     PlatformMsg,
     PowerModeMsg,
     SimBridgeError,
@@ -33,19 +30,10 @@ from fsw.hal.simbridge import (
     platform_from_json,
     platform_to_json,
 )
+from fsw.link import memory_pair
+from fsw.link.mux import MuxFrame
 from hil.sim.scenario import load_scenario
 from hil.sim.sim_hal import platform_of
-
-frames_st = st.builds(MuxFrame, st.sampled_from([RADIO, BRIDGE, BULK]), st.binary(max_size=600))
-
-
-def test_known_answer_frame_layout() -> None:
-    wire = MuxFrame(RADIO, b"\x1a\xcf\xfc\x1d").encode()
-    assert wire.hex() == "c35a0000048c181acffc1d683a"
-    assert wire[:2] == SYNC and wire[2] == RADIO and wire[3:5] == b"\x00\x04"
-    assert int.from_bytes(wire[5:7], "big") == crc16(b"\x00\x00\x04")
-    assert int.from_bytes(wire[-2:], "big") == crc16(b"\x1a\xcf\xfc\x1d")
-    assert len(wire) == 4 + OVERHEAD
 
 
 def test_known_answer_time_sync_body() -> None:
@@ -54,76 +42,39 @@ def test_known_answer_time_sync_body() -> None:
     assert decode_message(msg.encode()) == msg
 
 
-@given(frames_st)
-def test_frame_round_trip(frame: MuxFrame) -> None:
-    assert MuxFrame.decode(frame.encode()) == frame
-
-
-@settings(max_examples=60)
-@given(st.lists(frames_st, max_size=6), st.lists(st.integers(1, 50), max_size=20))
-def test_demux_finds_every_frame_in_any_chunking(frames: list[MuxFrame], cuts: list[int]) -> None:
-    wire = b"".join(f.encode() for f in frames)
-    d = Demux()
-    got: list[MuxFrame] = []
-    pos = 0
-    for n in cuts:
-        got += d.feed(wire[pos : pos + n])
-        pos += n
-    got += d.feed(wire[pos:])
-    assert got == frames
-    assert d.stats["garbage_bytes"] == 0 and d.stats["crc_errors"] == 0
-
-
-def test_glitch_loses_one_frame_not_the_stream() -> None:
-    a, b, c = (MuxFrame(RADIO, bytes([i]) * 40).encode() for i in range(3))
-    hit = bytearray(b)
-    hit[20] ^= 0x10  # a bit flipped on the cable inside frame b
-    d = Demux()
-    got = d.feed(b"\x00\xc3noise" + a + bytes(hit) + b"\xc3\x5a\xff" + c)
-    assert [f.payload[0] for f in got] == [0, 2]
-    assert d.stats["crc_errors"] >= 1 and d.stats["garbage_bytes"] > 0
-
-
-def test_corrupted_length_is_caught_by_the_header_crc() -> None:
-    good = MuxFrame(BRIDGE, b"x" * 10).encode()
-    bad = bytearray(good)
-    bad[3] = 0xFF  # length now says ~65 KB: must not make the demux wait for it
-    d = Demux()
-    assert d.feed(bytes(bad) + good) == [MuxFrame(BRIDGE, b"x" * 10)]
-    with pytest.raises(SimBridgeError, match="header CRC"):
-        MuxFrame.decode(bytes(bad))
-
-
-def test_encode_refuses_what_the_wire_cannot_carry() -> None:
-    with pytest.raises(SimBridgeError, match="limit"):
-        MuxFrame(RADIO, bytes(MAX_PAYLOAD + 1)).encode()
-    with pytest.raises(SimBridgeError, match="unknown channel"):
-        MuxFrame(9, b"").encode()
+def test_a_message_travels_in_one_bridge_frame() -> None:
+    frame = MuxFrame.decode(BulkRequest(7).frame(), channels=CHANNELS)
+    assert frame.channel == BRIDGE
+    assert decode_message(frame.payload) == BulkRequest(7)
 
 
 @given(st.binary(max_size=300))
 def test_fuzz_random_bytes_raise_only_the_package_error(data: bytes) -> None:
     try:
-        MuxFrame.decode(data)
+        decode_message(data)
     except SimBridgeError as exc:
         assert exc.offset >= 0 and exc.reason
-    with contextlib.suppress(SimBridgeError):
-        decode_message(data)
-    Demux().feed(data)  # never raises
 
 
-@given(
-    frames_st,
-    st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=4),
-)
-def test_fuzz_mutated_frames(frame: MuxFrame, flips: list[tuple[int, int]]) -> None:
-    wire = bytearray(frame.encode())
-    for pos, mask in flips:
-        wire[pos % len(wire)] ^= mask
-    with contextlib.suppress(SimBridgeError):
-        MuxFrame.decode(bytes(wire))
-    out = Demux().feed(bytes(wire))
-    assert len(out) <= 1
+def test_the_bridge_port_counts_what_crosses_the_cable() -> None:
+    a, b = memory_pair()
+    seen: queue.Queue[Message] = queue.Queue()
+    bulk: queue.Queue[int] = queue.Queue()
+    board, bench = BridgePort(a, on_message=seen.put, on_bulk=bulk.put), BridgePort(b)
+    try:
+        bench.send_message(TimeSync(1.0, 1.0, 1))
+        bench.mux.send(BRIDGE, b"\x63junk")  # not a message: counted, not raised
+        bench.send_bulk(bytes(1000))
+        bench.radio.send(b"\x1a\xcf\xfc\x1d")
+        assert seen.get(timeout=3.0) == TimeSync(1.0, 1.0, 1)
+        assert bulk.get(timeout=3.0) == 1000
+        assert board.radio.recv(3.0) == b"\x1a\xcf\xfc\x1d"
+        assert board.stats["bad_messages"] == 1 and board.stats["messages_in"] == 1
+        assert board.stats["radio_in"] == 4 and board.stats["bulk_in"] == 1000
+        assert bench.stats["messages_out"] == 1 and bench.stats["radio_out"] == 4
+    finally:
+        board.close()
+        bench.close()
 
 
 _messages = st.one_of(

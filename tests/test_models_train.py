@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fsw.ai import Runtime, gnm, shipped_dir
+from fsw.ai import gnm, shipped_dir
+from fsw.ai.runtime import Runtime
 from models.errors import ModelError
 from models.nets import ARCHS, CloudNet, arch
 from models.quantize import _check_exact, _weight_quant, export, quantize

@@ -15,6 +15,7 @@ from fsw.ai import shipped_dir
 from fsw.ai.scrubber import Scrubber
 from fsw.app import build_flight
 from fsw.core.clock import SimClock
+from fsw.core.dictionary import build_dictionary
 from fsw.core.flight import FlightSoftware
 from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, verification
 from fsw.hal.interfaces import CameraFrame, EpsReading, Hal, ModelFiles, NoPayloadPower
@@ -112,7 +113,7 @@ def _frames(clock: SimClock, seeds: list[int]) -> list[CameraFrame]:
 @pytest.mark.req("EPS-002", "PWR-001", "SCRB-005")
 def test_without_a_hal_every_mission_component_is_there_and_says_no_hardware() -> None:
     fs = build_flight()
-    names = {c["name"] for c in fs.dictionary()["components"]}
+    names = {c["name"] for c in build_dictionary(fs)["components"]}
     assert {"eps", "power", "scrubber", "payload"} <= names
     fs.step(3.0)
     assert fs.telemetry("eps.valid") is False

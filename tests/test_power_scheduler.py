@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsw.power.errors import SchedulerConfigError
-from fsw.power.predictor import EclipseWindow, PassWindow, Prediction
+from fsw.power.predictor import EclipseWindow, Forecast, PassWindow
 from fsw.power.scheduler import (
     CascadeProfile,
     Job,
@@ -48,14 +48,14 @@ def _config(**kw: object) -> SchedulerConfig:
     return SchedulerConfig(**base)  # type: ignore[arg-type]
 
 
-def _prediction(
+def _forecast(
     eclipse_frac: float = 0.36,
     frames_per_orbit: int = 60,
     passes: tuple[tuple[float, float], ...] = (),
     n_orbits: float = 4.0,
     start: float = T0,
     priority: float = 1.0,
-) -> Prediction:
+) -> Forecast:
     """A synthetic prediction: eclipse at the end of each orbit, frames mid-daylight."""
     n = int(n_orbits * PERIOD / STEP)
     t = start + STEP * np.arange(n)
@@ -85,7 +85,7 @@ def _prediction(
         f_t += list(base + np.linspace(0.0, 0.3 * PERIOD, frames_per_orbit, endpoint=False))
     f_arr = np.array([x for x in f_t if start <= x < start + n * STEP])
     k_idx = ((f_arr - start) // STEP).astype(int)
-    return Prediction(
+    return Forecast(
         start_tai=start,
         step_s=STEP,
         period_s=PERIOD,
@@ -140,7 +140,7 @@ def test_served_work_never_exceeds_compute_time() -> None:
 @pytest.mark.req("PSCH-002", "PSCH-003")
 def test_full_battery_in_sunlight_runs_the_backlog_fast() -> None:
     cfg = _config()
-    pred = _prediction()
+    pred = _forecast()
     now = T0 + 0.3 * PERIOD
     d = PowerScheduler(cfg).decide(now, 1.0, 40.0, _jobs(40, now), pred)
     assert d.mode == "fast" and d.price == 0.0
@@ -152,7 +152,7 @@ def test_full_battery_in_sunlight_runs_the_backlog_fast() -> None:
 @pytest.mark.req("PSCH-006")
 def test_battery_at_the_floor_before_an_eclipse_runs_nothing() -> None:
     cfg = _config()
-    pred = _prediction()
+    pred = _forecast()
     now = T0 + 0.62 * PERIOD  # eclipse starts at 0.64
     d = PowerScheduler(cfg).decide(now, cfg.floor_soc, cfg.floor_wh + 0.1, _jobs(10, now), pred)
     assert d.run == () and d.mode is None
@@ -162,7 +162,7 @@ def test_battery_at_the_floor_before_an_eclipse_runs_nothing() -> None:
 @pytest.mark.req("PSCH-004")
 def test_scarce_energy_prefers_high_priority_and_skips_escalations() -> None:
     cfg = _config(array_power_w=3.6)  # 0.3 W orbit-average surplus
-    pred = _prediction(frames_per_orbit=120)
+    pred = _forecast(frames_per_orbit=120)
     now = T0 + 0.25 * PERIOD
     queue = (
         _jobs(10, now, priority=1.0)
@@ -180,7 +180,7 @@ def test_scarce_energy_prefers_high_priority_and_skips_escalations() -> None:
 @pytest.mark.req("PSCH-005")
 def test_deadlines_drop_jobs_that_cannot_wait() -> None:
     cfg = _config()
-    pred = _prediction()
+    pred = _forecast()
     now = T0 + 0.62 * PERIOD
     expired = Job(1, now - 500.0, now - 1.0)
     last_chance = Job(2, now - 500.0, now + 30.0, stage="large")
@@ -191,7 +191,7 @@ def test_deadlines_drop_jobs_that_cannot_wait() -> None:
 @pytest.mark.req("PSCH-006")
 def test_stale_prediction_runs_nothing_and_says_so() -> None:
     cfg = _config()
-    pred = _prediction(n_orbits=1.0)
+    pred = _forecast(n_orbits=1.0)
     now = T0 + 2 * PERIOD
     d = PowerScheduler(cfg).decide(now, 1.0, 40.0, _jobs(5, now), pred)
     assert d.run == () and "predict again" in d.reason
@@ -201,9 +201,9 @@ def test_stale_prediction_runs_nothing_and_says_so() -> None:
 def test_reserve_covers_the_coming_eclipse_and_pass() -> None:
     cfg = _config()
     now = T0 + 0.635 * PERIOD  # eclipse (2052 s at 2 W) starts in 28 s
-    quiet = PowerScheduler(cfg).decide(now, 0.8, 32.0, [], _prediction())
+    quiet = PowerScheduler(cfg).decide(now, 0.8, 32.0, [], _forecast())
     busy_pass = ((T0 + 0.7 * PERIOD, T0 + 0.7 * PERIOD + 600.0),)
-    radio = PowerScheduler(cfg).decide(now, 0.8, 32.0, [], _prediction(passes=busy_pass))
+    radio = PowerScheduler(cfg).decide(now, 0.8, 32.0, [], _forecast(passes=busy_pass))
     # 2052 s of eclipse at 2 W, less the last 40 s of sunshine (60 s samples).
     assert quiet.reserve_wh == pytest.approx(2.0 * 2052 / 3600 / 0.95 - 0.075, abs=0.02)
     assert radio.reserve_wh == pytest.approx(quiet.reserve_wh + 6.0 * 600 / 3600 / 0.95, rel=0.05)
@@ -213,7 +213,7 @@ def test_reserve_covers_the_coming_eclipse_and_pass() -> None:
 def test_degraded_array_is_learned_from_telemetry() -> None:
     cfg = _config(array_power_w=9.0)
     sched = PowerScheduler(cfg)
-    pred = _prediction()
+    pred = _forecast()
     for k in range(20):
         now = T0 + 0.1 * PERIOD + k * STEP
         sched.decide(now, 0.9, 36.0, [], pred, solar_w=4.5)
@@ -250,7 +250,7 @@ def test_bad_profile_and_mode_are_refused() -> None:
 # ------------------------------------------------------------------ adversarial closed loop
 def _closed_loop(
     cfg: SchedulerConfig,
-    pred: Prediction,
+    pred: Forecast,
     soc0: float,
     array_true_w: float,
     backlog: int,
@@ -308,7 +308,7 @@ def test_floor_holds_under_adversarial_conditions(
     long passes: the battery never goes below the floor."""
     cfg = _config(array_power_w=array_w)
     a = T0 + pass_start * PERIOD
-    pred = _prediction(eclipse_frac, frames, passes=((a, a + 900.0),), n_orbits=5.0)
+    pred = _forecast(eclipse_frac, frames, passes=((a, a + 900.0),), n_orbits=5.0)
     ticks = int(3 * PERIOD / STEP)
     true_w = array_w * (1.0 - degradation)
     # The promise: if the payload-off spacecraft keeps above the floor over the scheduler's
@@ -316,7 +316,7 @@ def test_floor_holds_under_adversarial_conditions(
     # that is power-negative even with the payload off is out of scope.
     idle_min, _ = _closed_loop(
         cfg,
-        _prediction(eclipse_frac, 0, ((a, a + 900.0),), 6.0),
+        _forecast(eclipse_frac, 0, ((a, a + 900.0),), 6.0),
         min(1.0, cfg.floor_soc + soc_above_floor),
         true_w,
         0,
@@ -333,7 +333,7 @@ def test_floor_holds_under_adversarial_conditions(
 @pytest.mark.req("PSCH-001")
 def test_adversarial_loop_still_does_work() -> None:
     cfg = _config()
-    pred = _prediction(0.4, 150, passes=((T0 + 2000.0, T0 + 2900.0),), n_orbits=5.0)
+    pred = _forecast(0.4, 150, passes=((T0 + 2000.0, T0 + 2900.0),), n_orbits=5.0)
     min_soc, runs = _closed_loop(cfg, pred, 0.8, 6.0, 300, int(3 * PERIOD / STEP))
     assert min_soc >= cfg.floor_soc
     assert runs > 50

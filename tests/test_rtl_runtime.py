@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fsw.ai import Runtime, shipped_dir
+from fsw.ai import shipped_dir
+from fsw.ai.runtime import Runtime
 from hil.rtl.model import ScrubberModel
 from hil.rtl.runtime_link import RuntimeRepairer, ScrubberDriver
 

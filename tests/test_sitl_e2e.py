@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+from fsw.core.dictionary import build_dictionary
 from fsw.link import memory_pair
 from ground import Archive, GroundSession
 from hil.sim.cli import sitl_app
@@ -136,7 +137,7 @@ def test_realtime_serves_the_radio_on_a_transport() -> None:
     sitl = Sitl(SHORT, cfg, with_ground=False)
     sc_end, ground_end = memory_pair()
     link = LinkConfig.load(TEST_KEY_FILE)
-    session = GroundSession(json.loads(json.dumps(sitl.fs.dictionary())), link)
+    session = GroundSession(json.loads(json.dumps(build_dictionary(sitl.fs))), link)
     handle, cltus = session.send("PING", 0.0)
     for c in cltus:
         ground_end.send(c)

@@ -1,43 +1,27 @@
 """On-board AI: the int8 runtime, the ``.gnm`` artifact format, the scrubber, fault injection.
 
->>> from fsw.ai import Runtime
->>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
+Importing the package is cheap: it holds only the errors, the CRC and where the shipped
+artifacts are. The runtime (which loads torch) is a module of its own::
+
+    from fsw.ai.runtime import Runtime, Prediction, ScrubReport, AiEvent
+
+>>> from fsw.ai.runtime import Runtime
+>>> rt = Runtime.load(shipped_dir() / "cloudnet-s.gnm")
 >>> rt.name, rt.enabled, rt.block_size
 ('cloudnet-s', True, 4096)
 
-Flight code imports only from here: ``Runtime``, ``Prediction``, ``ScrubReport``,
-``AiEvent``, ``crc32c`` and the errors. Fault injection lives in :mod:`fsw.ai.faults`.
+Modules: :mod:`fsw.ai.runtime` (inference, arena, scrub, repair), :mod:`fsw.ai.gnm`
+(the artifact format), :mod:`fsw.ai.scrubber` and :mod:`fsw.ai.payload` (the flight
+components), :mod:`fsw.ai.faults` (fault injection).
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from fsw.ai.crc import crc32c
 from fsw.ai.errors import AiError, ModelDisabledError, ModelIntegrityError
-
-if TYPE_CHECKING:
-    from fsw.ai.runtime import (
-        DEFAULT_SCRUB_BUDGET_BYTES,
-        AiEvent,
-        Prediction,
-        Runtime,
-        RuntimeStats,
-        ScrubReport,
-    )
-
-_RUNTIME_NAMES = frozenset(
-    {
-        "DEFAULT_SCRUB_BUDGET_BYTES",
-        "AiEvent",
-        "Prediction",
-        "Runtime",
-        "RuntimeStats",
-        "ScrubReport",
-    }
-)
 
 
 def shipped_dir() -> Path:
@@ -52,25 +36,10 @@ def shipped_dir() -> Path:
     return Path(str(resources.files("fsw.ai").joinpath("artifacts")))
 
 
-def __getattr__(name: str) -> Any:
-    """Import the runtime (and torch) only when it is used: `import fsw.ai` stays cheap."""
-    if name in _RUNTIME_NAMES:
-        from fsw.ai import runtime
-
-        return getattr(runtime, name)
-    raise AttributeError(f"module 'fsw.ai' has no attribute {name!r}")
-
-
 __all__ = [
-    "DEFAULT_SCRUB_BUDGET_BYTES",
     "AiError",
-    "AiEvent",
     "ModelDisabledError",
     "ModelIntegrityError",
-    "Prediction",
-    "Runtime",
-    "RuntimeStats",
-    "ScrubReport",
     "crc32c",
     "shipped_dir",
 ]

@@ -153,7 +153,7 @@ class ActivationFaults:
     The float logits of the ``linear`` head are always float32. ``ops`` limits it to some
     op names.
 
-    >>> from fsw.ai import Runtime
+    >>> from fsw.ai.runtime import Runtime
     >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
     >>> faults = ActivationFaults(1e-3, np.random.default_rng(0))
     >>> handle = rt.add_activation_hook(faults)

@@ -402,11 +402,11 @@ def verify(data: bytes, *, hmac_key: bytes | None = None) -> list[Problem]:
     the zero padding, the whole-file SHA-256 and, with ``hmac_key``, the signature.
     A damaged header stops the search (the other offsets cannot be trusted).
     """
-    problems: list[Problem] = []
     try:
         h = Header.decode(data)
     except ModelIntegrityError as e:
         return [Problem(e.region, e.detail, offset=e.offset)]
+    problems: list[Problem] = []
     if len(data) != h.file_size:
         what = "truncated" if len(data) < h.file_size else "has trailing bytes"
         problems.append(
@@ -415,16 +415,35 @@ def verify(data: bytes, *, hmac_key: bytes | None = None) -> list[Problem]:
         if len(data) < h.file_size:
             return problems
     mv = memoryview(data)
+    problems += _graph_problems(mv, h)
+    table_problems, table = _table_problems(mv, h)
+    problems += table_problems
+    pad_start = h.table_a_offset + h.table_size
+    if any(mv[pad_start : h.arena_offset]):
+        problems.append(
+            Problem("padding", "padding before the arena is not zero", offset=pad_start)
+        )
+    problems += _arena_problems(mv, h, table)
+    problems += _sha_problems(mv, h, sections_ok=not problems)
+    if hmac_key is not None:
+        problems += _hmac_problems(mv, h, hmac_key)
+    return problems
 
+
+def _graph_problems(mv: memoryview, h: Header) -> list[Problem]:
     graph_bytes = bytes(mv[h.graph_offset : h.graph_offset + h.graph_size])
     if crc32c(graph_bytes) != h.graph_crc:
-        problems.append(Problem("graph", "graph section fails its CRC-32C", offset=h.graph_offset))
-    else:
-        try:
-            _parse_graph(graph_bytes, h.arena_size)
-        except ModelIntegrityError as e:
-            problems.append(Problem(e.region, e.detail))
+        return [Problem("graph", "graph section fails its CRC-32C", offset=h.graph_offset)]
+    try:
+        _parse_graph(graph_bytes, h.arena_size)
+    except ModelIntegrityError as e:
+        return [Problem(e.region, e.detail)]
+    return []
 
+
+def _table_problems(mv: memoryview, h: Header) -> tuple[list[Problem], np.ndarray | None]:
+    """Problems of the two CRC-table copies, and the copy to check the arena against."""
+    problems: list[Problem] = []
     table_a = read_table(mv, h.table_a_offset, h.n_blocks)
     table_b = read_table(mv, h.table_b_offset, h.n_blocks)
     if table_a is None:
@@ -433,55 +452,53 @@ def verify(data: bytes, *, hmac_key: bytes | None = None) -> list[Problem]:
         problems.append(Problem("table-b", "CRC table copy B is damaged", offset=h.table_b_offset))
     if table_a is not None and table_b is not None and not np.array_equal(table_a, table_b):
         problems.append(Problem("table-b", "CRC table copies A and B disagree"))
-    table = table_a if table_a is not None else table_b
+    return problems, table_a if table_a is not None else table_b
 
-    pad_start = h.table_a_offset + h.table_size
-    if any(mv[pad_start : h.arena_offset]):
-        problems.append(
-            Problem("padding", "padding before the arena is not zero", offset=pad_start)
-        )
 
-    arena = mv[h.arena_offset : h.arena_offset + h.arena_size]
+def _arena_problems(mv: memoryview, h: Header, table: np.ndarray | None) -> list[Problem]:
     if table is None:
-        problems.append(Problem("arena", "both CRC tables are damaged: arena cannot be checked"))
-    else:
-        crcs = block_crcs(arena, h.block_size)
-        for i in np.flatnonzero(crcs != table):
-            lo = int(i) * h.block_size
-            hi = min(lo + h.block_size, h.arena_size) - 1
-            problems.append(
-                Problem(
-                    "arena",
-                    f"block {int(i)} (arena bytes {lo}..{hi}) fails CRC-32C "
-                    f"(expected {int(table[i]):#010x}, computed {int(crcs[i]):#010x})",
-                    block=int(i),
-                    offset=h.arena_offset + lo,
-                )
+        return [Problem("arena", "both CRC tables are damaged: arena cannot be checked")]
+    arena = mv[h.arena_offset : h.arena_offset + h.arena_size]
+    crcs = block_crcs(arena, h.block_size)
+    problems = []
+    for i in np.flatnonzero(crcs != table):
+        lo = int(i) * h.block_size
+        hi = min(lo + h.block_size, h.arena_size) - 1
+        problems.append(
+            Problem(
+                "arena",
+                f"block {int(i)} (arena bytes {lo}..{hi}) fails CRC-32C "
+                f"(expected {int(table[i]):#010x}, computed {int(crcs[i]):#010x})",
+                block=int(i),
+                offset=h.arena_offset + lo,
             )
-
-    digest = hashlib.sha256(mv[: h.sha_offset]).digest()
-    if digest != bytes(mv[h.sha_offset : h.sha_offset + SHA_SIZE]):
-        if not problems:
-            problems.append(
-                Problem(
-                    "sha256",
-                    "stored SHA-256 is damaged (every section checks out)",
-                    offset=h.sha_offset,
-                )
-            )
-        else:
-            problems.append(Problem("sha256", "whole-file SHA-256 mismatch"))
-    if hmac_key is not None:
-        if not h.signed:
-            problems.append(Problem("hmac", "file is not signed but a signature is required"))
-        else:
-            end = h.sha_offset + SHA_SIZE
-            mac = hmac_mod.new(hmac_key, mv[:end], hashlib.sha256).digest()
-            if not hmac_mod.compare_digest(mac, bytes(mv[end : end + HMAC_SIZE])):
-                problems.append(
-                    Problem("hmac", "HMAC-SHA256 signature does not match: wrong key or forged")
-                )
+        )
     return problems
+
+
+def _sha_problems(mv: memoryview, h: Header, *, sections_ok: bool) -> list[Problem]:
+    digest = hashlib.sha256(mv[: h.sha_offset]).digest()
+    if digest == bytes(mv[h.sha_offset : h.sha_offset + SHA_SIZE]):
+        return []
+    if sections_ok:
+        return [
+            Problem(
+                "sha256",
+                "stored SHA-256 is damaged (every section checks out)",
+                offset=h.sha_offset,
+            )
+        ]
+    return [Problem("sha256", "whole-file SHA-256 mismatch")]
+
+
+def _hmac_problems(mv: memoryview, h: Header, hmac_key: bytes) -> list[Problem]:
+    if not h.signed:
+        return [Problem("hmac", "file is not signed but a signature is required")]
+    end = h.sha_offset + SHA_SIZE
+    mac = hmac_mod.new(hmac_key, mv[:end], hashlib.sha256).digest()
+    if not hmac_mod.compare_digest(mac, bytes(mv[end : end + HMAC_SIZE])):
+        return [Problem("hmac", "HMAC-SHA256 signature does not match: wrong key or forged")]
+    return []
 
 
 def decode(data: bytes, *, hmac_key: bytes | None = None) -> GnmFile:
@@ -567,9 +584,21 @@ def _parse_graph(raw: bytes, arena_size: int) -> ModelGraph:
     )
     meta = doc.get("meta")
     _want(isinstance(meta, dict), "meta must be an object")
+    tensors = _parse_tensors(doc.get("tensors"), arena_size)
+    ops = _parse_ops(doc.get("ops"), {t.name: t for t in tensors})
+    return ModelGraph(
+        name=str(name),
+        input_shape=input_shape,
+        output_labels=tuple(str(x) for x in labels),
+        ops=tuple(ops),
+        tensors=tuple(tensors),
+        meta=meta,
+    )
 
+
+def _parse_tensors(raw_tensors: Any, arena_size: int) -> list[TensorInfo]:
+    """The graph's tensor table: typed, aligned, inside the arena, not overlapping."""
     tensors: list[TensorInfo] = []
-    raw_tensors = doc.get("tensors")
     _want(isinstance(raw_tensors, list), "tensors must be a list")
     for t in raw_tensors:
         _want(isinstance(t, dict), "tensor entry must be an object")
@@ -591,10 +620,12 @@ def _parse_graph(raw: bytes, arena_size: int) -> ModelGraph:
     ordered = sorted(tensors, key=lambda t: t.offset)
     for a, b in itertools.pairwise(ordered):
         _want(a.offset + a.nbytes <= b.offset, f"tensors {a.name!r} and {b.name!r} overlap")
-    by_name = {t.name: t for t in tensors}
+    return tensors
 
+
+def _parse_ops(raw_ops: Any, by_name: Mapping[str, TensorInfo]) -> list[OpSpec]:
+    """The graph's operations, each checked against its schema and the tensor table."""
     ops: list[OpSpec] = []
-    raw_ops = doc.get("ops")
     _want(isinstance(raw_ops, list), "ops must be a list")
     for o in raw_ops:
         _want(isinstance(o, dict), "op entry must be an object")
@@ -612,14 +643,7 @@ def _parse_graph(raw: bytes, arena_size: int) -> ModelGraph:
         op = OpSpec(str(kind), oname, oin, oout, tensors=dict(roles), attrs=dict(attrs))
         _check_op(op, by_name)
         ops.append(op)
-    return ModelGraph(
-        name=str(name),
-        input_shape=input_shape,
-        output_labels=tuple(str(x) for x in labels),
-        ops=tuple(ops),
-        tensors=tuple(tensors),
-        meta=meta,
-    )
+    return ops
 
 
 def _check_op(op: OpSpec, by_name: Mapping[str, TensorInfo]) -> None:

@@ -252,7 +252,7 @@ class Payload(Component):
             self._abort("SAFE mode")
 
     def on_param_changed(self, name: str, value: Any) -> None:
-        if name == "enabled" and not value and self._b is not None and hasattr(self, "_active"):
+        if name == "enabled" and not value and self.is_bound and hasattr(self, "_active"):
             self._abort("payload disabled")
 
     def _abort(self, why: str) -> None:

@@ -1,6 +1,6 @@
 """The int8 runtime: one checksummed weight arena, integer kernels, a self-repairing scrubber.
 
->>> from fsw.ai import Runtime
+>>> from fsw.ai.runtime import Runtime
 >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
 >>> x = torch.zeros(2, 4, 64, 64)
 >>> rt.infer(x).shape

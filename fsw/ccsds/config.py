@@ -150,6 +150,11 @@ class LinkConfig:
     keys: tuple[tuple[int, bytes], ...] = ()
 
     def __post_init__(self) -> None:
+        self._check_link()
+        self._check_security()
+
+    def _check_link(self) -> None:
+        """Identifiers, frame lengths and COP-1 windows."""
         # Each setting's type and range: the [link] table's schema, one source of truth.
         settings = {name: getattr(self, name) for name in LinkTable.__struct_fields__}
         try:
@@ -163,6 +168,9 @@ class LinkConfig:
                 f"fop_window {self.fop_window} must be below half the farm_window "
                 f"{self.farm_window}, or in-flight frames look like a lockout"
             )
+
+    def _check_security(self) -> None:
+        """Keys and security associations: unique, complete and usable."""
         key_ids = [k for k, _ in self.keys]
         if len(set(key_ids)) != len(key_ids):
             raise ConfigError("the key file lists the same key id twice")

@@ -229,42 +229,49 @@ class Farm1:
             self.farm_b_counter = (self.farm_b_counter + 1) & 3
             return self._count(FarmVerdict.ACCEPTED_BD)
         if kind is TcFrameType.BC:
-            try:
-                command, value = frame.bc_command()
-            except FrameError:
-                return self._count(FarmVerdict.DISCARDED_BAD_CONTROL)
-            self.farm_b_counter = (self.farm_b_counter + 1) & 3
-            if command == "unlock":
-                self.retransmit = self.wait = self.lockout = False
-                return self._count(FarmVerdict.ACCEPTED_UNLOCK)
-            if self.lockout:
-                return self._count(FarmVerdict.IGNORED_SET_VR_IN_LOCKOUT)
-            assert value is not None
-            self.retransmit = self.wait = False
-            self.vr = value
-            return self._count(FarmVerdict.ACCEPTED_SET_VR)
-        # Type-AD
+            return self._count(self._control(frame))
+        return self._count(self._sequence_controlled(frame))
+
+    def _control(self, frame: TcFrame) -> FarmVerdict:
+        """A Type-BC frame: Unlock or Set V(R)."""
+        try:
+            command, value = frame.bc_command()
+        except FrameError:
+            return FarmVerdict.DISCARDED_BAD_CONTROL
+        self.farm_b_counter = (self.farm_b_counter + 1) & 3
+        if command == "unlock":
+            self.retransmit = self.wait = self.lockout = False
+            return FarmVerdict.ACCEPTED_UNLOCK
         if self.lockout:
-            return self._count(FarmVerdict.DISCARDED_IN_LOCKOUT)
+            return FarmVerdict.IGNORED_SET_VR_IN_LOCKOUT
+        assert value is not None
+        self.retransmit = self.wait = False
+        self.vr = value
+        return FarmVerdict.ACCEPTED_SET_VR
+
+    def _sequence_controlled(self, frame: TcFrame) -> FarmVerdict:
+        """A Type-AD frame: accept N(S) = V(R), discard the rest (a gap may lock out)."""
+        if self.lockout:
+            return FarmVerdict.DISCARDED_IN_LOCKOUT
         ahead = (frame.seq - self.vr) & 0xFF
         if ahead == 0:
             if self.wait or not self.buffer_available:
                 self.retransmit = True
                 self.wait = True
-                return self._count(FarmVerdict.DISCARDED_NO_BUFFER)
+                return FarmVerdict.DISCARDED_NO_BUFFER
             self.vr = (self.vr + 1) & 0xFF
             self.retransmit = False
-            return self._count(FarmVerdict.ACCEPTED_AD)
+            return FarmVerdict.ACCEPTED_AD
         if ahead < self._pw:
             if not self.wait:
                 self.retransmit = True
-            return self._count(FarmVerdict.DISCARDED_GAP)
+            return FarmVerdict.DISCARDED_GAP
         if ahead >= 256 - self._nw:
-            return self._count(FarmVerdict.DISCARDED_DUPLICATE)
+            return FarmVerdict.DISCARDED_DUPLICATE
         self.lockout = True
         self.stats["lockouts"] += 1
         log.warning("FARM-1 VC %d entered Lockout: N(S)=%d, V(R)=%d", self.vcid, frame.seq, self.vr)
-        return self._count(FarmVerdict.DISCARDED_ENTERED_LOCKOUT)
+        return FarmVerdict.DISCARDED_ENTERED_LOCKOUT
 
 
 # --- FOP-1 ----------------------------------------------------------------------------
@@ -467,40 +474,15 @@ class Fop1:
         state = self.state
         if state is FopState.INITIAL:
             return
-        if state is FopState.INITIALISING_WITHOUT_BC:
-            if not (clcw.lockout or clcw.wait or clcw.retransmit) and clcw.report_value == self.vs:
-                self.state = FopState.ACTIVE
-                self._deadline = None
-            return
-        if state is FopState.INITIALISING_WITH_BC:
-            if clcw.lockout or clcw.wait or clcw.retransmit:
-                return
-            if self._bc_mode is InitMode.WITH_UNLOCK:
-                self.vs = self.nnr = clcw.report_value
-            elif clcw.report_value != self.vs:
-                return
-            self.state = FopState.ACTIVE
-            self._deadline = None
-            self._bc_frame = None
-            self._bc_to_send = False
+        if state in (FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC):
+            self._clcw_initialising(clcw, state)
             return
         if clcw.lockout:
             self._raise_alert(f"FARM-1 is in Lockout (V(R)={clcw.report_value})")
             return
-        nr = clcw.report_value
-        if (nr - self.nnr) & 0xFF > (self.vs - self.nnr) & 0xFF:
-            self._raise_alert(
-                f"CLCW reports N(R)={nr}, outside the frames sent ({self.nnr}..{self.vs})"
-            )
+        acked = self._acknowledge(clcw.report_value, now_s)
+        if acked is None:
             return
-        acked = (nr - self.nnr) & 0xFF
-        if acked:
-            for _ in range(acked):
-                self._sent.popleft()
-            self.nnr = nr
-            self.stats["acknowledged"] += acked
-            self.transmission_count = 1
-            self._deadline = now_s + self.t1_s if self._sent else None
         if not clcw.retransmit:
             self.state = FopState.ACTIVE if not clcw.wait else FopState.RETRANSMIT_WITH_WAIT
             return
@@ -518,6 +500,41 @@ class Fop1:
             return
         self._initiate_retransmission(now_s)
         self.state = FopState.RETRANSMIT_WITHOUT_WAIT
+
+    def _clcw_initialising(self, clcw: Clcw, state: FopState) -> None:
+        """A CLCW while the AD service starts: it goes ACTIVE once FARM-1 agrees."""
+        if clcw.lockout or clcw.wait or clcw.retransmit:
+            return
+        if state is FopState.INITIALISING_WITHOUT_BC:
+            if clcw.report_value == self.vs:
+                self.state = FopState.ACTIVE
+                self._deadline = None
+            return
+        if self._bc_mode is InitMode.WITH_UNLOCK:
+            self.vs = self.nnr = clcw.report_value
+        elif clcw.report_value != self.vs:
+            return
+        self.state = FopState.ACTIVE
+        self._deadline = None
+        self._bc_frame = None
+        self._bc_to_send = False
+
+    def _acknowledge(self, nr: int, now_s: float) -> int | None:
+        """Release the frames N(R) acknowledges; how many (None: N(R) is impossible)."""
+        if (nr - self.nnr) & 0xFF > (self.vs - self.nnr) & 0xFF:
+            self._raise_alert(
+                f"CLCW reports N(R)={nr}, outside the frames sent ({self.nnr}..{self.vs})"
+            )
+            return None
+        acked = (nr - self.nnr) & 0xFF
+        if acked:
+            for _ in range(acked):
+                self._sent.popleft()
+            self.nnr = nr
+            self.stats["acknowledged"] += acked
+            self.transmission_count = 1
+            self._deadline = now_s + self.t1_s if self._sent else None
+        return acked
 
     def _timer(self, now_s: float) -> None:
         if self._deadline is None or now_s < self._deadline:

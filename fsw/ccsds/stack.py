@@ -173,59 +173,76 @@ class SpacecraftLink:
         return packets
 
     def _frame(self, raw: bytes) -> list[bytes]:
+        frame = self._decode_frame(raw)
+        if frame is None:
+            return []
+        if frame.control:
+            self._counts["bc_frames"] += 1
+            self.farm.handle(frame)
+            return []
+        verified = self._verify(frame, raw)
+        if verified is None:
+            return []
+        data, sa, seq = verified
+        verdict = self.farm.handle(frame)
+        if not verdict.delivers_data:
+            self._counts["frames_rejected_farm"] += 1
+            return []
+        if sa is not None:
+            sa.commit(seq)
+        self._counts["frames_accepted"] += 1
+        return self._packets(frame, data)
+
+    def _decode_frame(self, raw: bytes) -> TcFrame | None:
+        """The TC frame in ``raw`` if it is well formed and for us (else counted, None)."""
         cfg = self.config
         counts = self._counts
         try:
             frame = TcFrame.decode(raw, has_segment_header=cfg.tc_segment_header)
         except CrcError:
             counts["frames_rejected_fecf"] += 1
-            return []
+            return None
         except FrameError:
             counts["frames_rejected_format"] += 1
-            return []
+            return None
         if frame.spacecraft_id != cfg.spacecraft_id:
             counts["frames_rejected_scid"] += 1
-            return []
+            return None
         if frame.vcid != cfg.tc_vcid:
             counts["frames_rejected_vcid"] += 1
-            return []
-        if frame.control:
-            counts["bc_frames"] += 1
-            self.farm.handle(frame)
-            return []
-        data = frame.data
-        sa: SecurityAssociation | None = None
-        seq = 0
-        if cfg.sdls_enabled:
-            aad = raw[: TC_HEADER_LEN + (frame.map_id is not None)]
-            try:
-                sa = self._sas.get(peek_spi(data))
-                if sa is None:
-                    raise UnknownSpiError(f"unknown SPI {peek_spi(data)}")
-                data, seq = sa.check(data, aad)
-            except UnknownSpiError:
-                counts["sdls_unknown_spi"] += 1
-                return []
-            except MacError:
-                counts["sdls_bad_mac"] += 1
-                return []
-            except ReplayError:
-                # The MAC verified, so this is an authentic frame seen before. If FARM-1
-                # already accepted its number it is COP-1 resending a frame whose CLCW
-                # acknowledgement the ground missed: harmless, and no replay alarm.
-                if self.farm.is_duplicate(frame):
-                    counts["frames_duplicate"] += 1
-                else:
-                    counts["sdls_replays"] += 1
-                return []
-        verdict = self.farm.handle(frame)
-        if not verdict.delivers_data:
-            counts["frames_rejected_farm"] += 1
-            return []
-        if sa is not None:
-            sa.commit(seq)
-        counts["frames_accepted"] += 1
-        return self._packets(frame, data)
+            return None
+        return frame
+
+    def _verify(
+        self, frame: TcFrame, raw: bytes
+    ) -> tuple[bytes, SecurityAssociation | None, int] | None:
+        """SDLS: the frame's data without its security header and trailer, the SA and the
+        sequence number to commit once FARM-1 accepts the frame (None: rejected, counted)."""
+        if not self.config.sdls_enabled:
+            return frame.data, None, 0
+        counts = self._counts
+        aad = raw[: TC_HEADER_LEN + (frame.map_id is not None)]
+        try:
+            sa = self._sas.get(peek_spi(frame.data))
+            if sa is None:
+                raise UnknownSpiError(f"unknown SPI {peek_spi(frame.data)}")
+            data, seq = sa.check(frame.data, aad)
+        except UnknownSpiError:
+            counts["sdls_unknown_spi"] += 1
+            return None
+        except MacError:
+            counts["sdls_bad_mac"] += 1
+            return None
+        except ReplayError:
+            # The MAC verified, so this is an authentic frame seen before. If FARM-1
+            # already accepted its number it is COP-1 resending a frame whose CLCW
+            # acknowledgement the ground missed: harmless, and no replay alarm.
+            if self.farm.is_duplicate(frame):
+                counts["frames_duplicate"] += 1
+            else:
+                counts["sdls_replays"] += 1
+            return None
+        return data, sa, seq
 
     def _packets(self, frame: TcFrame, data: bytes) -> list[bytes]:
         if frame.map_id is not None:

@@ -351,6 +351,22 @@ class TmFramer:
         Without ``flush`` a partly filled frame waits for more packets.
         """
         vc = self._vc(vcid)
+        buf, padded = self._enqueue(vc, packets, flush)
+        size = self.data_len
+        n_frames = len(buf) // size
+        if n_frames == 0:
+            vc.buf = buf
+            return []
+        frames, s_idx = self._cut(vc, vcid, buf, n_frames, self._ocf_bytes(ocf))
+        consumed = n_frames * size
+        vc.buf = buf[consumed:]
+        vc.starts = [s - consumed for s in vc.starts[s_idx:] if s >= consumed]
+        vc.idle_prefix = len(vc.buf) if padded else max(0, vc.idle_prefix - consumed)
+        return frames
+
+    def _enqueue(self, vc: _VcOut, packets: Iterable[bytes], flush: bool) -> tuple[bytes, bool]:
+        """The VC's bytes with ``packets`` appended (their starts noted) and, with
+        ``flush``, an idle packet filling the last frame; and whether it was padded."""
         new = list(packets)
         starts = vc.starts
         offset = len(vc.buf)
@@ -361,23 +377,26 @@ class TmFramer:
             offset += len(pkt)
         buf = vc.buf + b"".join(new) if new else vc.buf
         self.stats["packets"] += len(new)
-        size = self.data_len
         padded = False
         if flush and len(buf) > vc.idle_prefix:
-            room = -len(buf) % size
+            room = -len(buf) % self.data_len
             if room:
                 # An idle packet fills the frame; if fewer than 7 bytes are free, its tail
                 # spills into the start of this VC's next frame.
                 starts.append(len(buf))
                 buf += SpacePacket.idle(max(room, PRIMARY_HEADER_LEN + 1)).encode()
             padded = True
-        n_frames = len(buf) // size
-        if n_frames == 0:
-            vc.buf = buf
-            return []
-        ocf_bytes = self._ocf_bytes(ocf)
+        return buf, padded
+
+    def _cut(
+        self, vc: _VcOut, vcid: int, buf: bytes, n_frames: int, ocf_bytes: bytes
+    ) -> tuple[list[bytes], int]:
+        """The first ``n_frames`` frames of ``buf`` (first header pointers from the
+        packet starts), and the index of the first packet start not yet framed."""
+        size = self.data_len
         frames: list[bytes] = []
         append = frames.append
+        starts = vc.starts
         s_idx = 0
         n_starts = len(starts)
         count = vc.count
@@ -401,11 +420,7 @@ class TmFramer:
         self.mc_count = mc
         self.stats["frames"] += n_frames
         vc.count = count
-        consumed = n_frames * size
-        vc.buf = buf[consumed:]
-        vc.starts = [s - consumed for s in starts[s_idx:] if s >= consumed]
-        vc.idle_prefix = len(vc.buf) if padded else max(0, vc.idle_prefix - consumed)
-        return frames
+        return frames, s_idx
 
     def idle_frame(self, ocf: bytes | Callable[[], bytes] | None = None) -> bytes:
         """One idle (OID) frame on the idle VC: keeps the link locked, carries the CLCW."""
@@ -480,6 +495,24 @@ class TmDeframer:
         """
         raw = frame if type(frame) is bytes else bytes(frame)
         self.frame_clcw = None
+        w0, vc_count, dfs, start, end = self._check(raw)
+        self.stats["frames"] += 1
+        fhp = dfs & 0x7FF
+        if fhp == FHP_IDLE:
+            self.stats["idle_frames"] += 1
+            return []
+        vc = self._vc_in((w0 >> 1) & 7, vc_count)
+        out: list[bytes] = []
+        if fhp == FHP_NO_PACKET_START:
+            if vc.synced:
+                vc.partial = self._walk(vc, vc.partial + raw[start:end], 0, out)
+            return out
+        self._resync(vc, raw, start, start + fhp, end, out)
+        return out
+
+    def _check(self, raw: bytes) -> tuple[int, int, int, int, int]:
+        """Header word 0, VC frame count, data field status, and the data field's start
+        and end, of a frame that can be used (else counted and raised); reads the CLCW."""
         trailer = FECF_LEN if self.has_fecf else 0
         n = len(raw)
         if n < TM_HEADER_LEN + trailer + 1 or n > MAX_TM_FRAME_LEN:
@@ -500,22 +533,22 @@ class TmDeframer:
         if w0 & 1:
             end -= OCF_LEN
             if end > start:
-                ocf = raw[end : end + OCF_LEN]
-                if ocf == self._ocf_raw:
-                    self.frame_clcw = self.last_clcw  # unchanged CLCW: reuse the object
-                elif not ocf[0] & 0x80:
-                    with contextlib.suppress(FrameError):
-                        self.frame_clcw = self.last_clcw = Clcw.decode(ocf)
-                        self._ocf_raw = ocf
+                self._read_ocf(raw[end : end + OCF_LEN])
         if start >= end:
             self.frame_clcw = None
             raise self._reject("TM frame has no room for a data field", offset=start)
-        self.stats["frames"] += 1
-        fhp = dfs & 0x7FF
-        if fhp == FHP_IDLE:
-            self.stats["idle_frames"] += 1
-            return []
-        vcid = (w0 >> 1) & 7
+        return w0, vc_count, dfs, start, end
+
+    def _read_ocf(self, ocf: bytes) -> None:
+        if ocf == self._ocf_raw:
+            self.frame_clcw = self.last_clcw  # unchanged CLCW: reuse the object
+        elif not ocf[0] & 0x80:
+            with contextlib.suppress(FrameError):
+                self.frame_clcw = self.last_clcw = Clcw.decode(ocf)
+                self._ocf_raw = ocf
+
+    def _vc_in(self, vcid: int, vc_count: int) -> _VcIn:
+        """The reassembly state of ``vcid``, lost on a gap in its frame count."""
         vc = self._vcs.get(vcid)
         if vc is None:
             vc = self._vcs[vcid] = _VcIn()
@@ -523,16 +556,17 @@ class TmDeframer:
             self.stats["vc_count_gaps"] += 1
             self._lose(vc)
         vc.expected = (vc_count + 1) & 0xFF
-        out: list[bytes] = []
-        if fhp == FHP_NO_PACKET_START:
-            if vc.synced:
-                vc.partial = self._walk(vc, vc.partial + raw[start:end], 0, out)
-            return out
-        first = start + fhp
+        return vc
+
+    def _resync(
+        self, vc: _VcIn, raw: bytes, start: int, first: int, end: int, out: list[bytes]
+    ) -> None:
+        """A frame whose first packet starts at ``first``: finish the packet in progress,
+        then walk the packets from there."""
         if first >= end:
             self._lose(vc)  # an FHP beyond the data field: nothing here can be trusted
             self.stats["resyncs"] += 1
-            return out
+            return
         if vc.synced:
             head = vc.partial + raw[start:first]
             if head and self._walk(vc, head, 0, out):
@@ -543,7 +577,6 @@ class TmDeframer:
             self.stats["resyncs"] += 1
         vc.synced = True
         vc.partial = self._walk(vc, raw[:end], first, out)
-        return out
 
     def _lose(self, vc: _VcIn) -> None:
         if vc.partial:

@@ -5,10 +5,10 @@ how to write a component.
 """
 
 from fsw.core.clock import Clock, SimClock, WallClock
-from fsw.core.component import (
+from fsw.core.component import Component, ComponentPort
+from fsw.core.declarations import (
     Channel,
     CommandSpec,
-    Component,
     Event,
     Mode,
     Param,
@@ -40,6 +40,7 @@ __all__ = [
     "CommandFailed",
     "CommandSpec",
     "Component",
+    "ComponentPort",
     "CoreError",
     "DeclarationError",
     "DirNvStore",

@@ -1,13 +1,16 @@
 """Components: the unit of flight software.
 
-A component declares, in code, what it exposes to the ground: commands (typed, ranged
-arguments), telemetry channels (type, units, limits), events (severity, format) and
-parameters (type, range, default, optional validator). The dictionary is generated from
-these declarations; nothing is written twice. At run time a component gets
-``self.tlm(...)``, ``self.event(...)``, ``self.param(...)``, ``self.clock`` and
-``self.mode``, and the executive calls ``on_tick(rate_group)`` for the rate groups it
-lists in ``RATE_GROUPS``.
+A component declares, in its class body, what it exposes to the ground (the records of
+:mod:`fsw.core.declarations`): commands, telemetry channels, events, parameters,
+reports. At run time it gets ``self.tlm(...)``, ``self.event(...)``, ``self.param(...)``,
+``self.clock`` and ``self.mode``, and the executive calls ``on_tick(rate_group)`` for the
+rate groups it lists in ``RATE_GROUPS``.
 
+A component talks to the flight software it is registered with through a
+:class:`ComponentPort` (the registry's binding implements it); it knows nothing else of
+the registry, so this module imports only the declarations.
+
+>>> from fsw.core import Arg, Channel, Event, Param, Severity, command
 >>> class Heater(Component):
 ...     NAME = "heater"
 ...     TELEMETRY = (Channel("power_w", "f32", units="W", red=(None, 12.0)),)
@@ -27,291 +30,99 @@ lists in ``RATE_GROUPS``.
 ...         self.tlm("power_w", 10.0 if self.on else 0.0)
 >>> [c.name for c in Heater.commands()]
 ['RESET_COUNTERS', 'SWITCH']
+>>> heater = Heater()
+>>> heater.is_bound
+False
+>>> from fsw.core.flight import FlightSoftware
+>>> fs = FlightSoftware()
+>>> _ = fs.add_component(heater)
+>>> heater.is_bound, heater.component_id, heater.param("set_point_c")
+(True, 16, 5.0)
 """
 
 from __future__ import annotations
 
 import logging
-import string
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from fsw.core.declarations import (
+    COUNTER_CHANNELS,
+    Channel,
+    CommandSpec,
+    Event,
+    Mode,
+    Param,
+    Report,
+    check_lower,
+    command,
+)
 from fsw.core.errors import CoreError, DeclarationError
-from fsw.core.wire import NUMERIC_TYPES, Arg, Field, check_fields, check_name
 
 if TYPE_CHECKING:
     from fsw.core.clock import Clock
-    from fsw.core.registry import Binding
 
+#: At most this many channels, events, parameters or reports per component (local ids
+#: are one byte).
 MAX_LOCAL_ITEMS = 255
 
 
-class Severity(IntEnum):
-    """Event severity; the value is the service-5 subservice that carries it."""
+class ComponentPort(Protocol):
+    """What a registered component is attached to: its ids, value slots and services.
 
-    INFO = 1
-    LOW = 2
-    MEDIUM = 3
-    HIGH = 4
-
-
-class Mode(IntEnum):
-    """Spacecraft mode. In SAFE the payload is off and payload commands are refused."""
-
-    NOMINAL = 0
-    SAFE = 1
-
-
-def _check_lower(name: str, what: str) -> None:
-    check_name(name, what=what)
-    if name != name.lower():
-        raise DeclarationError(f"{what} name {name!r} must be lower case, like 'soc_pct'")
-
-
-def _check_upper(name: str, what: str) -> None:
-    check_name(name, what=what)
-    if name != name.upper():
-        raise DeclarationError(f"{what} name {name!r} must be upper case, like 'SET_GAIN'")
-
-
-@dataclass(slots=True, frozen=True)
-class Channel:
-    """A telemetry channel: a numeric value the component publishes with ``self.tlm``.
-
-    ``yellow`` and ``red`` are (low, high) limits for displays; ``None`` means no limit.
-
-    >>> Channel("soc_pct", "f32", units="%", red=(10.0, None)).arg.type
-    'f32'
+    :meth:`fsw.core.registry.Registry.attach` hands every component one (a
+    :class:`~fsw.core.registry.Binding`); components reach it through their own methods
+    (``tlm``, ``event``, ``param``, ...) and rarely need it directly.
     """
-
-    name: str
-    type: str
-    units: str = ""
-    description: str = ""
-    labels: tuple[str, ...] = ()
-    yellow: tuple[float | None, float | None] = (None, None)
-    red: tuple[float | None, float | None] = (None, None)
-    arg: Arg = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        _check_lower(self.name, "telemetry channel")
-        if self.type not in NUMERIC_TYPES:
-            raise DeclarationError(
-                f"channel {self.name}: type must be one of {', '.join(NUMERIC_TYPES)}"
-            )
-        object.__setattr__(
-            self,
-            "arg",
-            Arg(
-                self.name,
-                self.type,
-                units=self.units,
-                labels=tuple(self.labels),
-                description=self.description,
-            ),
-        )
-        for lim in (self.yellow, self.red):
-            if len(lim) != 2:
-                raise DeclarationError(f"channel {self.name}: limits are (low, high)")
-            lo, hi = lim
-            if lo is not None and hi is not None and lo > hi:
-                raise DeclarationError(f"channel {self.name}: limit low {lo} > high {hi}")
-
-    def limits_json(self) -> dict[str, float | None]:
-        return {
-            "red_low": self.red[0],
-            "yellow_low": self.yellow[0],
-            "yellow_high": self.yellow[1],
-            "red_high": self.red[1],
-        }
-
-
-@dataclass(slots=True, frozen=True)
-class Event:
-    """An event: a severity, a ``str.format`` text and typed arguments.
-
-    >>> Event("BATTERY_LOW", Severity.HIGH, "soc {soc_pct:.1f} %", (Arg("soc_pct", "f32"),)).name
-    'BATTERY_LOW'
-    """
-
-    name: str
-    severity: Severity
-    format: str
-    args: tuple[Arg, ...] = ()
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        _check_upper(self.name, "event")
-        object.__setattr__(self, "args", tuple(self.args))
-        object.__setattr__(self, "severity", Severity(self.severity))
-        check_fields(self.args, f"event {self.name}")
-        for a in self.args:
-            if a.type in ("packet", "cuc"):
-                raise DeclarationError(f"event {self.name}: argument type {a.type} not allowed")
-        names = {a.name for a in self.args}
-        try:
-            used = {f for _, f, _, _ in string.Formatter().parse(self.format) if f}
-        except ValueError as exc:
-            raise DeclarationError(f"event {self.name}: bad format string ({exc})") from None
-        unknown = {u.split(".")[0].split("[")[0] for u in used} - names
-        if unknown:
-            raise DeclarationError(f"event {self.name}: format uses unknown args {sorted(unknown)}")
-
-
-@dataclass(slots=True, frozen=True)
-class Param:
-    """A parameter: a typed, ranged value the ground can get, set and save.
-
-    ``validator(value) -> reason | None`` may refuse a value that is in range (the
-    component's :meth:`Component.validate_param` is asked too).
-
-    >>> Param("gain", "f32", default=1.0, min=0, max=10).default
-    1.0
-    """
-
-    name: str
-    type: str
-    default: Any
-    min: float | None = None
-    max: float | None = None
-    units: str = ""
-    description: str = ""
-    labels: tuple[str, ...] = ()
-    validator: Callable[[Any], str | None] | None = field(default=None, compare=False)
-    arg: Arg = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        _check_lower(self.name, "parameter")
-        if self.type not in NUMERIC_TYPES:
-            raise DeclarationError(
-                f"parameter {self.name}: type must be one of {', '.join(NUMERIC_TYPES)}"
-            )
-        arg = Arg(
-            self.name,
-            self.type,
-            min=self.min,
-            max=self.max,
-            units=self.units,
-            labels=tuple(self.labels),
-            description=self.description,
-        )
-        object.__setattr__(self, "arg", arg)
-        try:
-            object.__setattr__(self, "default", arg.check(self.default))
-        except CoreError as exc:
-            raise DeclarationError(f"parameter {self.name}: bad default ({exc.reason})") from None
-
-
-#: Where a report goes: its APID role in the dictionary (``apids.tm``).
-REPORT_ROLES: tuple[str, ...] = ("verification", "reply", "event", "hk")
-
-
-@dataclass(slots=True, frozen=True)
-class Report:
-    """A TM packet type a component sends: PUS (service, subservice) and its fields.
-
-    Declared for the dictionary so the ground can decode it; payload components send
-    their own with :meth:`Component.send_report`.
-
-    >>> Report("DETECTIONS", 140, 1, (Arg("count", "u16"),)).apid
-    'reply'
-    """
-
-    name: str
-    service: int
-    subservice: int
-    fields: tuple[Field, ...] = ()
-    description: str = ""
-    apid: str = "reply"
-
-    def __post_init__(self) -> None:
-        _check_upper(self.name, "report")
-        object.__setattr__(self, "fields", check_fields(tuple(self.fields), f"report {self.name}"))
-        if not (0 <= self.service <= 0xFF and 0 <= self.subservice <= 0xFF):
-            raise DeclarationError(f"report {self.name}: service/subservice outside 0..255")
-        if self.apid not in REPORT_ROLES:
-            raise DeclarationError(f"report {self.name}: apid role must be one of {REPORT_ROLES}")
-
-
-@dataclass(slots=True, frozen=True)
-class CommandSpec:
-    """What ``@command`` records about a handler (see :func:`command`)."""
-
-    name: str
-    fields: tuple[Field, ...]
-    description: str
-    method: str
-    opcode: int | None = None
-    service: int | None = None
-    subservice: int | None = None
-    allowed_in_safe: bool = True
-    replies: tuple[tuple[int, int], ...] = ()
 
     @property
-    def is_function(self) -> bool:
-        """True for a service-8 function (named ``<component>.<NAME>``)."""
-        return self.service is None
+    def component_id(self) -> int:
+        """The component's id (high byte of its channel, event and parameter ids)."""
+        ...
 
+    @property
+    def clock(self) -> Clock:
+        """The flight clock."""
+        ...
 
-F = TypeVar("F", bound=Callable[..., Any])
+    @property
+    def mode(self) -> Mode:
+        """The current spacecraft mode."""
+        ...
 
+    @property
+    def values(self) -> list[Any]:
+        """Every telemetry value of the flight software, by slot."""
+        ...
 
-def command(
-    name: str | None = None,
-    *,
-    args: Sequence[Field] = (),
-    opcode: int | None = None,
-    service: int | None = None,
-    subservice: int | None = None,
-    allowed_in_safe: bool = True,
-    description: str | None = None,
-    replies: Sequence[tuple[int, int]] = (),
-) -> Callable[[F], F]:
-    """Declare a method as a command handler.
+    @property
+    def coercers(self) -> list[Callable[[Any], Any]]:
+        """Per slot: converts a published value to its stored form."""
+        ...
 
-    Without ``service`` it is a service-8 function ``<component>.<NAME>`` whose function
-    id is ``component_id << 8 | opcode`` (opcodes are numbered in declaration order unless
-    given). Core services pass ``service``/``subservice`` and a global ``name``.
-    The handler receives the decoded arguments as keyword arguments; it fails the command
-    by raising :class:`~fsw.core.errors.CommandFailed`.
-    ``allowed_in_safe=False`` refuses the command in SAFE mode (NOT_AUTHORISED).
-    """
+    @property
+    def tlm_slots(self) -> dict[str, int]:
+        """The component's channel names and their slots in :attr:`values`."""
+        ...
 
-    def deco(fn: F) -> F:
-        cname = (name or fn.__name__).upper()
-        _check_upper(cname, "command")
-        if (service is None) != (subservice is None):
-            raise DeclarationError(f"command {cname}: give both service and subservice")
-        if opcode is not None and not 0 <= opcode <= 0xFF:
-            raise DeclarationError(f"command {cname}: opcode {opcode} outside 0..255")
-        if service is not None and opcode is not None:
-            raise DeclarationError(f"command {cname}: opcodes are for service-8 functions")
-        doc = description if description is not None else (fn.__doc__ or "").strip()
-        spec = CommandSpec(
-            name=cname,
-            fields=check_fields(tuple(args), f"command {cname}"),
-            description=doc.splitlines()[0] if doc else "",
-            method=fn.__name__,
-            opcode=opcode,
-            service=service,
-            subservice=subservice,
-            allowed_in_safe=allowed_in_safe,
-            replies=tuple(replies),
-        )
-        fn.__gnomon_command__ = spec  # type: ignore[attr-defined]
-        return fn
+    @property
+    def counter_slots(self) -> tuple[int, int, int]:
+        """Slots of ``cmds_accepted``, ``cmds_rejected`` and ``errors``."""
+        ...
 
-    return deco
+    @property
+    def param_values(self) -> dict[str, Any]:
+        """The component's current parameter values by name."""
+        ...
 
+    def emit_event(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Raise the component's event ``name`` (``CoreError`` if it has none)."""
+        ...
 
-#: Channels every component has (local ids 1..3): cFS-style command and error counters.
-COUNTER_CHANNELS: tuple[Channel, ...] = (
-    Channel("cmds_accepted", "u32", description="commands accepted since the last reset"),
-    Channel("cmds_rejected", "u32", description="commands refused at acceptance"),
-    Channel("errors", "u32", description="command execution failures and tick errors"),
-)
+    def send_report(self, report: Report, values: Mapping[str, Any]) -> None:
+        """Encode and queue one of the component's declared reports."""
+        ...
 
 
 class Component:
@@ -340,7 +151,7 @@ class Component:
     TICK_PHASE: ClassVar[int] = 0
     HK_INTERVAL_S: ClassVar[float] = 10.0
     _COMMANDS: ClassVar[tuple[CommandSpec, ...]] = ()
-    _b: Binding | None = None
+    _b: ComponentPort | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -349,8 +160,8 @@ class Component:
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or self.NAME or type(self).__name__.lower()
-        _check_lower(self.name, "component")
-        self._b: Binding | None = None
+        check_lower(self.name, "component")
+        self._b: ComponentPort | None = None
         self.log = logging.getLogger(f"fsw.{self.name}")
 
     def __repr__(self) -> str:
@@ -367,8 +178,15 @@ class Component:
         """All telemetry channels, the counter channels first."""
         return COUNTER_CHANNELS + tuple(cls.TELEMETRY)
 
-    # ----------------------------------------------------------- run-time API
-    def _bound(self) -> Binding:
+    # ----------------------------------------------------------- binding
+    @property
+    def is_bound(self) -> bool:
+        """True once the component is registered with a flight software instance."""
+        return self._b is not None
+
+    @property
+    def binding(self) -> ComponentPort:
+        """What the component is registered with (``CoreError`` if it is not yet)."""
         b = self._b
         if b is None:
             raise CoreError(
@@ -376,27 +194,36 @@ class Component:
             )
         return b
 
+    def bind(self, port: ComponentPort) -> None:
+        """Attach the component to ``port``; the registry calls this once, at registration."""
+        if self._b is not None:
+            raise DeclarationError(f"component '{self.name}' is already registered")
+        self._b = port
+
+    # ----------------------------------------------------------- run-time API
+
     @property
     def component_id(self) -> int:
         """Numeric id given at registration (high byte of its channel/event ids)."""
-        return self._bound().component_id
+        return self.binding.component_id
 
     @property
     def clock(self) -> Clock:
         """The flight clock (``now_tai()``, ``met()``); never call ``time.time()``."""
-        return self._bound().rt.clock
+        return self.binding.clock
 
     @property
     def mode(self) -> Mode:
         """Current spacecraft mode."""
-        return self._bound().rt.mode
+        return self.binding.mode
 
     def tlm(self, name: str, value: float | int | bool | str) -> None:
         """Publish a telemetry value (enum channels take a label or a number)."""
         b = self._b
         if b is None:
-            self._bound()
-            return
+            raise CoreError(
+                f"component '{self.name}' is not registered: add it with fs.add_component()"
+            )
         slot = b.tlm_slots.get(name)
         if slot is None:
             raise CoreError(f"{self.name} has no telemetry channel '{name}'")
@@ -409,7 +236,7 @@ class Component:
 
     def tlm_value(self, name: str) -> Any:
         """Last value published on one of this component's channels."""
-        b = self._bound()
+        b = self.binding
         slot = b.tlm_slots.get(name)
         if slot is None:
             raise CoreError(f"{self.name} has no telemetry channel '{name}'")
@@ -417,7 +244,7 @@ class Component:
 
     def tlm_inc(self, name: str, delta: int = 1) -> None:
         """Add ``delta`` to an integer channel (a counter); saturates at the type's range."""
-        b = self._bound()
+        b = self.binding
         slot = b.tlm_slots.get(name)
         if slot is None:
             raise CoreError(f"{self.name} has no telemetry channel '{name}'")
@@ -425,24 +252,20 @@ class Component:
 
     def event(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Raise an event; arguments by position (declaration order) or by name."""
-        b = self._bound()
-        info = b.events.get(name)
-        if info is None:
-            raise CoreError(f"{self.name} has no event '{name}'")
-        b.rt.emit_event(info, args, kwargs)
+        self.binding.emit_event(name, args, kwargs)
 
     def send_report(self, name: str, **values: Any) -> None:
         """Encode and downlink one of this component's declared ``REPORTS``."""
-        b = self._bound()
+        b = self.binding
         for rep in type(self).REPORTS:
             if rep.name == name:
-                b.rt.send_report(rep, values)
+                b.send_report(rep, values)
                 return
         raise CoreError(f"{self.name} declares no report '{name}'")
 
     def param(self, name: str) -> Any:
         """Current value of one of this component's parameters."""
-        b = self._bound()
+        b = self.binding
         try:
             return b.param_values[name]
         except KeyError:
@@ -477,7 +300,7 @@ class Component:
         "RESET_COUNTERS", opcode=0, description="Zero this component's command and error counters."
     )
     def reset_counters(self) -> None:
-        b = self._bound()
+        b = self.binding
         for slot in b.counter_slots:
             b.values[slot] = 0
 
@@ -543,15 +366,4 @@ def _check_declarations(cls: type[Component]) -> None:
 
 Component._COMMANDS = _collect_commands(Component)
 
-__all__ = [
-    "COUNTER_CHANNELS",
-    "Channel",
-    "CommandSpec",
-    "Component",
-    "Event",
-    "Mode",
-    "Param",
-    "Report",
-    "Severity",
-    "command",
-]
+__all__ = ["MAX_LOCAL_ITEMS", "Component", "ComponentPort"]

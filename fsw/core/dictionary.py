@@ -6,7 +6,7 @@ arguments, report layouts, channels, events, parameters, housekeeping structures
 monitors and sequences. ``docs/dictionary.md`` documents the schema.
 
 >>> from fsw.app import build_flight
->>> d = build_flight().dictionary()
+>>> d = build_dictionary(build_flight())
 >>> d["schema"], d["time_code"]["format"], d["apids"]["tc"]
 ('gnomon-dictionary', 'CUC', 100)
 >>> next(c for c in d["commands"] if c["name"] == "PING")["service"]
@@ -28,12 +28,14 @@ from fsw.ccsds.pus import (
     TC_SEC_HEADER_LEN,
     TM_SEC_HEADER_FIXED_LEN,
 )
-from fsw.core.component import Mode, Severity
+from fsw.core.declarations import Mode, Severity
 from fsw.core.errors import FAILURE_MEANINGS, FailureCode
-from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, CUC_LEN, Arg, fields_to_json
+from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, CUC_LEN, fields_to_json
 
 if TYPE_CHECKING:
+    from fsw.core.component import Component
     from fsw.core.flight import FlightSoftware
+    from fsw.core.registry import FlightConfig, Registry
 
 SCHEMA = "gnomon-dictionary"
 SCHEMA_VERSION = 1
@@ -60,86 +62,9 @@ def dictionary_hash32(d: dict[str, Any]) -> int:
     return int(digest[:8] or "0", 16)
 
 
-def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
-    """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
-    rt = fs.registry
-    cfg = rt.config
-    comps = sorted(rt.components.values(), key=lambda c: c.component_id)
-    commands = []
-    for e in fs.cmd.entries():
-        spec = e.spec
-        commands.append(
-            {
-                "name": e.full_name,
-                "component": e.component.name,
-                "service": 8 if spec.is_function else spec.service,
-                "subservice": 1 if spec.is_function else spec.subservice,
-                "function_id": e.function_id,
-                "description": spec.description,
-                "allowed_in_safe": spec.allowed_in_safe,
-                "args": fields_to_json(spec.fields),
-                "replies": [list(r) for r in spec.replies],
-            }
-        )
-    reports = []
-    for c in comps:
-        for rep in type(c).REPORTS:
-            reports.append(
-                {
-                    "name": f"{c.name}.{rep.name}",
-                    "component": c.name,
-                    "service": rep.service,
-                    "subservice": rep.subservice,
-                    "apid": rt.apid_of(rep.apid),
-                    "role": rep.apid,
-                    "description": rep.description,
-                    "fields": fields_to_json(rep.fields),
-                }
-            )
-    telemetry = [
-        {
-            "name": info.full_name,
-            "id": info.id,
-            "component": info.component.name,
-            "type": info.channel.type,
-            **(
-                {"base": info.channel.arg.base, "labels": info.channel.arg.to_json()["labels"]}
-                if info.channel.type == "enum"
-                else {}
-            ),
-            "units": info.channel.units,
-            "description": info.channel.description,
-            "limits": {k: _num(v) for k, v in info.channel.limits_json().items()},
-        }
-        for info in sorted(rt.channels, key=lambda i: i.id)
-    ]
-    events = [
-        {
-            "name": info.full_name,
-            "id": info.id,
-            "component": info.component.name,
-            "severity": info.event.severity.name,
-            "subservice": int(info.event.severity),
-            "format": info.event.format,
-            "args": fields_to_json(info.event.args),
-            "description": info.event.description,
-        }
-        for info in sorted(rt.event_by_id.values(), key=lambda i: i.id)
-    ]
-    parameters = []
-    for pinfo in sorted(rt.param_by_id.values(), key=lambda i: i.id):
-        arg: Arg = pinfo.param.arg
-        entry = {
-            "name": pinfo.full_name,
-            "id": pinfo.id,
-            "component": pinfo.component.name,
-            **arg.to_json(),
-            "default": pinfo.param.default,
-            "has_validator": pinfo.param.validator is not None,
-        }
-        entry["name"] = pinfo.full_name
-        parameters.append(entry)
-    d: dict[str, Any] = {
+def _header(cfg: FlightConfig) -> dict[str, Any]:
+    """What every flight shares: schema, APIDs, time code, packet conventions, rates."""
+    return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
         "software": {"name": "gnomon", "version": _software_version()},
@@ -161,61 +86,177 @@ def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
             "epoch": "1958-01-01T00:00:00 TAI",
             "scale": "TAI",
         },
-        "packets": {
-            "pus_version": 2,
-            "tc_secondary_header_len": TC_SEC_HEADER_LEN,
-            "tm_secondary_header_len": TM_SEC_HEADER_FIXED_LEN + CUC_LEN,
-            "pec": "CRC-16/CCITT-FALSE",
-            "byte_order": "big",
-            "ack_flags": {
-                "acceptance": ACK_ACCEPTANCE,
-                "start": ACK_START,
-                "progress": ACK_PROGRESS,
-                "completion": ACK_COMPLETION,
-            },
-            "request_id": "u32: the first 4 bytes of the TC primary header "
-            "(packet id, packet sequence control)",
-            "function_id": "u16: component_id << 8 | opcode; (8,1) app data is the "
-            "function id then the args",
-            "str": "u8 length then UTF-8 bytes",
-            "bool": "u8, 0 or 1",
-        },
+        "packets": _packets(),
         "executive": {
             "base_period_s": cfg.base_period_s,
             "rate_groups": [{"name": n, "period_s": p} for n, p in cfg.rate_groups],
         },
+    }
+
+
+def _packets() -> dict[str, Any]:
+    """Packet conventions (the same for every topology)."""
+    return {
+        "pus_version": 2,
+        "tc_secondary_header_len": TC_SEC_HEADER_LEN,
+        "tm_secondary_header_len": TM_SEC_HEADER_FIXED_LEN + CUC_LEN,
+        "pec": "CRC-16/CCITT-FALSE",
+        "byte_order": "big",
+        "ack_flags": {
+            "acceptance": ACK_ACCEPTANCE,
+            "start": ACK_START,
+            "progress": ACK_PROGRESS,
+            "completion": ACK_COMPLETION,
+        },
+        "request_id": "u32: the first 4 bytes of the TC primary header "
+        "(packet id, packet sequence control)",
+        "function_id": "u16: component_id << 8 | opcode; (8,1) app data is the "
+        "function id then the args",
+        "str": "u8 length then UTF-8 bytes",
+        "bool": "u8, 0 or 1",
+    }
+
+
+def _enums() -> dict[str, Any]:
+    """Modes, event severities and command failure codes."""
+    return {
         "modes": [{"value": int(m), "name": m.name} for m in Mode],
         "severities": [{"name": s.name, "subservice": int(s)} for s in Severity],
         "failure_codes": [
             {"code": int(c), "name": c.name, "meaning": FAILURE_MEANINGS[c]} for c in FailureCode
         ],
-        "components": [
+    }
+
+
+def _components(comps: list[Component]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": c.name,
+            "id": c.component_id,
+            "class": type(c).__name__,
+            "description": type(c).DESCRIPTION or (type(c).__doc__ or "").strip().split("\n")[0],
+            "rate_groups": list(type(c).RATE_GROUPS),
+            "hk_interval_s": type(c).HK_INTERVAL_S,
+        }
+        for c in comps
+    ]
+
+
+def _commands(fs: FlightSoftware) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": e.full_name,
+            "component": e.component.name,
+            "service": 8 if e.spec.is_function else e.spec.service,
+            "subservice": 1 if e.spec.is_function else e.spec.subservice,
+            "function_id": e.function_id,
+            "description": e.spec.description,
+            "allowed_in_safe": e.spec.allowed_in_safe,
+            "args": fields_to_json(e.spec.fields),
+            "replies": [list(r) for r in e.spec.replies],
+        }
+        for e in fs.cmd.entries()
+    ]
+
+
+def _reports(rt: Registry, comps: list[Component]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"{c.name}.{rep.name}",
+            "component": c.name,
+            "service": rep.service,
+            "subservice": rep.subservice,
+            "apid": rt.apid_of(rep.apid),
+            "role": rep.apid,
+            "description": rep.description,
+            "fields": fields_to_json(rep.fields),
+        }
+        for c in comps
+        for rep in type(c).REPORTS
+    ]
+
+
+def _telemetry(rt: Registry) -> list[dict[str, Any]]:
+    out = []
+    for info in sorted(rt.channels, key=lambda i: i.id):
+        ch = info.channel
+        enum = (
+            {"base": ch.arg.base, "labels": ch.arg.to_json()["labels"]} if ch.type == "enum" else {}
+        )
+        out.append(
             {
-                "name": c.name,
-                "id": c.component_id,
-                "class": type(c).__name__,
-                "description": type(c).DESCRIPTION
-                or (type(c).__doc__ or "").strip().split("\n")[0],
-                "rate_groups": list(type(c).RATE_GROUPS),
-                "hk_interval_s": type(c).HK_INTERVAL_S,
+                "name": info.full_name,
+                "id": info.id,
+                "component": info.component.name,
+                "type": ch.type,
+                **enum,
+                "units": ch.units,
+                "description": ch.description,
+                "limits": {k: _num(v) for k, v in ch.limits_json().items()},
             }
-            for c in comps
-        ],
-        "commands": commands,
-        "reports": reports,
-        "telemetry": telemetry,
-        "events": events,
-        "parameters": parameters,
+        )
+    return out
+
+
+def _events(rt: Registry) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": info.full_name,
+            "id": info.id,
+            "component": info.component.name,
+            "severity": info.event.severity.name,
+            "subservice": int(info.event.severity),
+            "format": info.event.format,
+            "args": fields_to_json(info.event.args),
+            "description": info.event.description,
+        }
+        for info in sorted(rt.event_by_id.values(), key=lambda i: i.id)
+    ]
+
+
+def _parameters(rt: Registry) -> list[dict[str, Any]]:
+    out = []
+    for pinfo in sorted(rt.param_by_id.values(), key=lambda i: i.id):
+        entry = {
+            "name": pinfo.full_name,
+            "id": pinfo.id,
+            "component": pinfo.component.name,
+            **pinfo.param.arg.to_json(),
+            "default": pinfo.param.default,
+            "has_validator": pinfo.param.validator is not None,
+        }
+        entry["name"] = pinfo.full_name  # the argument's JSON carries the short name
+        out.append(entry)
+    return out
+
+
+def _sequences(fs: FlightSoftware) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq_id": s.seq_id,
+            "name": s.name,
+            "steps": [{"delay_s": st.delay_s, "tc": st.tc.hex()} for st in s.steps],
+        }
+        for s in fs.seq.default_sequences()
+    ]
+
+
+def build_dictionary(fs: FlightSoftware) -> dict[str, Any]:
+    """The dictionary of ``fs`` (a JSON-able dict with a ``content_hash``)."""
+    rt = fs.registry
+    comps = sorted(rt.components.values(), key=lambda c: c.component_id)
+    d: dict[str, Any] = {
+        **_header(rt.config),
+        **_enums(),
+        "components": _components(comps),
+        "commands": _commands(fs),
+        "reports": _reports(rt, comps),
+        "telemetry": _telemetry(rt),
+        "events": _events(rt),
+        "parameters": _parameters(rt),
         "housekeeping": fs.hk.default_structures(),
         "monitors": fs.modes.monitor_json(),
-        "sequences": [
-            {
-                "seq_id": s.seq_id,
-                "name": s.name,
-                "steps": [{"delay_s": st.delay_s, "tc": st.tc.hex()} for st in s.steps],
-            }
-            for s in fs.seq.default_sequences()
-        ],
+        "sequences": _sequences(fs),
     }
     d["content_hash"] = content_hash(d)
     return d
@@ -229,150 +270,10 @@ def content_hash(d: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canon.encode("ascii")).hexdigest()
 
 
-# ---------------------------------------------------------------------- docs
-_BEGIN = "<!-- BEGIN GENERATED: gnomon dict docs -->"
-_END = "<!-- END GENERATED -->"
-
-
-def _args_text(fields: list[dict[str, Any]]) -> str:
-    parts = []
-    for f in fields:
-        t = f["type"]
-        if t == "array":
-            parts.append(f"{f['name']}[{f['count']}]({_args_text(f['items'])})")
-            continue
-        if t in ("param_value", "event_args", "hk_values"):
-            parts.append(f"{f['name']}: {t} of {f['ref']}")
-            continue
-        desc = f"{f['name']}: {t}"
-        if t == "enum":
-            desc += "{" + "/".join(lab["label"] for lab in f["labels"]) + "}"
-        if t == "str":
-            desc += f"<={f['max_len']}"
-        lo, hi = f.get("min"), f.get("max")
-        if t.startswith("f") and (lo is not None or hi is not None):
-            desc += f" [{lo}..{hi}]"
-        elif t in ("u8", "u16", "u32", "i8", "i16", "i32") and "min" in f:
-            desc += f" [{lo}..{hi}]" if (lo, hi) != _natural(t) else ""
-        if f.get("units"):
-            desc += f" {f['units']}"
-        parts.append(desc)
-    return ", ".join(parts) if parts else "-"
-
-
-def _natural(t: str) -> tuple[int, int]:
-    bits = int(t[1:])
-    return (0, (1 << bits) - 1) if t[0] == "u" else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-
-
-def component_facts(d: dict[str, Any], name: str) -> str:
-    """Markdown tables of one component's commands, telemetry, events, parameters and
-    reports, from a dictionary (the generated block of ``docs/components/<name>.md``)."""
-    comp = next((c for c in d["components"] if c["name"] == name), None)
-    if comp is None:
-        raise KeyError(name)
-    lines = [
-        _BEGIN,
-        "",
-        f"Component id {comp['id']} (`{comp['class']}`), rate groups: "
-        f"{', '.join(comp['rate_groups']) or 'none'}, default HK report every "
-        f"{comp['hk_interval_s']:g} s (sid {0x100 + comp['id']}).",
-        "",
-    ]
-    cmds = [c for c in d["commands"] if c["component"] == name]
-    lines += [
-        "### Commands",
-        "",
-        "| name | service | function id | arguments | description |",
-        "|---|---|---|---|---|",
-    ]
-    for c in cmds:
-        fid = f"0x{c['function_id']:04X}" if c["function_id"] is not None else "-"
-        safe = "" if c["allowed_in_safe"] else " (refused in SAFE)"
-        lines.append(
-            f"| `{c['name']}` | ({c['service']},{c['subservice']}) | {fid} | "
-            f"{_args_text(c['args'])} | {c['description']}{safe} |"
-        )
-    lines += [
-        "",
-        "### Telemetry",
-        "",
-        "| channel | id | type | units | description |",
-        "|---|---|---|---|---|",
-    ]
-    for t in d["telemetry"]:
-        if t["component"] == name:
-            ty = t["type"]
-            if ty == "enum":
-                ty += "{" + "/".join(lab["label"] for lab in t["labels"]) + "}"
-            lines.append(
-                f"| `{t['name']}` | 0x{t['id']:04X} | {ty} | {t['units'] or '-'} | "
-                f"{t['description']} |"
-            )
-    evs = [e for e in d["events"] if e["component"] == name]
-    lines += ["", "### Events", ""]
-    if evs:
-        lines += ["| event | id | severity | text |", "|---|---|---|---|"]
-        lines += [
-            f"| `{e['name']}` | 0x{e['id']:04X} | {e['severity']} | "
-            f"{e['format'].replace('|', '/')} |"
-            for e in evs
-        ]
-    else:
-        lines.append("None.")
-    prms = [p for p in d["parameters"] if p["component"] == name]
-    lines += ["", "### Parameters", ""]
-    if prms:
-        lines += ["| parameter | id | type | min | max | default |", "|---|---|---|---|---|---|"]
-        lines += [
-            f"| `{p['name']}` | 0x{p['id']:04X} | {p['type']} | {p.get('min')} | "
-            f"{p.get('max')} | {p['default']} |"
-            for p in prms
-        ]
-    else:
-        lines.append("None.")
-    reps = [r for r in d["reports"] if r["component"] == name]
-    if reps:
-        lines += [
-            "",
-            "### Reports (TM)",
-            "",
-            "| report | service | APID | fields |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| `{r['name']}` | ({r['service']},{r['subservice']}) | {r['apid']} | "
-            f"{_args_text(r['fields'])} |"
-            for r in reps
-        ]
-    lines += ["", _END]
-    return "\n".join(lines)
-
-
-def update_doc(text: str, facts: str) -> str:
-    """Replace the generated block of a component doc (append one if missing)."""
-    if _BEGIN in text and _END in text:
-        head, rest = text.split(_BEGIN, 1)
-        _, tail = rest.split(_END, 1)
-        return head + facts + tail
-    return text.rstrip("\n") + "\n\n## Generated facts\n\n" + facts + "\n"
-
-
-def generated_block(text: str) -> str | None:
-    """The generated block inside a component doc, or None."""
-    if _BEGIN not in text or _END not in text:
-        return None
-    _, rest = text.split(_BEGIN, 1)
-    body, _ = rest.split(_END, 1)
-    return _BEGIN + body + _END
-
-
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "build_dictionary",
-    "component_facts",
     "content_hash",
-    "generated_block",
-    "update_doc",
+    "dictionary_hash32",
 ]

@@ -24,10 +24,12 @@ from typing import Any
 
 from fsw.ccsds import CcsdsError, CrcError, PacketType, PusTc, SeqFlags, SpacePacket
 from fsw.ccsds.pus import ACK_ACCEPTANCE, ACK_COMPLETION, ACK_START
-from fsw.core.component import Channel, CommandSpec, Component, Event, Mode, Report, Severity
-from fsw.core.component import command as command_decl
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, CommandSpec, Event, Mode, Report, Severity
+from fsw.core.declarations import command as command_decl
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import clip
+from fsw.core.registry import registry_of
 from fsw.core.wire import Arg, decode
 
 _REQ = Arg("request_id", "u32", description="TC packet id and sequence control (4 bytes)")
@@ -157,7 +159,7 @@ class CommandDispatcher(Component):
     def submit(self, raw: bytes | bytearray | memoryview) -> None:
         """Queue one uplinked packet for the next cycle. Never raises, and touches only the
         queue, so a link thread may call it while the executive runs."""
-        if len(self._queue) >= self._bound().rt.config.uplink_capacity:
+        if len(self._queue) >= registry_of(self).config.uplink_capacity:
             self._overflows += 1
             return
         try:
@@ -172,7 +174,7 @@ class CommandDispatcher(Component):
             n, self._overflows = self._overflows, 0
             self.tlm_inc("uplink_dropped", n)
             self.tlm_inc("tc_received", n)
-            self.event("UPLINK_OVERFLOW", self._bound().rt.config.uplink_capacity)
+            self.event("UPLINK_OVERFLOW", registry_of(self).config.uplink_capacity)
         q = self._queue
         while q:
             self.execute(q.popleft(), "ground")
@@ -189,55 +191,58 @@ class CommandDispatcher(Component):
             self._execute(raw, source)
         except Exception:  # last line of defence: the dispatcher must keep running
             self.log.exception("internal error while handling a TC from %s", source)
-            self._bound().rt.count(self, 2)
+            registry_of(self).count(self, 2)
 
     def _execute(self, raw: bytes, source: str) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         self.tlm_inc("tc_received")
-        tc_apid = rt.config.tc_apid
+        tc = self._decode_tc(raw, rt.config.tc_apid)
+        if tc is None:
+            return
+        req = int.from_bytes(raw[:4], "big")
+        accepted = self._accept(tc, req)
+        if accepted is not None:
+            entry, args = accepted
+            self._run(entry, args, tc.ack_flags, req, source)
+
+    def _decode_tc(self, raw: bytes, tc_apid: int) -> PusTc | None:
+        """The PUS TC in ``raw``, or None once its rejection is reported or counted."""
         try:
             pkt = SpacePacket.decode(raw)
         except CcsdsError as exc:
-            if (
-                len(raw) >= 4
-                and raw[0] >> 5 == 0
-                and (raw[0] >> 4) & 1
-                and (((raw[0] & 7) << 8) | raw[1]) == tc_apid
-            ):  # a TC for us with a bad length: reject it with a (1,2)
-                self._report_fail(
-                    2, int.from_bytes(raw[:4], "big"), FailureCode.BAD_LENGTH, exc.reason, "?", None
-                )
+            if _looks_like_our_tc(raw, tc_apid):  # a bad length: reject it with a (1,2)
+                req = int.from_bytes(raw[:4], "big")
+                self._report_fail(2, req, FailureCode.BAD_LENGTH, exc.reason, "?", None)
             else:
                 self._malformed(raw, exc.reason)
-            return
+            return None
         if pkt.packet_type != PacketType.TC:
             self._malformed(raw, "a telemetry packet was sent on the uplink")
-            return
+            return None
         req = int.from_bytes(raw[:4], "big")
         if pkt.apid != tc_apid:
-            self._report_fail(
-                2,
-                req,
-                FailureCode.ILLEGAL_APID,
-                f"APID {pkt.apid} is not served here (TC APID is {tc_apid})",
-                "?",
-                None,
-            )
-            return
+            reason = f"APID {pkt.apid} is not served here (TC APID is {tc_apid})"
+            self._report_fail(2, req, FailureCode.ILLEGAL_APID, reason, "?", None)
+            return None
         try:
             tc = PusTc.from_packet(pkt, raw)
         except CrcError as exc:
             self._report_fail(2, req, FailureCode.BAD_CHECKSUM, exc.reason, "?", None)
-            return
+            return None
         except CcsdsError as exc:
             self._report_fail(2, req, FailureCode.MALFORMED, exc.reason, "?", None)
-            return
-        label = f"({tc.service},{tc.subservice})"
+            return None
         if tc.seq_flags != SeqFlags.UNSEGMENTED:
-            self._report_fail(
-                2, req, FailureCode.MALFORMED, "segmented TCs are not supported", label, None
-            )
-            return
+            label = f"({tc.service},{tc.subservice})"
+            reason = "segmented TCs are not supported"
+            self._report_fail(2, req, FailureCode.MALFORMED, reason, label, None)
+            return None
+        return tc
+
+    def _accept(self, tc: PusTc, req: int) -> tuple[CommandEntry, dict[str, Any]] | None:
+        """Route and decode a TC; report (1,1) or (1,2). None if it is rejected."""
+        rt = registry_of(self)
+        label = f"({tc.service},{tc.subservice})"
         entry: CommandEntry | None = None
         try:
             entry, data = self._route(tc)
@@ -248,19 +253,23 @@ class CommandDispatcher(Component):
                     FailureCode.NOT_AUTHORISED, f"{entry.full_name} is not allowed in SAFE mode"
                 )
         except CommandFailed as exc:
-            self._report_fail(
-                2, req, exc.code, _with_offset(exc), label, entry.component if entry else None
-            )
-            return
-        # accepted
-        comp = entry.component
+            comp = entry.component if entry else None
+            self._report_fail(2, req, exc.code, _with_offset(exc), label, comp)
+            return None
         self.tlm_inc("tc_accepted")
-        rt.count(comp, 0)
+        rt.count(entry.component, 0)
         self.tlm("last_service", tc.service)
         self.tlm("last_subservice", tc.subservice)
-        ack = tc.ack_flags
-        if ack & ACK_ACCEPTANCE:
+        if tc.ack_flags & ACK_ACCEPTANCE:
             self._report_ok(1, req)
+        return entry, args
+
+    def _run(
+        self, entry: CommandEntry, args: dict[str, Any], ack: int, req: int, source: str
+    ) -> None:
+        """Start and execute an accepted command; report (1,3)/(1,4), (1,7)/(1,8)."""
+        comp = entry.component
+        label = entry.full_name
         try:
             busy = comp.busy_reason(entry.spec.name, args)
         except Exception as exc:  # a faulty busy check must not stop the dispatcher
@@ -277,14 +286,8 @@ class CommandDispatcher(Component):
             return
         except Exception as exc:
             comp.log.exception("command %s raised", entry.full_name)
-            self._report_fail(
-                8,
-                req,
-                FailureCode.EXECUTION_ERROR,
-                f"internal error in {comp.name}: {type(exc).__name__}: {exc}",
-                label,
-                comp,
-            )
+            reason = f"internal error in {comp.name}: {type(exc).__name__}: {exc}"
+            self._report_fail(8, req, FailureCode.EXECUTION_ERROR, reason, label, comp)
             return
         if ack & ACK_COMPLETION:
             self._report_ok(7, req)
@@ -309,7 +312,7 @@ class CommandDispatcher(Component):
 
     # ------------------------------------------------------------ reports
     def _report_ok(self, subservice: int, req: int) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         rt.send_reply(1, subservice, _OK.pack(req))
 
     def _report_fail(
@@ -323,7 +326,7 @@ class CommandDispatcher(Component):
         *,
         count_error: bool = True,
     ) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         reason = clip(reason, 255)
         text = reason.encode("utf-8")
         rt.send_reply(1, subservice, _FAIL.pack(req, int(code)) + bytes((len(text),)) + text)
@@ -368,7 +371,17 @@ class CommandDispatcher(Component):
         description="Are-you-alive test: answered by (17,2).",
     )
     def ping(self) -> None:
-        self._bound().rt.send_reply(17, 2, b"")
+        registry_of(self).send_reply(17, 2, b"")
+
+
+def _looks_like_our_tc(raw: bytes, tc_apid: int) -> bool:
+    """A packet header that says version 0, TC, and our APID (whatever else is wrong)."""
+    return (
+        len(raw) >= 4
+        and raw[0] >> 5 == 0
+        and bool((raw[0] >> 4) & 1)
+        and (((raw[0] & 7) << 8) | raw[1]) == tc_apid
+    )
 
 
 def _with_offset(exc: CommandFailed) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from fsw.core.component import Channel, Component, Report, Severity, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Report, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
-from fsw.core.registry import EventInfo, Priority
+from fsw.core.registry import EventInfo, Priority, registry_of
 from fsw.core.wire import Arg, Array, Dynamic
 
 _EVENT_IDS = Array("event_ids", (Arg("event_id", "u16"),))
@@ -60,10 +61,9 @@ class EventManager(Component):
 
     def sink(self, info: EventInfo, args: tuple[Any, ...]) -> None:
         """Called by the runtime for every event raised on board."""
-        b = self._b
-        if b is None:
+        if not self.is_bound:
             return
-        rt = b.rt
+        rt = registry_of(self)
         if info.id in self._disabled:
             self.tlm_inc("filtered")
             return
@@ -89,7 +89,7 @@ class EventManager(Component):
         return tuple(sorted(self._disabled))
 
     def _check_ids(self, event_ids: list[dict[str, Any]]) -> list[int]:
-        rt = self._bound().rt
+        rt = registry_of(self)
         ids = [e["event_id"] for e in event_ids]
         unknown = [i for i in ids if i not in rt.event_by_id]
         if unknown:

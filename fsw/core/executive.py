@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fsw.core.component import Channel, Component, Event, Severity
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Severity
 from fsw.core.errors import CoreError, DeclarationError
 from fsw.core.health import HealthMonitor
-from fsw.core.registry import Binding
+from fsw.core.registry import Binding, binding_of, registry_of
 from fsw.core.wire import Arg
 
 EXEC_RATE_GROUP = "1Hz"
@@ -90,12 +91,12 @@ class Executive(Component):
 
     def setup_groups(self) -> None:
         """Create the rate groups of the configuration (once, after attach)."""
-        cfg = self._bound().rt.config
+        cfg = registry_of(self).config
         self._groups = [_Group(n, cfg.period_ticks(n)) for n, _ in cfg.rate_groups]
 
     def add_member(self, comp: Component) -> None:
         """Call ``comp.on_tick`` in each of its ``RATE_GROUPS``."""
-        b = comp._bound()
+        b = binding_of(comp)
         for rg in type(comp).RATE_GROUPS:
             group = next((g for g in self._groups if g.name == rg), None)
             if group is None:
@@ -105,16 +106,14 @@ class Executive(Component):
 
     def rate_groups(self) -> list[tuple[str, float, list[str]]]:
         """(name, period_s, member names) of every rate group."""
-        base = self._bound().rt.config.base_period_s
+        base = registry_of(self).config.base_period_s
         return [
             (g.name, g.period_ticks * base, [c.name for ph in g.phases for c, _, _ in ph])
             for g in self._groups
         ]
 
     def on_tick(self, rate_group: str) -> None:
-        b = self._b
-        assert b is not None
-        rt = b.rt
+        rt = registry_of(self)
         self.tlm("met_s", rt.clock.met())
         self.tlm("cycles", rt.tick)
         self.tlm("dl_queued", len(rt.downlink))
@@ -123,7 +122,7 @@ class Executive(Component):
     # ------------------------------------------------------------ cycles
     def cycle(self) -> None:
         """Run one executive cycle at the clock's current time."""
-        rt = self._bound().rt
+        rt = registry_of(self)
         rt.tick += 1
         tick = rt.tick
         self._drain()
@@ -156,7 +155,7 @@ class Executive(Component):
         """
         if not dt_s >= 0:
             raise CoreError(f"step needs a non-negative duration, not {dt_s}")
-        rt = self._bound().rt
+        rt = registry_of(self)
         clock = rt.clock
         set_tai = getattr(clock, "set_tai", None)
         advance = getattr(clock, "advance", None)
@@ -196,7 +195,7 @@ class Executive(Component):
         If the executive falls more than ``max_behind_cycles`` behind it skips the missed
         cycles (``exec.OVERRUN``) instead of racing to catch up. Returns cycles run.
         """
-        rt = self._bound().rt
+        rt = registry_of(self)
         clock = rt.clock
         base = rt.config.base_period_s
         wd = self._health.watchdog

@@ -18,7 +18,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from fsw.core.clock import Clock, SimClock
-from fsw.core.component import Component, Mode
+from fsw.core.component import Component
+from fsw.core.declarations import Mode
 from fsw.core.dispatcher import CommandDispatcher
 from fsw.core.errors import CoreError, DeclarationError
 from fsw.core.events import EventManager
@@ -29,7 +30,7 @@ from fsw.core.modes import ModeManager, Monitor
 from fsw.core.nvstore import MemNvStore, NvStore
 from fsw.core.parameters import ParameterManager
 from fsw.core.persistence import Persistence
-from fsw.core.registry import EventRecord, FlightConfig, Registry
+from fsw.core.registry import EventRecord, FlightConfig, Registry, binding_of
 from fsw.core.sequencer import Sequencer, StoredSequence
 from fsw.core.timetag import TimeTagSchedule
 
@@ -144,7 +145,7 @@ class FlightSoftware:
         return comp
 
     def _activate(self, comp: Component) -> None:
-        b = comp._bound()
+        b = binding_of(comp)
         self.cmd.register(comp)
         self.executive.add_member(comp)
         b.last_beat = self.registry.tick
@@ -171,14 +172,20 @@ class FlightSoftware:
         """Add a stored sequence defined in code."""
         self.seq.add(sequence)
 
-    def start(self) -> None:
-        """Announce the boot (``exec.BOOT``). ``build_flight`` calls it; idempotent."""
+    def start(self, *, dict_hash: int = 0) -> None:
+        """Announce the boot (``exec.BOOT``); idempotent.
+
+        ``dict_hash`` is what ``exec.dict_hash`` publishes: the first 32 bits of the
+        content hash of this topology's dictionary, which the ground compares with its
+        own. ``build_flight`` computes and passes it; a flight started without one (the
+        first ``step()`` starts it) publishes 0.
+        """
         if self._started:
             return
+        if not 0 <= dict_hash <= 0xFFFF_FFFF:
+            raise DeclarationError(f"dict_hash {dict_hash} is not a 32-bit value")
         self._started = True
-        from fsw.core.dictionary import dictionary_hash32
-
-        self.executive.tlm("dict_hash", dictionary_hash32(self.dictionary()))
+        self.executive.tlm("dict_hash", dict_hash)
         self.executive.event("BOOT", len(self.registry.components), len(self.cmd.entries()))
 
     # ------------------------------------------------------------ running
@@ -231,12 +238,6 @@ class FlightSoftware:
     def recent_events(self) -> list[EventRecord]:
         """The last events raised on board (filtered ones included), oldest first."""
         return list(self.registry.recent_events)
-
-    def dictionary(self) -> dict[str, Any]:
-        """The command/telemetry dictionary of this topology (JSON-able)."""
-        from fsw.core.dictionary import build_dictionary
-
-        return build_dictionary(self)
 
     def component(self, name: str) -> Component:
         """A component by name (``CoreError`` if there is none)."""

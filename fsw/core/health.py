@@ -18,9 +18,11 @@ import os
 import socket
 from collections.abc import Mapping
 
-from fsw.core.component import Channel, Component, Event, Param, Severity, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Param, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
 from fsw.core.persistence import clip
+from fsw.core.registry import binding_of, registry_of
 from fsw.core.wire import Arg
 
 log = logging.getLogger("fsw.health")
@@ -181,10 +183,10 @@ class HealthMonitor(Component):
     # ------------------------------------------------------------ called by the executive
     def tick_error(self, comp: Component, exc: BaseException) -> None:
         """``comp.on_tick`` raised: count it; the first of a streak raises an event."""
-        b = comp._b
-        rt = self._bound().rt
+        rt = registry_of(self)
         rt.count(comp, 2)
         self.tlm_inc("tick_errors")
+        b = binding_of(comp) if comp.is_bound else None
         if b is not None and not b.failing:
             b.failing = True
             comp.log.error("on_tick raised %s: %s", type(exc).__name__, exc)
@@ -198,14 +200,16 @@ class HealthMonitor(Component):
 
     # ------------------------------------------------------------ checks
     def on_tick(self, rate_group: str) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         tick = rt.tick
         silent_cycles = self.param("silent_cycles")
         healthy_ticks = round(HEALTHY_AFTER_S / rt.config.base_period_s)
         silent = 0
         for comp in list(rt.components.values()):
-            b = comp._b
-            if b is None or b.period_ticks == 0 or b.isolated or comp is self:
+            if not comp.is_bound:
+                continue
+            b = binding_of(comp)
+            if b.period_ticks == 0 or b.isolated or comp is self:
                 continue
             missed = tick - b.last_beat
             if missed > silent_cycles * b.period_ticks:
@@ -218,10 +222,10 @@ class HealthMonitor(Component):
 
     def restart(self, comp: Component, *, automatic: bool) -> None:
         """Re-initialise ``comp``; isolate it after too many automatic restarts."""
-        rt = self._bound().rt
-        b = comp._b
-        if b is None:
+        rt = registry_of(self)
+        if not comp.is_bound:
             return
+        b = binding_of(comp)
         if automatic and b.restart_streak >= self.param("max_restarts"):
             b.isolated = True
             self.event("ISOLATED", clip(comp.name, 32), min(b.restart_streak, 0xFFFF))
@@ -245,11 +249,12 @@ class HealthMonitor(Component):
         self._publish()
 
     def _publish(self) -> None:
-        if self._b is None:
+        if not self.is_bound:
             return
-        rt = self._bound().rt
+        rt = registry_of(self)
         self.tlm(
-            "isolated", sum(1 for c in rt.components.values() if c._b is not None and c._b.isolated)
+            "isolated",
+            sum(1 for c in rt.components.values() if c.is_bound and binding_of(c).isolated),
         )
 
     # ------------------------------------------------------------ commands
@@ -259,7 +264,7 @@ class HealthMonitor(Component):
         description="Restart a component now (also lifts isolation).",
     )
     def restart_cmd(self, component: str) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         comp = rt.components.get(component)
         if comp is None:
             raise CommandFailed(FailureCode.NOT_FOUND, f"no component named '{component}'")

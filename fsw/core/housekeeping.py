@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from fsw.core.component import Channel, Component, Report, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Report, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
-from fsw.core.registry import Priority, Registry
+from fsw.core.registry import Priority, Registry, registry_of
 from fsw.core.wire import Arg, Array, Dynamic, struct_format
 
 HK_RATE_GROUP = "10Hz"
@@ -113,7 +114,7 @@ class Housekeeping(Component):
     @property
     def cycle_ms(self) -> int:
         """Length of one housekeeping cycle; intervals are whole multiples of it."""
-        cfg = self._bound().rt.config
+        cfg = registry_of(self).config
         return round(cfg.period_ticks(HK_RATE_GROUP) * cfg.base_period_s * 1000)
 
     def on_init(self) -> None:
@@ -135,7 +136,7 @@ class Housekeeping(Component):
 
         >>> fs.hk.define(10, "power", 1.0, ["eps.soc_pct", "eps.bus_v"])  # doctest: +SKIP
         """
-        rt = self._bound().rt
+        rt = registry_of(self)
         if sid in self._reports:
             raise DeclarationError(f"housekeeping sid {sid} is already defined")
         ids: list[int] = []
@@ -172,7 +173,7 @@ class Housekeeping(Component):
         predefined: bool,
     ) -> HkReport:
         rep = HkReport(sid, name, interval_ms, enabled, tuple(ids), predefined)
-        rep.compile(self._bound().rt)
+        rep.compile(registry_of(self))
         rep.countdown = self._ticks(interval_ms)
         self._reports[sid] = rep
         self._publish()
@@ -187,16 +188,14 @@ class Housekeeping(Component):
             raise err(f"interval {interval_ms} ms is not a whole multiple of {cyc} ms")
 
     def _publish(self) -> None:
-        if self._b is None:
+        if not self.is_bound:
             return
         self.tlm("defined", len(self._reports))
         self.tlm("enabled", sum(1 for r in self._reports.values() if r.enabled))
 
     # ------------------------------------------------------------ periodic
     def on_tick(self, rate_group: str) -> None:
-        b = self._b
-        assert b is not None
-        rt = b.rt
+        rt = registry_of(self)
         values = rt.values
         sent = 0
         for rep in self._reports.values():
@@ -222,7 +221,7 @@ class Housekeeping(Component):
         description="Create a report structure (created disabled).",
     )
     def create(self, sid: int, interval_ms: int, channel_ids: list[dict[str, Any]]) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         if sid in self._reports:
             raise CommandFailed(
                 FailureCode.ARG_OUT_OF_RANGE, f"sid {sid} already exists; delete it first"
@@ -310,7 +309,7 @@ class Housekeeping(Component):
         description="Generate these reports once, now.",
     )
     def one_shot(self, sids: list[dict[str, Any]]) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         reps = self._sids(sids)
         for r in reps:
             rt.send_tm(3, 25, r.pack(rt.values), apid=rt.config.hk_apid, priority=Priority.REALTIME)

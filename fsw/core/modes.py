@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Mode, Report, Severity, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Mode, Report, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import clip
+from fsw.core.registry import registry_of
 from fsw.core.sequencer import Sequencer
 from fsw.core.wire import Arg, Array, check_name
 
@@ -185,7 +187,7 @@ class ModeManager(Component):
     # ------------------------------------------------------------ definitions
     def add_monitor(self, mon: Monitor) -> None:
         """Add a limit monitor (its channel must exist)."""
-        rt = self._bound().rt
+        rt = registry_of(self)
         if mon.monitor_id in self._states:
             raise DeclarationError(f"monitor id {mon.monitor_id} is already used")
         info = rt.channel_by_name.get(mon.channel)
@@ -245,7 +247,7 @@ class ModeManager(Component):
         self.event("SAFE_EXITED", clip(reason, 100))
 
     def _set_mode(self, mode: Mode) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         rt.mode = mode
         self.tlm("mode", int(mode))
         self._publish()
@@ -264,9 +266,7 @@ class ModeManager(Component):
 
     # ------------------------------------------------------------ monitoring
     def on_tick(self, rate_group: str) -> None:
-        b = self._b
-        assert b is not None
-        values = b.values
+        values = self.binding.values
         for st in self._states.values():
             if not st.enabled:
                 continue
@@ -307,7 +307,7 @@ class ModeManager(Component):
             self.event("ACTION_FAILED", mon.name, clip(exc.reason))
 
     def _publish(self) -> None:
-        if self._b is None:
+        if not self.is_bound:
             return
         self.tlm("mode", int(self.mode))
         self.tlm("monitors_enabled", sum(1 for s in self._states.values() if s.enabled))

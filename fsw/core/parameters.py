@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Report, Severity, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Report, Severity, command
 from fsw.core.errors import CommandFailed, CoreError, FailureCode
 from fsw.core.persistence import Persistence, clip
-from fsw.core.registry import ParamInfo
+from fsw.core.registry import ParamInfo, registry_of
 from fsw.core.wire import Arg, Array, Dynamic
 
 STORE_KEY = "params"
@@ -89,14 +90,14 @@ class ParameterManager(Component):
         doc = self._storage.load_json(STORE_KEY)
         values = doc.get("values") if isinstance(doc, dict) else None
         self._saved = dict(values) if isinstance(values, dict) else {}
-        rt = self._bound().rt
+        rt = registry_of(self)
         applied = sum(self._apply_saved(info) for info in rt.param_by_id.values())
         if applied:
             self.event("LOADED", min(applied, 0xFFFF))
 
     def apply_saved(self, comp: Component) -> int:
         """Apply saved values to a newly registered component; returns how many."""
-        rt = self._bound().rt
+        rt = registry_of(self)
         return sum(self._apply_saved(i) for i in rt.param_by_id.values() if i.component is comp)
 
     def _apply_saved(self, info: ParamInfo) -> bool:
@@ -111,9 +112,7 @@ class ParameterManager(Component):
         if reason:
             self.event("LOAD_REFUSED", clip(info.full_name, 64), clip(str(raw), 64), clip(reason))
             return False
-        b = info.component._b
-        assert b is not None
-        b.param_values[info.param.name] = value
+        info.component.binding.param_values[info.param.name] = value
         self._publish()
         return True
 
@@ -128,8 +127,8 @@ class ParameterManager(Component):
             return f"validator raised {type(exc).__name__}: {exc}"
 
     def _publish(self) -> None:
-        if self._b is not None:
-            self.tlm("count", len(self._bound().rt.param_by_id))
+        if self.is_bound:
+            self.tlm("count", len(registry_of(self).param_by_id))
 
     def on_init(self) -> None:
         self._publish()
@@ -148,9 +147,7 @@ class ParameterManager(Component):
                     f"{info.full_name}={value} refused: {reason}; value stays {info.value}",
                 )
         for info, value in pairs:
-            b = info.component._b
-            assert b is not None
-            b.param_values[info.param.name] = value
+            info.component.binding.param_values[info.param.name] = value
             self.tlm_inc("sets")
             self.tlm("last_set_id", info.id)
             self.event("CHANGED", clip(info.full_name, 64), clip(_shown(value), 64))
@@ -158,14 +155,14 @@ class ParameterManager(Component):
                 info.component.on_param_changed(info.param.name, value)
             except Exception:
                 info.component.log.exception("on_param_changed(%s) raised", info.param.name)
-                self._bound().rt.count(info.component, 2)
+                registry_of(self).count(info.component, 2)
 
     def set(self, full_name: str, value: Any) -> None:
         """Set one parameter by full name (checks range and validators).
 
         >>> fs.prm.set("health.max_restarts", 5)   # doctest: +SKIP
         """
-        rt = self._bound().rt
+        rt = registry_of(self)
         info = rt.param_by_name.get(full_name)
         if info is None:
             raise CommandFailed(FailureCode.NOT_FOUND, f"no parameter '{full_name}'")
@@ -173,7 +170,7 @@ class ParameterManager(Component):
 
     def save(self) -> int:
         """Save every parameter value; returns how many were saved."""
-        rt = self._bound().rt
+        rt = registry_of(self)
         values = {i.full_name: i.value for i in rt.param_by_id.values()}
         # keep saved values of components not registered in this build
         merged = {**self._saved, **values}
@@ -185,7 +182,7 @@ class ParameterManager(Component):
 
     # ------------------------------------------------------------ commands
     def _info(self, pid: int) -> ParamInfo:
-        info = self._bound().rt.param_by_id.get(pid)
+        info = registry_of(self).param_by_id.get(pid)
         if info is None:
             raise CommandFailed(FailureCode.NOT_FOUND, f"no parameter with id 0x{pid:04X}")
         return info

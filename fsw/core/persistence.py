@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Severity
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Severity
 from fsw.core.errors import CommandFailed, FailureCode, NvStoreError
 from fsw.core.nvstore import NvStore
 from fsw.core.wire import Arg

@@ -1,8 +1,10 @@
 """Shared run-time state of one flight-software instance: ids, values, downlink queue.
 
 Components never touch this directly; they use the methods of
-:class:`~fsw.core.component.Component`. Core services (dispatcher, housekeeping, ...)
-use it to find channels, events and parameters by id.
+:class:`~fsw.core.component.Component`, which reach the registry through the
+:class:`Binding` it is given at registration (a
+:class:`~fsw.core.component.ComponentPort`). Core services (dispatcher, housekeeping,
+...) use :func:`registry_of` to find channels, events and parameters by id.
 
 Ids are ``component_id << 8 | local_index`` (local indices start at 1 in declaration
 order; the counter channels are 1..3), so an id names its component in its high byte.
@@ -19,7 +21,8 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from fsw.ccsds import PusTm, cuc_encode
-from fsw.core.component import Channel, Component, Event, Mode, Param, Report, Severity
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Mode, Param, Report, Severity
 from fsw.core.errors import CoreError, DeclarationError, FailureCode, WireError
 from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, Arg, encode
 
@@ -115,9 +118,7 @@ class ParamInfo:
 
     @property
     def value(self) -> Any:
-        b = self.component._b
-        assert b is not None
-        return b.param_values[self.param.name]
+        return self.component.binding.param_values[self.param.name]
 
 
 @dataclass(slots=True, frozen=True)
@@ -132,11 +133,16 @@ class EventRecord:
 
 
 class Binding:
-    """What a registered component is attached to (set by :meth:`Registry.attach`)."""
+    """What a registered component is attached to (set by :meth:`Registry.attach`).
+
+    It is the component's :class:`~fsw.core.component.ComponentPort`; the core services
+    also keep their per-component run-time state here (heartbeats, restarts, isolation).
+    """
 
     __slots__ = (
         "coercers",
         "component_id",
+        "component_name",
         "counter_slots",
         "events",
         "failing",
@@ -152,9 +158,10 @@ class Binding:
         "values",
     )
 
-    def __init__(self, rt: Registry, component_id: int) -> None:
+    def __init__(self, rt: Registry, component_id: int, component_name: str = "") -> None:
         self.rt = rt
         self.component_id = component_id
+        self.component_name = component_name
         self.values = rt.values
         self.coercers = rt.coercers
         self.tlm_slots: dict[str, int] = {}
@@ -168,6 +175,43 @@ class Binding:
         self.restarts = 0
         self.restart_streak = 0
         self.last_restart_tick = 0
+
+    @property
+    def clock(self) -> Clock:
+        """The flight clock."""
+        return self.rt.clock
+
+    @property
+    def mode(self) -> Mode:
+        """The current spacecraft mode."""
+        return self.rt.mode
+
+    def emit_event(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Raise the component's event ``name`` (``CoreError`` if it declares none)."""
+        info = self.events.get(name)
+        if info is None:
+            raise CoreError(f"{self.component_name} has no event '{name}'")
+        self.rt.emit_event(info, args, kwargs)
+
+    def send_report(self, report: Report, values: Mapping[str, Any]) -> None:
+        """Encode and queue one of the component's declared reports."""
+        self.rt.send_report(report, values)
+
+
+def binding_of(comp: Component) -> Binding:
+    """The registry binding of a registered component (``CoreError`` if it has none).
+
+    Core services use it for the per-component state the registry keeps.
+    """
+    b = comp.binding
+    if not isinstance(b, Binding):
+        raise CoreError(f"component '{comp.name}' is not registered with a flight registry")
+    return b
+
+
+def registry_of(comp: Component) -> Registry:
+    """The registry a component is registered with (core services reach theirs so)."""
+    return binding_of(comp).rt
 
 
 def _coercer(arg: Arg) -> Callable[[Any], Any]:
@@ -298,7 +342,7 @@ class Registry:
             raise DeclarationError(
                 f"{type(comp).__name__}.__init__ must call super().__init__(name)"
             )
-        if comp._b is not None:
+        if comp.is_bound:
             raise DeclarationError(f"component '{comp.name}' is already registered")
         if comp.name in self.components:
             raise DeclarationError(f"a component named '{comp.name}' already exists")
@@ -311,7 +355,7 @@ class Registry:
         for rg in type(comp).RATE_GROUPS:
             p = self.config.period_ticks(rg)
             period = p if period == 0 else min(period, p)
-        b = Binding(self, component_id)
+        b = Binding(self, component_id, comp.name)
         b.period_ticks = period
         base = component_id << 8
         for i, ch in enumerate(type(comp).channels(), start=1):
@@ -339,15 +383,14 @@ class Registry:
             b.param_values[prm.name] = prm.default
         self.components[comp.name] = comp
         self.component_by_id[component_id] = comp
-        comp._b = b
+        comp.bind(b)
         return b
 
     # ------------------------------------------------------------ counters
     def count(self, comp: Component, which: int) -> None:
         """Increment counter ``which`` (0 accepted, 1 rejected, 2 errors) of ``comp``."""
-        b = comp._b
-        if b is not None:
-            slot = b.counter_slots[which]
+        if comp.is_bound:
+            slot = comp.binding.counter_slots[which]
             self.values[slot] = (self.values[slot] + 1) & 0xFFFF_FFFF
 
     # ------------------------------------------------------------ telemetry
@@ -469,6 +512,8 @@ __all__ = [
     "ParamInfo",
     "Priority",
     "Registry",
+    "binding_of",
     "format_event",
     "initial_value",
+    "registry_of",
 ]

@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fsw.core.component import Channel, Component, Event, Severity, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import Persistence, clip
+from fsw.core.registry import registry_of
 from fsw.core.timetag import check_tc
 from fsw.core.wire import Arg, Array
 
@@ -143,7 +145,7 @@ class Sequencer(Component):
 
     def add(self, seq: StoredSequence) -> None:
         """Define a sequence in code (at topology build time)."""
-        rt = self._bound().rt
+        rt = registry_of(self)
         if seq.seq_id in self._defaults:
             raise DeclarationError(f"sequence id {seq.seq_id} is already defined")
         for n, s in enumerate(seq.steps, start=1):
@@ -187,7 +189,7 @@ class Sequencer(Component):
         )
 
     def _publish(self) -> None:
-        if self._b is None:
+        if not self.is_bound:
             return
         self.tlm("loaded", len(self.sequences()))
         self.tlm("running", len(self._runs))
@@ -207,7 +209,7 @@ class Sequencer(Component):
         seq = self._get(seq_id)
         if seq_id in self._runs:
             raise CommandFailed(FailureCode.BUSY, f"sequence {seq.name} is already running")
-        now = self._bound().rt.clock.now_tai()
+        now = self.clock.now_tai()
         first = seq.steps[0].delay_s if seq.steps else 0.0
         self._runs[seq_id] = _Run(seq, 0, now + first)
         self.event("STARTED", seq.name, seq_id, clip(reason, 64))
@@ -224,7 +226,7 @@ class Sequencer(Component):
     def on_tick(self, rate_group: str) -> None:
         if not self._runs:
             return
-        now = self._bound().rt.clock.now_tai()
+        now = self.clock.now_tai()
         for seq_id in list(self._runs):
             self._advance(seq_id, now)
 
@@ -260,7 +262,7 @@ class Sequencer(Component):
     def load_cmd(self, seq_id: int, name: str, steps: list[dict[str, Any]]) -> None:
         if seq_id not in self.sequences() and len(self.sequences()) >= MAX_SEQUENCES:
             raise CommandFailed(FailureCode.BUSY, f"sequence table full ({MAX_SEQUENCES})")
-        rt = self._bound().rt
+        rt = registry_of(self)
         for n, s in enumerate(steps, start=1):
             check_tc(s["tc"], rt.config.tc_apid, f"step {n}")
         if not name:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsw.ccsds import PusTc, PusTm
 from fsw.ccsds.pus import ACK_ALL
-from fsw.core.component import Report
+from fsw.core.declarations import Report
 from fsw.core.errors import CoreError
 from fsw.core.wire import Arg, decode, decode_prefix, encode
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fsw.ccsds import CcsdsError, CrcError, PusTc
-from fsw.core.component import Channel, Component, Event, Report, Severity, command
+from fsw.core.component import Component
+from fsw.core.declarations import Channel, Event, Report, Severity, command
 from fsw.core.errors import CommandFailed, FailureCode
 from fsw.core.persistence import Persistence
+from fsw.core.registry import registry_of
 from fsw.core.wire import Arg, Array
 
 STORE_KEY = "schedule"
@@ -117,7 +119,7 @@ class TimeTagSchedule(Component):
         if not isinstance(doc, dict):
             self._publish()
             return
-        now = self._bound().rt.clock.now_tai()
+        now = self.clock.now_tai()
         acts: list[Activity] = []
         expired = 0
         for item in doc.get("activities", []):
@@ -165,7 +167,7 @@ class TimeTagSchedule(Component):
         self._insert([(release_tai, tc)])
 
     def _insert(self, items: list[tuple[float, bytes]]) -> None:
-        rt = self._bound().rt
+        rt = registry_of(self)
         now = rt.clock.now_tai()
         if len(self._acts) + len(items) > MAX_ACTIVITIES:
             raise CommandFailed(
@@ -187,7 +189,7 @@ class TimeTagSchedule(Component):
         acts = self._acts
         if not (self._enabled and acts):
             return
-        now = self._bound().rt.clock.now_tai()
+        now = self.clock.now_tai()
         if acts[0].release_tai > now:
             return
         due: list[Activity] = []

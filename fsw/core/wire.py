@@ -122,21 +122,32 @@ class Arg:
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "label_values", values)
         if self.type == "enum":
-            if self.base not in ("u8", "u16"):
-                raise DeclarationError(f"{self.name}: enum base must be u8 or u16")
-            if not labels:
-                raise DeclarationError(f"{self.name}: an enum needs labels")
-            if len(values) != len(labels):
-                raise DeclarationError(f"{self.name}: {len(labels)} labels, {len(values)} values")
-            if len(set(labels)) != len(labels) or len(set(values)) != len(values):
-                raise DeclarationError(f"{self.name}: enum labels and values must be unique")
-            _, lo, hi = _INT_TYPES[self.base]
-            if any(not lo <= v <= hi for v in values):
-                raise DeclarationError(f"{self.name}: enum value outside {self.base}")
+            self._check_enum(labels, values)
         elif labels:
             raise DeclarationError(f"{self.name}: labels only apply to enums")
         if self.type == "str" and not 1 <= self.max_len <= STR_MAX_LEN:
             raise DeclarationError(f"{self.name}: str needs max_len in 1..{STR_MAX_LEN}")
+        self._check_bounds()
+        object.__setattr__(self, "_v2l", dict(zip(values, labels, strict=True)))
+        object.__setattr__(self, "_l2v", dict(zip(labels, values, strict=True)))
+        fixed = self.type in NUMERIC_TYPES
+        st = struct.Struct(">" + struct_format(self.type, self.base)) if fixed else None
+        object.__setattr__(self, "_struct", st)
+
+    def _check_enum(self, labels: tuple[str, ...], values: tuple[int, ...]) -> None:
+        if self.base not in ("u8", "u16"):
+            raise DeclarationError(f"{self.name}: enum base must be u8 or u16")
+        if not labels:
+            raise DeclarationError(f"{self.name}: an enum needs labels")
+        if len(values) != len(labels):
+            raise DeclarationError(f"{self.name}: {len(labels)} labels, {len(values)} values")
+        if len(set(labels)) != len(labels) or len(set(values)) != len(values):
+            raise DeclarationError(f"{self.name}: enum labels and values must be unique")
+        _, lo, hi = _INT_TYPES[self.base]
+        if any(not lo <= v <= hi for v in values):
+            raise DeclarationError(f"{self.name}: enum value outside {self.base}")
+
+    def _check_bounds(self) -> None:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise DeclarationError(f"{self.name}: min {self.min} > max {self.max}")
         if self.type in _INT_TYPES:
@@ -146,11 +157,6 @@ class Arg:
                     raise DeclarationError(f"{self.name}: bound {bound} outside {self.type}")
         elif self.type not in _FLOAT_TYPES and (self.min is not None or self.max is not None):
             raise DeclarationError(f"{self.name}: min/max only apply to numbers")
-        object.__setattr__(self, "_v2l", dict(zip(values, labels, strict=True)))
-        object.__setattr__(self, "_l2v", dict(zip(labels, values, strict=True)))
-        fixed = self.type in NUMERIC_TYPES
-        st = struct.Struct(">" + struct_format(self.type, self.base)) if fixed else None
-        object.__setattr__(self, "_struct", st)
 
     # ------------------------------------------------------------------ ranges
     @property
@@ -206,43 +212,60 @@ class Arg:
         """
         t = self.type
         if t in _INT_TYPES:
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            if not isinstance(value, int):
-                raise self._bad(f"{self.name}={value!r} is not an integer")
-            return self._in_range(int(value))
+            return self._check_int(value)
         if t in _FLOAT_TYPES:
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise self._bad(f"{self.name}={value!r} is not a number")
-            value = float(value)
-            if not math.isfinite(value):
-                raise self._bad(f"{self.name}={value} is not a finite number")
-            return self._in_range(value)
+            return self._check_float(value)
         if t == "bool":
-            if isinstance(value, bool):
-                return value
-            if value in (0, 1):
-                return bool(value)
-            raise self._bad(f"{self.name}={value!r} is not a boolean")
+            return self._check_bool(value)
         if t == "enum":
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise self._bad(f"{self.name}={value!r} is not an enum label")
             return self.label_of(self.value_of(value))
         if t == "str":
-            if not isinstance(value, str):
-                raise self._bad(f"{self.name}={value!r} is not text")
-            n = len(value.encode("utf-8"))
-            if n > self.max_len:
-                raise self._bad(f"{self.name} is {n} bytes long, at most {self.max_len} allowed")
-            return value
+            return self._check_str(value)
         if t == "cuc":
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise self._bad(f"{self.name}={value!r} is not a time (TAI seconds)")
-            value = float(value)
-            if not (math.isfinite(value) and 0.0 <= value <= CUC_MAX_TAI_S):
-                raise self._bad(f"{self.name}={value} s is not a CUC 4+2 time")
+            return self._check_cuc(value)
+        return self._check_packet(value)
+
+    def _check_int(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise self._bad(f"{self.name}={value!r} is not an integer")
+        return self._in_range(int(value))
+
+    def _check_float(self, value: Any) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._bad(f"{self.name}={value!r} is not a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise self._bad(f"{self.name}={value} is not a finite number")
+        return self._in_range(value)
+
+    def _check_bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
             return value
-        # packet
+        if value in (0, 1):
+            return bool(value)
+        raise self._bad(f"{self.name}={value!r} is not a boolean")
+
+    def _check_str(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self._bad(f"{self.name}={value!r} is not text")
+        n = len(value.encode("utf-8"))
+        if n > self.max_len:
+            raise self._bad(f"{self.name} is {n} bytes long, at most {self.max_len} allowed")
+        return value
+
+    def _check_cuc(self, value: Any) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._bad(f"{self.name}={value!r} is not a time (TAI seconds)")
+        value = float(value)
+        if not (math.isfinite(value) and 0.0 <= value <= CUC_MAX_TAI_S):
+            raise self._bad(f"{self.name}={value} s is not a CUC 4+2 time")
+        return value
+
+    def _check_packet(self, value: Any) -> bytes:
         if not isinstance(value, bytes | bytearray | memoryview):
             raise self._bad(f"{self.name} must be the bytes of a space packet")
         raw = bytes(value)
@@ -284,47 +307,9 @@ class Arg:
         """Decode one value at ``offset``; return it and the offset after it."""
         st = self._struct
         if st is not None:
-            end = offset + st.size
-            if end > len(data):
-                raise _short(self.name, st.size, len(data) - offset, offset)
-            (raw,) = st.unpack_from(data, offset)
-            if self.type == "enum":
-                return self.label_of(raw), end
-            if self.type == "bool":
-                if raw > 1:
-                    raise WireError(
-                        FailureCode.ARG_OUT_OF_RANGE,
-                        f"{self.name}: boolean byte is {raw}, must be 0 or 1",
-                        offset=offset,
-                    )
-                return bool(raw), end
-            if self.type in _FLOAT_TYPES and not math.isfinite(raw):
-                raise WireError(
-                    FailureCode.ARG_OUT_OF_RANGE,
-                    f"{self.name} is not a finite number",
-                    offset=offset,
-                )
-            return self._at(self._in_range, raw, offset), end
+            return self._unpack_fixed(st, data, offset)
         if self.type == "str":
-            if offset >= len(data):
-                raise _short(self.name, 1, 0, offset)
-            n = data[offset]
-            end = offset + 1 + n
-            if end > len(data):
-                raise _short(self.name, n + 1, len(data) - offset, offset)
-            try:
-                text = data[offset + 1 : end].decode("utf-8")
-            except UnicodeDecodeError:
-                raise WireError(
-                    FailureCode.ARG_OUT_OF_RANGE, f"{self.name} is not valid UTF-8", offset=offset
-                ) from None
-            if n > self.max_len:
-                raise WireError(
-                    FailureCode.ARG_OUT_OF_RANGE,
-                    f"{self.name} is {n} bytes long, at most {self.max_len} allowed",
-                    offset=offset,
-                )
-            return text, end
+            return self._unpack_str(data, offset)
         if self.type == "cuc":
             end = offset + CUC_LEN
             if end > len(data):
@@ -338,6 +323,50 @@ class Arg:
         if end > len(data):
             raise _short(self.name, total, len(data) - offset, offset)
         return bytes(data[offset:end]), end
+
+    def _unpack_fixed(self, st: struct.Struct, data: bytes, offset: int) -> tuple[Any, int]:
+        end = offset + st.size
+        if end > len(data):
+            raise _short(self.name, st.size, len(data) - offset, offset)
+        (raw,) = st.unpack_from(data, offset)
+        if self.type == "enum":
+            return self.label_of(raw), end
+        if self.type == "bool":
+            if raw > 1:
+                raise WireError(
+                    FailureCode.ARG_OUT_OF_RANGE,
+                    f"{self.name}: boolean byte is {raw}, must be 0 or 1",
+                    offset=offset,
+                )
+            return bool(raw), end
+        if self.type in _FLOAT_TYPES and not math.isfinite(raw):
+            raise WireError(
+                FailureCode.ARG_OUT_OF_RANGE,
+                f"{self.name} is not a finite number",
+                offset=offset,
+            )
+        return self._at(self._in_range, raw, offset), end
+
+    def _unpack_str(self, data: bytes, offset: int) -> tuple[str, int]:
+        if offset >= len(data):
+            raise _short(self.name, 1, 0, offset)
+        n = data[offset]
+        end = offset + 1 + n
+        if end > len(data):
+            raise _short(self.name, n + 1, len(data) - offset, offset)
+        try:
+            text = data[offset + 1 : end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise WireError(
+                FailureCode.ARG_OUT_OF_RANGE, f"{self.name} is not valid UTF-8", offset=offset
+            ) from None
+        if n > self.max_len:
+            raise WireError(
+                FailureCode.ARG_OUT_OF_RANGE,
+                f"{self.name} is {n} bytes long, at most {self.max_len} allowed",
+                offset=offset,
+            )
+        return text, end
 
     def _at(self, fn: Callable[[Any], Any], value: Any, offset: int) -> Any:
         try:

@@ -2,8 +2,9 @@
 
 On a hardware-in-the-loop bench the flight board's sensors are simulated by the bench
 PC at the other end of the serial cable. :class:`BoardBridge` is the board's end of the
-:mod:`fsw.hal.simbridge` mux: the radio channel becomes a transport for
-:class:`~fsw.comms.radio.RadioHost`, and the bridge channel drives the devices here:
+sim-bridge (:mod:`fsw.hal.simbridge`, over the :mod:`fsw.link.mux` mux): the radio
+channel becomes a transport for :class:`~fsw.comms.radio.RadioHost`, and the bridge
+channel drives the devices here:
 
 * :class:`BridgeClock`: the monotonic wall clock, anchored to the bench's simulated
   time and running at its speed-up (1x: exactly :class:`~fsw.core.clock.WallClock`);
@@ -16,10 +17,10 @@ PC at the other end of the serial cable. :class:`BoardBridge` is the board's end
 The flight topology is the same as SITL's: ``build_flight(clock, hal=bridge.hal(...))``.
 
 >>> from fsw.link import memory_pair
->>> from fsw.hal.simbridge import MuxPort, TimeSync
+>>> from fsw.hal.simbridge import BridgePort, TimeSync
 >>> board_end, bench_end = memory_pair()
 >>> bridge = BoardBridge(board_end)
->>> bench = MuxPort(bench_end)
+>>> bench = BridgePort(bench_end)
 >>> bench.send_message(TimeSync(2.1e9, 1.0, session=1))
 >>> bridge.wait_synced(2.0, require_platform=False), round(bridge.clock.now_tai() - 2.1e9) == 0
 (True, True)
@@ -53,20 +54,18 @@ from fsw.hal.interfaces import (
     Platform,
 )
 from fsw.hal.simbridge import (
-    BULK,
-    MAX_PAYLOAD,
     BoardHello,
+    BridgePort,
     BulkRequest,
     EpsSample,
     FrameMsg,
     Message,
-    MuxPort,
     PlatformMsg,
     PowerModeMsg,
-    RadioChannel,
     TimeSync,
 )
 from fsw.link.base import Transport
+from fsw.link.mux import MAX_PAYLOAD, ChannelTransport
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,10 @@ class BoardPayloadPower:
     what the bench's EPS integrates)."""
 
     def __init__(
-        self, port: MuxPort, clock: BridgeClock, apply: Callable[[str | None], None] | None = None
+        self,
+        port: BridgePort,
+        clock: BridgeClock,
+        apply: Callable[[str | None], None] | None = None,
     ) -> None:
         self.port = port
         self.clock = clock
@@ -331,7 +333,7 @@ class BoardBridge:
         self.clock = BridgeClock()
         self.eps = BoardEps(self.clock, eps_stale_s)
         self.camera = BoardCamera()
-        self.port = MuxPort(transport, on_message=self._on_message)
+        self.port = BridgePort(transport, on_message=self._on_message)
         self.payload_power = BoardPayloadPower(self.port, self.clock, apply_power_mode)
         self.platform: Platform | None = None
         self.stats = {
@@ -349,7 +351,7 @@ class BoardBridge:
         self._hello_due = threading.Event()
 
     @property
-    def radio(self) -> RadioChannel:
+    def radio(self) -> ChannelTransport:
         """The radio channel of the cable, as a transport."""
         return self.port.radio
 
@@ -390,7 +392,7 @@ class BoardBridge:
         sent = 0
         while sent < nbytes:
             n = min(chunk, nbytes - sent)
-            self.port.send_channel(BULK, filler[:n])
+            self.port.send_bulk(filler[:n])
             sent += n
 
     def send_hello(self) -> None:

@@ -1,19 +1,11 @@
-"""The sim-bridge: one serial byte stream carrying the radio and the simulated world.
+"""The sim-bridge: the radio and the simulated world on one serial cable.
 
-On a HIL bench the flight board and the bench PC share one cable. Everything on it
-travels in *mux frames*::
-
-    sync C3 5A | channel u8 | length u16 | header CRC-16 | payload | payload CRC-16
-
-(big-endian; both CRCs are CRC-16/CCITT-FALSE, :func:`fsw.ccsds.crc.crc16`; the header
-CRC covers channel and length, so a corrupted length is caught at once and never makes
-the receiver wait for bytes that are not coming). :class:`Demux` finds frames in any
-chunking, skips garbage and resynchronises on the next sync word: a glitch on the
-cable loses the one mux frame it hit, never the stream.
-
-Channels: :data:`RADIO` carries the space link as is (CLTUs up, ASM + TM frames down);
-:data:`BRIDGE` carries the messages below (the world the board senses); :data:`BULK`
-carries filler for the link-efficiency measurement.
+On a HIL bench the flight board and the bench PC share one cable, split into channels
+by the framed mux of :mod:`fsw.link.mux`: :data:`RADIO` carries the space link as is
+(CLTUs up, ASM + TM frames down); :data:`BRIDGE` carries the messages below (the world
+the board senses); :data:`BULK` carries filler for the link-efficiency measurement.
+:class:`BridgePort` is one end: a :class:`~fsw.link.mux.MuxPort` whose radio channel is
+a transport and whose bridge channel is decoded into messages.
 
 Bridge messages (one per mux frame, first byte = type):
 
@@ -27,14 +19,11 @@ Bridge messages (one per mux frame, first byte = type):
 :class:`BoardHello` board who the board is and what it measured (JSON)
 =================  =====  =============================================================
 
->>> wire = MuxFrame(RADIO, b"\\x1a\\xcf\\xfc\\x1d").encode()
->>> wire.hex()
-'c35a0000048c181acffc1d683a'
->>> d = Demux()
->>> [f.payload.hex() for f in d.feed(b"garbage" + wire + wire[:5])]
-['1acffc1d']
->>> [f.channel for f in d.feed(wire[5:])], d.stats["garbage_bytes"]
-([0], 7)
+>>> wire = TimeSync(2.1e9, 10.0, 7).frame()
+>>> wire[:3].hex(), MuxFrame.decode(wire).channel == BRIDGE
+('c35a01', True)
+>>> decode_message(MuxFrame.decode(wire).payload)
+TimeSync(tai=2100000000.0, speed=10.0, session=7)
 """
 
 from __future__ import annotations
@@ -43,142 +32,32 @@ import dataclasses
 import json
 import logging
 import math
-import queue
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from fsw.ccsds.crc import crc16
 from fsw.hal.interfaces import EpsReading, Platform
-from fsw.link.base import BaseTransport, Transport
-from fsw.link.errors import LinkError
+from fsw.link.base import Transport
+from fsw.link.mux import ChannelTransport, Demux, MuxError, MuxFrame, MuxPort
 from fsw.power.predictor import GroundStation, ImagingPlan, TargetBox
 from fsw.power.scheduler import CascadeProfile, PowerMode, SchedulerConfig
 
 log = logging.getLogger(__name__)
 
-SYNC = b"\xc3\x5a"
-_HEAD = struct.Struct(">2sBHH")
-HEADER_LEN = _HEAD.size  # 7
-#: Bytes a mux frame adds to its payload (sync, channel, length, two CRCs).
-OVERHEAD = HEADER_LEN + 2
-MAX_PAYLOAD = 0xFFFF
-
 RADIO, BRIDGE, BULK = 0, 1, 2
 CHANNELS = (RADIO, BRIDGE, BULK)
 
 
-class SimBridgeError(ValueError):
-    """Bytes that are not a valid mux frame or bridge message.
+class SimBridgeError(MuxError):
+    """Bytes on the :data:`BRIDGE` channel that are not a valid bridge message.
 
-    ``offset`` is where in the given bytes the problem is; ``reason`` says what it is.
+    ``offset`` is where in the message the problem is; ``reason`` says what it is.
     """
 
-    def __init__(self, reason: str, offset: int = 0) -> None:
-        super().__init__(f"sim-bridge: {reason} (at byte {offset})")
-        self.reason = reason
-        self.offset = offset
-
-
-# ---------------------------------------------------------------------------- framing
-@dataclass(slots=True, frozen=True)
-class MuxFrame:
-    """One frame of the cable: a channel and its payload (at most 65,535 bytes)."""
-
-    channel: int
-    payload: bytes
-
-    def encode(self) -> bytes:
-        """The frame as it goes on the wire."""
-        if self.channel not in CHANNELS:
-            raise SimBridgeError(f"unknown channel {self.channel}")
-        n = len(self.payload)
-        if n > MAX_PAYLOAD:
-            raise SimBridgeError(f"payload of {n} bytes is over the {MAX_PAYLOAD} limit")
-        hcrc = crc16(bytes((self.channel, n >> 8, n & 0xFF)))
-        head = _HEAD.pack(SYNC, self.channel, n, hcrc)
-        return head + self.payload + crc16(self.payload).to_bytes(2, "big")
-
-    @classmethod
-    def decode(cls, data: bytes) -> MuxFrame:
-        """Exactly one frame (:class:`SimBridgeError` if ``data`` is anything else)."""
-        frame, used = _parse(memoryview(data), 0)
-        if frame is None:
-            raise SimBridgeError(f"truncated frame: {len(data)} bytes", len(data))
-        if used != len(data):
-            raise SimBridgeError(f"{len(data) - used} bytes after the frame", used)
-        return frame
-
-
-def _parse(buf: memoryview, pos: int) -> tuple[MuxFrame | None, int]:
-    """The frame at ``pos`` and the position after it; (None, pos) if incomplete."""
-    end = len(buf)
-    if end - pos < HEADER_LEN:
-        if bytes(buf[pos : pos + 2]) != SYNC[: end - pos]:
-            raise SimBridgeError("no sync word", pos)
-        return None, pos
-    sync, channel, n, hcrc = _HEAD.unpack_from(buf, pos)
-    if sync != SYNC:
-        raise SimBridgeError("no sync word", pos)
-    if crc16(bytes(buf[pos + 2 : pos + 5])) != hcrc:
-        raise SimBridgeError("header CRC mismatch", pos + 5)
-    if channel not in CHANNELS:
-        raise SimBridgeError(f"unknown channel {channel}", pos + 2)
-    stop = pos + HEADER_LEN + n + 2
-    if stop > end:
-        return None, pos
-    payload = bytes(buf[pos + HEADER_LEN : stop - 2])
-    if crc16(payload) != int.from_bytes(buf[stop - 2 : stop], "big"):
-        raise SimBridgeError("payload CRC mismatch", stop - 2)
-    return MuxFrame(channel, payload), stop
-
-
-class Demux:
-    """Mux frames from a byte stream in any chunking; never raises on bad bytes.
-
-    ``stats``: ``frames``, ``payload_bytes``, ``garbage_bytes`` (skipped while hunting
-    for a sync word), ``crc_errors`` (headers or payloads that failed their CRC).
-    """
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.stats = {"frames": 0, "payload_bytes": 0, "garbage_bytes": 0, "crc_errors": 0}
-
-    def feed(self, data: bytes) -> list[MuxFrame]:
-        """Frames completed by ``data`` (oldest first)."""
-        self._buf += data
-        out: list[MuxFrame] = []
-        buf = self._buf
-        pos = 0
-        while pos < len(buf):
-            at = buf.find(SYNC, pos)
-            if at < 0:
-                keep = 1 if buf[-1:] == SYNC[:1] else 0
-                self.stats["garbage_bytes"] += len(buf) - pos - keep
-                pos = len(buf) - keep
-                break
-            self.stats["garbage_bytes"] += at - pos
-            pos = at
-            try:
-                frame, after = _parse(memoryview(buf), pos)
-            except SimBridgeError as exc:
-                if "CRC" in exc.reason:
-                    self.stats["crc_errors"] += 1
-                self.stats["garbage_bytes"] += 1
-                pos += 1  # resynchronise on the next sync word
-                continue
-            if frame is None:
-                break
-            out.append(frame)
-            self.stats["frames"] += 1
-            self.stats["payload_bytes"] += len(frame.payload)
-            pos = after
-        del buf[:pos]
-        return out
+    PREFIX = "sim-bridge"
 
 
 # ---------------------------------------------------------------------------- messages
@@ -439,14 +318,14 @@ def platform_from_json(doc: dict[str, Any]) -> Platform:
 
 
 # ---------------------------------------------------------------------------- the port
-class MuxPort:
-    """One end of the cable: a transport, the demux, and a reader thread.
+class BridgePort:
+    """One end of the bench cable: a :class:`~fsw.link.mux.MuxPort` on ``transport``.
 
     Radio bytes are available through :attr:`radio`, a transport of its own (so
     :class:`~fsw.comms.radio.RadioHost` and the ground station use it unchanged); bridge
-    messages go to ``on_message`` (called on the reader thread); :data:`BULK` payloads
-    to ``on_bulk``. Writes from any thread are serialised. Bad bytes are counted in
-    :attr:`demux` and ``stats["bad_messages"]``, never raised.
+    messages go to ``on_message`` (called on the reader thread); :data:`BULK` payload
+    sizes to ``on_bulk``. Bad bytes are counted in :attr:`demux` and
+    ``stats["bad_messages"]``, never raised.
     """
 
     def __init__(
@@ -457,151 +336,80 @@ class MuxPort:
         on_bulk: Callable[[int], None] | None = None,
         poll_s: float = 0.02,
     ) -> None:
-        self.transport = transport
-        self.demux = Demux()
         self.on_message = on_message
         self.on_bulk = on_bulk
-        self.radio = RadioChannel(self)
-        self.stats = {
-            "bad_messages": 0,
-            "messages_in": 0,
-            "messages_out": 0,
-            "radio_in": 0,
-            "radio_out": 0,
-            "bulk_in": 0,
-            "handler_errors": 0,
+        self._counts = {"bad_messages": 0, "messages_in": 0, "messages_out": 0}
+        self.mux = MuxPort(
+            transport,
+            {BRIDGE: self._on_bridge, BULK: self._on_bulk},
+            transports={RADIO: "radio"},
+            poll_s=poll_s,
+        )
+        self.radio: ChannelTransport = self.mux.channel(RADIO)
+
+    @property
+    def transport(self) -> Transport:
+        """The cable."""
+        return self.mux.transport
+
+    @property
+    def demux(self) -> Demux:
+        """The cable's demux (frames, garbage and CRC errors counted)."""
+        return self.mux.demux
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Messages in and out, bad messages, radio and bulk bytes, handler errors."""
+        return {
+            **self._counts,
+            "radio_in": self.mux.bytes_in[RADIO],
+            "radio_out": self.mux.bytes_out.get(RADIO, 0),
+            "bulk_in": self.mux.bytes_in[BULK],
+            "handler_errors": self.mux.stats["handler_errors"],
         }
-        self._wlock = threading.Lock()
-        self._stop = threading.Event()
-        self._poll_s = poll_s
-        self._thread = threading.Thread(target=self._run, name="simbridge-rx", daemon=True)
-        self._thread.start()
 
     def send_message(self, msg: Message) -> None:
         """Send one bridge message (dropped and counted by the transport if unplugged)."""
-        self.write(msg.frame())
-        self.stats["messages_out"] += 1
+        self.mux.send(BRIDGE, msg.encode())
+        self._counts["messages_out"] += 1
 
-    def send_channel(self, channel: int, data: bytes) -> None:
-        """Send ``data`` on ``channel``, split into frames of at most 65,535 bytes."""
-        for i in range(0, len(data), MAX_PAYLOAD):
-            self.write(MuxFrame(channel, data[i : i + MAX_PAYLOAD]).encode())
+    def send_bulk(self, data: bytes) -> None:
+        """Send filler on :data:`BULK` (split into frames of at most 65,535 bytes)."""
+        self.mux.send(BULK, data)
 
-    def write(self, wire: bytes) -> None:
-        """Write raw bytes to the cable (one writer at a time)."""
-        with self._wlock:
-            try:
-                self.transport.send(wire)
-            except (LinkError, OSError) as exc:
-                log.warning("sim-bridge write failed: %s", exc)
+    def _on_bridge(self, payload: bytes) -> None:
+        try:
+            msg = decode_message(payload)
+        except SimBridgeError as exc:
+            self._counts["bad_messages"] += 1
+            log.warning("%s", exc)
+            return
+        self._counts["messages_in"] += 1
+        if self.on_message is not None:
+            self.on_message(msg)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.transport.recv(self._poll_s)
-            except (LinkError, OSError) as exc:
-                if self._stop.is_set():
-                    return
-                log.warning("sim-bridge read failed: %s", exc)
-                self._stop.wait(0.25)
-                continue
-            if data:
-                for frame in self.demux.feed(data):
-                    try:
-                        self._route(frame)
-                    except Exception:  # a handler's bug must not take the cable down
-                        self.stats["handler_errors"] += 1
-                        log.exception(
-                            "sim-bridge handler failed on a channel %d frame", frame.channel
-                        )
-
-    def _route(self, frame: MuxFrame) -> None:
-        if frame.channel == RADIO:
-            self.stats["radio_in"] += len(frame.payload)
-            self.radio.deliver(frame.payload)
-        elif frame.channel == BULK:
-            self.stats["bulk_in"] += len(frame.payload)
-            if self.on_bulk is not None:
-                self.on_bulk(len(frame.payload))
-        else:
-            try:
-                msg = decode_message(frame.payload)
-            except SimBridgeError as exc:
-                self.stats["bad_messages"] += 1
-                log.warning("%s", exc)
-                return
-            self.stats["messages_in"] += 1
-            if self.on_message is not None:
-                self.on_message(msg)
+    def _on_bulk(self, payload: bytes) -> None:
+        if self.on_bulk is not None:
+            self.on_bulk(len(payload))
 
     def close(self) -> None:
-        """Stop the reader and close the transport."""
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.radio.close()
-        self.transport.close()
-
-
-class RadioChannel(BaseTransport):
-    """The :data:`RADIO` channel of a :class:`MuxPort`, as a transport."""
-
-    def __init__(self, port: MuxPort) -> None:
-        super().__init__(f"{port.transport.url}#radio", port.transport.role)
-        self._port = port
-        self._rx: queue.Queue[bytes] = queue.Queue()
-
-    @property
-    def status(self) -> str:
-        return "closed" if self.closed else self._port.transport.status
-
-    def deliver(self, data: bytes) -> None:
-        """Radio bytes the demux found (the port's reader calls this)."""
-        self._rx.put(data)
-
-    def send(self, data: bytes) -> None:
-        self._check_open()
-        if data:
-            self._port.send_channel(RADIO, data)
-            self._port.stats["radio_out"] += len(data)
-            self._sent(len(data))
-
-    def recv(self, timeout_s: float) -> bytes:
-        self._check_open()
-        try:
-            data = (
-                self._rx.get(timeout=max(0.0, timeout_s))
-                if timeout_s > 0
-                else self._rx.get_nowait()
-            )
-        except queue.Empty:
-            return b""
-        while True:
-            try:
-                data += self._rx.get_nowait()
-            except queue.Empty:
-                break
-        return self._received(data)
+        """Stop the reader and close the cable."""
+        self.mux.close()
 
 
 __all__ = [
     "BRIDGE",
     "BULK",
     "CHANNELS",
-    "MAX_PAYLOAD",
-    "OVERHEAD",
     "RADIO",
-    "SYNC",
     "BoardHello",
+    "BridgePort",
     "BulkRequest",
-    "Demux",
     "EpsSample",
     "FrameMsg",
     "Message",
-    "MuxFrame",
-    "MuxPort",
     "PlatformMsg",
     "PowerModeMsg",
-    "RadioChannel",
     "SimBridgeError",
     "TimeSync",
     "decode_message",

@@ -11,6 +11,7 @@
 Give the same URL to both ends; ``role`` says which end this is. Every transport has
 ``send(bytes)``, ``recv(timeout_s) -> bytes`` (``b""`` on timeout), ``close()``, a
 ``stats`` dict of counters and a one-word ``status``. Errors are :class:`LinkError`.
+:mod:`fsw.link.mux` shares one transport between channels (the HIL bench's cable).
 
 >>> link = open_link("loop://")
 >>> link.send(b"\\x1a\\xcf\\xfc\\x1d")

@@ -40,7 +40,7 @@ from fsw.core.clock import tai_to_datetime
 from fsw.hal.interfaces import EpsReading, EpsSensor, NoEps, Platform
 from fsw.power.errors import PowerError
 from fsw.power.landmask import LandMask
-from fsw.power.predictor import OrbitPredictor, Prediction
+from fsw.power.predictor import Forecast, OrbitPredictor
 from fsw.power.scheduler import Decision, Job, PowerScheduler, SchedulerConfig, Variant
 
 #: Why the last decision ran what it ran (``power.reason``).
@@ -202,7 +202,7 @@ class Power(Component):
         self._tle: tuple[str, str] | None = platform.tle if platform is not None else None
         self.scheduler: PowerScheduler | None = None
         self.predictor: OrbitPredictor | None = None
-        self.prediction: Prediction | None = None
+        self.forecast: Forecast | None = None
         self.last_decision: Decision | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -210,7 +210,7 @@ class Power(Component):
         self._off = False
         self._predictions = 0
         self._decisions = 0
-        self.prediction = None
+        self.forecast = None
         self.last_decision = None
         self.scheduler = None
         self._build_scheduler()
@@ -253,9 +253,9 @@ class Power(Component):
         return None
 
     def on_param_changed(self, name: str, value: Any) -> None:
-        if name in ("extra_margin_wh", "horizon_orbits") and self._b is not None:
+        if name in ("extra_margin_wh", "horizon_orbits") and self.is_bound:
             self._build_scheduler()
-            self.prediction = None  # a longer horizon needs a longer prediction
+            self.forecast = None  # a longer horizon needs a longer prediction
 
     # ------------------------------------------------------------------ prediction
     @property
@@ -268,11 +268,11 @@ class Power(Component):
         cfg = self.scheduler.config
         return now_tai + cfg.horizon_orbits * self.predictor.period_s + cfg.tick_s
 
-    def ensure_prediction(self, now_tai: float) -> Prediction | None:
+    def ensure_forecast(self, now_tai: float) -> Forecast | None:
         """A prediction covering the horizon from ``now_tai`` (recomputed when needed)."""
         if self.predictor is None or self.scheduler is None:
             return None
-        p = self.prediction
+        p = self.forecast
         if p is not None and p.covers(now_tai) and p.end_tai >= self._needed_until(now_tai):
             return p
         cfg = self.scheduler.config
@@ -281,9 +281,9 @@ class Power(Component):
             p = self.predictor.predict(now_tai, span, step_s=cfg.tick_s)
         except PowerError as exc:
             self.event("PREDICT_FAILED", _short(str(exc)))
-            self.prediction = None
+            self.forecast = None
             return None
-        self.prediction = p
+        self.forecast = p
         self._predictions += 1
         self.tlm("predictions", self._predictions)
         self.event(
@@ -300,7 +300,7 @@ class Power(Component):
         self.tlm("tle_loaded", self.predictor is not None)
         if self.predictor is not None:
             self.tlm("tle_age_h", (now - self.predictor.epoch_tai) / 3600.0)
-        p = self.ensure_prediction(now)
+        p = self.ensure_forecast(now)
         if p is None:
             for ch in ("next_pass_s", "next_eclipse_s"):
                 self.tlm(ch, -1.0)
@@ -327,7 +327,7 @@ class Power(Component):
         latest = captured_tai + pf.max_deadline_s
         if pf.deadline != "next_pass":
             return min(captured_tai + float(pf.deadline), latest)
-        p = self.prediction
+        p = self.forecast
         if p is not None:
             nxt = p.next_pass(captured_tai, pf.min_deadline_s)
             if nxt is not None:
@@ -359,7 +359,7 @@ class Power(Component):
         if not self.param("enabled"):
             self.tlm("reason", "DISABLED")
             return None
-        pred = self.ensure_prediction(now_tai)
+        pred = self.ensure_forecast(now_tai)
         if pred is None:
             self.tlm("reason", "NO_PREDICTION")
             return None
@@ -402,21 +402,21 @@ class Power(Component):
             raise CommandFailed(FailureCode.VALUE_REJECTED, _short(str(exc))) from None
         self._tle = (line1, line2)
         self.predictor = pred
-        self.prediction = None
+        self.forecast = None
         epoch = tai_to_datetime(pred.epoch_tai).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.event("TLE_LOADED", epoch)
-        self.ensure_prediction(self.clock.now_tai())
+        self.ensure_forecast(self.clock.now_tai())
 
     @command(description="Predict again now from the loaded TLE.")
     def predict(self) -> None:
         if self.predictor is None:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "no TLE loaded: send SET_TLE")
-        self.prediction = None
-        if self.ensure_prediction(self.clock.now_tai()) is None:
+        self.forecast = None
+        if self.ensure_forecast(self.clock.now_tai()) is None:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "prediction failed (see event)")
 
 
-def _current_pass(p: Prediction, now_tai: float) -> bool:
+def _current_pass(p: Forecast, now_tai: float) -> bool:
     starts = [w.aos_tai for w in p.passes]
     i = bisect.bisect_right(starts, now_tai)
     return any(w.aos_tai <= now_tai <= w.los_tai for w in p.passes[max(0, i - 3) : i])

@@ -154,7 +154,7 @@ class ImagingPlan:
 
 
 @dataclass(slots=True, frozen=True, eq=False)
-class Prediction:
+class Forecast:
     """What the next orbits hold, from ``start_tai`` for ``len(sun_fraction)`` samples.
 
     Sample k covers [start + k*step, start + (k+1)*step). ``sun_fraction`` is the share
@@ -354,7 +354,7 @@ class OrbitPredictor:
 
     def predict(
         self, start_tai: float, duration_s: float | None = None, step_s: float = 60.0
-    ) -> Prediction:
+    ) -> Forecast:
         """Predict ``duration_s`` (default three orbits) from ``start_tai``.
 
         Windows are found on a 30 s grid and refined by bisection; tables are per
@@ -382,7 +382,7 @@ class OrbitPredictor:
         k = ((f_t - start_tai) // step_s).astype(np.int64)
         frames = np.bincount(k, minlength=n).astype(np.float64)[:n]
         prio = np.bincount(k, weights=f_p, minlength=n).astype(np.float64)[:n]
-        return Prediction(
+        return Forecast(
             start_tai=float(start_tai),
             step_s=float(step_s),
             period_s=self.period_s,

@@ -2,7 +2,7 @@
 
 :class:`PowerScheduler` is a pure decision object for a flight component: every call to
 :meth:`PowerScheduler.decide` gets the time, the battery state, the job queue and an
-:class:`~fsw.power.predictor.Prediction`, and returns a :class:`Decision`. It never reads
+:class:`~fsw.power.predictor.Forecast`, and returns a :class:`Decision`. It never reads
 a clock; the only state it keeps is a running estimate of the solar array's full-sun
 output, learned from the ``solar_w`` telemetry passed in (so degraded panels are noticed
 after one sunlit tick).
@@ -47,7 +47,7 @@ import numpy as np
 
 from fsw.power.astro import FloatArray
 from fsw.power.errors import SchedulerConfigError
-from fsw.power.predictor import Prediction
+from fsw.power.predictor import Forecast
 
 Variant = Literal["small", "large"]
 WH_J = 3600.0
@@ -146,6 +146,14 @@ class SchedulerConfig:
     solar_smoothing: float = 0.3
 
     def __post_init__(self) -> None:
+        self._check_energy()
+        self._check_modes()
+        if not self.tick_s > 0.0 or not self.horizon_orbits > 0.0:
+            raise SchedulerConfigError("tick_s and horizon_orbits must be > 0")
+        if not 0.0 < self.solar_smoothing <= 1.0:
+            raise SchedulerConfigError("solar_smoothing must be in (0, 1]")
+
+    def _check_energy(self) -> None:
         if not self.battery_capacity_wh > 0.0:
             raise SchedulerConfigError("battery capacity must be > 0 Wh")
         if not 0.0 <= self.floor_soc < 1.0:
@@ -158,6 +166,8 @@ class SchedulerConfig:
         for name in ("charge_efficiency", "discharge_efficiency"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise SchedulerConfigError(f"{name} must be in (0, 1]")
+
+    def _check_modes(self) -> None:
         if not self.modes:
             raise SchedulerConfigError("at least one power mode is needed")
         if len({m.name for m in self.modes}) != len(self.modes):
@@ -165,10 +175,6 @@ class SchedulerConfig:
         for m in self.modes:
             self.profile.latency_s("small", m.name)
             self.profile.latency_s("large", m.name)
-        if not self.tick_s > 0.0 or not self.horizon_orbits > 0.0:
-            raise SchedulerConfigError("tick_s and horizon_orbits must be > 0")
-        if not 0.0 < self.solar_smoothing <= 1.0:
-            raise SchedulerConfigError("solar_smoothing must be in (0, 1]")
 
     @property
     def floor_wh(self) -> float:
@@ -248,6 +254,48 @@ class _Work:
     density: float
 
 
+@dataclass(slots=True, frozen=True)
+class _Costs:
+    """Energy (J) and time (s) of one job of each variant in its efficient mode."""
+
+    small_j: float
+    large_j: float
+    small_s: float
+    large_s: float
+
+    def density(self, prof: CascadeProfile, variant: Variant, priority: float) -> float:
+        """Value per joule of a job."""
+        if variant == "small":
+            return priority * prof.small_value / self.small_j
+        return priority * prof.escalation_value / self.large_j
+
+
+@dataclass(slots=True, frozen=True)
+class _Horizon:
+    """The projection from now: the battery now, the forecast sample holding now,
+    sample durations (the first one partial), the net power without payload work and the
+    energy the battery must hold at each sample (floor; plus one SAFE eclipse at the end)."""
+
+    e0_wh: float
+    i0: int
+    dur_s: FloatArray
+    base_w: FloatArray
+    required_wh: FloatArray
+
+
+@dataclass(slots=True, frozen=True)
+class _Levels:
+    """Candidate prices (value per joule, ascending, the last one inf) and, per price,
+    the seconds and joules of work arriving per sample that clear it: future frames only
+    (``fut_*``) and with the queued work added to the first sample (``all_*``)."""
+
+    prices: FloatArray
+    fut_s: FloatArray
+    fut_j: FloatArray
+    all_s: FloatArray
+    all_j: FloatArray
+
+
 def battery_delta_wh(
     net_w: FloatArray, dur_s: FloatArray, eta_c: float, eta_d: float
 ) -> FloatArray:
@@ -308,9 +356,9 @@ class PowerScheduler:
         """Current estimate of the array's full-sun output (W)."""
         return self._array_w
 
-    def _learn_array(self, prediction: Prediction, now_tai: float, solar_w: float) -> None:
-        k = prediction.index(now_tai)
-        frac = float(prediction.sun_fraction[k])
+    def _learn_array(self, forecast: Forecast, now_tai: float, solar_w: float) -> None:
+        k = forecast.index(now_tai)
+        frac = float(forecast.sun_fraction[k])
         if frac > 0.98 and math.isfinite(solar_w) and solar_w >= 0.0:
             measured = solar_w / frac
             # Pessimistic: less power than believed is believed at once (the battery is at
@@ -327,225 +375,289 @@ class PowerScheduler:
         soc: float,
         battery_wh: float | None,
         queue: Sequence[Job],
-        prediction: Prediction,
+        forecast: Forecast,
         *,
         solar_w: float | None = None,
     ) -> Decision:
         """Choose this tick's work. ``battery_wh`` may be None (derived from ``soc``).
 
         Jobs whose deadline has passed, or will pass before the next tick without
-        being run, are listed in ``drop``. A prediction that does not cover ``now_tai``
+        being run, are listed in ``drop``. A forecast that does not cover ``now_tai``
         gives a decision that runs nothing (reason says to predict again).
         """
         cfg = self.config
         if battery_wh is None or not math.isfinite(battery_wh):
             battery_wh = soc * cfg.battery_capacity_wh
         e0 = min(max(float(battery_wh), 0.0), cfg.battery_capacity_wh)
-        tick = cfg.tick_s
         expired = tuple(j.job_id for j in queue if j.deadline_tai <= now_tai)
         live = [j for j in queue if j.deadline_tai > now_tai]
-        if not prediction.covers(now_tai):
-            return Decision(
-                now_tai,
-                None,
-                (),
-                expired,
-                0.0,
-                0.0,
-                math.inf,
-                0.0,
-                "prediction does not cover now: predict again",
-            )
+        if not forecast.covers(now_tai):
+            reason = "prediction does not cover now: predict again"
+            return Decision(now_tai, None, (), expired, 0.0, 0.0, math.inf, 0.0, reason)
         if solar_w is not None:
-            self._learn_array(prediction, now_tai, solar_w)
+            self._learn_array(forecast, now_tai, solar_w)
+        hz = self._horizon(now_tai, e0, forecast)  # 1. the projection's samples
+        costs = self._costs()  # 2. work classes and their value densities
+        work = self._work(live, costs)
+        levels = self._levels(now_tai, work, costs, hz, forecast)  # 3. the price
+        reserve_wh = self._reserve_wh(hz)
+        priced = self._price(levels, hz)
+        if priced is None:
+            drops = expired + self._doomed(live, now_tai, cfg.tick_s, set())
+            reason = "battery below the floor plus reserve: payload off"
+            return Decision(now_tai, None, (), drops, reserve_wh, 0.0, math.inf, 0.0, reason)
+        price, free, plan_s, plan_j = priced
+        budget_wh, net0 = self._budget(plan_s, plan_j, hz)  # 4. what can be spent now
+        # 5. Fill the tick: candidates above the price, best density then earliest deadline.
+        cands = sorted(
+            (w for w in work if w.density >= price),
+            key=lambda w: (-w.density, w.job.deadline_tai, w.job.job_id),
+        )
+        # Just under the price, so that the marginal class (density == price) still scores > 0.
+        eff_price = 0.0 if free else price * (1.0 - 1e-6)
+        modes = self._modes_worth_trying(now_tai, cands, free)
+        mode, orders = self._best_fill(modes, cands, eff_price, budget_wh, net0, hz.dur_s)
+        drops = expired + self._doomed(live, now_tai, cfg.tick_s, {o.job_id for o in orders})
+        energy_j = sum(o.energy_j for o in orders)
+        reason = _reason(orders, mode, free, cands, work)
+        return Decision(
+            now_tai, mode, tuple(orders), drops, reserve_wh, budget_wh, eff_price, energy_j, reason
+        )
 
-        # 1. Horizon samples from now.
-        step = prediction.step_s
-        i0 = prediction.index(now_tai)
-        n = max(1, math.ceil(cfg.horizon_orbits * prediction.period_s / step))
-        i1 = min(len(prediction.sun_fraction), i0 + n)
+    # ------------------------------------------------------------ 1. the horizon
+    def _horizon(self, now_tai: float, e0_wh: float, forecast: Forecast) -> _Horizon:
+        """Samples from now over ``horizon_orbits``, payload-free power and the floor."""
+        cfg = self.config
+        step = forecast.step_s
+        i0 = forecast.index(now_tai)
+        n = max(1, math.ceil(cfg.horizon_orbits * forecast.period_s / step))
+        i1 = min(len(forecast.sun_fraction), i0 + n)
         dur = np.full(i1 - i0, step)
-        dur[0] = prediction.start_tai + (i0 + 1) * step - now_tai
-        sun = prediction.sun_fraction[i0:i1]
+        dur[0] = forecast.start_tai + (i0 + 1) * step - now_tai
+        sun = forecast.sun_fraction[i0:i1]
         base_w = (
             self._array_w * sun
             - cfg.bus_power_w
-            - cfg.radio_power_w * prediction.pass_fraction[i0:i1]
+            - cfg.radio_power_w * forecast.pass_fraction[i0:i1]
         )
-        eta_c, eta_d = cfg.charge_efficiency, cfg.discharge_efficiency
-        floor = cfg.floor_wh
         safe_w = cfg.bus_power_w if cfg.safe_power_w is None else cfg.safe_power_w
-        longest_eclipse_s = max((e.duration_s for e in prediction.eclipses), default=0.0)
-        required = np.full(i1 - i0, floor)
-        required[-1] += longest_eclipse_s * safe_w / eta_d / WH_J
+        longest_eclipse_s = max((e.duration_s for e in forecast.eclipses), default=0.0)
+        required = np.full(i1 - i0, cfg.floor_wh)
+        required[-1] += longest_eclipse_s * safe_w / cfg.discharge_efficiency / WH_J
+        return _Horizon(e0_wh, i0, dur, base_w, required)
 
-        # 2. Work classes and their value densities (at each variant's efficient mode).
-        prof = cfg.profile
-        c_small = cfg.energy_j("small", cfg.efficient_mode("small").name)
-        c_large = cfg.energy_j("large", cfg.efficient_mode("large").name)
-        t_small = prof.latency_s("small", cfg.efficient_mode("small").name)
-        t_large = prof.latency_s("large", cfg.efficient_mode("large").name)
+    def _delta_wh(self, net_w: FloatArray, dur_s: FloatArray) -> FloatArray:
+        cfg = self.config
+        return battery_delta_wh(net_w, dur_s, cfg.charge_efficiency, cfg.discharge_efficiency)
 
-        def density(variant: Variant, priority: float) -> float:
-            if variant == "small":
-                return priority * prof.small_value / c_small
-            return priority * prof.escalation_value / c_large
+    def _reserve_wh(self, hz: _Horizon) -> float:
+        """Survival reserve: what the battery above the floor must keep with no payload work."""
+        cfg = self.config
+        idle_delta = self._delta_wh(hz.base_w, hz.dur_s)
+        idle_room = spendable_now_wh(hz.e0_wh, idle_delta, hz.required_wh, cfg.battery_capacity_wh)
+        return max(0.0, hz.e0_wh - cfg.floor_wh - max(0.0, idle_room))
 
+    # ------------------------------------------------------------ 2. work and its value
+    def _costs(self) -> _Costs:
+        """Energy and time of one job of each variant, in that variant's efficient mode."""
+        cfg = self.config
+        small = cfg.efficient_mode("small").name
+        large = cfg.efficient_mode("large").name
+        return _Costs(
+            small_j=cfg.energy_j("small", small),
+            large_j=cfg.energy_j("large", large),
+            small_s=cfg.profile.latency_s("small", small),
+            large_s=cfg.profile.latency_s("large", large),
+        )
+
+    def _work(self, live: Sequence[Job], costs: _Costs) -> list[_Work]:
+        prof = self.config.profile
         work = []
         for j in live:
             value = j.priority * (prof.small_value if j.stage == "small" else prof.escalation_value)
-            work.append(_Work(j, j.stage, value, density(j.stage, j.priority)))
-        t_end = now_tai + float(dur.sum())
-        fut = (prediction.frame_times_tai > now_tai) & (prediction.frame_times_tai < t_end)
-        f_t = prediction.frame_times_tai[fut]
-        f_p = prediction.frame_priorities[fut]
-        f_k = np.clip(((f_t - prediction.start_tai) // step).astype(np.int64) - i0, 0, i1 - i0 - 1)
-        q_d = np.array([w.density for w in work])
-        q_c = np.array([c_small if w.variant == "small" else c_large for w in work])
-        q_s = np.array([t_small if w.variant == "small" else t_large for w in work])
-        f_ds = f_p * prof.small_value / c_small
-        f_de = f_p * prof.escalation_value / c_large
-        levels = np.unique(np.concatenate([q_d, f_ds, f_de, [np.inf]]))  # ascending
+            work.append(_Work(j, j.stage, value, costs.density(prof, j.stage, j.priority)))
+        return work
 
-        # 3. Work per level (seconds and joules arriving per sample), served at most one
-        #    sample's worth of compute time per sample, and the projected battery.
-        n_lv, n_k = len(levels), i1 - i0
-        lv = levels[:, None]
-        fut_s = np.zeros((n_lv, n_k))
-        fut_j = np.zeros((n_lv, n_k))
+    # ------------------------------------------------------------ 3. the energy price
+    def _levels(
+        self,
+        now_tai: float,
+        work: Sequence[_Work],
+        costs: _Costs,
+        hz: _Horizon,
+        forecast: Forecast,
+    ) -> _Levels:
+        """The candidate prices and, for each, the work (seconds and joules arriving per
+        sample) that clears it: the frames the imaging plan will take, and the queue."""
+        prof = self.config.profile
+        n_k = len(hz.dur_s)
+        t_end = now_tai + float(hz.dur_s.sum())
+        fut = (forecast.frame_times_tai > now_tai) & (forecast.frame_times_tai < t_end)
+        f_t = forecast.frame_times_tai[fut]
+        f_p = forecast.frame_priorities[fut]
+        f_k = np.clip(
+            ((f_t - forecast.start_tai) // forecast.step_s).astype(np.int64) - hz.i0, 0, n_k - 1
+        )
+        q_d = np.array([w.density for w in work])
+        q_c = np.array([costs.small_j if w.variant == "small" else costs.large_j for w in work])
+        q_s = np.array([costs.small_s if w.variant == "small" else costs.large_s for w in work])
+        f_ds = f_p * prof.small_value / costs.small_j
+        f_de = f_p * prof.escalation_value / costs.large_j
+        prices = np.unique(np.concatenate([q_d, f_ds, f_de, [np.inf]]))  # ascending
+        lv = prices[:, None]
+        fut_s = np.zeros((len(prices), n_k))
+        fut_j = np.zeros((len(prices), n_k))
         if f_t.size:
             u = prof.unsure_rate
             run_s = f_ds[None, :] >= lv
             run_e = f_de[None, :] >= lv
-            per_s = run_s * t_small + run_e * (u * t_large)
-            per_j = run_s * c_small + run_e * (u * c_large)
-            for li in range(n_lv):
+            per_s = run_s * costs.small_s + run_e * (u * costs.large_s)
+            per_j = run_s * costs.small_j + run_e * (u * costs.large_j)
+            for li in range(len(prices)):
                 fut_s[li] = np.bincount(f_k, weights=per_s[li], minlength=n_k)
                 fut_j[li] = np.bincount(f_k, weights=per_j[li], minlength=n_k)
         all_s, all_j = fut_s.copy(), fut_j.copy()
         if work:
             all_s[:, 0] += ((q_d[None, :] >= lv) * q_s[None, :]).sum(axis=1)
             all_j[:, 0] += ((q_d[None, :] >= lv) * q_c[None, :]).sum(axis=1)
-        demand = served_energy_j(all_s, all_j, dur)
-        delta = battery_delta_wh(
-            base_w[None, :] - demand / dur[None, :], dur[None, :], eta_c, eta_d
-        )
-        energy, _m = clamped_trajectory(e0, delta, cfg.battery_capacity_wh)
-        feasible = np.all(energy >= required[None, :] - 1e-9, axis=1)
+        return _Levels(prices, fut_s, fut_j, all_s, all_j)
 
-        # Survival reserve: what the battery above the floor must keep with no payload work.
-        idle_delta = battery_delta_wh(base_w, dur, eta_c, eta_d)
-        idle_room = spendable_now_wh(e0, idle_delta, required, cfg.battery_capacity_wh)
-        reserve_wh = max(0.0, e0 - floor - max(0.0, idle_room))
+    def _price(
+        self, levels: _Levels, hz: _Horizon
+    ) -> tuple[float, bool, FloatArray, FloatArray] | None:
+        """The lowest price whose work keeps the projected battery above what is required:
+        (price, energy is free, future seconds and joules planned per sample); None when
+        not even the payload off does."""
+        cfg = self.config
+        # Served at most one sample's worth of compute time per sample.
+        demand = served_energy_j(levels.all_s, levels.all_j, hz.dur_s)
+        delta = self._delta_wh(hz.base_w[None, :] - demand / hz.dur_s[None, :], hz.dur_s[None, :])
+        energy, _m = clamped_trajectory(hz.e0_wh, delta, cfg.battery_capacity_wh)
+        feasible = np.all(energy >= hz.required_wh[None, :] - 1e-9, axis=1)
         if not feasible[-1]:
-            return Decision(
-                now_tai,
-                None,
-                (),
-                expired + self._doomed(live, now_tai, tick, set()),
-                reserve_wh,
-                0.0,
-                math.inf,
-                0.0,
-                "battery below the floor plus reserve: payload off",
-            )
+            return None
         li = int(np.flatnonzero(feasible)[0])
-        price = float(levels[li])
-        free = li == 0
-        plan_s, plan_j = fut_s[li], fut_j[li]
+        price = float(levels.prices[li])
+        plan_s, plan_j = levels.fut_s[li], levels.fut_j[li]
         if li > 0:
             # The next class down does not fit whole: find the share of it that does.
-            def fits(share: float) -> bool:
-                arr_s = all_s[li] + share * (all_s[li - 1] - all_s[li])
-                arr_j = all_j[li] + share * (all_j[li - 1] - all_j[li])
-                dem = served_energy_j(arr_s[None, :], arr_j[None, :], dur)[0]
-                d = battery_delta_wh(base_w - dem / dur, dur, eta_c, eta_d)
-                e, _ = clamped_trajectory(e0, d, cfg.battery_capacity_wh)
-                return bool(np.all(e >= required - 1e-9))
+            share = self._marginal_share(levels, li, hz)
+            if share > 0.0:
+                price = float(levels.prices[li - 1])
+                plan_s = levels.fut_s[li] + share * (levels.fut_s[li - 1] - levels.fut_s[li])
+                plan_j = levels.fut_j[li] + share * (levels.fut_j[li - 1] - levels.fut_j[li])
+        return price, li == 0, plan_s, plan_j
 
-            lo, hi = 0.0, 1.0
-            for _ in range(10):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-            if lo > 0.0:
-                price = float(levels[li - 1])
-                plan_s = fut_s[li] + lo * (fut_s[li - 1] - fut_s[li])
-                plan_j = fut_j[li] + lo * (fut_j[li - 1] - fut_j[li])
+    def _marginal_share(self, levels: _Levels, li: int, hz: _Horizon) -> float:
+        """Share (bisected to 1/1024) of the class between prices ``li - 1`` and ``li``
+        that still fits the projection."""
+        all_s, all_j = levels.all_s, levels.all_j
 
-        # 4. What can be spent now, given the future work planned at this price.
-        fut_only = served_energy_j(plan_s[None, :], plan_j[None, :], dur)[0]
-        plan_delta = battery_delta_wh(base_w - fut_only / dur, dur, eta_c, eta_d)
-        budget_wh = max(0.0, spendable_now_wh(e0, plan_delta, required, cfg.battery_capacity_wh))
-        net0 = float(base_w[0] - fut_only[0] / dur[0])
+        def fits(share: float) -> bool:
+            arr_s = all_s[li] + share * (all_s[li - 1] - all_s[li])
+            arr_j = all_j[li] + share * (all_j[li - 1] - all_j[li])
+            dem = served_energy_j(arr_s[None, :], arr_j[None, :], hz.dur_s)[0]
+            d = self._delta_wh(hz.base_w - dem / hz.dur_s, hz.dur_s)
+            e, _ = clamped_trajectory(hz.e0_wh, d, self.config.battery_capacity_wh)
+            return bool(np.all(e >= hz.required_wh - 1e-9))
 
-        def battery_cost_wh(energy_j: float) -> float:
-            before = battery_delta_wh(np.array([net0]), dur[:1], eta_c, eta_d)[0]
-            after = battery_delta_wh(np.array([net0 - energy_j / dur[0]]), dur[:1], eta_c, eta_d)[0]
-            return float(before - after)
+        lo, hi = 0.0, 1.0
+        for _ in range(10):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        return lo
 
-        # 5. Fill the tick: candidates above the price, best density then earliest deadline.
-        cands = sorted(
-            (w for w in work if w.density >= price),
-            key=lambda w: (-w.density, w.job.deadline_tai, w.job.job_id),
+    # ------------------------------------------------------------ 4. the budget now
+    def _budget(self, plan_s: FloatArray, plan_j: FloatArray, hz: _Horizon) -> tuple[float, float]:
+        """What can be spent now given the future work planned at the price, and the net
+        power of the first sample with that work."""
+        fut_only = served_energy_j(plan_s[None, :], plan_j[None, :], hz.dur_s)[0]
+        plan_delta = self._delta_wh(hz.base_w - fut_only / hz.dur_s, hz.dur_s)
+        room = spendable_now_wh(
+            hz.e0_wh, plan_delta, hz.required_wh, self.config.battery_capacity_wh
         )
+        net0 = float(hz.base_w[0] - fut_only[0] / hz.dur_s[0])
+        return max(0.0, room), net0
+
+    def _battery_cost_wh(self, net0_w: float, dur_s: FloatArray, energy_j: float) -> float:
+        """Battery energy that spending ``energy_j`` in the first sample costs."""
+        first = dur_s[:1]
+        before = self._delta_wh(np.array([net0_w]), first)[0]
+        after = self._delta_wh(np.array([net0_w - energy_j / dur_s[0]]), first)[0]
+        return float(before - after)
+
+    # ------------------------------------------------------------ 5. this tick
+    def _modes_worth_trying(
+        self, now_tai: float, cands: Sequence[_Work], free: bool
+    ) -> tuple[PowerMode, ...]:
+        """Every mode, unless energy has a price and the most efficient mode for the
+        waiting work meets all its deadlines (a faster, hungrier mode would not pay)."""
+        cfg = self.config
+        if free or not cands:
+            return cfg.modes
+        prof = cfg.profile
+        is_small = np.array([w.variant == "small" for w in cands])
+        due = np.array([w.job.deadline_tai for w in cands])
+        n_s = int(is_small.sum())
+        n_l = len(cands) - n_s
+        eff = min(
+            cfg.modes,
+            key=lambda m: n_s * cfg.energy_j("small", m.name) + n_l * cfg.energy_j("large", m.name),
+        )
+        lat_eff = np.where(
+            is_small, prof.latency_s("small", eff.name), prof.latency_s("large", eff.name)
+        )
+        order = np.argsort(due, kind="stable")  # earliest deadline first
+        if bool(np.all(np.cumsum(lat_eff[order]) <= due[order] - now_tai)):
+            return (eff,)
+        return cfg.modes
+
+    def _best_fill(
+        self,
+        modes: Sequence[PowerMode],
+        cands: Sequence[_Work],
+        eff_price: float,
+        budget_wh: float,
+        net0_w: float,
+        dur_s: FloatArray,
+    ) -> tuple[str | None, list[RunOrder]]:
+        """The mode whose fill of the tick has the best value net of the energy price."""
         best: tuple[float, str | None, list[RunOrder]] = (0.0, None, [])
-        # Just under the price, so that the marginal class (density == price) still scores > 0.
-        eff_price = 0.0 if free else price * (1.0 - 1e-6)
-        modes = cfg.modes
-        if not free and cands:
-            # Energy has a price: a faster, hungrier mode only pays if the efficient one
-            # cannot get the waiting work done by its deadlines (earliest deadline first).
-            is_small = np.array([w.variant == "small" for w in cands])
-            due = np.array([w.job.deadline_tai for w in cands])
-            n_s = int(is_small.sum())
-            n_l = len(cands) - n_s
-            eff = min(
-                cfg.modes,
-                key=lambda m: (
-                    n_s * cfg.energy_j("small", m.name) + n_l * cfg.energy_j("large", m.name)
-                ),
-            )
-            lat_eff = np.where(
-                is_small, prof.latency_s("small", eff.name), prof.latency_s("large", eff.name)
-            )
-            order = np.argsort(due, kind="stable")
-            if bool(np.all(np.cumsum(lat_eff[order]) <= due[order] - now_tai)):
-                modes = (eff,)
         for m in modes:
-            orders: list[RunOrder] = []
-            busy_s = spent_j = score = 0.0
-            lat_of = {v: prof.latency_s(v, m.name) for v in ("small", "large")}
-            shortest = min(lat_of.values())
-            for w in cands:
-                if busy_s + shortest > tick + 1e-9:
-                    break
-                lat = lat_of[w.variant]
-                e_j = lat * m.power_w
-                if busy_s + lat > tick + 1e-9:
-                    continue
-                if battery_cost_wh(spent_j + e_j) > budget_wh + 1e-12:
-                    continue
-                busy_s += lat
-                spent_j += e_j
-                score += w.value - eff_price * e_j
-                orders.append(RunOrder(w.job.job_id, w.variant, m.name, lat, e_j))
+            score, orders = self._fill(m, cands, eff_price, budget_wh, net0_w, dur_s)
             if orders and score > best[0] + 1e-12:
                 best = (score, m.name, orders)
-        _score, mode, orders = best
-        run_ids = {o.job_id for o in orders}
-        drops = expired + self._doomed(live, now_tai, tick, run_ids)
-        energy_j = sum(o.energy_j for o in orders)
-        if orders:
-            reason = f"run {len(orders)} in {mode}" + (" (energy free)" if free else "")
-        elif cands:
-            reason = "work waits: no compute time or energy budget this tick"
-        elif work:
-            reason = "queued work below the energy price: waiting"
-        else:
-            reason = "queue empty"
-        return Decision(
-            now_tai, mode, tuple(orders), drops, reserve_wh, budget_wh, eff_price, energy_j, reason
-        )
+        return best[1], best[2]
+
+    def _fill(
+        self,
+        m: PowerMode,
+        cands: Sequence[_Work],
+        eff_price: float,
+        budget_wh: float,
+        net0_w: float,
+        dur_s: FloatArray,
+    ) -> tuple[float, list[RunOrder]]:
+        """Candidates in order within the tick's compute time and the energy budget."""
+        prof, tick = self.config.profile, self.config.tick_s
+        orders: list[RunOrder] = []
+        busy_s = spent_j = score = 0.0
+        lat_of = {v: prof.latency_s(v, m.name) for v in ("small", "large")}
+        shortest = min(lat_of.values())
+        for w in cands:
+            if busy_s + shortest > tick + 1e-9:
+                break
+            lat = lat_of[w.variant]
+            e_j = lat * m.power_w
+            if busy_s + lat > tick + 1e-9:
+                continue
+            if self._battery_cost_wh(net0_w, dur_s, spent_j + e_j) > budget_wh + 1e-12:
+                continue
+            busy_s += lat
+            spent_j += e_j
+            score += w.value - eff_price * e_j
+            orders.append(RunOrder(w.job.job_id, w.variant, m.name, lat, e_j))
+        return score, orders
 
     @staticmethod
     def _doomed(
@@ -555,6 +667,23 @@ class PowerScheduler:
         return tuple(
             j.job_id for j in live if j.deadline_tai <= now_tai + tick_s and j.job_id not in run_ids
         )
+
+
+def _reason(
+    orders: Sequence[RunOrder],
+    mode: str | None,
+    free: bool,
+    cands: Sequence[_Work],
+    work: Sequence[_Work],
+) -> str:
+    """One line for telemetry: what the decision does, or why it runs nothing."""
+    if orders:
+        return f"run {len(orders)} in {mode}" + (" (energy free)" if free else "")
+    if cands:
+        return "work waits: no compute time or energy budget this tick"
+    if work:
+        return "queued work below the energy price: waiting"
+    return "queue empty"
 
 
 def spendable_now_wh(

@@ -42,11 +42,11 @@ from fsw.core.clock import SimClock
 from fsw.hal.interfaces import EpsReading
 from fsw.hal.simbridge import (
     BoardHello,
+    BridgePort,
     BulkRequest,
     EpsSample,
     FrameMsg,
     Message,
-    MuxPort,
     PlatformMsg,
     PowerModeMsg,
     TimeSync,
@@ -148,7 +148,7 @@ class Bench:
             raise HilError(str(exc)) from exc
         self.transport = transport
         self.rates: dict[str, float] = {}
-        self.port = MuxPort(transport, on_message=self._on_message, on_bulk=self._on_bulk)
+        self.port = BridgePort(transport, on_message=self._on_message, on_bulk=self._on_bulk)
         self.hello: dict[str, Any] | None = None
         self.hellos = 0
         self.truth: dict[int, FrameTruth] = {}
@@ -181,10 +181,12 @@ class Bench:
         """The ground session: the pass plan through the RF channel on simulated time
         (``script``), or a bare session on the wall clock."""
         from fsw.app import build_flight
+        from fsw.core.dictionary import build_dictionary
         from fsw.hal.board import Bridge
 
         # The board's topology: the default one plus the sim-bridge's telemetry.
-        dictionary = json.loads(json.dumps(build_flight(components=[Bridge(None)]).dictionary()))
+        board = build_flight(components=[Bridge(None)])
+        dictionary = json.loads(json.dumps(build_dictionary(board)))
         self.dictionary = dictionary
         if not script:
             self.session: GroundSession = GroundSession(

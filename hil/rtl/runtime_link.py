@@ -3,11 +3,11 @@
 On a board whose weight arena sits in FPGA-attached RAM, the scrubber walks that RAM
 without CPU time; on an interrupt the driver (:class:`~hil.rtl.driver.ScrubberDriver`)
 asks a :class:`~hil.rtl.driver.Repairer` to fix the failing block. :class:`RuntimeRepairer`
-is that repairer for :class:`fsw.ai.Runtime`: it hands the block to ``Runtime.repair``,
+is that repairer for :class:`fsw.ai.runtime.Runtime`: it hands the block to ``Runtime.repair``,
 which re-reads it from the verified golden artifact, and writes the repaired bytes back
 to the scrubber's arena RAM.
 
->>> from fsw.ai import Runtime
+>>> from fsw.ai.runtime import Runtime
 >>> from hil.rtl.model import ScrubberModel
 >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm")
 >>> fpga = ScrubberModel(arena_aw=15, table_aw=4)
@@ -28,7 +28,7 @@ from hil.rtl.model import ScrubberModel
 from hil.rtl.regs import ArenaLayout
 
 if TYPE_CHECKING:
-    from fsw.ai import Runtime
+    from fsw.ai.runtime import Runtime
 
 __all__ = ["RuntimeRepairer", "ScrubberDriver"]
 

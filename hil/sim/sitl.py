@@ -47,6 +47,7 @@ from fsw.app import build_flight
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.comms.radio import RadioHost
 from fsw.core.clock import SimClock
+from fsw.core.dictionary import build_dictionary
 from fsw.core.flight import FlightSoftware
 from fsw.link import LinkError
 from fsw.link.base import Transport
@@ -140,7 +141,7 @@ class Sitl:
         if with_ground:
             archive_path = None if out_dir is None else out_dir / "archive.sqlite"
             # The ground gets the dictionary as plain JSON, as it would from a file.
-            dictionary = json.loads(json.dumps(self.fs.dictionary()))
+            dictionary = json.loads(json.dumps(build_dictionary(self.fs)))
             self.ground = GroundScript(
                 dictionary,
                 self.link_config,

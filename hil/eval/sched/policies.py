@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fsw.power.predictor import OrbitPredictor, Prediction
+from fsw.power.predictor import Forecast, OrbitPredictor
 from fsw.power.scheduler import Job, PowerMode, PowerScheduler, RunOrder, SchedulerConfig
 from hil.eval.sched.timeline import FArr, Timeline
 
@@ -157,7 +157,7 @@ class GnomonPolicy:
     def __init__(self, cfg: SchedulerConfig) -> None:
         self.cfg = cfg
         self.sched = PowerScheduler(cfg)
-        self._pred: Prediction | None = None
+        self._pred: Forecast | None = None
         self._tl: Timeline | None = None
         self.decisions = 0
         self.reserve_wh: list[float] = []
@@ -176,7 +176,7 @@ class GnomonPolicy:
         self._pred = None
         self.reserve_wh = []
 
-    def _prediction(self, now_tai: float) -> Prediction:
+    def _prediction(self, now_tai: float) -> Forecast:
         need = now_tai + (self.cfg.horizon_orbits * self._predictor.period_s) + self.cfg.tick_s
         if self._pred is None or self._pred.end_tai < need or not self._pred.covers(now_tai):
             self._pred = self._predictor.predict(
