@@ -15,7 +15,7 @@ one line each; integrators can also pass extra components to :func:`build_flight
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
@@ -62,7 +62,7 @@ def build_flight(
     clock: Clock | None = None,
     storage_dir: str | os.PathLike[str] | None = None,
     *,
-    components: Sequence[Component] = (),
+    components: Mapping[int, Component] | None = None,
     monitors: Sequence[Monitor] = (),
     sequences: Sequence[StoredSequence] = (),
     config: FlightConfig | None = None,
@@ -75,12 +75,14 @@ def build_flight(
 
     ``storage_dir=None`` keeps parameters, schedule and sequences in memory (same
     semantics, nothing touches the disk); a path uses :class:`DirNvStore`. ``store``
-    overrides both. ``components``, ``monitors`` and ``sequences`` are added after the
-    mission components below. ``link_config`` is the space link's configuration and keys
-    (default: the repository's public test keys, fine for SITL, never for flight).
-    ``hal`` is the hardware back-end (:class:`~fsw.hal.interfaces.Hal`): the simulated
-    world in SITL, the board's devices in flight; without one every mission component is
-    registered against absent hardware (no sensor, no camera, no models) and idles.
+    overrides both. ``components`` maps pinned component ids (16..255, see
+    :data:`~fsw.core.flight.FIRST_MISSION_ID`) to an integrator's components; they,
+    ``monitors`` and ``sequences`` are added after the mission components below.
+    ``link_config`` is the space link's configuration and keys (default: the
+    repository's public test keys, fine for SITL, never for flight). ``hal`` is the
+    hardware back-end (:class:`~fsw.hal.interfaces.Hal`): the simulated world in SITL, the
+    board's devices in flight; without one every mission component is registered against
+    absent hardware (no sensor, no camera, no models) and idles.
     """
     if store is None:
         store = DirNvStore(storage_dir) if storage_dir is not None else MemNvStore()
@@ -110,8 +112,8 @@ def build_flight(
         component_id=PAYLOAD_ID,
     )
 
-    for comp in components:
-        fs.add_component(comp)
+    for component_id, comp in (components or {}).items():
+        fs.add_component(comp, component_id=component_id)
     for seq in sequences:
         fs.add_sequence(seq)
     for mon in (*DEFAULT_MONITORS, *monitors):

@@ -59,6 +59,59 @@ def dict_export(
     typer.echo(f"dictionary written to {out} ({d['content_hash']})", err=True)
 
 
+@dict_app.command(
+    "lock",
+    epilog=examples("gnomon dict lock --check", "gnomon dict lock"),
+)
+def dict_lock(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare; exit 1 on any difference.")
+    ] = False,
+    lock: Annotated[
+        Path | None, typer.Option(help="Lock file (default: fsw/dictionary.lock.json).")
+    ] = None,
+) -> None:
+    """Compare the on-board ids of the default topology with the committed lock, and
+    record new ones. A changed or removed id is refused until DICTIONARY_VERSION
+    (fsw/core/idlock.py) is bumped: stored commands and archives hold the old ids."""
+    from fsw.app import build_flight
+    from fsw.core import idlock
+    from fsw.core.dictionary import build_dictionary
+
+    path = lock or idlock.lock_path()
+    try:
+        locked = idlock.load_lock(path)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {path}: {exc}")
+    table = idlock.id_table(build_dictionary(build_flight()))
+    diff = idlock.compare(locked, table)
+    old_version = int(locked.get("dictionary_version", 0))
+    for line in diff.lines():
+        typer.echo(line, err=True)
+    if diff.empty and old_version == idlock.DICTIONARY_VERSION:
+        typer.echo(f"{path}: up to date (dictionary version {old_version})", err=True)
+        return
+    if check:
+        fail(f"{path} does not match the code: run `gnomon dict lock`", code=1)
+    if diff.breaking and old_version >= idlock.DICTIONARY_VERSION and path.exists():
+        fail(
+            f"{len(diff.changed)} ids changed and {len(diff.removed)} went away: bump "
+            f"DICTIONARY_VERSION in fsw/core/idlock.py to {old_version + 1} if that is "
+            "deliberate (time-tagged commands, stored sequences, ground scripts and "
+            "archives hold the old ids)",
+            code=1,
+        )
+    try:
+        path.write_text(idlock.lock_document(table), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    typer.echo(
+        f"{path}: {len(diff.added)} added, {len(diff.changed)} changed, "
+        f"{len(diff.removed)} removed (dictionary version {idlock.DICTIONARY_VERSION})",
+        err=True,
+    )
+
+
 @fsw_app.command("sim", epilog=examples("gnomon fsw sim --seconds 3600 --json"))
 def fsw_sim(
     seconds: Annotated[float, typer.Option(help="Simulated seconds to run.")] = 600.0,

@@ -276,7 +276,7 @@ def _serve_bench(
     stop: threading.Event,
 ) -> tuple[FlightSoftware, RadioHost, int]:
     """Build the board's topology on the bench's clock and world; serve until the end."""
-    from fsw.hal.board import Bridge
+    from fsw.hal.board import BRIDGE_ID, Bridge
 
     fs = _build(
         clock=bridge.clock,
@@ -284,7 +284,7 @@ def _serve_bench(
         link_config=cfg,
         watchdog=SdNotifier.from_env(),
         hal=bridge.hal(files),
-        components=[Bridge(bridge)],
+        components={BRIDGE_ID: Bridge(bridge)},
     )
     radio = RadioHost(fs)
     previous = {

@@ -13,7 +13,7 @@ import pytest
 
 from fsw.app import build_flight
 from fsw.ccsds import PusTc
-from fsw.core import Channel, Component, Event, Param, Severity
+from fsw.core import Arg, Channel, Component, Event, Param, Severity
 from fsw.core.dictionary import build_dictionary, content_hash, dictionary_hash32
 from fsw.core.errors import DeclarationError
 from fsw.core.flight import FlightSoftware
@@ -161,20 +161,21 @@ class GroundCodec:
 class Probe(Component):
     NAME = "probe"
     TELEMETRY = (
-        Channel("temp_c", "f32", units="C", yellow=(-10, 40), red=(-20, 50)),
-        Channel("state", "enum", labels=("IDLE", "BUSY")),
+        Channel("temp_c", "f32", units="C", yellow=(-10, 40), red=(-20, 50), id=4),
+        Channel("state", "enum", labels=("IDLE", "BUSY"), id=5),
     )
     EVENTS = (
         Event(
             "HOT",
             Severity.HIGH,
             "hot {temp_c:.1f} C in {where}",
-            (Channel("temp_c", "f32").arg, Channel("where", "u8").arg),
+            (Arg("temp_c", "f32"), Arg("where", "u8")),
+            id=1,
         ),
     )
     PARAMETERS = (
-        Param("limit_c", "i16", default=45, min=-40, max=85),
-        Param("mode", "enum", default="AUTO", labels=("AUTO", "MANUAL")),
+        Param("limit_c", "i16", default=45, min=-40, max=85, id=1),
+        Param("mode", "enum", default="AUTO", labels=("AUTO", "MANUAL"), id=2),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 2.0
@@ -186,7 +187,7 @@ class Probe(Component):
 
 
 def test_ground_codec_from_json_alone_round_trips_everything() -> None:
-    fs = build_flight(components=[Probe()])
+    fs = build_flight(components={16: Probe()})
     d = json.loads(json.dumps(build_dictionary(fs)))  # exactly what the file would hold
     g = GroundCodec(d)
     ping = PusTc(apid=100, service=17, subservice=1, seq_count=500).encode()
@@ -305,12 +306,12 @@ def test_dictionary_content() -> None:
 def test_content_hash_is_stable_and_tracks_the_code() -> None:
     a, b = build_dictionary(build_flight()), build_dictionary(build_flight())
     assert a["content_hash"] == b["content_hash"]
-    c = build_dictionary(build_flight(components=[Probe()]))
+    c = build_dictionary(build_flight(components={16: Probe()}))
     assert c["content_hash"] != a["content_hash"]
 
 
 def test_the_flight_publishes_the_hash_of_its_own_dictionary() -> None:
-    fs = build_flight(components=[Probe()])
+    fs = build_flight(components={16: Probe()})
     assert fs.telemetry("exec.dict_hash") == dictionary_hash32(build_dictionary(fs))
     assert fs.telemetry("exec.dict_hash") != dictionary_hash32(build_dictionary(build_flight()))
 

@@ -12,23 +12,25 @@ from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, ver
 class Thermal(Component):
     NAME = "thermal"
     EVENTS = (
-        Event("NOTE", Severity.INFO, "note {n}", (Arg("n", "u8"),)),
+        Event("NOTE", Severity.INFO, "note {n}", (Arg("n", "u8"),), id=1),
         Event(
             "COLD",
             Severity.LOW,
             "panel {panel} at {temp_c:.1f} C",
             (Arg("panel", "str", max_len=8), Arg("temp_c", "f32", units="C")),
+            id=2,
         ),
-        Event("HEATER_STUCK", Severity.MEDIUM, "heater stuck"),
+        Event("HEATER_STUCK", Severity.MEDIUM, "heater stuck", id=3),
         Event(
             "OVERHEAT",
             Severity.HIGH,
             "overheat {state}",
             (Arg("state", "enum", labels=("WARM", "HOT")),),
+            id=4,
         ),
     )
 
-    @command(args=(Arg("count", "u8"),))
+    @command(args=(Arg("count", "u8"),), opcode=1)
     def burst(self, count: int) -> None:
         for i in range(count):
             self.event("NOTE", i)
@@ -36,7 +38,7 @@ class Thermal(Component):
 
 @pytest.fixture
 def fs() -> FlightSoftware:
-    fs = build_flight(components=[Thermal()])
+    fs = build_flight(components={16: Thermal()})
     fs.step(0.0)
     fs.downlink_packets()
     return fs

@@ -26,7 +26,7 @@ class Counter(Component):
 @pytest.mark.req("EXEC-001")
 def test_rate_groups_run_at_their_periods() -> None:
     c = Counter()
-    fs = build_flight(components=[c])
+    fs = build_flight(components={16: c})
     assert fs.step(1.0) == 10
     assert [g for g, _ in c.calls].count("10Hz") == 10
     assert [(g, t) for g, t in c.calls if g == "1Hz"] == [("1Hz", 1.0)]
@@ -38,7 +38,7 @@ def test_rate_groups_run_at_their_periods() -> None:
 @pytest.mark.req("EXEC-002")
 def test_fractional_steps_carry_over() -> None:
     c = Counter()
-    fs = build_flight(components=[c])
+    fs = build_flight(components={16: c})
     assert [fs.step(0.04) for _ in range(5)] == [0, 0, 1, 0, 1]
     assert fs.step(0.0) == 0
     assert abs(fs.clock.met() - 0.2) < 1e-6  # 2 cycles (TAI ~2e9 s: float resolution)
@@ -110,7 +110,7 @@ def test_realtime_pacing_and_overrun() -> None:
                 self.done = True
                 clk.t += 3.0  # a 3-second stall: the executive is 30 cycles behind
 
-    fs = build_flight(clock=clk, components=[Slow()])
+    fs = build_flight(clock=clk, components={16: Slow()})
     cycles = fs.run_realtime(10.0, sleep=clk.sleep)
     assert fs.telemetry("exec.overruns") == 1
     assert any(e.name == "exec.OVERRUN" for e in fs.recent_events)
@@ -174,7 +174,7 @@ def test_a_tick_that_raises_does_not_stop_the_cycle() -> None:
             raise RuntimeError("bus fault")
 
     c = Counter()
-    fs = build_flight(components=[Broken(), c])
+    fs = build_flight(components={16: Broken(), 17: c})
     assert fs.step(1.0) == 10
     assert [g for g, _ in c.calls].count("10Hz") == 10  # the others ran every cycle
     assert fs.telemetry("broken.errors") >= 1

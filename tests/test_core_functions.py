@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from fsw.app import build_flight
@@ -23,9 +26,9 @@ from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, ver
 
 class Radio(Component):
     NAME = "radio"
-    TELEMETRY = (Channel("tx_power_dbm", "i8", units="dBm"),)
-    EVENTS = (Event("TX", Severity.INFO, "tx {on}", (Arg("on", "bool"),)),)
-    PARAMETERS = (Param("beacon_s", "u16", default=30, min=5, max=600, units="s"),)
+    TELEMETRY = (Channel("tx_power_dbm", "i8", units="dBm", id=4),)
+    EVENTS = (Event("TX", Severity.INFO, "tx {on}", (Arg("on", "bool"),), id=1),)
+    PARAMETERS = (Param("beacon_s", "u16", default=30, min=5, max=600, units="s", id=1),)
 
     def on_init(self) -> None:
         self.on = False
@@ -37,14 +40,14 @@ class Radio(Component):
         self.tlm("tx_power_dbm", power_dbm)
         self.event("TX", on)
 
-    @command()
+    @command(opcode=1)
     def reboot(self) -> None:
         self.on_init()
 
 
 @pytest.fixture
 def fs() -> FlightSoftware:
-    fs = build_flight(components=[Radio()])
+    fs = build_flight(components={16: Radio()})
     fs.step(0.0)
     fs.downlink_packets()
     return fs
@@ -108,13 +111,13 @@ def test_counters_and_reset(fs: FlightSoftware) -> None:
 
 def test_declaration_errors_are_caught_at_class_creation() -> None:
     with pytest.raises(DeclarationError, match="duplicate telemetry channels"):
-        type("Dup", (Component,), {"TELEMETRY": (Channel("errors", "u8"),)})
+        type("Dup", (Component,), {"TELEMETRY": (Channel("errors", "u8", id=4),)})
     with pytest.raises(DeclarationError, match="lower case"):
-        Channel("SOC", "f32")
+        Channel("SOC", "f32", id=4)
     with pytest.raises(DeclarationError, match="unknown args"):
-        Event("X", Severity.INFO, "{missing}")
+        Event("X", Severity.INFO, "{missing}", id=1)
     with pytest.raises(DeclarationError, match="bad default"):
-        Param("p", "u8", default=300)
+        Param("p", "u8", default=300, id=1)
     with pytest.raises(DeclarationError, match="duplicate command opcodes"):
 
         class Twice(Component):
@@ -127,7 +130,7 @@ def test_declaration_errors_are_caught_at_class_creation() -> None:
 
 def test_registration_errors(fs: FlightSoftware) -> None:
     with pytest.raises(DeclarationError, match="already exists"):
-        fs.add_component(Radio())
+        fs.add_component(Radio(), component_id=17)
     with pytest.raises(DeclarationError, match="already used by 'radio'"):
         fs.add_component(Radio("radio2"), component_id=16)
 
@@ -135,7 +138,7 @@ def test_registration_errors(fs: FlightSoftware) -> None:
         RATE_GROUPS = ("3Hz",)
 
     with pytest.raises(DeclarationError, match="unknown rate group '3Hz'"):
-        fs.add_component(Bad())
+        fs.add_component(Bad(), component_id=18)
     with pytest.raises(CoreError, match="not registered"):
         Radio("loose").tlm("tx_power_dbm", 1)
 
@@ -155,7 +158,7 @@ def test_tlm_and_param_api_errors(fs: FlightSoftware) -> None:
 
 
 def test_second_instance_gets_its_own_ids() -> None:
-    fs = build_flight(components=[Radio("uhf"), Radio("sband")])
+    fs = build_flight(components={16: Radio("uhf"), 17: Radio("sband")})
     assert fs.registry.channel_by_name["sband.tx_power_dbm"].id == 0x1104
     names = [e.full_name for e in fs.cmd.entries()]
     assert "uhf.SET_TX" in names and "sband.SET_TX" in names
@@ -185,4 +188,59 @@ def test_forgetting_super_init_is_explained(fs: FlightSoftware) -> None:
             self.name = "nosuper"
 
     with pytest.raises(DeclarationError, match=r"must call super\(\).__init__"):
-        fs.add_component(NoSuper())
+        fs.add_component(NoSuper(), component_id=18)
+
+
+@pytest.mark.parametrize(
+    ("declare", "message"),
+    [
+        (lambda: Channel("soc_pct", "f32"), "channel soc_pct: give its pinned local id, e.g. id=4"),
+        (
+            lambda: Event("HOT", Severity.LOW, "hot"),
+            "event HOT: give its pinned local id, e.g. id=1",
+        ),
+        (lambda: Param("gain", "u8", default=1), "parameter gain: give its pinned local id"),
+        (lambda: Channel("soc_pct", "f32", id=256), "id 256 outside 1..255"),
+    ],
+)
+def test_a_declaration_without_its_pinned_id_is_refused(declare: Any, message: str) -> None:
+    """Ids are written, never counted: a missing or impossible id fails at import time."""
+    with pytest.raises(DeclarationError, match=re.escape(message)):
+        declare()
+
+
+def test_a_component_cannot_reuse_an_id_or_take_a_counter_channel_id() -> None:
+    with pytest.raises(DeclarationError, match="channels a and b both have id=4"):
+        type(
+            "Two", (Component,), {"TELEMETRY": (Channel("a", "u8", id=4), Channel("b", "u8", id=4))}
+        )
+    with pytest.raises(DeclarationError, match="id 2 is a counter channel's"):
+        type("Ctr", (Component,), {"TELEMETRY": (Channel("a", "u8", id=2),)})
+    with pytest.raises(DeclarationError, match="events A and B both have id=1"):
+        type(
+            "Ev",
+            (Component,),
+            {"EVENTS": (Event("A", Severity.LOW, "a", id=1), Event("B", Severity.LOW, "b", id=1))},
+        )
+    with pytest.raises(DeclarationError, match="command GO: give its pinned opcode"):
+
+        class NoOpcode(Component):
+            @command()
+            def go(self) -> None: ...
+
+
+def test_inserting_a_declaration_moves_no_other_id() -> None:
+    """The hazard pinning removes: a channel added in the middle leaves the others' ids."""
+
+    class Before(Component):
+        NAME = "before"
+        TELEMETRY = (Channel("a", "u8", id=4), Channel("b", "u8", id=5))
+
+    class After(Component):
+        NAME = "after"
+        TELEMETRY = (Channel("a", "u8", id=4), Channel("new", "u8", id=6), Channel("b", "u8", id=5))
+
+    fs = build_flight(components={16: Before(), 17: After()})
+    ids = {name: info.id & 0xFF for name, info in fs.registry.channel_by_name.items()}
+    assert (ids["before.a"], ids["before.b"]) == (ids["after.a"], ids["after.b"]) == (4, 5)
+    assert ids["after.new"] == 6

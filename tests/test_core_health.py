@@ -17,7 +17,7 @@ class Flaky(Component):
     """Fails every tick while ``broken``; a restart (on_init) repairs it if ``heals``."""
 
     NAME = "flaky"
-    TELEMETRY = (Channel("ticks", "u32"),)
+    TELEMETRY = (Channel("ticks", "u32", id=4),)
     RATE_GROUPS = ("10Hz",)
 
     def __init__(self, heals: bool) -> None:
@@ -38,7 +38,7 @@ class Flaky(Component):
 
 
 def boot(comp: Component) -> FlightSoftware:
-    fs = build_flight(components=[comp])
+    fs = build_flight(components={16: comp})
     fs.step(0.0)
     fs.downlink_packets()
     return fs

@@ -13,9 +13,9 @@ from fsw.core.testing import CommandEncoder, TmRecord, decode_downlink, request_
 class Eps(Component):
     NAME = "battery"
     TELEMETRY = (
-        Channel("soc_pct", "f32", units="%", red=(10.0, None)),
-        Channel("bus_v", "u16", units="mV"),
-        Channel("state", "enum", labels=("OFF", "CHARGING", "FULL")),
+        Channel("soc_pct", "f32", units="%", red=(10.0, None), id=4),
+        Channel("bus_v", "u16", units="mV", id=5),
+        Channel("state", "enum", labels=("OFF", "CHARGING", "FULL"), id=6),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 5.0
@@ -32,7 +32,7 @@ class Eps(Component):
 
 @pytest.fixture
 def fs() -> FlightSoftware:
-    fs = build_flight(components=[Eps()])
+    fs = build_flight(components={16: Eps()})
     fs.step(0.0)
     fs.downlink_packets()
     return fs

@@ -23,7 +23,7 @@ from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, ver
 
 class Battery(Component):
     NAME = "battery"
-    TELEMETRY = (Channel("soc_pct", "f32", units="%"),)
+    TELEMETRY = (Channel("soc_pct", "f32", units="%", id=4),)
     RATE_GROUPS = ("1Hz",)
 
     def on_init(self) -> None:
@@ -35,7 +35,7 @@ class Battery(Component):
 
 class Payload(Component):
     NAME = "experiment"
-    TELEMETRY = (Channel("powered", "bool"),)
+    TELEMETRY = (Channel("powered", "bool", id=4),)
 
     def on_init(self) -> None:
         self.powered = True
@@ -45,7 +45,7 @@ class Payload(Component):
         self.powered = mode != Mode.SAFE
         self.tlm("powered", self.powered)
 
-    @command(allowed_in_safe=False)
+    @command(allowed_in_safe=False, opcode=1)
     def power_on(self) -> None:
         self.powered = True
 
@@ -56,7 +56,7 @@ PING = PusTc(apid=100, service=17, subservice=1, seq_count=77).encode()
 def boot(*monitors: Monitor) -> tuple[FlightSoftware, Battery, Payload]:
     bat, pay = Battery(), Payload()
     fs = build_flight(
-        components=[bat, pay],
+        components={16: bat, 17: pay},
         monitors=monitors,
         sequences=[StoredSequence(10, "ping_ground", (SeqStep(0.0, PING),))],
     )

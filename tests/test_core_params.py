@@ -22,11 +22,11 @@ def _even(value: Any) -> str | None:
 class Imager(Component):
     NAME = "imager"
     PARAMETERS = (
-        Param("gain", "f32", default=1.0, min=0.0, max=8.0),
-        Param("binning", "u8", default=2, min=1, max=8, validator=_even),
-        Param("model", "enum", default="SMALL", labels=("SMALL", "LARGE")),
-        Param("window_lo", "u16", default=10),
-        Param("window_hi", "u16", default=100),
+        Param("gain", "f32", default=1.0, min=0.0, max=8.0, id=1),
+        Param("binning", "u8", default=2, min=1, max=8, validator=_even, id=2),
+        Param("model", "enum", default="SMALL", labels=("SMALL", "LARGE"), id=3),
+        Param("window_lo", "u16", default=10, id=4),
+        Param("window_hi", "u16", default=100, id=5),
     )
 
     def on_init(self) -> None:
@@ -42,7 +42,7 @@ class Imager(Component):
 
 
 def boot(store: MemNvStore | None = None, storage_dir: Path | None = None) -> FlightSoftware:
-    fs = build_flight(components=[Imager()], store=store, storage_dir=storage_dir)
+    fs = build_flight(components={16: Imager()}, store=store, storage_dir=storage_dir)
     fs.step(0.0)
     fs.downlink_packets()
     return fs

@@ -21,7 +21,11 @@ class Camera(Component):
         self.capturing = False
         self.exposures: list[int] = []
 
-    @command(args=(Arg("exposure_ms", "u16", min=1, max=1000, units="ms"),), allowed_in_safe=False)
+    @command(
+        args=(Arg("exposure_ms", "u16", min=1, max=1000, units="ms"),),
+        allowed_in_safe=False,
+        opcode=1,
+    )
     def capture(self, exposure_ms: int) -> None:
         if exposure_ms == 13:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "sensor did not answer")
@@ -29,7 +33,7 @@ class Camera(Component):
             raise RuntimeError("driver bug")
         self.exposures.append(exposure_ms)
 
-    @command()
+    @command(opcode=2)
     def start_video(self) -> None:
         self.capturing = True
 
@@ -41,7 +45,7 @@ class Camera(Component):
 
 @pytest.fixture
 def fs() -> FlightSoftware:
-    fs = build_flight(components=[Camera()])
+    fs = build_flight(components={16: Camera()})
     fs.step(0.0)
     fs.downlink_packets()
     return fs

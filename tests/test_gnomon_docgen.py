@@ -20,7 +20,7 @@ class Probe(Component):
     """A test component."""
 
     NAME = "probe"
-    TELEMETRY = (Channel("level_pct", "f32", units="%", description="how full"),)
+    TELEMETRY = (Channel("level_pct", "f32", units="%", description="how full", id=4),)
 
 
 def test_component_docs_are_up_to_date() -> None:
@@ -39,7 +39,7 @@ def test_stale_doc_is_detected(tmp_path: Path) -> None:
 
 def test_docs_are_regenerated_from_an_exported_dictionary(tmp_path: Path) -> None:
     exported = tmp_path / "dict.json"
-    exported.write_text(json.dumps(build_dictionary(build_flight(components=[Probe()]))))
+    exported.write_text(json.dumps(build_dictionary(build_flight(components={16: Probe()}))))
     docs = tmp_path / "docs"
     res = CliRunner().invoke(
         app, ["dict", "docs", "--dir", str(docs), "--dictionary", str(exported)]
@@ -64,7 +64,7 @@ def test_a_file_that_is_not_a_dictionary_is_a_one_line_error(tmp_path: Path) -> 
 
 
 def test_update_keeps_the_hand_written_text_around_the_generated_block() -> None:
-    d = build_dictionary(build_flight(components=[Probe()]))
+    d = build_dictionary(build_flight(components={16: Probe()}))
     facts = component_facts(d, "probe")
     text = f"# probe\n\n## Purpose\n\nMeasures.\n\n{BEGIN}\nold\n{END}\n\n## Notes\n\nKeep me.\n"
     new = update_doc(text, facts)

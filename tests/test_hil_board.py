@@ -13,7 +13,7 @@ from fsw.app import build_flight
 from fsw.ccsds import GroundLink, PusTc, PusTm
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.comms.radio import RadioHost
-from fsw.hal.board import BoardBridge, Bridge, BridgeClock, shipped_model_files
+from fsw.hal.board import BRIDGE_ID, BoardBridge, Bridge, BridgeClock, shipped_model_files
 from fsw.hal.interfaces import EpsReading
 from fsw.hal.simbridge import (
     BoardHello,
@@ -138,7 +138,7 @@ def test_flight_on_the_board_hal_and_radio_over_the_mux(cable: BenchEnd) -> None
         board.clock,
         link_config=cfg,
         hal=board.hal(shipped_model_files()),
-        components=[Bridge(board)],
+        components={BRIDGE_ID: Bridge(board)},
     )
     assert fs.telemetry("payload.models_loaded") == 2
     radio = RadioHost(fs)

@@ -127,28 +127,32 @@ class Payload(Component):
     NAME = "payload"
     DESCRIPTION = "Camera frames, the inference queue, the small/large model cascade, results."
     TELEMETRY = (
-        Channel("models_loaded", "u8", description="models loaded (0, 1 or 2)"),
-        Channel("frames_seen", "u32", description="frames received from the camera"),
-        Channel("frames_processed", "u32", description="frames with a final result"),
-        Channel("frames_kept", "u32", description="results: keep (not too cloudy)"),
-        Channel("frames_discarded", "u32", description="results: discard (too cloudy)"),
+        Channel("models_loaded", "u8", description="models loaded (0, 1 or 2)", id=4),
+        Channel("frames_seen", "u32", description="frames received from the camera", id=5),
+        Channel("frames_processed", "u32", description="frames with a final result", id=6),
+        Channel("frames_kept", "u32", description="results: keep (not too cloudy)", id=7),
+        Channel("frames_discarded", "u32", description="results: discard (too cloudy)", id=8),
         Channel(
             "frames_dropped",
             "u32",
             description="frames dropped unprocessed (deadline, queue full, no model)",
+            id=9,
         ),
-        Channel("queue_len", "u16", description="frames waiting (first look or escalation)"),
-        Channel("small_runs", "u32", description="small-model inferences"),
-        Channel("large_runs", "u32", description="large-model inferences"),
-        Channel("escalations", "u32", description="frames sent on to the large model"),
-        Channel("fallbacks", "u32", description="jobs run on the other model (one disabled)"),
-        Channel("busy", "bool", description="the payload computer is running a job"),
-        Channel("energy_j", "f64", units="J", description="inference energy since boot"),
+        Channel("queue_len", "u16", description="frames waiting (first look or escalation)", id=10),
+        Channel("small_runs", "u32", description="small-model inferences", id=11),
+        Channel("large_runs", "u32", description="large-model inferences", id=12),
+        Channel("escalations", "u32", description="frames sent on to the large model", id=13),
+        Channel(
+            "fallbacks", "u32", description="jobs run on the other model (one disabled)", id=14
+        ),
+        Channel("busy", "bool", description="the payload computer is running a job", id=15),
+        Channel("energy_j", "f64", units="J", description="inference energy since boot", id=16),
         Channel(
             "last_latency_ms",
             "f32",
             units="ms",
             description="measured wall time of the last inference",
+            id=17,
         ),
     )
     EVENTS = (
@@ -157,17 +161,19 @@ class Payload(Component):
             Severity.LOW,
             "{count} frames dropped: {reason}",
             (Arg("count", "u16"), Arg("reason", "str", max_len=40)),
+            id=1,
         ),
         Event(
             "MODEL_FALLBACK",
             Severity.MEDIUM,
             "{model} model unavailable: {detail}",
             (Arg("model", "enum", labels=VARIANTS), Arg("detail", "str", max_len=80)),
+            id=2,
         ),
-        Event("NO_MODEL", Severity.HIGH, "no model can run: frames are dropped"),
+        Event("NO_MODEL", Severity.HIGH, "no model can run: frames are dropped", id=3),
     )
     PARAMETERS = (
-        Param("enabled", "bool", default=True, description="process frames (False: idle)"),
+        Param("enabled", "bool", default=True, description="process frames (False: idle)", id=1),
         Param(
             "confidence_threshold",
             "f32",
@@ -175,6 +181,7 @@ class Payload(Component):
             min=0.5,
             max=1.0,
             description="small-model answers below this confidence go to the large model",
+            id=2,
         ),
         Param(
             "queue_limit",
@@ -183,6 +190,7 @@ class Payload(Component):
             min=1,
             max=4096,
             description="frames held at most; the oldest lowest-priority one makes room",
+            id=3,
         ),
     )
     REPORTS = (
@@ -490,7 +498,7 @@ class Payload(Component):
         return self._energy_j
 
     # ------------------------------------------------------------------ commands
-    @command(description="Drop every queued frame (work in progress finishes).")
+    @command(description="Drop every queued frame (work in progress finishes).", opcode=1)
     def clear_queue(self) -> None:
         busy = {a.order.job_id for a in self._active}
         dropped = [k for k in self._queue if k not in busy]

@@ -47,20 +47,27 @@ class Scrubber(Component):
     NAME = "scrubber"
     DESCRIPTION = "Checks the models' weight arenas a byte budget per tick and repairs them."
     TELEMETRY = (
-        Channel("models", "u8", description="model arenas under watch"),
-        Channel("models_enabled", "u8", description="models whose arena verifies (not disabled)"),
-        Channel("blocks_checked", "u32", description="arena blocks checked since boot"),
-        Channel("bytes_checked", "u32", units="B", description="arena bytes checked since boot"),
-        Channel("corrupted", "u32", description="bad blocks found"),
-        Channel("repaired", "u32", description="bad blocks restored from a golden copy"),
+        Channel("models", "u8", description="model arenas under watch", id=4),
+        Channel(
+            "models_enabled", "u8", description="models whose arena verifies (not disabled)", id=5
+        ),
+        Channel("blocks_checked", "u32", description="arena blocks checked since boot", id=6),
+        Channel(
+            "bytes_checked", "u32", units="B", description="arena bytes checked since boot", id=7
+        ),
+        Channel("corrupted", "u32", description="bad blocks found", id=8),
+        Channel("repaired", "u32", description="bad blocks restored from a golden copy", id=9),
         Channel(
             "unrepairable",
             "u32",
             description="bad blocks no golden copy could restore",
             yellow=(None, 0.0),
+            id=10,
         ),
-        Channel("sweeps", "u32", description="complete passes over every arena"),
-        Channel("failures", "u32", description="scrub calls that raised (damaged CRC table)"),
+        Channel("sweeps", "u32", description="complete passes over every arena", id=11),
+        Channel(
+            "failures", "u32", description="scrub calls that raised (damaged CRC table)", id=12
+        ),
     )
     EVENTS = (
         Event(
@@ -68,40 +75,46 @@ class Scrubber(Component):
             Severity.LOW,
             "{model}: block {block} repaired",
             (Arg("model", "str", max_len=32), Arg("block", "u16")),
+            id=1,
         ),
         Event(
             "BLOCK_UNREPAIRABLE",
             Severity.HIGH,
             "{model}: block {block} cannot be repaired (no golden copy verifies)",
             (Arg("model", "str", max_len=32), Arg("block", "u16")),
+            id=2,
         ),
         Event(
             "MODEL_DISABLED",
             Severity.HIGH,
             "{model} disabled: {detail}",
             (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80)),
+            id=3,
         ),
         Event(
             "MODEL_ENABLED",
             Severity.INFO,
             "{model} enabled again: every block verifies",
             (Arg("model", "str", max_len=32),),
+            id=4,
         ),
         Event(
             "TABLE_REPAIRED",
             Severity.MEDIUM,
             "{model}: CRC table reloaded from golden copy",
             (Arg("model", "str", max_len=32),),
+            id=5,
         ),
         Event(
             "SCRUB_FAILED",
             Severity.HIGH,
             "{model}: scrub failed: {detail}",
             (Arg("model", "str", max_len=32), Arg("detail", "str", max_len=80)),
+            id=6,
         ),
     )
     PARAMETERS = (
-        Param("enabled", "bool", default=True, description="scrub every tick"),
+        Param("enabled", "bool", default=True, description="scrub every tick", id=1),
         Param(
             "budget_bytes",
             "u32",
@@ -110,6 +123,7 @@ class Scrubber(Component):
             max=1 << 24,
             units="B",
             description="arena bytes checked per tick over all models (>= 1 block)",
+            id=2,
         ),
     )
     RATE_GROUPS = ("1Hz",)
@@ -198,7 +212,9 @@ class Scrubber(Component):
         self.tlm("sweeps", self._sweeps)
         self.tlm("models_enabled", sum(rt.enabled for rt in self.models))
 
-    @command(description="Check and repair every block of every model now (whole arenas).")
+    @command(
+        description="Check and repair every block of every model now (whole arenas).", opcode=1
+    )
     def scrub_all(self) -> None:
         if not self.models:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "no model loaded")

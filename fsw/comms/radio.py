@@ -48,28 +48,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Link counters published as telemetry, by channel name -> SpacecraftLink counter key.
-_COUNTER_CHANNELS: tuple[tuple[str, str, str], ...] = (
-    ("cltus", "cltus", "CLTUs found in the uplink stream"),
-    ("bits_corrected", "bits_corrected", "bits corrected by BCH(63,56)"),
-    ("frames_accepted", "frames_accepted", "TC frames accepted (FARM-1 and SDLS passed)"),
-    ("frames_rejected_fecf", "frames_rejected_fecf", "TC frames with a bad FECF"),
-    ("frames_rejected_format", "frames_rejected_format", "TC frames that do not parse"),
-    ("frames_rejected_scid", "frames_rejected_scid", "TC frames for another spacecraft"),
-    ("frames_rejected_farm", "frames_rejected_farm", "TC frames refused by FARM-1"),
+#: Link counters published as telemetry: (pinned channel id, name = SpacecraftLink counter
+#: key, description).
+_COUNTER_CHANNELS: tuple[tuple[int, str, str], ...] = (
+    (4, "cltus", "CLTUs found in the uplink stream"),
+    (5, "bits_corrected", "bits corrected by BCH(63,56)"),
+    (6, "frames_accepted", "TC frames accepted (FARM-1 and SDLS passed)"),
+    (7, "frames_rejected_fecf", "TC frames with a bad FECF"),
+    (8, "frames_rejected_format", "TC frames that do not parse"),
+    (9, "frames_rejected_scid", "TC frames for another spacecraft"),
+    (10, "frames_rejected_farm", "TC frames refused by FARM-1"),
     (
-        "frames_duplicate",
+        11,
         "frames_duplicate",
         "authentic TC frames received again (COP-1 resends of frames already accepted)",
     ),
-    ("sdls_bad_mac", "sdls_bad_mac", "TC frames with a MAC that does not verify"),
-    ("sdls_unknown_spi", "sdls_unknown_spi", "TC frames naming an unknown SPI"),
-    ("sdls_replays", "sdls_replays", "TC frames replayed (sequence number too old)"),
-    ("tc_packets", "tc_packets", "TC packets delivered to the dispatcher"),
-    ("tm_frames", "tm_frames", "TM frames sent"),
-    ("tm_idle_frames", "tm_idle_frames", "idle TM frames sent"),
-    ("farm_vr", "farm_vr", "FARM-1 V(R): next expected TC frame number"),
-    ("key_rotations", "key_rotations", "SDLS key rotations done"),
+    (12, "sdls_bad_mac", "TC frames with a MAC that does not verify"),
+    (13, "sdls_unknown_spi", "TC frames naming an unknown SPI"),
+    (14, "sdls_replays", "TC frames replayed (sequence number too old)"),
+    (15, "tc_packets", "TC packets delivered to the dispatcher"),
+    (16, "tm_frames", "TM frames sent"),
+    (17, "tm_idle_frames", "idle TM frames sent"),
+    (18, "farm_vr", "FARM-1 V(R): next expected TC frame number"),
+    (19, "key_rotations", "SDLS key rotations done"),
 )
 
 
@@ -79,14 +80,15 @@ class Comms(Component):
     NAME = "comms"
     DESCRIPTION = "Space link (CLTU/BCH, TC frames, FARM-1, SDLS, TM frames) and its counters."
     TELEMETRY = (
-        *(Channel(name, "u32", description=text) for name, _, text in _COUNTER_CHANNELS),
+        *(Channel(name, "u32", description=text, id=cid) for cid, name, text in _COUNTER_CHANNELS),
         Channel(
             "farm_lockout",
             "bool",
             description="FARM-1 in lockout (ground must Unlock)",
             yellow=(None, 0.5),
+            id=20,
         ),
-        Channel("active_spi", "u16", description="SDLS SPI the ground must use"),
+        Channel("active_spi", "u16", description="SDLS SPI the ground must use", id=21),
     )
     EVENTS = (
         Event(
@@ -100,18 +102,21 @@ class Comms(Component):
                 Arg("unknown_spi", "u32"),
                 Arg("replays", "u32"),
             ),
+            id=1,
         ),
         Event(
             "FARM_LOCKOUT",
             Severity.HIGH,
             "FARM-1 lockout at V(R)={vr}: the ground must send Unlock",
             (Arg("vr", "u8"),),
+            id=2,
         ),
         Event(
             "KEY_ROTATED",
             Severity.LOW,
             "SDLS SA {spi} now uses key {key_id}",
             (Arg("spi", "u16"), Arg("key_id", "u16")),
+            id=3,
         ),
     )
     RATE_GROUPS = ("1Hz",)
@@ -130,8 +135,8 @@ class Comms(Component):
     def on_tick(self, rate_group: str) -> None:
         with self.link_lock:
             counters = self.link.counters
-        for channel, key, _ in _COUNTER_CHANNELS:
-            self.tlm(channel, counters.get(key, 0))
+        for _, channel, _ in _COUNTER_CHANNELS:
+            self.tlm(channel, counters.get(channel, 0))
         lockout = bool(counters.get("farm_lockout", 0))
         self.tlm("farm_lockout", lockout)
         self.tlm("active_spi", self.link.config.active_spi or 0)
@@ -152,6 +157,7 @@ class Comms(Component):
         args=(Arg("spi", "u16", min=1, max=0xFFFE), Arg("key_id", "u16", min=0)),
         description="Switch SDLS security association SPI to key KEY_ID of the on-board "
         "key file; its anti-replay counter restarts (rotate the ground too).",
+        opcode=1,
     )
     def rotate_key(self, spi: int, key_id: int) -> None:
         try:

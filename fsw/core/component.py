@@ -13,15 +13,15 @@ the registry, so this module imports only the declarations.
 >>> from fsw.core import Arg, Channel, Event, Param, Severity, command
 >>> class Heater(Component):
 ...     NAME = "heater"
-...     TELEMETRY = (Channel("power_w", "f32", units="W", red=(None, 12.0)),)
-...     EVENTS = (Event("SWITCHED", Severity.INFO, "heater on={on}", (Arg("on", "bool"),)),)
-...     PARAMETERS = (Param("set_point_c", "f32", default=5.0, min=-20, max=40),)
+...     TELEMETRY = (Channel("power_w", "f32", units="W", red=(None, 12.0), id=4),)
+...     EVENTS = (Event("SWITCHED", Severity.INFO, "on={on}", (Arg("on", "bool"),), id=1),)
+...     PARAMETERS = (Param("set_point_c", "f32", default=5.0, min=-20, max=40, id=1),)
 ...     RATE_GROUPS = ("1Hz",)
 ...
 ...     def on_init(self) -> None:
 ...         self.on = False
 ...
-...     @command(args=(Arg("on", "bool"),))
+...     @command(args=(Arg("on", "bool"),), opcode=1)
 ...     def switch(self, on: bool) -> None:
 ...         self.on = on
 ...         self.event("SWITCHED", on)
@@ -35,7 +35,7 @@ the registry, so this module imports only the declarations.
 False
 >>> from fsw.core.flight import FlightSoftware
 >>> fs = FlightSoftware()
->>> _ = fs.add_component(heater)
+>>> _ = fs.add_component(heater, component_id=16)
 >>> heater.is_bound, heater.component_id, heater.param("set_point_c")
 (True, 16, 5.0)
 """
@@ -44,11 +44,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from fsw.core.declarations import (
     COUNTER_CHANNELS,
+    FIRST_CHANNEL_ID,
     Channel,
     CommandSpec,
     Event,
@@ -306,32 +306,53 @@ class Component:
 
 
 def _collect_commands(cls: type) -> tuple[CommandSpec, ...]:
+    """The commands of ``cls`` and its bases; every service-8 function has its pinned
+    opcode (never counted from declaration order: raw opcodes outlive a release)."""
     specs: dict[str, CommandSpec] = {}
     for klass in reversed(cls.__mro__):
         for attr, val in vars(klass).items():
             spec = getattr(val, "__gnomon_command__", None)
             if isinstance(spec, CommandSpec):
                 specs[attr] = spec
-    ordered = list(specs.values())
-    used = {s.opcode for s in ordered if s.is_function and s.opcode is not None}
-    nxt = 1
-    out: list[CommandSpec] = []
-    for s in ordered:
+    out = tuple(specs.values())
+    for s in out:
         if s.is_function and s.opcode is None:
-            while nxt in used:
-                nxt += 1
-            if nxt > 0xFF:
-                raise DeclarationError(f"{cls.__name__}: more than 255 commands")
-            s = replace(s, opcode=nxt)
-            used.add(nxt)
-        out.append(s)
+            raise DeclarationError(
+                f"{cls.__name__}: command {s.name}: give its pinned opcode, e.g. "
+                "@command(opcode=1) (opcodes are never counted from declaration order; "
+                "docs/dictionary.md)"
+            )
     names = [s.name for s in out]
     if len(set(names)) != len(names):
         raise DeclarationError(f"{cls.__name__}: duplicate command names")
-    ops = [s.opcode for s in out if s.is_function and s.opcode is not None]
+    ops = [s.opcode for s in out if s.is_function]
     if len(set(ops)) != len(ops):
-        raise DeclarationError(f"{cls.__name__}: duplicate command opcodes {sorted(ops)}")
-    return tuple(out)
+        dup = sorted({o for o in ops if ops.count(o) > 1 and o is not None})
+        raise DeclarationError(f"{cls.__name__}: duplicate command opcodes {dup}")
+    return out
+
+
+def _check_ids(cls: type[Component]) -> None:
+    """Pinned local ids: unique per kind; a component's own channels start at 4."""
+    where = cls.__name__
+    for ch in cls.TELEMETRY:
+        if ch.id < FIRST_CHANNEL_ID:
+            raise DeclarationError(
+                f"{where}: channel {ch.name}: id {ch.id} is a counter channel's "
+                f"(1..3); a component's own channels start at id={FIRST_CHANNEL_ID}"
+            )
+    for title, items in (
+        ("channel", cls.channels()),
+        ("event", tuple(cls.EVENTS)),
+        ("parameter", tuple(cls.PARAMETERS)),
+    ):
+        seen: dict[int, str] = {}
+        for item in items:
+            other = seen.setdefault(item.id, item.name)
+            if other != item.name:
+                raise DeclarationError(
+                    f"{where}: {title}s {other} and {item.name} both have id={item.id}"
+                )
 
 
 def _check_declarations(cls: type[Component]) -> None:
@@ -362,6 +383,7 @@ def _check_declarations(cls: type[Component]) -> None:
         raise DeclarationError(f"{where}: TICK_PHASE is 0 (producer) or 1 (collector)")
     if cls.HK_INTERVAL_S < 0:
         raise DeclarationError(f"{where}: HK_INTERVAL_S must be >= 0")
+    _check_ids(cls)
 
 
 Component._COMMANDS = _collect_commands(Component)

@@ -6,12 +6,24 @@ reports a component sends. A :class:`~fsw.core.component.Component` lists them i
 class body; the dictionary is generated from them, so nothing is written twice. These
 are plain records: they know nothing of the running flight software.
 
->>> ch = Channel("power_w", "f32", units="W", red=(None, 12.0))
+Every channel, event and parameter carries its **pinned local id** (``id=``, 1..255; the
+global id on board is ``component_id << 8 | id``), and every service-8 command its
+``opcode``, written in the declaration the way F Prime writes ``id 1``/``opcode 0``. Ids are
+never counted from declaration order: time-tagged commands, stored sequences, ground
+scripts and archives hold raw ids, so inserting a channel must not move the others.
+``fsw/dictionary.lock.json`` records every id; a test fails when one changes without the
+lock (docs/dictionary.md, "Pinned ids").
+
+>>> ch = Channel("power_w", "f32", units="W", red=(None, 12.0), id=4)
 >>> ch.arg.type, ch.limits_json()["red_high"]
 ('f32', 12.0)
->>> Event("SWITCHED", Severity.INFO, "heater on={on}", (Arg("on", "bool"),)).severity.name
+>>> Event("SWITCHED", Severity.INFO, "heater on={on}", (Arg("on", "bool"),), id=1).severity.name
 'INFO'
->>> @command(args=(Arg("on", "bool"),))
+>>> Channel("power_w", "f32")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+fsw.core.errors.DeclarationError: channel power_w: give its pinned local id, e.g. id=4 ...
+>>> @command(args=(Arg("on", "bool"),), opcode=1)
 ... def switch(self, on: bool) -> None:
 ...     "Switch the heater."
 >>> switch.__gnomon_command__.name, switch.__gnomon_command__.description
@@ -64,13 +76,33 @@ def check_upper(name: str, what: str) -> None:
         raise DeclarationError(f"{what} name {name!r} must be upper case, like 'SET_GAIN'")
 
 
+#: Local channel ids 1..3 belong to the counters every component has (COUNTER_CHANNELS).
+FIRST_CHANNEL_ID = 4
+
+
+#: The largest local id (the low byte of a global id).
+MAX_LOCAL_ID = 0xFF
+
+
+def check_local_id(local_id: int, what: str) -> None:
+    """A pinned local id: given, and within 1..255."""
+    if local_id == 0:
+        example = FIRST_CHANNEL_ID if what.startswith("channel") else 1
+        raise DeclarationError(
+            f"{what}: give its pinned local id, e.g. id={example} (ids are never counted "
+            "from declaration order; docs/dictionary.md)"
+        )
+    if not 1 <= local_id <= MAX_LOCAL_ID:
+        raise DeclarationError(f"{what}: id {local_id} outside 1..{MAX_LOCAL_ID}")
+
+
 @dataclass(slots=True, frozen=True)
 class Channel:
     """A telemetry channel: a numeric value the component publishes with ``self.tlm``.
 
     ``yellow`` and ``red`` are (low, high) limits for displays; ``None`` means no limit.
 
-    >>> Channel("soc_pct", "f32", units="%", red=(10.0, None)).arg.type
+    >>> Channel("soc_pct", "f32", units="%", red=(10.0, None), id=4).arg.type
     'f32'
     """
 
@@ -81,10 +113,13 @@ class Channel:
     labels: tuple[str, ...] = ()
     yellow: tuple[float | None, float | None] = (None, None)
     red: tuple[float | None, float | None] = (None, None)
+    #: Pinned local id: 4..255 in a component's TELEMETRY (1..3 are its counter channels).
+    id: int = field(default=0, kw_only=True)
     arg: Arg = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         check_lower(self.name, "telemetry channel")
+        check_local_id(self.id, f"channel {self.name}")
         if self.type not in NUMERIC_TYPES:
             raise DeclarationError(
                 f"channel {self.name}: type must be one of {', '.join(NUMERIC_TYPES)}"
@@ -120,8 +155,10 @@ class Channel:
 class Event:
     """An event: a severity, a ``str.format`` text and typed arguments.
 
-    >>> Event("BATTERY_LOW", Severity.HIGH, "soc {soc_pct:.1f} %", (Arg("soc_pct", "f32"),)).name
-    'BATTERY_LOW'
+    >>> soc = Arg("soc_pct", "f32")
+    >>> ev = Event("BATTERY_LOW", Severity.HIGH, "soc {soc_pct:.1f} %", (soc,), id=1)
+    >>> ev.name, ev.id
+    ('BATTERY_LOW', 1)
     """
 
     name: str
@@ -129,9 +166,12 @@ class Event:
     format: str
     args: tuple[Arg, ...] = ()
     description: str = ""
+    #: Pinned local id: 1..255.
+    id: int = field(default=0, kw_only=True)
 
     def __post_init__(self) -> None:
         check_upper(self.name, "event")
+        check_local_id(self.id, f"event {self.name}")
         object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "severity", Severity(self.severity))
         check_fields(self.args, f"event {self.name}")
@@ -155,7 +195,7 @@ class Param:
     ``validator(value) -> reason | None`` may refuse a value that is in range (the
     component's :meth:`~fsw.core.component.Component.validate_param` is asked too).
 
-    >>> Param("gain", "f32", default=1.0, min=0, max=10).default
+    >>> Param("gain", "f32", default=1.0, min=0, max=10, id=1).default
     1.0
     """
 
@@ -168,10 +208,13 @@ class Param:
     description: str = ""
     labels: tuple[str, ...] = ()
     validator: Callable[[Any], str | None] | None = field(default=None, compare=False)
+    #: Pinned local id: 1..255.
+    id: int = field(default=0, kw_only=True)
     arg: Arg = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         check_lower(self.name, "parameter")
+        check_local_id(self.id, f"parameter {self.name}")
         if self.type not in NUMERIC_TYPES:
             raise DeclarationError(
                 f"parameter {self.name}: type must be one of {', '.join(NUMERIC_TYPES)}"
@@ -296,13 +339,15 @@ def command(
 
 #: Channels every component has (local ids 1..3): cFS-style command and error counters.
 COUNTER_CHANNELS: tuple[Channel, ...] = (
-    Channel("cmds_accepted", "u32", description="commands accepted since the last reset"),
-    Channel("cmds_rejected", "u32", description="commands refused at acceptance"),
-    Channel("errors", "u32", description="command execution failures and tick errors"),
+    Channel("cmds_accepted", "u32", description="commands accepted since the last reset", id=1),
+    Channel("cmds_rejected", "u32", description="commands refused at acceptance", id=2),
+    Channel("errors", "u32", description="command execution failures and tick errors", id=3),
 )
 
 __all__ = [
     "COUNTER_CHANNELS",
+    "FIRST_CHANNEL_ID",
+    "MAX_LOCAL_ID",
     "REPORT_ROLES",
     "Channel",
     "CommandSpec",
@@ -311,6 +356,7 @@ __all__ = [
     "Param",
     "Report",
     "Severity",
+    "check_local_id",
     "check_lower",
     "check_upper",
     "command",

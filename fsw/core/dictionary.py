@@ -30,6 +30,7 @@ from fsw.ccsds.pus import (
 )
 from fsw.core.declarations import Mode, Severity
 from fsw.core.errors import FAILURE_MEANINGS, FailureCode
+from fsw.core.idlock import DICTIONARY_VERSION
 from fsw.core.wire import CUC_COARSE_OCTETS, CUC_FINE_OCTETS, CUC_LEN, fields_to_json
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def _header(cfg: FlightConfig) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
+        "dictionary_version": DICTIONARY_VERSION,
         "software": {"name": "gnomon", "version": _software_version()},
         "apids": {
             "tc": cfg.tc_apid,

@@ -64,14 +64,14 @@ class CommandDispatcher(Component):
     NAME = "cmd"
     DESCRIPTION = "TC acceptance and routing; PUS services 1 (verification), 8 and 17."
     TELEMETRY = (
-        Channel("tc_received", "u32", description="packets handed to the dispatcher"),
-        Channel("tc_accepted", "u32", description="TCs that passed acceptance"),
-        Channel("tc_rejected", "u32", description="TCs refused at acceptance (1,2)"),
-        Channel("tc_failed", "u32", description="TCs that failed to start or complete"),
-        Channel("tc_malformed", "u32", description="uplinked bytes that were no TC at all"),
-        Channel("uplink_dropped", "u32", description="TCs dropped: uplink queue full"),
-        Channel("last_service", "u8", description="service of the last accepted TC"),
-        Channel("last_subservice", "u8", description="subservice of the last accepted TC"),
+        Channel("tc_received", "u32", description="packets handed to the dispatcher", id=4),
+        Channel("tc_accepted", "u32", description="TCs that passed acceptance", id=5),
+        Channel("tc_rejected", "u32", description="TCs refused at acceptance (1,2)", id=6),
+        Channel("tc_failed", "u32", description="TCs that failed to start or complete", id=7),
+        Channel("tc_malformed", "u32", description="uplinked bytes that were no TC at all", id=8),
+        Channel("uplink_dropped", "u32", description="TCs dropped: uplink queue full", id=9),
+        Channel("last_service", "u8", description="service of the last accepted TC", id=10),
+        Channel("last_subservice", "u8", description="subservice of the last accepted TC", id=11),
     )
     EVENTS = (
         Event(
@@ -79,24 +79,28 @@ class CommandDispatcher(Component):
             Severity.LOW,
             "{command} refused: {failure_code}: {reason}",
             (Arg("command", "str", max_len=48), FAILURE_CODE_ARG, _REASON),
+            id=1,
         ),
         Event(
             "TC_FAILED",
             Severity.MEDIUM,
             "{command} failed: {failure_code}: {reason}",
             (Arg("command", "str", max_len=48), FAILURE_CODE_ARG, _REASON),
+            id=2,
         ),
         Event(
             "MALFORMED_PACKET",
             Severity.LOW,
             "{length} uplinked bytes dropped: {reason}",
             (Arg("length", "u32"), _REASON),
+            id=3,
         ),
         Event(
             "UPLINK_OVERFLOW",
             Severity.MEDIUM,
             "uplink queue full ({capacity} TCs): TC dropped",
             (Arg("capacity", "u16"),),
+            id=4,
         ),
     )
     REPORTS = (
@@ -185,21 +189,35 @@ class CommandDispatcher(Component):
         return len(self._queue)
 
     # ------------------------------------------------------------ execution
-    def execute(self, raw: bytes, source: str = "ground") -> None:
-        """Accept, verify and execute one TC packet now. Never raises."""
+    def execute(self, raw: bytes, source: str = "ground", *, dict_hash: int = 0) -> None:
+        """Accept, verify and execute one TC packet now. Never raises.
+
+        ``dict_hash`` is the dictionary a stored or time-tagged TC was checked under
+        (0: not known). If it differs from the one flying now, the TC is refused with
+        (1,2) ``DICTIONARY_MISMATCH``: its raw function and parameter ids may name
+        something else since a software update.
+        """
         try:
-            self._execute(raw, source)
+            self._execute(raw, source, dict_hash)
         except Exception:  # last line of defence: the dispatcher must keep running
             self.log.exception("internal error while handling a TC from %s", source)
             registry_of(self).count(self, 2)
 
-    def _execute(self, raw: bytes, source: str) -> None:
+    def _execute(self, raw: bytes, source: str, dict_hash: int = 0) -> None:
         rt = registry_of(self)
         self.tlm_inc("tc_received")
         tc = self._decode_tc(raw, rt.config.tc_apid)
         if tc is None:
             return
         req = int.from_bytes(raw[:4], "big")
+        if dict_hash and rt.dict_hash and dict_hash != rt.dict_hash:
+            reason = (
+                f"{source}: stored under dictionary {dict_hash:08x}, this flight runs "
+                f"{rt.dict_hash:08x}; upload it again"
+            )
+            label = f"({tc.service},{tc.subservice})"
+            self._report_fail(2, req, FailureCode.DICTIONARY_MISMATCH, reason, label, None)
+            return
         accepted = self._accept(tc, req)
         if accepted is not None:
             entry, args = accepted

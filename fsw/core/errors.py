@@ -29,6 +29,7 @@ class FailureCode(IntEnum):
     EXECUTION_ERROR = 9
     VALUE_REJECTED = 10
     NOT_FOUND = 11
+    DICTIONARY_MISMATCH = 12
 
 
 #: What each failure code tells the operator (exported in the dictionary).
@@ -44,6 +45,8 @@ FAILURE_MEANINGS: dict[FailureCode, str] = {
     FailureCode.EXECUTION_ERROR: "the command started but failed while executing",
     FailureCode.VALUE_REJECTED: "a validator refused the value; the old value is kept",
     FailureCode.NOT_FOUND: "a referenced report, parameter, event, entry or sequence is unknown",
+    FailureCode.DICTIONARY_MISMATCH: "a stored or time-tagged TC was checked against another "
+    "dictionary than the one flying now (its raw ids may mean something else): not run",
 }
 
 

@@ -40,10 +40,10 @@ class EventManager(Component):
     NAME = "evt"
     DESCRIPTION = "PUS service 5: event reports by severity, on-board filter, flood limit."
     TELEMETRY = (
-        Channel("sent", "u32", description="event reports queued for downlink"),
-        Channel("filtered", "u32", description="events dropped by the on-board filter"),
-        Channel("throttled", "u32", description="events dropped by the per-id burst limit"),
-        Channel("disabled", "u16", description="event ids currently disabled"),
+        Channel("sent", "u32", description="event reports queued for downlink", id=4),
+        Channel("filtered", "u32", description="events dropped by the on-board filter", id=5),
+        Channel("throttled", "u32", description="events dropped by the per-id burst limit", id=6),
+        Channel("disabled", "u16", description="event ids currently disabled", id=7),
     )
     REPORTS = (
         *(_event_report(s) for s in Severity),

@@ -44,21 +44,23 @@ class Executive(Component):
     NAME = "exec"
     DESCRIPTION = "The executive: rate groups driven by the Clock; downlink queue statistics."
     TELEMETRY = (
-        Channel("met_s", "u32", units="s", description="mission elapsed time"),
-        Channel("cycles", "u32", description="executive cycles run since boot"),
-        Channel("dl_queued", "u16", description="TM packets waiting for downlink"),
+        Channel("met_s", "u32", units="s", description="mission elapsed time", id=4),
+        Channel("cycles", "u32", description="executive cycles run since boot", id=5),
+        Channel("dl_queued", "u16", description="TM packets waiting for downlink", id=6),
         Channel(
             "dl_dropped",
             "u32",
             description="TM packets dropped: downlink queue full",
             yellow=(None, 0),
+            id=7,
         ),
-        Channel("overruns", "u32", description="times the executive fell behind real time"),
+        Channel("overruns", "u32", description="times the executive fell behind real time", id=8),
         Channel(
             "dict_hash",
             "u32",
             description="first 32 bits of the content hash of the dictionary this "
             "flight software was built with (the ground checks its own)",
+            id=9,
         ),
     )
     EVENTS = (
@@ -67,12 +69,14 @@ class Executive(Component):
             Severity.INFO,
             "flight software started: {components} components, {commands} commands",
             (Arg("components", "u16"), Arg("commands", "u16")),
+            id=1,
         ),
         Event(
             "OVERRUN",
             Severity.LOW,
             "executive fell {behind_s:.3f} s behind real time; {skipped} cycles skipped",
             (Arg("behind_s", "f32", units="s"), Arg("skipped", "u32")),
+            id=2,
         ),
     )
     RATE_GROUPS = (EXEC_RATE_GROUP,)

@@ -131,15 +131,15 @@ class FlightSoftware:
         self.hk.define(CORE_SID, "core", 1.0, CORE_REPORT_CHANNELS)
 
     # ------------------------------------------------------------ topology
-    def add_component(self, comp: C, component_id: int | None = None) -> C:
+    def add_component(self, comp: C, *, component_id: int) -> C:
         """Register a mission component (one line per component in ``fsw/app.py``).
 
-        It gets ids (``component_id``, default the next free from 16), its saved
-        parameter values, a default housekeeping report (sid 256 + id) and ``on_init()``.
+        ``component_id`` is pinned (the high byte of every id the component owns; an
+        integrator's components take 16..255, :data:`FIRST_MISSION_ID` on). The component
+        gets its saved parameter values, a default housekeeping report (sid 256 + id) and
+        ``on_init()``.
         """
-        rt = self.registry
-        cid = component_id if component_id is not None else rt.next_component_id(FIRST_MISSION_ID)
-        rt.attach(comp, cid)
+        self.registry.attach(comp, component_id)
         self.prm.apply_saved(comp)
         self._activate(comp)
         return comp
@@ -185,6 +185,7 @@ class FlightSoftware:
         if not 0 <= dict_hash <= 0xFFFF_FFFF:
             raise DeclarationError(f"dict_hash {dict_hash} is not a 32-bit value")
         self._started = True
+        self.registry.dict_hash = dict_hash
         self.executive.tlm("dict_hash", dict_hash)
         self.executive.event("BOOT", len(self.registry.components), len(self.cmd.entries()))
 

@@ -113,11 +113,11 @@ class HealthMonitor(Component):
     NAME = "health"
     DESCRIPTION = "Heartbeats of every active component; restart, isolation; sd_notify."
     TELEMETRY = (
-        Channel("restarts", "u32", description="component restarts since boot"),
-        Channel("isolated", "u16", description="components isolated now", yellow=(None, 0)),
-        Channel("silent", "u16", description="components found silent at the last check"),
-        Channel("tick_errors", "u32", description="on_tick calls that raised"),
-        Channel("wd_pings", "u32", description="systemd watchdog pings sent"),
+        Channel("restarts", "u32", description="component restarts since boot", id=4),
+        Channel("isolated", "u16", description="components isolated now", yellow=(None, 0), id=5),
+        Channel("silent", "u16", description="components found silent at the last check", id=6),
+        Channel("tick_errors", "u32", description="on_tick calls that raised", id=7),
+        Channel("wd_pings", "u32", description="systemd watchdog pings sent", id=8),
     )
     EVENTS = (
         Event(
@@ -125,30 +125,35 @@ class HealthMonitor(Component):
             Severity.MEDIUM,
             "{component} on_tick raised: {error}",
             (_COMP, Arg("error", "str", max_len=200)),
+            id=1,
         ),
         Event(
             "SILENT",
             Severity.HIGH,
             "{component} silent for {silent_s:.1f} s",
             (_COMP, Arg("silent_s", "f32", units="s")),
+            id=2,
         ),
         Event(
             "RESTARTED",
             Severity.MEDIUM,
             "{component} restarted ({streak} in a row)",
             (_COMP, Arg("streak", "u16")),
+            id=3,
         ),
         Event(
             "RESTART_FAILED",
             Severity.HIGH,
             "{component} on_init raised: {error}",
             (_COMP, Arg("error", "str", max_len=200)),
+            id=4,
         ),
         Event(
             "ISOLATED",
             Severity.HIGH,
             "{component} isolated after {streak} restarts; send health.RESTART to retry",
             (_COMP, Arg("streak", "u16")),
+            id=5,
         ),
     )
     PARAMETERS = (
@@ -159,6 +164,7 @@ class HealthMonitor(Component):
             min=1,
             max=600,
             description="missed periods before a component counts as silent",
+            id=1,
         ),
         Param(
             "max_restarts",
@@ -167,6 +173,7 @@ class HealthMonitor(Component):
             min=0,
             max=100,
             description="restarts in a row before isolation",
+            id=2,
         ),
     )
     RATE_GROUPS = (HEALTH_RATE_GROUP,)
@@ -262,6 +269,7 @@ class HealthMonitor(Component):
         "RESTART",
         args=(Arg("component", "str", max_len=32),),
         description="Restart a component now (also lifts isolation).",
+        opcode=1,
     )
     def restart_cmd(self, component: str) -> None:
         rt = registry_of(self)

@@ -81,9 +81,9 @@ class Housekeeping(Component):
     NAME = "hk"
     DESCRIPTION = "PUS service 3: report structures of channels, periodic and one-shot."
     TELEMETRY = (
-        Channel("reports_sent", "u32", description="(3,25) reports queued"),
-        Channel("defined", "u16", description="report structures defined"),
-        Channel("enabled", "u16", description="report structures generating periodically"),
+        Channel("reports_sent", "u32", description="(3,25) reports queued", id=4),
+        Channel("defined", "u16", description="report structures defined", id=5),
+        Channel("enabled", "u16", description="report structures generating periodically", id=6),
     )
     REPORTS = (
         Report(

@@ -105,11 +105,14 @@ class ModeManager(Component):
             "enum",
             labels=tuple(m.name for m in Mode),
             description="current spacecraft mode",
+            id=4,
         ),
-        Channel("safe_entries", "u32", description="times SAFE was entered since boot"),
-        Channel("monitor_trips", "u32", description="monitor trips since boot"),
-        Channel("monitors_enabled", "u16", description="monitors enabled"),
-        Channel("monitors_tripped", "u16", description="monitors tripped now", yellow=(None, 0)),
+        Channel("safe_entries", "u32", description="times SAFE was entered since boot", id=5),
+        Channel("monitor_trips", "u32", description="monitor trips since boot", id=6),
+        Channel("monitors_enabled", "u16", description="monitors enabled", id=7),
+        Channel(
+            "monitors_tripped", "u16", description="monitors tripped now", yellow=(None, 0), id=8
+        ),
     )
     EVENTS = (
         Event(
@@ -117,12 +120,14 @@ class ModeManager(Component):
             Severity.HIGH,
             "entered SAFE: {reason}",
             (Arg("reason", "str", max_len=100),),
+            id=1,
         ),
         Event(
             "SAFE_EXITED",
             Severity.MEDIUM,
             "left SAFE: {reason}",
             (Arg("reason", "str", max_len=100),),
+            id=2,
         ),
         Event(
             "MONITOR_TRIPPED",
@@ -138,18 +143,21 @@ class ModeManager(Component):
                 Arg("samples", "u16"),
                 _ACTION_ARG,
             ),
+            id=3,
         ),
         Event(
             "MONITOR_CLEARED",
             Severity.INFO,
             "{monitor}: back within limits",
             (Arg("monitor", "str", max_len=32),),
+            id=4,
         ),
         Event(
             "ACTION_FAILED",
             Severity.MEDIUM,
             "{monitor}: action failed: {reason}",
             (Arg("monitor", "str", max_len=32), Arg("reason", "str", max_len=200)),
+            id=5,
         ),
     )
     REPORTS = (

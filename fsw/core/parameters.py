@@ -44,28 +44,36 @@ class ParameterManager(Component):
     NAME = "prm"
     DESCRIPTION = "PUS service 20: get, set (with validators) and save parameters."
     TELEMETRY = (
-        Channel("count", "u16", description="parameters on board"),
-        Channel("sets", "u32", description="parameter values changed by command"),
-        Channel("saves", "u32", description="successful saves to storage"),
-        Channel("last_set_id", "u16", description="id of the last parameter set"),
+        Channel("count", "u16", description="parameters on board", id=4),
+        Channel("sets", "u32", description="parameter values changed by command", id=5),
+        Channel("saves", "u32", description="successful saves to storage", id=6),
+        Channel("last_set_id", "u16", description="id of the last parameter set", id=7),
     )
     EVENTS = (
-        Event("CHANGED", Severity.INFO, "{name} = {value}", (_NAME, _TEXT)),
+        Event("CHANGED", Severity.INFO, "{name} = {value}", (_NAME, _TEXT), id=1),
         Event(
             "REFUSED",
             Severity.LOW,
             "{name} = {value} refused: {reason}",
             (_NAME, _TEXT, Arg("reason", "str", max_len=200)),
+            id=2,
         ),
-        Event("SAVED", Severity.INFO, "{count} parameter values saved", (Arg("count", "u16"),)),
         Event(
-            "LOADED", Severity.INFO, "{count} saved parameter values loaded", (Arg("count", "u16"),)
+            "SAVED", Severity.INFO, "{count} parameter values saved", (Arg("count", "u16"),), id=3
+        ),
+        Event(
+            "LOADED",
+            Severity.INFO,
+            "{count} saved parameter values loaded",
+            (Arg("count", "u16"),),
+            id=4,
         ),
         Event(
             "LOAD_REFUSED",
             Severity.LOW,
             "{name}: saved value {value} refused ({reason}); default kept",
             (_NAME, _TEXT, Arg("reason", "str", max_len=200)),
+            id=5,
         ),
     )
     REPORTS = (

@@ -34,9 +34,9 @@ class Persistence(Component):
     NAME = "persist"
     DESCRIPTION = "Atomic, CRC-checked persistence of parameters, schedule and sequences."
     TELEMETRY = (
-        Channel("saves", "u32", description="successful saves"),
-        Channel("save_failures", "u32", description="saves that failed (I/O error)"),
-        Channel("recoveries", "u32", description="loads that fell back to the backup copy"),
+        Channel("saves", "u32", description="successful saves", id=4),
+        Channel("save_failures", "u32", description="saves that failed (I/O error)", id=5),
+        Channel("recoveries", "u32", description="loads that fell back to the backup copy", id=6),
     )
     EVENTS = (
         Event(
@@ -44,24 +44,28 @@ class Persistence(Component):
             Severity.MEDIUM,
             "{key}: {problem}; the last good copy was used",
             (_KEY, Arg("problem", "str", max_len=200)),
+            id=1,
         ),
         Event(
             "DEFAULTS_USED",
             Severity.HIGH,
             "{key}: {problem}; no good copy, defaults used",
             (_KEY, Arg("problem", "str", max_len=200)),
+            id=2,
         ),
         Event(
             "INTERRUPTED_SAVE",
             Severity.LOW,
             "{key}: a save cut short by a reset was discarded; the previous copy stands",
             (_KEY,),
+            id=3,
         ),
         Event(
             "SAVE_FAILED",
             Severity.HIGH,
             "{key}: {reason}",
             (_KEY, Arg("reason", "str", max_len=200)),
+            id=4,
         ),
     )
     HK_INTERVAL_S = 30.0

@@ -6,8 +6,9 @@ Components never touch this directly; they use the methods of
 :class:`~fsw.core.component.ComponentPort`). Core services (dispatcher, housekeeping,
 ...) use :func:`registry_of` to find channels, events and parameters by id.
 
-Ids are ``component_id << 8 | local_index`` (local indices start at 1 in declaration
-order; the counter channels are 1..3), so an id names its component in its high byte.
+Ids are ``component_id << 8 | local_id``: the local id is pinned in the declaration
+(``Channel(..., id=4)``; the counter channels are 1..3), so an id names its component in
+its high byte and never moves when a declaration is added.
 """
 
 from __future__ import annotations
@@ -308,6 +309,9 @@ class Registry:
         self.clock = clock
         self.config = config
         self.mode = Mode.NOMINAL
+        #: First 32 bits of the flying dictionary's content hash (0: not known); stored and
+        #: time-tagged TCs carry the one they were checked under.
+        self.dict_hash = 0
         self.tick = 0
         self.values: list[Any] = []
         self.coercers: list[Callable[[Any], Any]] = []
@@ -328,14 +332,6 @@ class Registry:
         self._msg: dict[tuple[int, int, int], int] = {}
 
     # ------------------------------------------------------------ registration
-    def next_component_id(self, start: int = 16) -> int:
-        cid = start
-        while cid in self.component_by_id:
-            cid += 1
-        if cid > MAX_COMPONENT_ID:
-            raise DeclarationError("no free component id (at most 255 components)")
-        return cid
-
     def attach(self, comp: Component, component_id: int) -> Binding:
         """Give ``comp`` its ids, telemetry slots and parameter values."""
         if not hasattr(comp, "log"):
@@ -358,8 +354,8 @@ class Registry:
         b = Binding(self, component_id, comp.name)
         b.period_ticks = period
         base = component_id << 8
-        for i, ch in enumerate(type(comp).channels(), start=1):
-            info = ChannelInfo(base | i, len(self.values), f"{comp.name}.{ch.name}", comp, ch)
+        for ch in type(comp).channels():
+            info = ChannelInfo(base | ch.id, len(self.values), f"{comp.name}.{ch.name}", comp, ch)
             self.values.append(initial_value(ch.arg))
             self.coercers.append(_coercer(ch.arg))
             self.channels.append(info)
@@ -371,13 +367,13 @@ class Registry:
             b.tlm_slots["cmds_rejected"],
             b.tlm_slots["errors"],
         )
-        for i, ev in enumerate(type(comp).EVENTS, start=1):
-            einfo = EventInfo(base | i, f"{comp.name}.{ev.name}", comp, ev)
+        for ev in type(comp).EVENTS:
+            einfo = EventInfo(base | ev.id, f"{comp.name}.{ev.name}", comp, ev)
             self.event_by_id[einfo.id] = einfo
             self.event_by_name[einfo.full_name] = einfo
             b.events[ev.name] = einfo
-        for i, prm in enumerate(type(comp).PARAMETERS, start=1):
-            pinfo = ParamInfo(base | i, f"{comp.name}.{prm.name}", comp, prm)
+        for prm in type(comp).PARAMETERS:
+            pinfo = ParamInfo(base | prm.id, f"{comp.name}.{prm.name}", comp, prm)
             self.param_by_id[pinfo.id] = pinfo
             self.param_by_name[pinfo.full_name] = pinfo
             b.param_values[prm.name] = prm.default

@@ -8,7 +8,7 @@ the ground ((21,1) load, (21,2) unload) and are saved to storage; (21,3) starts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from fsw.core.declarations import Channel, Event, Severity, command
 from fsw.core.errors import CommandFailed, DeclarationError, FailureCode
 from fsw.core.persistence import Persistence, clip
 from fsw.core.registry import registry_of
-from fsw.core.timetag import check_tc
+from fsw.core.timetag import Execute, check_tc
 from fsw.core.wire import Arg, Array
 
 STORE_KEY = "sequences"
@@ -53,6 +53,9 @@ class StoredSequence:
     seq_id: int
     name: str
     steps: tuple[SeqStep, ...]
+    #: The dictionary an uploaded sequence was checked under (0: defined in code, always
+    #: current); a sequence saved under another one is refused step by step after an update.
+    dict_hash: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -71,6 +74,7 @@ class StoredSequence:
             "seq_id": self.seq_id,
             "name": self.name,
             "steps": [{"delay_s": s.delay_s, "tc": s.tc.hex()} for s in self.steps],
+            "dict_hash": self.dict_hash,
         }
 
 
@@ -87,9 +91,9 @@ class Sequencer(Component):
     NAME = "seq"
     DESCRIPTION = "Stored sequences: named TC lists with relative delays; persisted."
     TELEMETRY = (
-        Channel("loaded", "u16", description="sequences on board"),
-        Channel("running", "u16", description="sequences running now"),
-        Channel("steps_released", "u32", description="sequence steps executed"),
+        Channel("loaded", "u16", description="sequences on board", id=4),
+        Channel("running", "u16", description="sequences running now", id=5),
+        Channel("steps_released", "u32", description="sequence steps executed", id=6),
     )
     EVENTS = (
         Event(
@@ -97,18 +101,21 @@ class Sequencer(Component):
             Severity.INFO,
             "sequence {name} ({seq_id}) started: {reason}",
             (_SEQ_NAME, Arg("seq_id", "u16"), Arg("reason", "str", max_len=64)),
+            id=1,
         ),
         Event(
             "COMPLETED",
             Severity.INFO,
             "sequence {name} ({seq_id}) completed",
             (_SEQ_NAME, Arg("seq_id", "u16")),
+            id=2,
         ),
         Event(
             "ABORTED",
             Severity.LOW,
             "sequence {name} ({seq_id}) aborted: {reason}",
             (_SEQ_NAME, Arg("seq_id", "u16"), Arg("reason", "str", max_len=64)),
+            id=3,
         ),
     )
     RATE_GROUPS = (SEQ_RATE_GROUP,)
@@ -117,7 +124,7 @@ class Sequencer(Component):
     def __init__(
         self,
         storage: Persistence,
-        execute: Callable[[bytes, str], None],
+        execute: Execute,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
@@ -169,8 +176,9 @@ class Sequencer(Component):
                     tuple(
                         SeqStep(float(s["delay_s"]), bytes.fromhex(s["tc"])) for s in item["steps"]
                     ),
+                    int(item.get("dict_hash", 0)),
                 )
-            except (KeyError, TypeError, ValueError, DeclarationError):
+            except (KeyError, TypeError, ValueError, AttributeError, DeclarationError):
                 continue
             self._uploaded[seq.seq_id] = seq
         self._removed_defaults = {
@@ -243,7 +251,7 @@ class Sequencer(Component):
             if run.index < len(run.seq.steps):
                 run.next_tai += run.seq.steps[run.index].delay_s
             self.tlm_inc("steps_released")
-            self._execute(step.tc, f"seq:{run.seq.name}")
+            self._execute(step.tc, f"seq:{run.seq.name}", dict_hash=run.seq.dict_hash)
             run = self._runs.get(seq_id)  # the step may have aborted its own sequence
 
     def busy_reason(self, command: str, args: Mapping[str, Any]) -> str | None:
@@ -268,7 +276,10 @@ class Sequencer(Component):
         if not name:
             raise CommandFailed(FailureCode.ARG_OUT_OF_RANGE, "a sequence needs a name")
         seq = StoredSequence(
-            seq_id, name, tuple(SeqStep(s["delay_ms"] / 1000.0, s["tc"]) for s in steps)
+            seq_id,
+            name,
+            tuple(SeqStep(s["delay_ms"] / 1000.0, s["tc"]) for s in steps),
+            rt.dict_hash,
         )
         self._uploaded[seq_id] = seq
         self._save()

@@ -6,14 +6,18 @@ reports follow). (11,5) deletes by request id (the TC's first 4 header bytes), (
 reports the schedule in (11,10) packets, (11,1)/(11,2) enable/disable releasing.
 The schedule is saved to storage after every change; at boot, activities whose release
 time passed while the software was off are dropped and reported (``sched.EXPIRED``).
+Each activity keeps the dictionary hash it was inserted under: after a software update
+that changed the dictionary, a saved activity is refused at release with (1,2)
+``DICTIONARY_MISMATCH`` instead of running a raw opcode that may mean something else.
+Activities saved before the hash was kept (schedule format 1) cannot be told apart and
+run as before.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fsw.ccsds import CcsdsError, CrcError, PusTc
 from fsw.core.component import Component
@@ -24,6 +28,14 @@ from fsw.core.registry import registry_of
 from fsw.core.wire import Arg, Array
 
 STORE_KEY = "schedule"
+
+
+class Execute(Protocol):
+    """How a stored TC is run: the dispatcher's ``execute``."""
+
+    def __call__(self, raw: bytes, source: str, *, dict_hash: int = 0) -> None: ...
+
+
 MAX_ACTIVITIES = 512
 SCHED_RATE_GROUP = "10Hz"
 #: An (11,10) report carries at most this many bytes of activities; more are split.
@@ -39,11 +51,13 @@ _ACTIVITIES_REPORT = Array("activities", _ACT_FIELDS)
 
 @dataclass(slots=True, frozen=True, order=True)
 class Activity:
-    """One scheduled TC: release time (TAI seconds) and the packet bytes."""
+    """One scheduled TC: release time (TAI seconds), the packet bytes and the dictionary
+    hash it was checked under (0: not known)."""
 
     release_tai: float
     order: int
     tc: bytes
+    dict_hash: int = 0
 
     @property
     def request_id(self) -> int:
@@ -72,9 +86,9 @@ class TimeTagSchedule(Component):
     NAME = "sched"
     DESCRIPTION = "PUS service 11: time-tagged TCs released at their TAI time; persisted."
     TELEMETRY = (
-        Channel("enabled", "bool", description="release function enabled"),
-        Channel("activities", "u16", description="TCs waiting in the schedule"),
-        Channel("released", "u32", description="TCs released since boot"),
+        Channel("enabled", "bool", description="release function enabled", id=4),
+        Channel("activities", "u16", description="TCs waiting in the schedule", id=5),
+        Channel("released", "u32", description="TCs released since boot", id=6),
     )
     EVENTS = (
         Event(
@@ -82,9 +96,14 @@ class TimeTagSchedule(Component):
             Severity.LOW,
             "{count} scheduled TCs expired while the software was off; dropped",
             (Arg("count", "u16"),),
+            id=1,
         ),
         Event(
-            "RELEASED", Severity.INFO, "released TC {request_id:08X}", (Arg("request_id", "u32"),)
+            "RELEASED",
+            Severity.INFO,
+            "released TC {request_id:08X}",
+            (Arg("request_id", "u32"),),
+            id=2,
         ),
     )
     REPORTS = (
@@ -102,7 +121,7 @@ class TimeTagSchedule(Component):
     def __init__(
         self,
         storage: Persistence,
-        execute: Callable[[bytes, str], None],
+        execute: Execute,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
@@ -126,12 +145,13 @@ class TimeTagSchedule(Component):
             try:
                 t = float(item["t_tai"])
                 tc = bytes.fromhex(item["tc"])
-            except (KeyError, TypeError, ValueError):
+                dict_hash = int(item.get("dict_hash", 0))
+            except (KeyError, TypeError, ValueError, AttributeError):
                 continue
             if t <= now:
                 expired += 1
                 continue
-            acts.append(Activity(t, self._next_order(), tc))
+            acts.append(Activity(t, self._next_order(), tc, dict_hash))
         self._acts = sorted(acts)
         self._enabled = bool(doc.get("enabled", True))
         if expired:
@@ -143,9 +163,12 @@ class TimeTagSchedule(Component):
         self._storage.save_json(
             STORE_KEY,
             {
-                "version": 1,
+                "version": 2,
                 "enabled": self._enabled,
-                "activities": [{"t_tai": a.release_tai, "tc": a.tc.hex()} for a in self._acts],
+                "activities": [
+                    {"t_tai": a.release_tai, "tc": a.tc.hex(), "dict_hash": a.dict_hash}
+                    for a in self._acts
+                ],
             },
         )
 
@@ -181,7 +204,7 @@ class TimeTagSchedule(Component):
                     f"activity {n}: release time {t:.3f} is not after now ({now:.3f} TAI)",
                 )
         for t, tc in items:
-            bisect.insort(self._acts, Activity(t, self._next_order(), tc))
+            bisect.insort(self._acts, Activity(t, self._next_order(), tc, rt.dict_hash))
         self._save()
         self._publish()
 
@@ -200,7 +223,7 @@ class TimeTagSchedule(Component):
         for a in due:
             self.tlm_inc("released")
             self.event("RELEASED", a.request_id)
-            self._execute(a.tc, "sched")
+            self._execute(a.tc, "sched", dict_hash=a.dict_hash)
 
     # ------------------------------------------------------------ commands
     @command(
@@ -271,4 +294,4 @@ class TimeTagSchedule(Component):
         self.send_report("DETAIL", activities=chunk)
 
 
-__all__ = ["STORE_KEY", "Activity", "TimeTagSchedule", "check_tc"]
+__all__ = ["STORE_KEY", "Activity", "Execute", "TimeTagSchedule", "check_tc"]

@@ -449,37 +449,44 @@ class BoardBridge:
         self.port.close()
 
 
+#: The pinned component id of the HIL board's sim-bridge component (the first one an
+#: integrator may use: the flight's own components take 1..15).
+BRIDGE_ID = 16
+
+
 class Bridge(Component):
     """The sim-bridge seen from the flight: what the bench sends, the cable's health and
     the payload power mode in force (so the ground sees the Jetson's nvpmodel mode).
 
-    Register it with ``build_flight(components=[Bridge(bridge)])``; ``Bridge(None)``
+    Register it with ``build_flight(components={BRIDGE_ID: Bridge(bridge)})``; ``Bridge(None)``
     (no bridge) declares the same dictionary and publishes zeros.
     """
 
     NAME = "bridge"
     DESCRIPTION = "HIL sim-bridge: bench messages, cable errors, payload power mode."
     TELEMETRY = (
-        Channel("time_syncs", "u32", description="bench time messages received"),
-        Channel("eps_samples", "u32", description="EPS samples received from the bench"),
-        Channel("frames", "u32", description="camera frames received from the bench"),
-        Channel("sessions", "u16", description="bench sessions seen since boot"),
-        Channel("speed", "f32", description="bench speed-up (simulated s per wall s)"),
-        Channel("crc_errors", "u32", description="mux frames that failed a CRC"),
-        Channel("garbage_bytes", "u32", description="bytes skipped hunting for a sync word"),
-        Channel("bad_messages", "u32", description="bridge messages that did not decode"),
+        Channel("time_syncs", "u32", description="bench time messages received", id=4),
+        Channel("eps_samples", "u32", description="EPS samples received from the bench", id=5),
+        Channel("frames", "u32", description="camera frames received from the bench", id=6),
+        Channel("sessions", "u16", description="bench sessions seen since boot", id=7),
+        Channel("speed", "f32", description="bench speed-up (simulated s per wall s)", id=8),
+        Channel("crc_errors", "u32", description="mux frames that failed a CRC", id=9),
+        Channel("garbage_bytes", "u32", description="bytes skipped hunting for a sync word", id=10),
+        Channel("bad_messages", "u32", description="bridge messages that did not decode", id=11),
         Channel(
             "payload_mode_w",
             "f32",
             units="W",
             description="power of the payload power mode in force (0: off)",
+            id=12,
         ),
-        Channel("mode_switches", "u32", description="payload power mode switches"),
+        Channel("mode_switches", "u32", description="payload power mode switches", id=13),
         Channel(
             "mode_switch_failures",
             "u32",
             description="power mode switches the hardware refused (nvpmodel)",
             yellow=(None, 0.5),
+            id=14,
         ),
     )
     RATE_GROUPS = ("1Hz",)

@@ -26,7 +26,7 @@ class Eps(Component):
     NAME = "eps"
     DESCRIPTION = "Battery, solar array and bus telemetry from the EPS sensor."
     TELEMETRY = (
-        Channel("valid", "bool", description="the EPS sensor answered at the last sample"),
+        Channel("valid", "bool", description="the EPS sensor answered at the last sample", id=4),
         Channel(
             "soc_pct",
             "f32",
@@ -34,33 +34,39 @@ class Eps(Component):
             description="battery state of charge",
             yellow=(75.0, None),
             red=(70.0, None),
+            id=5,
         ),
-        Channel("battery_wh", "f32", units="Wh", description="energy in the battery"),
-        Channel("solar_w", "f32", units="W", description="solar array output"),
-        Channel("load_w", "f32", units="W", description="total bus load"),
-        Channel("bus_voltage_v", "f32", units="V", description="battery bus voltage"),
-        Channel("sensor_failures", "u32", description="samples the sensor did not answer"),
+        Channel("battery_wh", "f32", units="Wh", description="energy in the battery", id=6),
+        Channel("solar_w", "f32", units="W", description="solar array output", id=7),
+        Channel("load_w", "f32", units="W", description="total bus load", id=8),
+        Channel("bus_voltage_v", "f32", units="V", description="battery bus voltage", id=9),
+        Channel("sensor_failures", "u32", description="samples the sensor did not answer", id=10),
         Channel(
             "min_soc_pct",
             "f32",
             units="%",
             description="lowest valid state of charge since boot or RESET_COUNTERS",
+            id=11,
         ),
     )
     EVENTS = (
-        Event("SENSOR_LOST", Severity.HIGH, "EPS sensor not answering: battery state unknown"),
-        Event("SENSOR_RESTORED", Severity.INFO, "EPS sensor answering again"),
+        Event(
+            "SENSOR_LOST", Severity.HIGH, "EPS sensor not answering: battery state unknown", id=1
+        ),
+        Event("SENSOR_RESTORED", Severity.INFO, "EPS sensor answering again", id=2),
         Event(
             "SOC_LOW",
             Severity.MEDIUM,
             "battery at {soc_pct:.1f} % (warning below {limit_pct:.1f} %)",
             (Arg("soc_pct", "f32", units="%"), Arg("limit_pct", "f32", units="%")),
+            id=3,
         ),
         Event(
             "SOC_RECOVERED",
             Severity.INFO,
             "battery back at {soc_pct:.1f} %",
             (Arg("soc_pct", "f32", units="%"),),
+            id=4,
         ),
     )
     PARAMETERS = (
@@ -72,6 +78,7 @@ class Eps(Component):
             max=100.0,
             units="%",
             description="SOC_LOW is raised below this (re-armed 2 % above it)",
+            id=1,
         ),
     )
     RATE_GROUPS = ("1Hz",)

@@ -90,36 +90,51 @@ class Power(Component):
     NAME = "power"
     DESCRIPTION = "Onboard orbit prediction (TLE) and power-aware payload scheduling."
     TELEMETRY = (
-        Channel("tle_loaded", "bool", description="a TLE is loaded and predicting"),
-        Channel("tle_age_h", "f32", units="h", description="hours since the TLE epoch"),
-        Channel("predictions", "u32", description="orbit predictions computed"),
+        Channel("tle_loaded", "bool", description="a TLE is loaded and predicting", id=4),
+        Channel("tle_age_h", "f32", units="h", description="hours since the TLE epoch", id=5),
+        Channel("predictions", "u32", description="orbit predictions computed", id=6),
         Channel(
             "next_pass_s",
             "f32",
             units="s",
             description="seconds to the next predicted AOS (0 in a pass, -1 unknown)",
+            id=7,
         ),
-        Channel("in_pass", "bool", description="a ground pass is predicted now"),
+        Channel("in_pass", "bool", description="a ground pass is predicted now", id=8),
         Channel(
             "next_eclipse_s",
             "f32",
             units="s",
             description="seconds to the next predicted eclipse (0 in eclipse, -1 unknown)",
+            id=9,
         ),
-        Channel("in_eclipse", "bool", description="eclipse predicted now"),
-        Channel("decisions", "u32", description="scheduling decisions taken"),
-        Channel("last_runs", "u16", description="jobs the last decision ran"),
-        Channel("last_drops", "u16", description="jobs the last decision dropped"),
+        Channel("in_eclipse", "bool", description="eclipse predicted now", id=10),
+        Channel("decisions", "u32", description="scheduling decisions taken", id=11),
+        Channel("last_runs", "u16", description="jobs the last decision ran", id=12),
+        Channel("last_drops", "u16", description="jobs the last decision dropped", id=13),
         Channel(
             "reserve_wh",
             "f32",
             units="Wh",
             description="battery energy above the floor held back for eclipses and passes",
+            id=14,
         ),
-        Channel("budget_wh", "f32", units="Wh", description="energy the last decision could spend"),
-        Channel("price", "f32", description="value per joule work had to clear (-1: payload off)"),
-        Channel("array_estimate_w", "f32", units="W", description="learned full-sun array output"),
-        Channel("reason", "enum", labels=REASONS, description="why the last decision was taken"),
+        Channel(
+            "budget_wh",
+            "f32",
+            units="Wh",
+            description="energy the last decision could spend",
+            id=15,
+        ),
+        Channel(
+            "price", "f32", description="value per joule work had to clear (-1: payload off)", id=16
+        ),
+        Channel(
+            "array_estimate_w", "f32", units="W", description="learned full-sun array output", id=17
+        ),
+        Channel(
+            "reason", "enum", labels=REASONS, description="why the last decision was taken", id=18
+        ),
     )
     EVENTS = (
         Event(
@@ -127,12 +142,14 @@ class Power(Component):
             Severity.INFO,
             "TLE loaded (epoch {epoch_utc}); predicting",
             (Arg("epoch_utc", "str", max_len=32),),
+            id=1,
         ),
         Event(
             "TLE_REJECTED",
             Severity.MEDIUM,
             "TLE rejected: {reason}",
             (Arg("reason", "str", max_len=120),),
+            id=2,
         ),
         Event(
             "PREDICTED",
@@ -144,20 +161,23 @@ class Power(Component):
                 Arg("eclipses", "u16"),
                 Arg("frames", "u16"),
             ),
+            id=3,
         ),
         Event(
             "PREDICT_FAILED",
             Severity.MEDIUM,
             "orbit prediction failed: {reason}",
             (Arg("reason", "str", max_len=120),),
+            id=4,
         ),
         Event(
             "PAYLOAD_OFF",
             Severity.LOW,
             "payload held off: battery projection reaches the floor ({reserve_wh:.1f} Wh reserved)",
             (Arg("reserve_wh", "f32", units="Wh"),),
+            id=5,
         ),
-        Event("PAYLOAD_ALLOWED", Severity.INFO, "payload allowed again"),
+        Event("PAYLOAD_ALLOWED", Severity.INFO, "payload allowed again", id=6),
     )
     PARAMETERS = (
         Param(
@@ -165,6 +185,7 @@ class Power(Component):
             "bool",
             default=True,
             description="the scheduler may run payload work (False: payload off)",
+            id=1,
         ),
         Param(
             "extra_margin_wh",
@@ -174,6 +195,7 @@ class Power(Component):
             max=100.0,
             units="Wh",
             description="energy kept above the platform's floor and margin",
+            id=2,
         ),
         Param(
             "horizon_orbits",
@@ -182,6 +204,7 @@ class Power(Component):
             min=0.5,
             max=6.0,
             description="orbits the battery projection looks ahead",
+            id=3,
         ),
     )
     RATE_GROUPS = ("1Hz",)
@@ -391,6 +414,7 @@ class Power(Component):
     @command(
         args=(Arg("line1", "str", max_len=TLE_LINE_LEN), Arg("line2", "str", max_len=TLE_LINE_LEN)),
         description="Load a new two-line element set and predict from it.",
+        opcode=1,
     )
     def set_tle(self, line1: str, line2: str) -> None:
         if self.platform is None:
@@ -407,7 +431,7 @@ class Power(Component):
         self.event("TLE_LOADED", epoch)
         self.ensure_forecast(self.clock.now_tai())
 
-    @command(description="Predict again now from the loaded TLE.")
+    @command(description="Predict again now from the loaded TLE.", opcode=2)
     def predict(self) -> None:
         if self.predictor is None:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "no TLE loaded: send SET_TLE")

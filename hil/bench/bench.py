@@ -182,10 +182,10 @@ class Bench:
         (``script``), or a bare session on the wall clock."""
         from fsw.app import build_flight
         from fsw.core.dictionary import build_dictionary
-        from fsw.hal.board import Bridge
+        from fsw.hal.board import BRIDGE_ID, Bridge
 
         # The board's topology: the default one plus the sim-bridge's telemetry.
-        board = build_flight(components=[Bridge(None)])
+        board = build_flight(components={BRIDGE_ID: Bridge(None)})
         dictionary = json.loads(json.dumps(build_dictionary(board)))
         self.dictionary = dictionary
         if not script:
