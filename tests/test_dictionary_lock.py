@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ from fsw.core.testing import CommandEncoder, decode_downlink, request_id_of, ver
 T0 = DEFAULT_START_TAI
 
 
-def _current() -> dict[str, dict[str, object]]:
+def _current() -> dict[str, dict[str, Any]]:
     return idlock.id_table(build_dictionary(build_flight()))
 
 
