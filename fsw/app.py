@@ -15,7 +15,8 @@ one line each; integrators can also pass extra components to :func:`build_flight
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 
 from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
@@ -94,7 +95,11 @@ def build_flight(
     )
 
     # --- mission components: one line each (HAL, power, payload register here) ---
-    link = SpacecraftLink(link_config or LinkConfig.load(TEST_KEY_FILE), NvLinkStateStore(store))
+    link = SpacecraftLink(
+        link_config or LinkConfig.load(TEST_KEY_FILE),
+        NvLinkStateStore(store),
+        challenge=_simulated_challenges() if isinstance(fs.clock, SimClock) else None,
+    )
     fs.add_component(Comms(link), component_id=COMMS_ID)
     hal = hal if hal is not None else Hal.none()
     fs.add_component(Eps(hal.eps), component_id=EPS_ID)
@@ -122,6 +127,13 @@ def build_flight(
         fs.add_monitor(mon)
     fs.start(dict_hash=dictionary_hash32(build_dictionary(fs)))
     return fs
+
+
+def _simulated_challenges() -> Callable[[], bytes]:
+    """SDLS reset challenges for a simulated flight: fixed-seed, so a SITL run repeats
+    byte for byte (a flight on a real clock draws them from the OS's random source)."""
+    rng = random.Random(0x5D15)
+    return lambda: rng.randbytes(8)
 
 
 __all__ = ["DEFAULT_MONITORS", "build_flight"]

@@ -114,7 +114,7 @@ def test_recorded_frames_replayed_after_a_reboot_execute_nothing(storage: Path) 
     assert executed(fs2) == 1
 
 
-@pytest.mark.req("COMMS-008", "COMMS-010")
+@pytest.mark.req("COMMS-008", "COMMS-009")
 def test_forged_set_vr_frames_before_the_replay_change_nothing(storage: Path) -> None:
     fs, radio = boot(storage)
     ground = GroundLink(CFG)
@@ -143,7 +143,7 @@ def test_forged_set_vr_frames_before_the_replay_change_nothing(storage: Path) ->
     assert executed(fs2) == 1
 
 
-@pytest.mark.req("COMMS-009")
+@pytest.mark.req("COMMS-008")
 def test_a_key_rotation_survives_a_reboot(storage: Path) -> None:
     fs, radio = boot(storage)
     ground = GroundLink(CFG)
@@ -177,7 +177,7 @@ def test_a_key_rotation_survives_a_reboot(storage: Path) -> None:
     assert executed(fs2) == 1
 
 
-@pytest.mark.req("COMMS-012")
+@pytest.mark.req("COMMS-008")
 def test_a_frame_whose_state_cannot_be_saved_is_refused_and_sent_again(tmp_path: Path) -> None:
     class FlakyStore:
         durable = True
@@ -209,7 +209,7 @@ def test_a_frame_whose_state_cannot_be_saved_is_refused_and_sent_again(tmp_path:
     assert LinkState.decode(store.inner.payload or b"").farm_vr == 1
 
 
-@pytest.mark.req("COMMS-012")
+@pytest.mark.req("COMMS-008")
 def test_a_save_failure_raises_an_event(storage: Path) -> None:
     fs, radio = boot(storage)
     link = fs.component("comms").link  # type: ignore[attr-defined]
@@ -248,6 +248,7 @@ def test_link_state_round_trip_and_refusals() -> None:
             LinkState.decode(bad)
 
 
+@pytest.mark.req("PERS-009")
 def test_mirrored_copies_survive_a_torn_write_and_a_cut_short_save(tmp_path: Path) -> None:
     st = DirNvStore(tmp_path)
     st.save_mirrored("k", b"one", 1)
@@ -276,7 +277,7 @@ def test_mirrored_copies_survive_a_torn_write_and_a_cut_short_save(tmp_path: Pat
     assert not st.load_mirrored("never").existed
 
 
-@pytest.mark.req("COMMS-011")
+@pytest.mark.req("COMMS-010")
 def test_one_damaged_copy_is_reported_and_rewritten(storage: Path) -> None:
     fs, radio = boot(storage)
     ground = GroundLink(CFG)
@@ -294,7 +295,7 @@ def test_one_damaged_copy_is_reported_and_rewritten(storage: Path) -> None:
     assert executed(fs2) == 0
 
 
-@pytest.mark.req("COMMS-011")
+@pytest.mark.req("COMMS-010")
 @pytest.mark.parametrize("damage", ["missing", "both corrupt", "unknown key"])
 def test_no_usable_state_refuses_every_authenticated_frame(tmp_path: Path, damage: str) -> None:
     storage = tmp_path / "nv"
@@ -351,7 +352,7 @@ def _challenge(fs: FlightSoftware) -> bytes:
     return int(hi).to_bytes(4, "big") + int(lo).to_bytes(4, "big")
 
 
-@pytest.mark.req("COMMS-011", "COMMS-014")
+@pytest.mark.req("COMMS-010")
 def test_the_sdls_reset_restores_commanding_and_keeps_old_frames_out(tmp_path: Path) -> None:
     storage = tmp_path / "nv"
     provision_link_state(storage, None)
@@ -408,7 +409,7 @@ def _reset_cltu(directive: bytes, key_id: int | None = None) -> bytes:
     return encode_cltu(body + fecf16(body).to_bytes(2, "big"))
 
 
-@pytest.mark.req("COMMS-014")
+@pytest.mark.req("COMMS-010")
 def test_a_reset_must_be_whole_while_locked_signed_and_never_lowers_a_floor(
     tmp_path: Path,
 ) -> None:
@@ -438,7 +439,7 @@ def test_rotating_to_the_recovery_key_is_refused() -> None:
 # --- UDP peers ------------------------------------------------------------------------
 
 
-@pytest.mark.req("COMMS-013")
+@pytest.mark.req("COMMS-009")
 def test_a_new_udp_sender_taking_the_downlink_is_counted() -> None:
     fs = build_flight(clock=WallClock(), link_config=CFG)
     radio = RadioHost(fs)
@@ -582,7 +583,7 @@ def flight_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.req("COMMS-008", "COMMS-009", "COMMS-010")
+@pytest.mark.req("COMMS-008", "COMMS-009")
 @pytest.mark.parametrize("variant", ["replay", "forged set-vr", "key rotation"])
 def test_fsw_run_killed_and_restarted_executes_no_replay(flight_dir: Path, variant: str) -> None:
     """The issue's campaign against the real process: record, kill -9, restart, replay."""
