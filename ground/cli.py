@@ -381,11 +381,11 @@ def sdls_reset_cmd(
     from ground.station import GroundStation
 
     _setup_logging(verbose)
+    key_ids = _spi_pairs(sa or [], "--sa")
+    floors = _spi_pairs(floor or [], "--floor")
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
     try:
-        key_ids = _spi_pairs(sa or [], "--sa")
-        floors = _spi_pairs(floor or [], "--floor")
         station = GroundStation(d, cfg, link, None, arsn_file=_arsn_file(cfg, arsn_file, True))
         with station:
             summary = station.sdls_reset(timeout, key_ids=key_ids, floors=floors)

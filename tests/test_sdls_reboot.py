@@ -43,7 +43,7 @@ from fsw.core.clock import SimClock, WallClock
 from fsw.core.flight import FlightSoftware
 from fsw.core.nvstore import DirNvStore, MemNvStore
 from fsw.core.testing import CommandEncoder
-from fsw.link import BaseTransport, open_link
+from fsw.link import BaseTransport, memory_pair, open_link
 from fsw.main import StartupError, provision_link_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,6 +428,55 @@ def test_a_reset_must_be_whole_while_locked_signed_and_never_lowers_a_floor(
     sc.receive(_reset_cltu(SaReset(sc.challenge, ((1, 2, 7),)).encode()))
     assert sc.counters["sdls_resets"] == 2
     assert sc.counters["sdls_spi1_arsn"] == 100 and sc.key_id(1) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.req("COMMS-010")
+def test_a_ground_station_runs_the_sdls_reset_on_a_locked_flight(tmp_path: Path) -> None:
+    """The operator's procedure (`gnomon ground sdls-reset`), against a flight flying in
+    real time: wait for the challenge, reset, command again. About 10-20 s: the challenge
+    comes down in the comms housekeeping, every 10 s."""
+    from test_ground_harness import flight_dictionary
+
+    from ground.errors import StationError
+    from ground.station import GroundStation
+
+    fs = build_flight(clock=WallClock(), storage_dir=tmp_path / "nv", link_config=CFG)
+    assert fs.component("comms").link.locked  # type: ignore[attr-defined]
+    sc_end, ground_end = memory_pair()
+    radio, stop = RadioHost(fs), threading.Event()
+    flying = threading.Thread(
+        target=radio.serve, args=(sc_end,), kwargs={"stop": stop.is_set}, daemon=True
+    )
+    flying.start()
+    station = GroundStation(
+        flight_dictionary(), CFG, transport=ground_end, arsn_file=tmp_path / "arsn.json"
+    )
+    try:
+        with station:
+            refused = station.send("PING")  # refused on board: nobody can tell it is fresh
+            summary = station.sdls_reset(60.0)
+            assert summary["reset"] and summary["was_locked"]
+            ping = station.send("PING")
+            assert station.await_stage(ping, "completed", 30.0)
+            assert not refused.reached("accepted")
+            with pytest.raises(StationError, match="no comms housekeeping"):
+                GroundStation(flight_dictionary(), CFG, transport=ground_end).sdls_reset(0.0)
+    finally:
+        stop.set()
+        flying.join(timeout=10.0)
+    assert fs.telemetry("comms.sdls_resets") == 1
+    assert fs.telemetry("comms.sdls_locked_refused") >= 1
+
+
+def test_sdls_reset_cli_says_what_a_bad_option_should_look_like() -> None:
+    from typer.testing import CliRunner
+
+    from ground.cli import ground_app
+
+    result = CliRunner().invoke(ground_app, ["sdls-reset", "--sa", "1:2"])
+    assert result.exit_code == 2
+    assert "--sa '1:2' is not SPI=NUMBER, e.g. 1=2" in result.output
 
 
 def test_rotating_to_the_recovery_key_is_refused() -> None:
