@@ -95,6 +95,10 @@ def test_recorded_frames_replayed_after_a_reboot_execute_nothing(storage: Path) 
     fs, radio = boot(storage)
     ground = GroundLink(CFG)
     recorded = record_session(fs, radio, ground)
+    # A frame the flight never received, numbered below the last one it accepted.
+    delayed = ground.send_tc(CommandEncoder(fs).encode("PING"), bypass=True, now_s=4.0)
+    assert fly(fs, radio, ground, ground.send_tc(CommandEncoder(fs).encode("PING"), now_s=4.0), 4.0)
+    recorded.append(delayed)
     del fs, radio  # the crash: nothing is shut down cleanly
     fs2, radio2 = boot(storage)
     report = fs2.component("comms").link.state_report  # type: ignore[attr-defined]
@@ -106,7 +110,7 @@ def test_recorded_frames_replayed_after_a_reboot_execute_nothing(storage: Path) 
     assert executed(fs2) == 0
     assert fs2.mode.name == "NOMINAL"  # the replayed MODE_SAFE_ENTER did nothing
     assert fs2.telemetry("comms.sdls_replays") == 3 * len(recorded)
-    assert fs2.telemetry("comms.farm_vr") == 4  # V(R) came back too
+    assert fs2.telemetry("comms.farm_vr") == 5  # V(R) came back too
     assert any(e.name == "comms.SDLS_REJECTED" for e in fs2.recent_events)
     # ... and the ground that sent them carries on commanding.
     ping = PusTc(apid=100, service=17, subservice=1, seq_count=9).encode()
@@ -699,13 +703,13 @@ def test_fsw_run_killed_and_restarted_executes_no_replay(flight_dir: Path, varia
     assert not {(1, 1), (1, 7), (17, 2)} & set(tap.reports)  # no reports of executed TCs
     assert summary["mode"] == "NOMINAL"  # the replayed MODE_SAFE_ENTER did nothing
     assert summary["link_state"] == "RESTORED"
-    # Every recorded command frame (all executed before the kill) is refused, each time.
-    # (A recorded frame that never reached the first flight, like a join Unlock sent
-    # before it listened, is not a replay: SDLS accepts it once, late, like any frame.)
+    # Every recorded frame is refused, each time: even one that never reached the first
+    # flight (a join Unlock sent before it listened), as its number is below the highest.
     if variant == "key rotation":
         assert link["sdls_bad_mac"] >= 2 * 2  # PING and ROTATE_KEY, under the old key
         assert link["sdls_replays"] >= 2 * 2  # PING and MODE_SAFE_ENTER, under the new one
+        assert link["sdls_replays"] + link["sdls_bad_mac"] == 2 * len(recorded)
     else:
-        assert link["sdls_replays"] >= 2 * 3  # PING, PING, MODE_SAFE_ENTER
+        assert link["sdls_replays"] == 2 * len(recorded)
     if variant == "forged set-vr":
         assert link["sdls_unknown_spi"] == 256

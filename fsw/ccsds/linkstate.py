@@ -48,7 +48,8 @@ _FLOOR_LEN = 12  # an AES-GCM IV is 12 bytes: every SA's sequence numbers fit
 @dataclass(slots=True, frozen=True)
 class SaState:
     """One SA's receive state: its key id, the highest sequence number accepted, and the
-    window bitmap (bit ``i``: ``highest - i`` already accepted)."""
+    window bitmap (bit ``i``: ``highest - i`` already accepted). The bitmap is recorded
+    as it was; a boot counts every number up to ``highest`` as used."""
 
     spi: int
     key_id: int

@@ -304,7 +304,12 @@ class SpacecraftLink:
         return StateReport(status, detail)
 
     def _apply(self, state: LinkState) -> None:
-        """Take over a saved or reset state (checked completely before anything changes)."""
+        """Take over a saved or reset state (checked completely before anything changes).
+
+        Every sequence number at or below an SA's highest counts as used from now on,
+        whatever the saved window says: a frame that had not arrived before a reboot is
+        refused after it, like a replay (the ground sends a new one).
+        """
         keys: dict[int, bytes] = {}
         for saved in state.sas:
             if saved.spi not in self._sas:
@@ -325,7 +330,7 @@ class SpacecraftLink:
                 if saved.key_id != self._key_ids[saved.spi]:
                     sa.rekey(keys[saved.spi])
                     self._key_ids[saved.spi] = saved.key_id
-                sa.restore(saved.highest, saved.bitmap)
+                sa.restore(saved.highest)
         self.farm.vr = state.farm_vr
 
     def _summary(self) -> str:
