@@ -348,6 +348,71 @@ def send_cmd(
     )
 
 
+@ground_app.command(
+    "sdls-reset",
+    epilog=examples(
+        "gnomon ground sdls-reset --link udp://127.0.0.1:10025 --key-file link.toml",
+        "gnomon ground sdls-reset --sa 1=2    (after losing key 1: SA 1 moves to key 2)",
+        "gnomon ground sdls-reset --floor 1=1000000000    (this ground's numbers were lost)",
+    ),
+)
+def sdls_reset_cmd(
+    link: LinkOpt = "udp://127.0.0.1:10025",
+    dictionary: DictOpt = None,
+    key_file: KeyOpt = None,
+    sa: Annotated[
+        list[str] | None, typer.Option(help="SPI=KEY_ID: give SA SPI another key (repeatable).")
+    ] = None,
+    floor: Annotated[
+        list[str] | None,
+        typer.Option(help="SPI=N: refuse every sequence number up to N on SA SPI (repeatable)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 60.0,
+    arsn_file: Annotated[
+        Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
+    ] = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Restore authenticated commanding after the spacecraft lost its link state (or the
+    ground lost a key): answer the spacecraft's challenge with an SDLS reset signed by the
+    recovery key, naming every SA's key and a floor above every number ever sent."""
+    from ground.errors import GroundError
+    from ground.station import GroundStation
+
+    _setup_logging(verbose)
+    key_ids = _spi_pairs(sa or [], "--sa")
+    floors = _spi_pairs(floor or [], "--floor")
+    d = _load_dictionary(dictionary)
+    cfg = _load_link_config(key_file)
+    try:
+        station = GroundStation(d, cfg, link, None, arsn_file=_arsn_file(cfg, arsn_file, True))
+        with station:
+            summary = station.sdls_reset(timeout, key_ids=key_ids, floors=floors)
+    except GroundError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        emit_json(summary)
+        return
+    typer.echo(f"SDLS reset done; FARM-1 V(R)={summary['farm_vr']}")
+    for entry in summary["sas"]:
+        typer.echo(f"  SPI {entry['spi']}: key {entry['key_id']}, numbers above {entry['floor']}")
+
+
+def _spi_pairs(items: list[str], option: str) -> dict[int, int]:
+    """``["1=2", ...]`` as ``{1: 2}``."""
+    out: dict[int, int] = {}
+    for item in items:
+        left, sep, right = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[int(left)] = int(right)
+        except ValueError:
+            fail(f"{option} '{item}' is not SPI=NUMBER, e.g. 1=2")
+    return out
+
+
 def _at_seconds(at: str | None) -> float:
     """``--at`` in seconds: ``+SECONDS`` from now (on-board time) or TAI seconds."""
     if at is None:

@@ -447,6 +447,30 @@ class GroundSession:
             raise StationError("this session has no link (link_config=None)")
         return self.link.initiate(now_s, mode, vr)
 
+    def sdls_reset(
+        self,
+        now_s: float,
+        *,
+        key_ids: Mapping[int, int] | None = None,
+        floors: Mapping[int, int] | None = None,
+    ) -> list[bytes]:
+        """The CLTU of an SDLS reset under the recovery key, answering the challenge in
+        the latest ``comms.sdls_challenge_hi/_lo`` (see :meth:`GroundLink.sa_reset`)."""
+        if self.link is None:
+            raise StationError("this session has no link (link_config=None)")
+        table = self.telemetry
+        names = ("comms.sdls_challenge_hi", "comms.sdls_challenge_lo")
+        if not all(n in table for n in names):
+            raise StationError(
+                "no SDLS challenge received yet (comms.sdls_challenge_hi/_lo, in the comms "
+                "housekeeping every 10 s): wait for telemetry"
+            )
+        challenge = b"".join(int(table.value(n)).to_bytes(4, "big") for n in names)
+        try:
+            return [self.link.sa_reset(challenge, now_s, key_ids=key_ids, floors=floors)]
+        except CcsdsError as exc:
+            raise StationError(f"cannot build the SDLS reset: {exc}") from None
+
     def _resume(self, now_s: float) -> list[bytes]:
         assert self.link is not None
         alert = self.link.fop.alert

@@ -262,6 +262,62 @@ class GroundStation:
             self._save_arsn()
             return insert, inner
 
+    def sdls_reset(
+        self,
+        timeout_s: float,
+        *,
+        key_ids: Mapping[int, int] | None = None,
+        floors: Mapping[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """Run the SDLS reset (docs/ccsds.md, "After a lost state"): wait for the
+        spacecraft's challenge in telemetry, send the reset under the recovery key, wait
+        until ``comms.sdls_resets`` says it was done. The summary; :class:`StationError`
+        when it did not happen (no telemetry, refused, or no confirmation in time)."""
+        table = self.session.telemetry
+        counters = ("comms.sdls_resets", "comms.sdls_resets_refused")
+        needed = ("comms.sdls_challenge_hi", "comms.sdls_challenge_lo", *counters)
+        if not self.wait_for(lambda: all(n in table for n in needed), timeout_s):
+            raise StationError(
+                f"no comms housekeeping with the SDLS challenge heard in {timeout_s:g} s: is "
+                "the spacecraft in contact?"
+            )
+        with self._cond:
+            done0, refused0 = (int(table.value(n)) for n in counters)
+            was_locked = bool(table.value("comms.sdls_locked"))
+            self._transmit(self.session.sdls_reset(self.now(), key_ids=key_ids, floors=floors))
+            self._save_arsn()
+
+        def answered() -> bool:
+            done, refused = (int(table.value(n)) for n in counters)
+            return done > done0 or refused > refused0
+
+        self.wait_for(answered, timeout_s)
+        with self._lock:
+            if int(table.value(counters[0])) <= done0:
+                if int(table.value(counters[1])) > refused0:
+                    why = [
+                        e.message
+                        for e in self.session.events
+                        if e.name == "comms.SDLS_RESET_REFUSED"
+                    ]
+                    raise StationError(
+                        "the spacecraft refused the SDLS reset" + (f": {why[-1]}" if why else "")
+                    )
+                raise StationError(
+                    f"the spacecraft did not confirm the SDLS reset in {timeout_s:g} s"
+                )
+            link = self.session.link
+            assert link is not None
+            return {
+                "reset": True,
+                "was_locked": was_locked,
+                "farm_vr": link.fop.vs,
+                "sas": [
+                    {"spi": spi, "key_id": kid, "floor": link.arsns()[spi]}
+                    for spi, kid in sorted(link.key_ids().items())
+                ],
+            }
+
     def check(self, command: str, /, **args: Any) -> None:
         """Validate a command without sending it (raises CommandValidationError)."""
         with self._lock:

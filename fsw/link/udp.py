@@ -4,6 +4,9 @@ The spacecraft answers whoever sent it the last datagram. The ground announces i
 with an empty datagram when it opens and whenever a ``recv`` finds nothing, so the
 downlink flows before the first command. Datagrams larger than ``max_datagram`` are
 split (the CCSDS synchronisers on both ends do not care about chunking).
+
+Until fixed peer addresses exist, any sender takes the spacecraft's downlink with one
+datagram; ``stats["peer_changes"]`` counts each switch (docs/link.md).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class UdpTransport(BaseTransport):
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
         self._peer: tuple[str, int] | None = None
+        self.stats["peer_changes"] = 0
         try:
             if role == "spacecraft":
                 self._sock.bind(addr)
@@ -111,6 +115,8 @@ class UdpTransport(BaseTransport):
                 self._problem(f"receive failed: {exc.strerror or exc}")
                 return b""
             if self.role == "spacecraft" and addr != self._peer:
+                if self._peer is not None:  # another sender takes the downlink
+                    self.stats["peer_changes"] += 1
                 self._peer = (str(addr[0]), int(addr[1]))
                 self.stats["connects"] += 1
                 self._status = "connected"
