@@ -301,6 +301,11 @@ def _needs_check(f: FieldDef) -> bool:
     return f.type in ("enum", "bool", *FLOAT_TYPES) or f.min is not None or f.max is not None
 
 
+def _finite_only(f: FieldDef) -> bool:
+    """True for a float field whose values only need to be finite (no declared range)."""
+    return f.type in FLOAT_TYPES and f.min is None and f.max is None
+
+
 @dataclass(slots=True, frozen=True)
 class ParamDef:
     """An on-board parameter; ``field`` carries its type, range and units."""
@@ -720,8 +725,16 @@ class HkLayout:
     ids: tuple[int, ...]
     struct: struct.Struct
     post: tuple[tuple[int, Callable[[Any], Any]], ...]
-    #: Positions of the values that can be flagged (:meth:`ChannelDef.problem`).
+    #: Positions of float values checked only for being finite (no declared range): all
+    #: of them at once, by their sum (:meth:`problems`).
+    finite: tuple[int, ...] = ()
+    #: Positions of the other values that can be flagged (enums, bools, declared ranges).
     checked: tuple[int, ...] = ()
+
+    @property
+    def needs_check(self) -> bool:
+        """True when a value of this structure can be flagged at all."""
+        return bool(self.finite or self.checked)
 
     @classmethod
     def compile(cls, d: Dictionary, sid: int, channel_ids: Sequence[int]) -> HkLayout:
@@ -748,7 +761,12 @@ class HkLayout:
             tuple(c.id for c in chans),
             struct.Struct(fmt),
             tuple(post),
-            tuple(i for i, ch in enumerate(chans) if _needs_check(ch.field)),
+            tuple(i for i, ch in enumerate(chans) if _finite_only(ch.field)),
+            tuple(
+                i
+                for i, ch in enumerate(chans)
+                if _needs_check(ch.field) and not _finite_only(ch.field)
+            ),
         )
 
     def problems(self, values: Sequence[Any]) -> list[tuple[int, str]]:
@@ -759,9 +777,14 @@ class HkLayout:
         >>> layout.problems((float("nan"), 9, 7))
         [(0, 'not a number (NaN)'), (1, 'raw value 9 has no label in the enum')]
         """
-        out = []
         chans = self.channels
-        for i in self.checked:
+        suspects = self.checked
+        if self.finite:
+            total = sum([values[i] for i in self.finite])  # NaN or inf if any value is
+            if total - total != 0.0:  # (or a sum that overflowed): look at each
+                suspects = tuple(sorted((*self.finite, *self.checked)))
+        out = []
+        for i in suspects:
             why = chans[i].problem(values[i])
             if why is not None:
                 out.append((i, why))

@@ -526,7 +526,7 @@ class GroundSession:
             self.telemetry.update(hk.layout.names, hk.values, dec.t_tai)
             if self.expected_dict_hash is not None and "exec.dict_hash" in hk.layout.names:
                 self._check_dictionary(hk.values[hk.layout.names.index("exec.dict_hash")])
-            bad = hk.layout.problems(hk.values) if hk.layout.checked else None
+            bad = hk.layout.problems(hk.values) if hk.layout.needs_check else None
             if bad:
                 self._flag(dec.t_tai, hk.layout, hk.values, bad)
             elif self.archive is not None:

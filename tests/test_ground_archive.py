@@ -254,6 +254,20 @@ def test_nan_huge_and_unlabelled_values_are_flagged_and_kept_apart() -> None:
     arch.close()
 
 
+def test_finite_floats_whose_sum_overflows_are_not_flagged() -> None:
+    """Floats without a declared range are checked all at once by their sum; a sum that
+    overflows only means a closer look, not a flag."""
+    from ground.dictionary import HkLayout
+
+    doc = minimal_dictionary()
+    doc["telemetry"].append({**doc["telemetry"][0], "name": "demo.temp2_c", "id": 4100})
+    doc["housekeeping"][0]["channels"].append(4100)
+    d = Dictionary(doc)
+    layout = HkLayout.compile(d, 1, d.housekeeping[1].channel_ids)
+    assert layout.problems((3.0e38, "BUSY", 7, 3.0e38)) == []  # sum: inf, each finite
+    assert layout.problems((3.0e38, "BUSY", 7, float("-inf"))) == [(3, "infinite")]
+
+
 @pytest.mark.req("EPS-006")
 def test_the_flight_declares_valid_ranges_the_ground_checks() -> None:
     from fsw.app import build_flight
