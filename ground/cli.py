@@ -127,6 +127,8 @@ def _load_link_config(path: Path | None) -> Any:
 
 
 def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
+    """The archive at ``path`` (None: none). ``must_exist`` opens an existing archive
+    read-only, for queries: nothing is written into it, and other files are refused."""
     from ground.archive import Archive
     from ground.errors import ArchiveError
 
@@ -135,7 +137,7 @@ def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
     if must_exist and not path.exists():
         fail(f"no archive at {path}")
     try:
-        return Archive(path)
+        return Archive(path, readonly=must_exist)
     except ArchiveError as exc:
         fail(str(exc))
 
@@ -510,6 +512,14 @@ def tlm_cmd(
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many newest samples per channel.")
     ] = None,
+    flagged: Annotated[
+        bool,
+        typer.Option(
+            "--flagged",
+            help="List the values kept out of the samples instead (NaN, outside the "
+            "channel's valid range, raw values its type cannot hold), with the reason.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Archived samples of channels in a time range."""
@@ -517,8 +527,12 @@ def tlm_cmd(
     from ground.errors import ArchiveError
 
     arch = _open_archive(archive, must_exist=True)
+    if flagged:
+        _flagged_values(arch, name, since, until, as_json)
+        return
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        set_aside = len(arch.flagged(_channel_glob(arch, name), t0, t1))
         names = arch.channel_names(name) if any(c in name for c in "*?[") else [name]
         if names == [name] and not arch.channel_names(name):  # a component: eps -> eps.*
             names = arch.channel_names(name.rstrip(".") + ".*") or names
@@ -553,6 +567,13 @@ def tlm_cmd(
             ]
         )
         return
+    if set_aside:
+        typer.echo(
+            f"note: {set_aside} value(s) of {name} in this range were flagged and kept out of "
+            f"the samples; list them with: gnomon ground tlm '{name}' --archive {archive} "
+            "--flagged",
+            err=True,
+        )
     if not rows:
         _say_nothing_in_range(
             f"no samples of {name}",
@@ -564,6 +585,41 @@ def tlm_cmd(
         return
     for line in sample_lines(rows, units):
         typer.echo(line)
+
+
+def _channel_glob(arch: Any, name: str) -> str:
+    """The glob ``tlm NAME`` selects: a glob as given, a component (eps) its channels."""
+    if any(c in name for c in "*?["):
+        return name
+    if arch.channel_names(name) or not arch.channel_names(name.rstrip(".") + ".*"):
+        return name
+    return name.rstrip(".") + ".*"
+
+
+def _flagged_values(
+    arch: Any, name: str, since: str | None, until: str | None, as_json: bool
+) -> None:
+    """``tlm NAME --flagged``: the values kept out of the samples, with the reason."""
+    from ground.archive import utc_text
+    from ground.errors import ArchiveError
+
+    try:
+        t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        glob = _channel_glob(arch, name)
+        rows = arch.flagged(glob, t0, t1)
+    except ArchiveError as exc:
+        fail(str(exc))
+    finally:
+        arch.close()
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        typer.echo(f"no flagged values of {name}", err=True)
+        return
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        typer.echo(f"{utc_text(r.t_tai)}  {r.name:<{width}}  {r.value}  FLAGGED: {r.reason}")
 
 
 def sample_lines(rows: list[Any], units: dict[str, str]) -> list[str]:
@@ -610,6 +666,10 @@ def _say_nothing_in_range(
     typer.echo(f"{what}{where}{held}", err=True)
 
 
+#: Event severities, lowest first (PUS service 5 subservices 1..4).
+SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH")
+
+
 @ground_app.command(
     "events",
     epilog=examples(
@@ -630,6 +690,8 @@ def events_cmd(
     from ground.archive import utc_text
     from ground.errors import ArchiveError
 
+    if severity is not None and severity.upper() not in SEVERITIES:
+        fail(f"--severity '{severity}' is not one of {', '.join(SEVERITIES)}")
     arch = _open_archive(archive, must_exist=True)
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
@@ -751,6 +813,11 @@ def replay_cmd(
     from ground.errors import GroundError
     from ground.session import replay_archive
 
+    if into is not None and _same_file(archive, into):
+        fail(
+            f"--into {into} is the archive being replayed: replaying an archive into itself "
+            "would read back what it writes without end; give a new file"
+        )
     arch = _open_archive(archive, must_exist=True)
     target = _open_archive(into)
     kinds: Counter[str] = Counter()
@@ -776,7 +843,21 @@ def replay_cmd(
     emit_json(result, indent=None if as_json else 2)
 
 
-__all__ = ["ground_app", "parse_time"]
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (also through links or other spellings).
+
+    >>> _same_file(Path("x.sqlite"), Path("./x.sqlite"))
+    True
+    """
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+__all__ = ["SEVERITIES", "ground_app", "parse_time"]
 
 if __name__ == "__main__":
     ground_app()

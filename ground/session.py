@@ -30,7 +30,7 @@ from fsw.ccsds import CcsdsError, FopState, GroundLink, InitMode, LinkConfig, Pu
 from fsw.ccsds.pus import ACK_ALL
 from ground.archive import Archive
 from ground.codec import TmDecoder, encode_command_args
-from ground.dictionary import CommandDef, Dictionary, LimitState
+from ground.dictionary import CommandDef, Dictionary, HkLayout, LimitState
 from ground.errors import ArchiveError, CommandValidationError, GroundError, StationError
 from ground.records import ChannelValue, Decoded, EventRecord
 from ground.tracker import CommandHandle, CommandTimeouts, CommandTracker, Stage, StageRecord
@@ -91,6 +91,8 @@ class TelemetryTable:
         value = self._values[name]
         ch = self._d.channels.get(name)
         limit = ch.limits.state(value) if ch else LimitState.OK
+        if ch is not None and ch.problem(value) is not None:
+            limit = LimitState.INVALID  # flagged: not data (see ChannelDef.problem)
         return ChannelValue(name, value, self._times[name], limit, ch.units if ch else "")
 
     def value(self, name: str) -> Any:
@@ -184,6 +186,7 @@ class GroundSession:
                 "commands_failed",
                 "commands_timed_out",
                 "dictionary_mismatch",
+                "values_flagged",
             ),
             0,
         )
@@ -547,7 +550,10 @@ class GroundSession:
             self.telemetry.update(hk.layout.names, hk.values, dec.t_tai)
             if self.expected_dict_hash is not None and "exec.dict_hash" in hk.layout.names:
                 self._check_dictionary(hk.values[hk.layout.names.index("exec.dict_hash")])
-            if self.archive is not None:
+            bad = hk.layout.problems(hk.values) if hk.layout.needs_check else None
+            if bad:
+                self._flag(dec.t_tai, hk.layout, hk.values, bad)
+            elif self.archive is not None:
                 self.archive.add_samples(dec.t_tai, hk.layout.ids, hk.values)
         elif kind == "event":
             counts["events"] += 1
@@ -568,6 +574,32 @@ class GroundSession:
         else:
             counts["replies"] += 1
             self._learn_from_reply(dec)
+
+    def _flag(
+        self,
+        t_tai: float,
+        layout: HkLayout,
+        values: tuple[Any, ...],
+        bad: list[tuple[int, str]],
+    ) -> None:
+        """Count the values of a report that are not data and keep them out of the samples
+        (archived apart, with the reason); the others are archived as usual."""
+        self._counts["values_flagged"] += len(bad)
+        first = f"{layout.names[bad[0][0]]}={values[bad[0][0]]!r}: {bad[0][1]}"
+        self.last_error = f"flagged telemetry {first}"
+        if first not in self._errors_logged and len(self._errors_logged) < 100:
+            self._errors_logged.add(first)
+            log.warning("%s (kept out of the samples; counted in values_flagged)", self.last_error)
+        if self.archive is None:
+            return
+        skip = {i for i, _ in bad}
+        for i, why in bad:
+            self.archive.add_flagged(t_tai, layout.ids[i], values[i], why)
+        keep = [i for i in range(len(values)) if i not in skip]
+        if keep:
+            self.archive.add_samples(
+                t_tai, tuple(layout.ids[i] for i in keep), tuple(values[i] for i in keep)
+            )
 
     def _learn_from_command(self, handle: CommandHandle) -> None:
         """A completed HK create (3,1) defines a structure the decoder must know."""

@@ -174,7 +174,7 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     script = io.StringIO(
         "# a comment\nPING\nSEQ_START seq_id=77\nwait 1.5\ntlm exec.met\n"
         "events 5\ncmds\nstats fop\nhelp SEQ_START\nwatch mode.mode\nhelp\n"
-        "tlm exec\ntlm nosuch.thing\nhelp PING\n"
+        "tlm exec\ntlm nosuch.thing\nhelp PING\nhelp HK_ONE_SHOT\n"
     )
     with (
         FlightThread(spacecraft_end),
@@ -208,7 +208,23 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     assert "telemetry exec (" in text  # a component's channels
     assert "no channel matches 'nosuch.thing'" in text
     assert "usage: SEQ_START seq_id=..." in text and "no arguments: send it as `PING`" in text
-    assert re.search(r"events \(last \d+, \d{4}-\d\d-\d\d UTC\)", text)  # date in title
+    # whose clock: event times are on board (TAI to UTC), command times the host's
+    assert re.search(r"events \(last \d+, \d{4}-\d\d-\d\d UTC on board\)", text)
+    assert "S/C time (UTC)" in text and "sent (host UTC)" in text
+    assert re.search(r"\[S/C \d\d:\d\d:\d\d\] INFO", text)  # a live event line
+    # help of a command with a list argument shows the element types ([...] is not markup)
+    assert re.search(r"sids +│ list of \[sid: u16[^]]*\] \(<= \d+\)", text), text
+
+
+def test_toolbar_does_not_say_limits_ok_before_any_telemetry() -> None:
+    _, ground_end = memory_pair()  # nobody on the other end: no TM ever arrives
+    with GroundStation(flight_dictionary(), CFG, transport=ground_end) as station:
+        console = Console(
+            station, mode="lines", stdin=io.StringIO(""), out=RichConsole(file=io.StringIO())
+        )
+        toolbar = console.toolbar_text(120)
+    assert "no downlink yet" in toolbar and "limits: no TM yet" in toolbar
+    assert "limits ok" not in toolbar
 
 
 def test_tlm_component_names_and_command_list_wrapping() -> None:

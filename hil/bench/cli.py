@@ -130,10 +130,14 @@ def selftest_cmd(
 ) -> None:
     """Board subprocess and bench over a pty pair: commands, telemetry, link efficiency,
     round trips, board inference latency, and an unplug/replug mid-run."""
+    from hil.bench.errors import HilError
     from hil.bench.selftest import selftest
 
     logging.basicConfig(level=logging.ERROR)
-    result = selftest(baud=baud, speed=speed, workdir=workdir)
+    try:
+        result = selftest(baud=baud, speed=speed, workdir=workdir)
+    except HilError as exc:
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(result))
     else:

@@ -244,10 +244,39 @@ def selftest(
     saturating transfer reaches 80 % of the line rate, and after the board's end is
     unplugged for ``unplug_s`` while commands are sent, the board's port vanishes and
     comes back and every command still completes (COP-1 retransmits).
+
+    Without ``workdir`` everything goes into a temporary folder that is removed at the
+    end (the board log's tail is in the result when the board did not exit cleanly);
+    a ``workdir`` that cannot be created raises :class:`~hil.bench.errors.HilError`.
     """
-    tmp = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="gnomon-hil-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    st = _Selftest(tmp, baud, speed, timeout_s)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="gnomon-hil-") as tmp:
+            result = _run(Path(tmp), baud, speed, pings, unplug_s, bulk_s, timeout_s)
+        # the temp dir (pty links, board log) is gone: the log's tail is in the result
+        result["workdir"] = None
+        result["board"].pop("log", None)
+        return result
+    work = Path(workdir)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HilError(f"cannot create the work folder {work}: {exc.strerror}") from None
+    return _run(work, baud, speed, pings, unplug_s, bulk_s, timeout_s)
+
+
+def _run(
+    tmp: Path,
+    baud: int,
+    speed: float,
+    pings: int,
+    unplug_s: float,
+    bulk_s: float,
+    timeout_s: float,
+) -> dict[str, Any]:
+    try:
+        st = _Selftest(tmp, baud, speed, timeout_s)
+    except OSError as exc:
+        raise HilError(f"cannot start the self-test in {tmp}: {exc}") from None
     try:
         st.open_bench(speed)
         st.check_board_hello()

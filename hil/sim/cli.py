@@ -111,12 +111,10 @@ def pass_times(
     from rich.console import Console
 
     con = Console()
-    # the orbit table's last 10 s grid point may lie just past the span's end
-    ongoing = {
-        _utc(t)
-        for t in [*(e.end_tai for e in world.eclipses), *(p.los_tai for p in world.passes)]
-        if t >= world.end_tai - 10.0
-    }
+    # the orbit table's last 10 s grid point may lie just past the span's end; a pass cut
+    # by the span is listed whole (its real LOS and maximum elevation), so it ends later
+    ongoing = {_utc(e.end_tai) for e in world.eclipses if e.end_tai >= world.end_tai - 10.0}
+    ongoing |= {_utc(p.los_tai) for p in world.passes if p.los_tai > end}
     t1, t2 = pass_tables(report, ongoing)
     con.print(t1)
     con.print(t2)
@@ -299,8 +297,17 @@ def _fly_batch(
 
     from hil.sim.errors import ScenarioError, WorldError
     from hil.sim.report import write_report
+    from hil.sim.scenario import load_scenario
     from hil.sim.sitl import run_sitl
+    from hil.sim.sitl_config import make_config
 
+    # Refuse bad settings before touching OUT: a run that cannot start leaves the
+    # previous run's files (sitl.log, summary.json, archive.sqlite) as they were.
+    try:
+        load_scenario(scenario)
+        make_config(scenario, orbits=orbits, seed=seed, seu_acceleration=seu_acceleration)
+    except (ScenarioError, WorldError) as exc:
+        fail(str(exc))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -338,7 +345,11 @@ def _fly_batch(
 
 
 def _summary_text(s: dict[str, Any], out: Path) -> str:
-    """The few lines ``gnomon sitl`` prints: what flew, and where the report is."""
+    """The few lines ``gnomon sitl`` prints: what flew, what was lost, where the report is."""
+    import textwrap
+
+    from hil.sim.results import losses_text
+
     f, seu, c, b, lk = s["frames"], s["seu"], s["commands"], s["battery"], s["link"]
     lines = [
         f"{s['scenario']}: {s['orbits']:g} orbits, {s['sim_seconds'] / 3600:.2f} h simulated "
@@ -355,8 +366,8 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
         f"  link        {_n(s['passes'], 'pass', 'passes')}: {lk['frames_up']} CLTUs up, "
         f"{lk['frames_down']} TM frames down",
         f"              {_n(lk['bits_corrected'], 'bit')} corrected, "
-        f"{_n(lk['frames_rejected'], 'frame')} rejected, {_n(lk['packets_lost'], 'packet')} "
-        "lost",
+        f"{_n(lk['frames_rejected'], 'frame')} rejected",
+        "  TM lost     " + "\n              ".join(textwrap.wrap(losses_text(lk), 66)),
         f"report: {out / 'report.html'}",
         f"next:   gnomon ground events --archive {out / 'archive.sqlite'}",
     ]

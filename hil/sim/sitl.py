@@ -49,6 +49,7 @@ from fsw.comms.radio import RadioHost
 from fsw.core.clock import SimClock
 from fsw.core.dictionary import build_dictionary
 from fsw.core.flight import FlightSoftware
+from fsw.core.registry import Priority
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
@@ -192,19 +193,18 @@ class Sitl:
 
     def _sample(self, payload_w: float) -> None:
         e = self.world.eps
-        tl = self.trace
-        tl.t_s.append(self.t_s)
-        tl.soc.append(e.soc)
-        tl.solar_w.append(e.solar_w)
-        tl.load_w.append(e.load_w)
-        tl.payload_w.append(payload_w)
-        tl.queue.append(int(self.fs.telemetry("payload.queue_len")))
-        tl.dl_queued.append(len(self.fs.registry.downlink))
-        tl.inferences.append(
-            int(self.fs.telemetry("payload.small_runs"))
-            + int(self.fs.telemetry("payload.large_runs"))
+        tlm = self.fs.telemetry
+        self.trace.add(
+            self.t_s,
+            soc=e.soc,
+            solar_w=e.solar_w,
+            load_w=e.load_w,
+            payload_w=payload_w,
+            queue=int(tlm("payload.queue_len")),
+            dl_queued=len(self.fs.registry.downlink),
+            inferences=int(tlm("payload.small_runs")) + int(tlm("payload.large_runs")),
+            processed=int(tlm("payload.frames_processed")),
         )
-        tl.processed.append(int(self.fs.telemetry("payload.frames_processed")))
 
     def _step_world(self, dt: float, inject: bool) -> None:
         """Flight then world over the next ``dt`` seconds."""
@@ -267,10 +267,17 @@ class Sitl:
                 }
             )
         elif ps is None and self._in_pass_idx is not None:
-            rec = self._pass_stats[self._in_pass_idx]
-            rec["los_s"] = self.t_s
-            rec.update({k: v - self._ch_at_aos.get(k, 0) for k, v in self.channel.stats.items()})
-            self._in_pass_idx = None
+            self._close_pass()
+
+    def _close_pass(self, *, cut: bool = False) -> None:
+        """LOS (or the end of the run, ``cut``) of the pass in progress: its link counts."""
+        assert self._in_pass_idx is not None
+        rec = self._pass_stats[self._in_pass_idx]
+        rec["los_s"] = self.t_s
+        if cut:
+            rec["cut_by_run_end"] = True
+        rec.update({k: v - self._ch_at_aos.get(k, 0) for k, v in self.channel.stats.items()})
+        self._in_pass_idx = None
 
     # ------------------------------------------------------------------ batch run
     def run(self, progress: ProgressFn | None = None) -> SitlResult:
@@ -302,8 +309,7 @@ class Sitl:
                 progress(self.t_s, total)
                 last_report = self.t_s
         if self._in_pass_idx is not None:
-            self._pass_stats[self._in_pass_idx]["los_s"] = self.t_s
-            self._in_pass_idx = None
+            self._close_pass(cut=True)
         if progress is not None:
             progress(total, total)
         wall = time.perf_counter() - wall0
@@ -377,6 +383,7 @@ class Sitl:
             for f in self._flips
         ]
         eclipses = [(e.start_tai - w.start_tai, e.end_tai - w.start_tai) for e in w.eclipses]
+        self.trace.finish()
         return SitlResult(
             self._summary(wall_s),
             self.trace,
@@ -487,6 +494,9 @@ class Sitl:
             "tm_packets_sent": tm_packets_sent,
             "tm_packets_received": received,
             "tm_queue_dropped": int(self.fs.registry.downlink.total_dropped),
+            "tm_dropped_on_board": {
+                p.name.lower(): int(self.fs.registry.downlink.dropped[p]) for p in Priority
+            },
             "tm_queued_at_end": len(self.fs.registry.downlink),
             "retransmissions": int(ground_sum.get("retransmissions", 0)),
             "downlink_bps": channel.downlink_bps,
