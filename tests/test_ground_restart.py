@@ -57,12 +57,13 @@ def _send(url: str, dict_file: Path, state: Path, *args: str) -> dict:
             str(dict_file),
             "--key-file",
             str(TEST_KEY_FILE),
-            "--state-dir",
-            str(state),
+            "--arsn-file",
+            str(state / "numbering.json"),
             "--timeout",
             "10",
             "--json",
         ],
+        env={"GNOMON_STATE_DIR": str(state)},
     )
     assert result.exit_code == 0, result.output
     return dict(json.loads(result.stdout))
@@ -71,13 +72,17 @@ def _send(url: str, dict_file: Path, state: Path, *args: str) -> dict:
 def test_three_ground_runs_give_three_request_ids(
     udp_flight: str, dict_file: Path, tmp_path: Path
 ) -> None:
-    docs = [_send(udp_flight, dict_file, tmp_path, "PING", "--at", "+600") for _ in range(3)]
+    docs = [
+        _send(udp_flight, dict_file, tmp_path, "PING", "--at", "+600", "--wait", "sent")
+        for _ in range(3)
+    ]
     activities = {d["request_id"] for d in docs}
+    assert len(activities) == 3  # before: one request id three times
     inserts = {d["insert"]["request_id"] for d in docs}
-    assert len(activities) == 3 and len(inserts) == 3 and not activities & inserts
+    assert len(inserts) == 3 and not activities & inserts
     stored = [bytes.fromhex(d["insert"]["args"]["activities"][0]["tc"]) for d in docs]
     assert len(set(stored)) == 3  # three different activities on board, not one thrice
-    state = json.loads((tmp_path / f"sdls-arsn-scid{CFG.spacecraft_id}.json").read_text())
+    state = json.loads((tmp_path / "numbering.json").read_text())
     assert state["tc_seq"] == max(d["insert"]["seq_count"] for d in docs) + 1
 
 
@@ -141,11 +146,12 @@ def test_at_waits_for_the_insert_and_reports_a_far_release_separately(
             udp_flight,
             "--dict",
             str(dict_file),
-            "--state-dir",
-            str(tmp_path),
+            "--arsn-file",
+            str(tmp_path / "numbering.json"),
             "--timeout",
             "10",
         ],
+        env={"GNOMON_STATE_DIR": str(tmp_path)},
     )
     assert result.exit_code == 0, result.output
     assert "SCHED_INSERT" in result.stdout and "completed" in result.stdout
