@@ -209,25 +209,13 @@ class GroundStation:
                     self._claim.release()
                 raise StationError(str(exc)) from None
         self.transport = transport
-        self._state = StationState(arsn_file, scid) if arsn_file and self._relay is None else None
-        arsns = self._state.load() if self._state is not None else {}
-        stored = self._state.next_seq if self._state is not None else None
-        first_seq = (
-            0
-            if self._relay is not None
-            else resume_seq(archive, stored, self._state.saved_unix if self._state else None)
-        )
-        self.session = GroundSession(
-            dictionary,
-            None if self._relay is not None else link_config,
-            archive,
-            now_s=self.now(),
-            timeouts=timeouts,
-            source_id=source_id,
-            first_seq=first_seq,
-            sequence=self._relay.next_seq if self._relay is not None else None,
-            packet_uplink=self._relay is not None,
-        )
+        try:
+            self.session = self._session(
+                dictionary, link_config, archive, arsn_file, timeouts, source_id
+            )
+        except BaseException:  # a bad dictionary or state file: leave nothing held
+            self._release()
+            raise
         self.archive = archive
         self._join = join
         self._recv_timeout_s = recv_timeout_s
@@ -235,8 +223,49 @@ class GroundStation:
         self._thread: threading.Thread | None = None
         self._last_rx_s: float | None = None
         self._thread_error: str | None = None
-        if self.session.link is not None:
-            self.session.link.resume_arsns(arsns)
+
+    def _session(
+        self,
+        dictionary: Dictionary | Mapping[str, Any] | str | Path,
+        link_config: LinkConfig,
+        archive: Archive | None,
+        arsn_file: str | Path | None,
+        timeouts: CommandTimeouts | None,
+        source_id: int,
+    ) -> GroundSession:
+        """The session: numbering carried on (owner), or taken from the owner (guest)."""
+        guest = self._relay is not None
+        state = StationState(arsn_file, link_config.spacecraft_id) if arsn_file else None
+        self._state = None if guest else state
+        arsns = self._state.load() if self._state is not None else {}
+        first_seq = 0
+        if not guest:
+            stored = self._state.next_seq if self._state is not None else None
+            first_seq = resume_seq(archive, stored, self._state.saved_unix if self._state else None)
+        session = GroundSession(
+            dictionary,
+            None if guest else link_config,
+            archive,
+            now_s=self.now(),
+            timeouts=timeouts,
+            source_id=source_id,
+            first_seq=first_seq,
+            sequence=self._relay.next_seq if self._relay is not None else None,
+            packet_uplink=guest,
+        )
+        if session.link is not None:
+            session.link.resume_arsns(arsns)
+        return session
+
+    def _release(self) -> None:
+        """Let go of the transport, the relay and the claim on the link."""
+        if self.transport is not None:
+            with contextlib.suppress(LinkError):
+                self.transport.close()
+        if self._relay is not None:
+            self._relay.close()
+        if self._claim is not None:
+            self._claim.release()
 
     @property
     def is_guest(self) -> bool:
@@ -288,13 +317,7 @@ class GroundStation:
             if self.archive is not None:
                 with contextlib.suppress(GroundError):
                     self.archive.flush()
-            if self.transport is not None:
-                with contextlib.suppress(LinkError):
-                    self.transport.close()
-            if self._relay is not None:
-                self._relay.close()
-            if self._claim is not None:
-                self._claim.release()
+            self._release()
             self._cond.notify_all()
 
     def __enter__(self) -> GroundStation:
