@@ -25,13 +25,14 @@ link. The relay listens on the loopback address only, and a guest must show a ra
 token written in the lock file (mode 0600), so only the owner's user can use it.
 
 >>> import tempfile
->>> d = tempfile.mkdtemp()
->>> first, second = LinkClaim(d, "udp://127.0.0.1:10025"), LinkClaim(d, "udp://127.0.0.1:10025")
->>> first.acquire(), second.acquire()
-(True, False)
->>> first.release(); second.acquire()
+>>> with tempfile.TemporaryDirectory() as d:
+...     first, second = LinkClaim(d, "udp://127.0.0.1:10025"), LinkClaim(d, "udp://127.0.0.1:10025")
+...     print(first.acquire(), second.acquire())  # the second process would be a guest
+...     first.release()
+...     print(second.acquire())  # the first has gone: the next one owns the link
+...     second.release()
+True False
 True
->>> second.release()
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def claim_path(directory: str | Path, url: str) -> Path:
     """The lock file of ``url`` in ``directory`` (one per link URL).
 
     >>> claim_path("/tmp", "udp://127.0.0.1:10025").name
-    'link-4d0c2a1bd0e9.lock'
+    'link-7d96cd4ff057.lock'
     """
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
     return Path(directory).expanduser() / f"link-{digest}.lock"
