@@ -44,6 +44,7 @@ import logging
 import os
 import queue
 import secrets
+import select
 import socket
 import struct
 import threading
@@ -304,15 +305,18 @@ class RelayServer:
         self.stats["guests"] += 1
         who = f"pid {hello.get('pid')} ({hello.get('program') or 'a ground process'})"
         log.info("relay: %s joined %s as a guest", who, self.url)
-        conn.settimeout(None)
+        # the socket keeps its send timeout (a guest that stops reading must not hold the
+        # owner up): wait for a request with select, then read it whole
         try:
             while not self._stop.is_set():
+                if not select.select([conn], [], [], 0.5)[0]:
+                    continue
                 kind, payload = _recv_message(conn)
                 reply = self._handle(kind, payload)
                 if reply is not None:
                     with lock:
                         _send_message(conn, *reply)
-        except (OSError, ConnectionError):
+        except (OSError, ConnectionError, ValueError):  # ValueError: closed meanwhile
             pass
         finally:
             self._drop(conn)
@@ -423,7 +427,6 @@ class RelayClient:
             with contextlib.suppress(ValueError, AttributeError):
                 reason = str(json.loads(payload).get("reason", reason))
             raise StationError(f"{who} refused to share {url}: {reason}")
-        self._sock.settimeout(None)
         self._thread = threading.Thread(target=self._read, name="ground-relay-in", daemon=True)
         self._thread.start()
 
@@ -434,7 +437,9 @@ class RelayClient:
 
     def _read(self) -> None:
         try:
-            while True:
+            while self.closed_reason is None:
+                if not select.select([self._sock], [], [], 0.5)[0]:
+                    continue
                 kind, payload = _recv_message(self._sock)
                 if kind == b"P":
                     self._packets.put(payload)
@@ -447,7 +452,7 @@ class RelayClient:
                     with self._cond:
                         self._replies[tag] = doc if isinstance(doc, dict) else {}
                         self._cond.notify_all()
-        except (OSError, ConnectionError):
+        except (OSError, ConnectionError, ValueError):  # ValueError: closed meanwhile
             pass
         with self._cond:
             if self.closed_reason is None:
