@@ -462,8 +462,9 @@ def _print_sent(
     """
     waited = insert or handle
     ok = waited.reached(want) and not waited.failed
-    if released:
-        ok = ok and handle.reached(want) and not handle.failed
+    if ok and released:  # the insert got there; judge the released command too
+        waited = handle
+        ok = handle.reached(want) and not handle.failed
     if as_json:
         doc = {**handle.to_dict(), "waited_for": want.value, "ok": ok}
         if insert is not None:
@@ -485,7 +486,7 @@ def _print_sent(
                 else f"; nothing at all was received on {link}: is the "
                 "spacecraft running there, and in a pass?"
             )
-            what = f"the insert of {name}" if insert is not None else name
+            what = f"the insert of {name}" if waited is insert else name
             typer.echo(
                 f"error: {what} did not reach {want.value} within {timeout:g} s{hint}",
                 err=True,
@@ -500,8 +501,8 @@ def _release_line(handle: CommandHandle) -> str:
     release = handle.release_tai or 0.0
     return (
         f"{handle.name} #{handle.seq_count} (request id {handle.request_id:#010x}) "
-        f"{handle.status.value}: released on board at TAI {release:.3f} "
-        f"({utc_text(release)}), after this command's wait; follow it in the console or "
+        f"{handle.status.value}: to be released on board at TAI {release:.3f} "
+        f"({utc_text(release)}), after this wait; follow it in the console or with "
         "`gnomon ground commands --archive ...`"
     )
 

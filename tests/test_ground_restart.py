@@ -155,7 +155,7 @@ def test_at_waits_for_the_insert_and_reports_a_far_release_separately(
     )
     assert result.exit_code == 0, result.output
     assert "SCHED_INSERT" in result.stdout and "completed" in result.stdout
-    assert "released on board at TAI" in result.stdout  # the release, said separately
+    assert "to be released on board at TAI" in result.stdout  # the release, said separately
 
 
 def test_a_killed_ground_leaves_no_command_sent_for_ever(dict_file: Path, tmp_path: Path) -> None:
