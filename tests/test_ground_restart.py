@@ -130,9 +130,8 @@ def test_resume_seq_takes_the_newer_source_and_skips_a_time_tagged_pair(tmp_path
 def test_at_waits_for_the_insert_and_reports_a_far_release_separately(
     udp_flight: str, dict_file: Path, tmp_path: Path
 ) -> None:
-    t0 = time.monotonic()
     doc = _send(udp_flight, dict_file, tmp_path, "PING", "--at", "+3600", "--wait", "completed")
-    assert time.monotonic() - t0 < 10.0  # it did not sit out the 10 s timeout
+    # exit 0 (checked in _send): before, it waited for the release and exited 1
     assert doc["ok"] and doc["insert"]["status"] == "completed"
     assert doc["status"] == "scheduled" and not doc["release_waited"]
     result = runner.invoke(
