@@ -64,6 +64,8 @@ from hil.sim.world import World
 log = logging.getLogger(__name__)
 
 DEFAULT_SCENARIO = "leo550-sso-6u"
+#: Uplink chunks (UDP datagrams: CLTUs) :meth:`Sitl.serve` takes in one step at most.
+MAX_UPLINK_PER_STEP = 1000
 #: Summary fields that depend on the machine (everything else is deterministic).
 WALL_CLOCK_FIELDS: tuple[str, ...] = ("wall_seconds", "sim_wall_ratio", "inference_latency_ms")
 ProgressFn = Callable[[float, float], None]
@@ -161,6 +163,8 @@ class Sitl:
         self._pass_stats: list[dict[str, Any]] = []
         self._in_pass_idx: int | None = None
         self._ch_at_aos: dict[str, int] = {}
+        #: :meth:`serve` steps that left uplink waiting (more than MAX_UPLINK_PER_STEP).
+        self.uplink_backlog_steps = 0
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -329,8 +333,9 @@ class Sitl:
     ) -> float:
         """Fly paced by the wall clock with the radio on ``transport`` (no ground script).
 
-        World and flight step together as wall time passes (at most 1 s per step); uplink
-        bytes from the transport go through the channel into the radio, the radio's CADUs
+        World and flight step together as wall time passes (at most 1 s per step); after
+        each step the transport is read until it is empty, and the uplink bytes go
+        through the channel into the radio; the radio's CADUs
         go through the channel (at its bit rate, an idle frame when there is no TM) to
         the transport. Ends after ``duration_s``, ``stop()`` or the configured orbits;
         returns the simulated seconds flown.
@@ -354,17 +359,7 @@ class Sitl:
                 continue
             now = self.clock.now_tai()
             self._track_pass()
-            while True:
-                try:
-                    data = transport.recv(0.0)
-                except (LinkError, OSError) as exc:
-                    log.warning("uplink receive failed: %s", exc)
-                    break
-                if not data:
-                    break
-                rx = self.channel.uplink(data, now)
-                if rx:
-                    self.radio.uplink(rx)
+            self._drain_uplink(transport, now)
             down = self._downlink(self.t_s - before)
             if down:
                 try:
@@ -372,6 +367,26 @@ class Sitl:
                 except (LinkError, OSError) as exc:
                     log.warning("downlink send failed: %s", exc)
         return self.t_s
+
+    def _drain_uplink(self, transport: Transport, now: float) -> None:
+        """Everything the ground sent since the last step, through the channel, to the radio.
+
+        Reads until the transport is empty (empty keep-alive datagrams are no data; the
+        transport skips them), at most :data:`MAX_UPLINK_PER_STEP` chunks a step so a
+        flood cannot stall the world: the rest waits for the next step (counted).
+        """
+        for _ in range(MAX_UPLINK_PER_STEP):
+            try:
+                data = transport.recv(0.0)
+            except (LinkError, OSError) as exc:
+                log.warning("uplink receive failed: %s", exc)
+                return
+            if not data:
+                return
+            rx = self.channel.uplink(data, now)
+            if rx:
+                self.radio.uplink(rx)
+        self.uplink_backlog_steps += 1
 
     # ------------------------------------------------------------------ summary
     def _result(self, wall_s: float) -> SitlResult:
