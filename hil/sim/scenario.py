@@ -92,11 +92,13 @@ class BatterySpec:
 
 @dataclass(slots=True, frozen=True)
 class LoadSpec:
-    """Loads: bus baseline (nominal), SAFE-mode bus, radio transmitter while on."""
+    """Loads: bus baseline (nominal), SAFE-mode bus, radio transmitter while on, and the
+    highest nominal bus load the energy guard budgets with (None: ``bus_w``)."""
 
     bus_w: float
     safe_w: float
     radio_tx_w: float
+    bus_peak_w: float | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -97,6 +97,7 @@ class LoadsTable(_Table, frozen=True):
     bus_w: Power
     safe_w: Power
     radio_tx_w: Power = 0.0
+    bus_peak_w: Power | None = None  # highest NOMINAL bus load (energy guard); default bus_w
 
 
 class ModeTable(_Table, frozen=True):

@@ -166,6 +166,7 @@ def platform_of(sc: Scenario) -> Platform:
         deadline=sc.policy.deadline,
         min_deadline_s=sc.policy.min_deadline_s,
         max_deadline_s=sc.policy.max_deadline_s,
+        bus_peak_w=sc.loads.bus_peak_w,
     )
 
 
