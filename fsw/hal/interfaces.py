@@ -60,7 +60,8 @@ NO_EPS_READING = EpsReading(valid=False)
 class CameraFrame:
     """One frame from the camera: when, where, its target priority and the pixels.
 
-    ``pixels`` is float32 (bands, height, width) reflectance, the models' input layout.
+    ``pixels`` is float32 reflectance in the models' input layout: one tile (bands,
+    height, width), or a scene of tiles (tiles, bands, height, width).
     """
 
     frame_id: int
