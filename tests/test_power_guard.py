@@ -265,8 +265,12 @@ def _fly(
     cap_true = cfg.battery_capacity_wh * (1.0 - w.fade)
     e = (w.soc0 if soc0 is None else soc0) * cap_true
     told = _forecast(w.eclipse_frac, w.passes, n_orbits=ticks * STEP / PERIOD + 18.0)
-    truth = _forecast(w.eclipse_frac, tuple((a + w.shift_s, b + w.shift_s) for a, b in w.passes),
-                      n_orbits=ticks * STEP / PERIOD + 1.0, shift_s=w.shift_s)
+    truth = _forecast(
+        w.eclipse_frac,
+        tuple((a + w.shift_s, b + w.shift_s) for a, b in w.passes),
+        n_orbits=ticks * STEP / PERIOD + 1.0,
+        shift_s=w.shift_s,
+    )
     sched = PowerScheduler(cfg)
     guard = EnergyGuard(GuardConfig.from_scheduler(cfg, bus_peak_w=w.bus_peak_w))
     queue = [Job(i, T0, T0 + 6 * PERIOD) for i in range(400)]

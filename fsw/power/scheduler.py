@@ -730,7 +730,7 @@ def survival_energy_wh(delta_wh: FloatArray, required_wh: FloatArray, e_max_wh: 
 
     >>> survival_energy_wh(np.array([-1.0, 2.0, -3.0]), np.array([5.0, 5.0, 5.0, 6.0]), 10.0)
     8.0
-    >>> survival_energy_wh(np.array([3.0, -9.0]), np.array([1.0, 1.0, 1.0]), 10.0)
+    >>> survival_energy_wh(np.array([5.0, -10.0]), np.array([1.0, 1.0, 1.0]), 10.0)
     10.0
     """
     req_now = float(required_wh[0])
