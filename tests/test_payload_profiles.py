@@ -14,7 +14,7 @@ from test_payload_components import _event_names, _flight, _frames, _soc
 
 from fsw.ai.payload import scene_prediction
 from fsw.ai.runtime import Prediction
-from fsw.hal.interfaces import CameraFrame, EpsReading
+from fsw.hal.interfaces import CameraFrame
 from hil.sim.camera import scene_tiles
 from hil.sim.errors import ScenarioError
 from hil.sim.profiles import (
