@@ -30,7 +30,7 @@ from hil.sim.sim_hal import SimCamera
 from models.synth import make_tile
 
 
-@pytest.mark.req("PAY-009")
+@pytest.mark.req("PAY-008")
 def test_frame_latency_is_tiles_times_the_boards_tile_latency() -> None:
     sc = load_scenario("leo550-sso-6u")
     board = sc.payload.board
@@ -43,7 +43,7 @@ def test_frame_latency_is_tiles_times_the_boards_tile_latency() -> None:
             assert sc.payload.profile.latency_s(variant, m.name) == pytest.approx(want)  # type: ignore[arg-type]
 
 
-@pytest.mark.req("PAY-009")
+@pytest.mark.req("PAY-008")
 def test_every_board_figure_has_a_source_and_says_measured_or_estimate() -> None:
     assert {"this-cpu", "rpi4", "rpi5", "jetson-orin-nano"} <= set(bundled_boards())
     for name in bundled_boards():
@@ -57,7 +57,7 @@ def test_every_board_figure_has_a_source_and_says_measured_or_estimate() -> None
     assert "gnomon bench runtime" in load_board("this-cpu").source
 
 
-@pytest.mark.req("PAY-009")
+@pytest.mark.req("PAY-008")
 def test_no_bundled_scenario_claims_an_unmeasured_on_board_figure() -> None:
     for name in bundled_scenarios():
         text = (SCENARIO_DIR / f"{name}.toml").read_text()
@@ -66,7 +66,7 @@ def test_no_bundled_scenario_claims_an_unmeasured_on_board_figure() -> None:
         assert p.board is not None or (p.latency_source and "synthetic" in p.latency_source)
 
 
-@pytest.mark.req("PAY-009")
+@pytest.mark.req("PAY-008")
 def test_an_unknown_board_is_refused_with_the_bundled_names() -> None:
     with pytest.raises(ScenarioError, match="jetson-orin-nano"):
         load_board("cray-1")
@@ -104,7 +104,7 @@ def test_the_payload_runs_every_tile_of_a_frame() -> None:
     assert fs.telemetry("payload.small_runs") >= 2
 
 
-@pytest.mark.req("PAY-010")
+@pytest.mark.req("PAY-009")
 def test_sitl_reports_latency_and_energy_per_inference_that_agree(tmp_path: Path) -> None:
     from hil.sim.report import render_html
     from hil.sim.sitl import run_sitl
@@ -127,7 +127,7 @@ def test_sitl_reports_latency_and_energy_per_inference_that_agree(tmp_path: Path
     assert json.loads((tmp_path / "summary.json").read_text())["inference"] == inf
 
 
-@pytest.mark.req("PAY-011")
+@pytest.mark.req("PAY-010")
 def test_a_measured_profile_from_the_bench_is_a_board_a_scenario_can_name(tmp_path: Path) -> None:
     hello = {
         "cloudnet-s": {"p50_ms": 0.4, "p99_ms": 0.9, "mean_ms": 0.5, "runs": 20},

@@ -101,7 +101,7 @@ def _orders(n: int, energy_j: float = 20.0) -> list[RunOrder]:
 
 
 # ------------------------------------------------------------------ decisions
-@pytest.mark.req("PSCH-011")
+@pytest.mark.req("GRD-001")
 def test_guard_admits_what_the_worst_case_allows_and_refuses_the_rest() -> None:
     cfg = _config()
     fc = _forecast()
@@ -117,7 +117,7 @@ def test_guard_admits_what_the_worst_case_allows_and_refuses_the_rest() -> None:
     assert len(rich.admitted) == 30 and rich.reason == "NONE"
 
 
-@pytest.mark.req("PSCH-011")
+@pytest.mark.req("GRD-001")
 def test_guard_budgets_the_real_bus_load_not_the_safe_mode_load() -> None:
     cfg = _config(safe_power_w=0.5)
     fc = _forecast()
@@ -131,7 +131,7 @@ def test_guard_budgets_the_real_bus_load_not_the_safe_mode_load() -> None:
     assert hot.inhibited and hot.admitted == ()
 
 
-@pytest.mark.req("PSCH-012")
+@pytest.mark.req("GRD-002")
 def test_inhibit_has_hysteresis() -> None:
     cfg = _config()
     fc = _forecast()
@@ -148,7 +148,7 @@ def test_inhibit_has_hysteresis() -> None:
     assert guard.refusals_by_reason["INHIBITED"] == 4
 
 
-@pytest.mark.req("PSCH-013")
+@pytest.mark.req("GRD-003")
 def test_a_stale_tle_gets_no_solar_credit_before_the_eclipse() -> None:
     cfg = _config()
     fc = _forecast()
@@ -163,7 +163,7 @@ def test_a_stale_tle_gets_no_solar_credit_before_the_eclipse() -> None:
     assert len(stale.admitted) < len(fresh.admitted) and stale.margin_wh < fresh.margin_wh
 
 
-@pytest.mark.req("PSCH-013")
+@pytest.mark.req("GRD-003")
 def test_guard_learns_a_degraded_array_at_once_and_a_faded_battery_from_the_eps() -> None:
     cfg = _config()
     fc = _forecast()
@@ -177,7 +177,7 @@ def test_guard_learns_a_degraded_array_at_once_and_a_faded_battery_from_the_eps(
     assert v.capacity_wh == pytest.approx(30.0 * 0.97)
 
 
-@pytest.mark.req("PSCH-013")
+@pytest.mark.req("GRD-003")
 def test_no_prediction_refuses_everything() -> None:
     guard = EnergyGuard(GuardConfig.from_scheduler(_config()))
     v = guard.review(T0, 0.95, None, _orders(4), None)
@@ -325,7 +325,7 @@ _SEED = int(
 print(f"test_power_guard: hypothesis seed {_SEED}")
 
 
-@pytest.mark.req("PSCH-014")
+@pytest.mark.req("GRD-004")
 @seed(_SEED)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(w=worlds())
@@ -339,7 +339,7 @@ def test_the_floor_holds_in_adversarial_worlds(w: World) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.req("PSCH-014")
+@pytest.mark.req("GRD-004")
 @seed(_SEED)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(w=worlds())

@@ -339,7 +339,7 @@ def test_adversarial_loop_still_does_work() -> None:
     assert runs > 50
 
 
-@pytest.mark.req("PSCH-015")
+@pytest.mark.req("PSCH-007")
 def test_energy_needed_orbits_later_is_not_spent_now() -> None:
     """Issue 14's mechanism: a barely power-positive spacecraft whose passes cluster into
     several power-negative orbits beyond a two-orbit look-ahead. Looking no further than

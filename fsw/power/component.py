@@ -152,7 +152,7 @@ class Power(Component):
             "guard_reason",
             "enum",
             labels=GUARD_REASONS,
-            description="why the energy guard last refused work (NONE: it admitted all)",
+            description="why the energy guard last refused work (NONE: it has refused nothing)",
             id=20,
         ),
         Channel(

@@ -26,7 +26,7 @@ Below a threshold it inhibits the payload, with hysteresis: when even no work at
 leaves the worst-case projection below the floor, nothing runs until the payload-off
 margin is back above ``release_wh``. Every refused order is counted with its reason
 (:data:`GUARD_REASONS`); the ``power`` component publishes them (telemetry, throttled
-events). docs/components/power-scheduler.md, "The energy guard", states the guarantee.
+events). docs/components/power-guard.md states the guarantee.
 
 >>> from fsw.power.scheduler import CascadeProfile, PowerMode, SchedulerConfig
 >>> cfg = SchedulerConfig(
