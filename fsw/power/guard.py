@@ -374,9 +374,9 @@ def _predicted_profile(cfg: GuardConfig, now: float, fc: Forecast) -> tuple[Floa
     ecl = fc.next_eclipse(now)
     end = ecl.end_tai + em if ecl is not None else now + fc.period_s
     end = max(end, now + cfg.tick_s)
-    nxt = _next_pass(fc.passes, end)
+    nxt = _next_pass(fc.passes, end - pm)  # under way at the eclipse's end, or after it
     if nxt is not None and nxt.aos_tai < end + fc.period_s:
-        end = nxt.los_tai + pm
+        end = max(end, nxt.los_tai + pm)
     n = max(1, math.ceil((end - now) / GUARD_STEP_S))
     t = now + GUARD_STEP_S * np.arange(n, dtype=np.float64)
     sun = np.ones(n)
@@ -400,8 +400,9 @@ def _stale_profile(cfg: GuardConfig, fc: Forecast) -> tuple[FloatArray, FloatArr
 
 
 def _next_pass(passes: Sequence[PassWindow], after_tai: float) -> PassWindow | None:
+    """The first pass still under way at ``after_tai`` or starting after it."""
     for p in passes:
-        if p.aos_tai >= after_tai:
+        if p.los_tai > after_tai:
             return p
     return None
 
