@@ -118,6 +118,23 @@ def test_guard_admits_what_the_worst_case_allows_and_refuses_the_rest() -> None:
 
 
 @pytest.mark.req("GRD-001")
+def test_a_pass_starting_as_the_eclipse_ends_is_in_the_worst_case() -> None:
+    # Found by the adversarial test (seed 2298749762): a pass beginning right at eclipse
+    # exit was cut off at the widened eclipse end and its transmitter energy not counted.
+    cfg = _config(array_power_w=5.0)
+    eclipse_end = T0 + PERIOD
+    with_pass = _forecast(0.375, passes=((eclipse_end, eclipse_end + 360.0),))
+    now = T0 + 0.5 * PERIOD
+    guard = GuardConfig.from_scheduler(cfg)
+    quiet = EnergyGuard(guard).review(now, 0.8, None, [], _forecast(0.375))
+    busy = EnergyGuard(guard).review(now, 0.8, None, [], with_pass)
+    # 30 s of transmitter (6 W) in the widened dark, then 360 s of bus + transmitter
+    # against the array (5 W less 3 %) until LOS plus margin.
+    deficit_wh = (6.0 * 30.0 + (6.0 + 2.0 - 5.0 * 0.97) * 360.0) / 0.95 / 3600.0
+    assert quiet.idle_margin_wh - busy.idle_margin_wh == pytest.approx(deficit_wh, rel=0.1)
+
+
+@pytest.mark.req("GRD-001")
 def test_guard_budgets_the_real_bus_load_not_the_safe_mode_load() -> None:
     cfg = _config(safe_power_w=0.5)
     fc = _forecast()
