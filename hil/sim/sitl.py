@@ -23,8 +23,10 @@ True
 
 Determinism: the same scenario, seed and settings give the same ``summary.json`` except
 the wall-clock fields in :data:`WALL_CLOCK_FIELDS`. Inference energy and timing use the
-platform's configured latency per model and power mode (the payload's ``profile``
-latency model); the measured inference latency is reported separately.
+board profile's latency per frame (tiles per frame x per-tile latency, per model and power
+mode: the payload's ``profile`` latency model; ``summary["inference"]`` names the board
+and its source); the real models run on every frame's tiles and their measured latency on
+this host is reported separately.
 """
 
 from __future__ import annotations
@@ -424,6 +426,7 @@ class Sitl:
             "frames": self._frames_summary(),
             "inference_energy_j": round(self.payload.energy_j, 3),
             "inference_latency_ms": self._latency_summary(),
+            "inference": self._inference_summary(),
             "battery": {
                 "min_soc": round(self.min_soc, 5),
                 "max_soc": round(self.max_soc, 5),
@@ -458,6 +461,45 @@ class Sitl:
             "large_runs": tlm("large_runs"),
             "escalations": tlm("escalations"),
             "accuracy": self._accuracy(),
+        }
+
+    def _inference_summary(self) -> dict[str, Any]:
+        """Where the payload's time and energy come from, and what they came to: the
+        frame (tiles), the board profile and its source, per-mode latency and power, and
+        energy per inference = mean latency x mean power (docs/boards.md)."""
+        p = self.scenario.payload
+        n = int(self.fs.telemetry("payload.small_runs")) + int(
+            self.fs.telemetry("payload.large_runs")
+        )
+        busy, energy = self.payload.busy_s, self.payload.energy_j
+        prof = p.profile
+        board = p.board
+        modes = {
+            m.name: {
+                "power_w": m.power_w,
+                "power_source": board.mode(m.name).power_source if board is not None else None,
+                "frame_latency_ms": {
+                    v: round(prof.latency_s(v, m.name) * 1e3, 4) for v in ("small", "large")
+                },
+                "frame_energy_j": {
+                    v: round(prof.latency_s(v, m.name) * m.power_w, 6) for v in ("small", "large")
+                },
+            }
+            for m in p.modes
+        }
+        return {
+            "tiles_per_frame": p.tiles_per_frame,
+            "tile_px": p.tile_px,
+            "board": board.name if board is not None else None,
+            "board_status": board.status if board is not None else "given",
+            "board_source": board.source if board is not None else p.latency_source,
+            "modes": modes,
+            "inferences": n,
+            "energy_j": round(energy, 6),
+            "busy_s": round(busy, 6),
+            "latency_per_inference_ms": round(1e3 * busy / n, 4) if n else None,
+            "mean_power_w": round(energy / busy, 4) if busy > 0 else None,
+            "energy_per_inference_j": round(energy / n, 6) if n else None,
         }
 
     def _latency_summary(self) -> dict[str, Any]:
