@@ -249,3 +249,20 @@ def test_the_summary_counts_on_board_drops_by_class(tmp_path: Path) -> None:
     by_class = link["tm_dropped_on_board"]
     assert set(by_class) == {"realtime", "event", "hk"}
     assert sum(by_class.values()) == link["tm_queue_dropped"]
+
+
+def test_the_headline_gives_energy_in_a_unit_that_shows_it_and_per_inference() -> None:
+    """A run of 225 inferences of 28 mJ printed "0.0 kJ" before; now the total and the
+    per-inference latency and energy (with the board profile's status) are readable."""
+    s = _summary()
+    s["inference_energy_j"] = 6.40752
+    s["inference"] = {
+        "inferences": 225,
+        "latency_per_inference_ms": 4.0683,
+        "energy_per_inference_j": 0.028478,
+        "board": "jetson-orin-nano",
+        "board_status": "estimate",
+    }
+    flat = " ".join(_summary_text(s, Path("out/sitl")).split())
+    assert "large inferences, 6.41 J)" in flat
+    assert "inference 4.07 ms and 28.5 mJ each on jetson-orin-nano (estimate" in flat

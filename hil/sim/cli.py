@@ -351,12 +351,22 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
     from hil.sim.results import losses_text
 
     f, seu, c, b, lk = s["frames"], s["seu"], s["commands"], s["battery"], s["link"]
+    inf = s.get("inference") or {}
     lines = [
         f"{s['scenario']}: {s['orbits']:g} orbits, {s['sim_seconds'] / 3600:.2f} h simulated "
         f"in {s['wall_seconds']:.1f} s ({s['sim_wall_ratio']}x real time)",
         f"  frames      {f['seen']} seen, {f['processed']} processed, {f['kept']} kept "
         f"({f['small_runs']} small + {f['large_runs']} large inferences, "
-        f"{s['inference_energy_j'] / 1000:.1f} kJ)",
+        f"{_joules(s['inference_energy_j'])})",
+        *(
+            [
+                f"  inference   {inf['latency_per_inference_ms']:.2f} ms and "
+                f"{_joules(inf['energy_per_inference_j'])} each on {inf['board']} "
+                f"({inf['board_status']}: docs/boards.md)"
+            ]
+            if inf.get("inferences")
+            else []
+        ),
         f"  battery     SOC {100 * b['min_soc']:.1f}..{100 * b['max_soc']:.1f} %, "
         f"{b['floor_violations']} floor violations",
         f"  upsets      {seu['injected']} injected (x{seu['acceleration']:g}), "
@@ -372,6 +382,19 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
         f"next:   gnomon ground events --archive {out / 'archive.sqlite'}",
     ]
     return "\n".join(lines)
+
+
+def _joules(j: float) -> str:
+    """An energy in the unit that shows it: ``_joules(6.4)`` is ``'6.41 J'``.
+
+    >>> _joules(0.0285), _joules(6.40752), _joules(23100.0)
+    ('28.5 mJ', '6.41 J', '23.1 kJ')
+    """
+    if abs(j) >= 1000.0:
+        return f"{j / 1000:.1f} kJ"
+    if abs(j) >= 1.0:
+        return f"{j:.2f} J"
+    return f"{j * 1000:.1f} mJ"
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
