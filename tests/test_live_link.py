@@ -305,10 +305,12 @@ def _percentile99(values: list[float]) -> float:
 def test_soak_ten_minutes_realtime_with_a_console_and_a_second_client(tmp_path: Path) -> None:
     """README setup (`--always-in-view --clean-link`), a console-like owner and a second
     client (a guest station, plus a `gnomon ground send` process every 2 minutes), a PING
-    every 3 s from each station. No command lost, and p99 PING time in the last minute
-    within 20 % of the first minute's or 50 ms above it, whichever is larger (the floor
-    keeps the test meaningful but robust on a loaded 2-core CI machine: before the fix
-    the p99 climbed by ~0.3 s a minute)."""
+    every 3 s from each station. No command lost, and PING time stays flat: the rise of a
+    straight line fitted to every PING time over the soak stays within 20 % of the first
+    minute's median or 0.1 s, whichever is larger, and the last minute's p99 within 20 %
+    of the first minute's or 0.25 s above it. (Before the fix the p99 climbed by ~0.3 s a
+    minute. With 20 PINGs a minute a p99 is the slowest one, which a loaded machine moves
+    by 0.1 s; the fitted trend is what a growing queue shows and noise does not.)"""
     soak_s = float(os.environ.get("GNOMON_SOAK_S", "600"))
     sitl = _RealtimeSitl(
         "--always-in-view",
@@ -392,7 +394,11 @@ def test_soak_ten_minutes_realtime_with_a_console_and_a_second_client(tmp_path: 
     for who in ("console", "second"):
         first = [r[2] for r in records if r[0] == who and r[1] < 60.0 and r[2] is not None]
         last = [r[2] for r in records if r[0] == who and r[1] >= soak_s - 60.0 and r[2] is not None]
+        every = [(r[1], r[2]) for r in records if r[0] == who and r[2] is not None]
+        slope = float(np.polyfit([t for t, _ in every], [v for _, v in every], 1)[0])
         figures[who] = {
+            "first_minute_median_s": round(float(np.median(first)), 3),
+            "trend_rise_over_soak_s": round(slope * soak_s, 3),
             "first_minute_p99_s": round(_percentile99(first), 3),
             "last_minute_p99_s": round(_percentile99(last), 3),
             "first_minute_n": len(first),
@@ -407,6 +413,8 @@ def test_soak_ten_minutes_realtime_with_a_console_and_a_second_client(tmp_path: 
     for who in ("console", "second"):
         f = figures[who]
         assert f["first_minute_n"] >= 10 and f["last_minute_n"] >= 10, f
-        allowed = max(1.2 * f["first_minute_p99_s"], f["first_minute_p99_s"] + 0.05)
+        rise = max(0.2 * f["first_minute_median_s"], 0.1)
+        assert f["trend_rise_over_soak_s"] <= rise, (who, f, rise)
+        allowed = max(1.2 * f["first_minute_p99_s"], f["first_minute_p99_s"] + 0.25)
         assert f["last_minute_p99_s"] <= allowed, (who, f, allowed)
     assert res["uplink_backlog_steps"] == 0
