@@ -111,7 +111,7 @@ class GroundStation:
             if url is None:
                 raise StationError("give a link URL (e.g. udp://127.0.0.1:10025) or a transport")
             try:
-                transport = open_link(url, role="ground")
+                transport = open_link(url, role="ground", tm_frame_len=link_config.tm_frame_len)
             except LinkError as exc:
                 raise StationError(str(exc)) from None
         self.transport = transport
