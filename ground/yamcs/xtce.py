@@ -200,6 +200,18 @@ def _leaf_type(
     if t in ("u8", "u16", "u32", "i8", "i16", "i32", "f32", "f64"):
         el = _number_type(kind, f, attrs)
         alarm = _alarm(el, limits)
+    elif t == "bool" and limits is not None and limits.any:
+        # XTCE has no alarm on a Boolean type: a limited flag becomes false/true labels
+        # whose "true" raises the alarm (Gnomon: any limit below 1 trips on true).
+        el = ET.Element(f"Enumerated{kind}Type", attrs)
+        _sub(el, "IntegerDataEncoding", sizeInBits="8")
+        enums = _sub(el, "EnumerationList")
+        for value, label in ((0, "false"), (1, "true")):
+            _sub(enums, "Enumeration", value=str(value), label=label)
+        level = "critical" if limits.red_high is not None else "warning"
+        alarms = _sub(_sub(el, "DefaultAlarm"), "EnumerationAlarmList")
+        _sub(alarms, "EnumerationAlarm", alarmLevel=level, enumerationLabel="true")
+        alarm = True
     elif t == "bool":
         el = ET.Element(f"Boolean{kind}Type", attrs)
         _sub(el, "IntegerDataEncoding", sizeInBits="8")
