@@ -116,6 +116,7 @@ def test_asm_can_be_kept_and_stream_mode_sends_bytes(yamcs_tm: socket.socket) ->
         radio.send(sc_link.idle_frame())
         assert yamcs_tm.recv(65536)[:4] == bytes.fromhex("1acffc1d")
     with open_link(f"udp://:0?tm={tm_port}") as stream:  # host left out: loopback
+        assert isinstance(stream, DatagramTransport)
         assert stream.local_address[0] == "127.0.0.1"
         stream.send(sc_link.idle_frame() * 2)
         assert len(yamcs_tm.recv(65536)) == 2 * (4 + L)  # the bytes as they are
