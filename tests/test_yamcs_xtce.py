@@ -56,6 +56,18 @@ def test_the_export_is_valid_xtce_1_2(dictionary: Dictionary, tmp_path: Path) ->
     assert list(xmlschema.XMLSchema(xsd).iter_errors(bad))
 
 
+def test_gnomon_dict_export_writes_xtce_and_names_what_it_left_out(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gnomon.cli import app
+
+    out = tmp_path / "gnomon.xml"
+    res = CliRunner().invoke(app, ["dict", "export", "--format", "xtce", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert ET.parse(out).getroot().tag == f"{{{NAMESPACE}}}SpaceSystem"
+    assert "left out: " in res.stderr and "SCHED_INSERT" in res.stderr
+
+
 def test_every_command_report_and_limit_is_in_the_mdb(dictionary: Dictionary) -> None:
     out = to_xtce(dictionary)
     root = ET.fromstring(out.xml)
