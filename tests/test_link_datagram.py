@@ -47,7 +47,7 @@ def recv_all(s: socket.socket, n: int) -> list[bytes]:
     return [s.recv(65536) for _ in range(n)]
 
 
-@pytest.mark.req("COMMS-012")
+@pytest.mark.req("COMMS-009")
 def test_each_tm_frame_leaves_in_its_own_datagram_without_asm(yamcs_tm: socket.socket) -> None:
     tm_port = yamcs_tm.getsockname()[1]
     sc_link = SpacecraftLink(CFG)
@@ -63,7 +63,7 @@ def test_each_tm_frame_leaves_in_its_own_datagram_without_asm(yamcs_tm: socket.s
     assert all(f.ocf is not None for f in frames)  # the CLCW rides on every frame
 
 
-@pytest.mark.req("COMMS-012")
+@pytest.mark.req("COMMS-009")
 def test_cltus_from_any_port_are_taken_and_no_sender_moves_the_downlink(
     yamcs_tm: socket.socket,
 ) -> None:

@@ -58,7 +58,7 @@ def cfg() -> LinkConfig:
     return LinkConfig.load(TEST_KEY_FILE)
 
 
-@pytest.mark.req("COMMS-011")
+@pytest.mark.req("COMMS-003")
 def test_a_frame_built_as_yamcs_builds_it_is_accepted_with_iv_0_first(cfg: LinkConfig) -> None:
     sc = SpacecraftLink(cfg)
     first = encode_cltu(yamcs_frame(cfg, ping(1), iv=0, seq=0), randomize=True)
@@ -71,7 +71,7 @@ def test_a_frame_built_as_yamcs_builds_it_is_accepted_with_iv_0_first(cfg: LinkC
     assert sc.counters["sdls_bad_mac"] == 0
 
 
-@pytest.mark.req("COMMS-011")
+@pytest.mark.req("COMMS-003")
 def test_the_standard_mask_authenticates_vcid_segment_header_and_spi_only(
     cfg: LinkConfig,
 ) -> None:
@@ -93,7 +93,7 @@ def test_the_standard_mask_authenticates_vcid_segment_header_and_spi_only(
     assert SpacecraftLink(strict).receive(encode_cltu(full0)) == [ping(2)]
 
 
-@pytest.mark.req("COMMS-011")
+@pytest.mark.req("COMMS-003")
 def test_gnomon_ground_and_flight_agree_on_the_gcm_sa(cfg: LinkConfig) -> None:
     gcm = dataclasses.replace(cfg, active_spi=3)
     sc, gnd = SpacecraftLink(gcm), GroundLink(gcm)
@@ -101,7 +101,7 @@ def test_gnomon_ground_and_flight_agree_on_the_gcm_sa(cfg: LinkConfig) -> None:
     assert sc.counters["sdls_bad_mac"] == 0
 
 
-@pytest.mark.req("COMMS-011")
+@pytest.mark.req("COMMS-003")
 def test_an_sa_that_never_accepted_anything_still_takes_iv_0_after_a_reboot(
     cfg: LinkConfig,
 ) -> None:
