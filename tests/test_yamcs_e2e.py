@@ -72,20 +72,60 @@ class Mission:
     server: YamcsServer
     client: Any
     processor: Any
-    sitl: Any
     dictionary: Dictionary
     started_s: float
+    link_config: LinkConfig
+    sitl: Any = None
+    transport: Any = None
+    flight: threading.Thread | None = None
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def fly(self) -> None:
+        """Boot a fresh SITL satellite (new flight software, FARM-1 V(R) = 0) on the link."""
+        from fsw.link import open_link
+        from hil.sim.cli import CLEAN_LINK_BPS
+        from hil.sim.sitl import Sitl
+        from hil.sim.sitl_config import make_config
+
+        sc = make_config("leo550-sso-6u", orbits=3.0, seed=1)
+        channel = dataclasses.replace(
+            sc.channel,
+            passes_only=False,
+            uplink_ber=0.0,
+            downlink_ber=0.0,
+            uplink_drop=0.0,
+            downlink_drop=0.0,
+            downlink_bps=CLEAN_LINK_BPS,
+        )
+        self.sitl = Sitl(
+            "leo550-sso-6u", dataclasses.replace(sc, channel=channel), with_ground=False
+        )
+        self.stop = threading.Event()
+        self.transport = open_link(
+            self.plan.sitl_link, "spacecraft", tm_frame_len=self.link_config.tm_frame_len
+        )
+        self.flight = threading.Thread(
+            target=self.sitl.serve,
+            args=(self.transport,),
+            kwargs={"stop": self.stop.is_set},
+            daemon=True,
+        )
+        self.flight.start()
+
+    def land(self) -> None:
+        """Stop the satellite and free its port."""
+        self.stop.set()
+        if self.flight is not None:
+            self.flight.join(30)
+        if self.transport is not None:
+            self.transport.close()
+        self.flight = self.transport = None
 
 
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mission]:
     _need(yamcs_installed())
     from yamcs.client import YamcsClient
-
-    from fsw.link import open_link
-    from hil.sim.cli import CLEAN_LINK_BPS
-    from hil.sim.sitl import Sitl
-    from hil.sim.sitl_config import make_config
 
     cfg = LinkConfig.load(TEST_KEY_FILE)
     plan = YamcsPlan.make(
@@ -99,39 +139,21 @@ def mission(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mission]:
     dictionary = _dictionary()
     written = write_config(root / "config", cfg, dictionary, plan)
     server = YamcsServer(written.etc, plan.url, data_dir=root / "data")
-    sc = make_config("leo550-sso-6u", orbits=3.0, seed=1)
-    channel = dataclasses.replace(
-        sc.channel,
-        passes_only=False,
-        uplink_ber=0.0,
-        downlink_ber=0.0,
-        uplink_drop=0.0,
-        downlink_drop=0.0,
-        downlink_bps=CLEAN_LINK_BPS,
-    )
-    sitl = Sitl("leo550-sso-6u", dataclasses.replace(sc, channel=channel), with_ground=False)
-    stop = threading.Event()
-    transport = None
-    flight = None
+    mission = None
     try:
         started = server.start(timeout_s=120)
-        transport = open_link(plan.sitl_link, "spacecraft", tm_frame_len=cfg.tm_frame_len)
-        flight = threading.Thread(
-            target=sitl.serve, args=(transport,), kwargs={"stop": stop.is_set}, daemon=True
-        )
-        flight.start()
         client = YamcsClient(plan.url)
-        ensure_cop1(client, timeout_s=60)
         processor = client.get_processor("gnomon", "realtime")
+        mission = Mission(plan, server, client, processor, dictionary, started, cfg)
+        mission.fly()
+        ensure_cop1(client, timeout_s=60)
         print(f"\nYamcs started in {started:.1f} s, RSS {server.rss_mb():.0f} MB")
-        yield Mission(plan, server, client, processor, sitl, dictionary, started)
+        print(f"Yamcs log: {server.log_path}")
+        yield mission
         print(f"Yamcs RSS at the end: {server.rss_mb():.0f} MB")
     finally:
-        stop.set()
-        if flight is not None:
-            flight.join(30)
-        if transport is not None:
-            transport.close()
+        if mission is not None:
+            mission.land()
         server.stop()
 
 
@@ -222,3 +244,14 @@ def _current_value(text: str) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+def test_cop1_comes_back_after_the_spacecraft_restarts(mission: Mission) -> None:
+    # A new flight software boots with FARM-1 V(R) = 0 while Yamcs' V(S) moved on.
+    mission.land()
+    mission.fly()
+    assert ensure_cop1(mission.client, timeout_s=60, restarted=True) == "ACTIVE"
+    ping = mission.processor.create_command_connection().issue("/GNOMON/cmd/PING")
+    ping.await_complete(timeout=60)
+    assert ping.is_success(), ping.acknowledgments
+    assert mission.sitl.fs.telemetry("cmd.tc_accepted") == 1  # the new boot ran it

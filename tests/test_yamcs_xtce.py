@@ -166,3 +166,35 @@ def test_an_sa_yamcs_cannot_fly_is_refused_with_the_reason() -> None:
         )
     )
     assert full.auth_mask_hex == "FF" * 20
+
+
+def test_gnomon_yamcs_config_writes_a_config_the_sitl_link_matches(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gnomon.cli import app
+
+    out = tmp_path / "y"
+    res = CliRunner().invoke(
+        app, ["yamcs", "config", "--out", str(out), "--tm-port", "12017", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["spi"] == 3
+    assert summary["sitl_link"] == "udp://127.0.0.1:10025?tm=127.0.0.1:12017&mode=frame"
+    assert (out / "etc" / "processor.yaml").exists()
+    assert "port: 12017" in (out / "etc" / "yamcs.gnomon.yaml").read_text(encoding="utf-8")
+    res = CliRunner().invoke(app, ["yamcs", "config", "--out", str(out), "--spi", "1"])
+    assert res.exit_code != 0
+    assert "AES-256-GCM only" in res.stderr
+
+
+def test_gnomon_sitl_key_file_names_a_bad_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gnomon.cli import app
+
+    bad = tmp_path / "link.toml"
+    bad.write_text("[link]\nspacecraft_id = 4096\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["sitl", "--key-file", str(bad), "--orbits", "0.01"])
+    assert res.exit_code != 0
+    assert str(bad) in res.stderr and "spacecraft_id" in res.stderr

@@ -181,16 +181,20 @@ class YamcsServer:
         self.stop()
 
 
-def ensure_cop1(client: Any, *, timeout_s: float = 30.0, vc: int = 0) -> str:
+def ensure_cop1(
+    client: Any, *, timeout_s: float = 30.0, vc: int = 0, restarted: bool = False
+) -> str:
     """Bring FOP-1 on ``TC_FRAMES.vc<vc>`` to ACTIVE; its final state.
 
     From any state: disable (unless uninitialised), then initialise "with CLCW check",
-    which goes ACTIVE on the next CLCW from the spacecraft (no BC frame is sent).
+    which goes ACTIVE on the next CLCW from the spacecraft (no BC frame is sent) and
+    takes V(S) from it. ``restarted``: the spacecraft rebooted (its V(R) is 0 again), so
+    re-initialise even if FOP-1 still says ACTIVE (it notices only at the next CLCW).
     Raises :class:`YamcsError` if it is not ACTIVE within ``timeout_s``.
     """
     link = client.get_link(INSTANCE, f"TC_FRAMES.vc{vc}")
     state = link.get_cop1_status().state
-    if state != "ACTIVE":
+    if state != "ACTIVE" or restarted:
         if state not in (None, "UNINITIALIZED"):
             link.disable_cop1(bypass_all=False)
         if link.get_cop1_status().state not in ("INITIALIZING_WITHOUT_BC", "ACTIVE"):
