@@ -192,11 +192,30 @@ def test_yamcs_flies_the_sitl_satellite_with_sdls(mission: Mission) -> None:
     assert get.is_success(), get.acknowledgments
     assert read.eng_value == pytest.approx(0.625)
 
+    # PUS-5 events become Yamcs events with the flight's own message text.
+    boot = next(e for e in mission.sitl.fs.recent_events if e.name == "exec.BOOT")
+    assert _yamcs_events(mission, "exec.BOOT") == [boot.text]
+
     # No frame Yamcs could not take.
     extra = mission.client.get_link("gnomon", "TM_FRAMES").get_info().extra
     print(f"TM link: {extra}")
     assert int(extra["Valid frames"]) > 0
     assert int(extra["Invalid frames"]) == 0
+
+
+def _yamcs_events(mission: Mission, event_type: str) -> list[str]:
+    """The messages of the archived Yamcs events of ``event_type`` (waits up to 30 s)."""
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while True:
+        url = f"http://{mission.plan.url}/api/archive/gnomon/events?limit=200"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            events = json.load(resp).get("events", [])
+        found = [e["message"] for e in events if e.get("type") == event_type]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def test_the_web_ui_shows_a_live_gnomon_parameter(mission: Mission) -> None:

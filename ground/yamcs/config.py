@@ -5,6 +5,7 @@
     DIR/etc/yamcs.yaml            HTTP on 127.0.0.1, one instance "gnomon"
     DIR/etc/yamcs.gnomon.yaml     the TM/TC frame links, SDLS, COP-1, the MDB
     DIR/etc/processor.yaml        the realtime processor (verifiers, alarms)
+    DIR/etc/events.json           message templates: PUS-5 events become Yamcs events
     DIR/mdb/gnomon.xml            XTCE of the dictionary (ground.yamcs.xtce)
     DIR/keys/sdls-spi<N>.key      the SA's key, 32 raw bytes (mode 0600)
     DIR/gnomon-yamcs.json         ports and the spacecraft's link URL
@@ -157,7 +158,9 @@ def _yaml(value: Any, indent: int = 0) -> str:
     return json.dumps(value)
 
 
-def instance_config(cfg: LinkConfig, plan: YamcsPlan, mdb: Path, key: Path | None) -> str:
+def instance_config(
+    cfg: LinkConfig, plan: YamcsPlan, mdb: Path, key: Path | None, events: Path | None = None
+) -> str:
     """``yamcs.gnomon.yaml``: the data links, the MDB and the streams."""
     pus_tm = {
         "errorDetection": {"type": "CRC-16-CCIIT"},
@@ -226,7 +229,20 @@ def instance_config(cfg: LinkConfig, plan: YamcsPlan, mdb: Path, key: Path | Non
                 "class": "org.yamcs.ProcessorCreatorService",
                 "args": {"name": "realtime", "type": "realtime"},
             }
-        ],
+        ]
+        + (
+            []
+            if events is None
+            else [
+                {
+                    "class": "org.yamcs.pus.PusEventDecoder",
+                    "args": {
+                        "eventIdParameter": "/GNOMON/event_id",
+                        "eventTemplateFile": str(events),
+                    },
+                }
+            ]
+        ),
         "dataLinks": [
             {
                 "name": "TM_FRAMES",
@@ -330,8 +346,12 @@ def write_config(
         SERVER_YAML.format(port=plan.http_port, instance=INSTANCE, secret=os.urandom(16).hex()),
         encoding="utf-8",
     )
+    events = None
+    if xtce.event_templates:
+        events = etc / "events.json"
+        events.write_text(json.dumps(xtce.event_templates, indent=1) + "\n", encoding="utf-8")
     (etc / f"yamcs.{INSTANCE}.yaml").write_text(
-        instance_config(cfg, plan, mdb, key_path), encoding="utf-8"
+        instance_config(cfg, plan, mdb, key_path, events), encoding="utf-8"
     )
     (etc / "processor.yaml").write_text(PROCESSOR_YAML, encoding="utf-8")
     (out / "gnomon-yamcs.json").write_text(

@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ from ground.dictionary import (
 )
 
 NAMESPACE = "http://www.omg.org/spec/XTCE/20180204"
+#: A ``{name}`` or ``{name:spec}`` field of an event's message format.
+_FIELD = re.compile(r"\{(\w+)(?:![rsa])?(?::[^{}]*)?\}")
 ROOT = "GNOMON"
 #: 2^-16 s: the fine octets of a CUC 4+2 time.
 CUC_SCALE = "0.0000152587890625"
@@ -77,6 +80,9 @@ class XtceExport:
     alarms: int = 0
     #: Dictionary items with no XTCE form, each with the reason.
     omitted: list[str] = field(default_factory=list)
+    #: Yamcs' PusEventDecoder templates: ``{"eventId": name, "template": text}``, the
+    #: dictionary's message with each ``{arg}`` naming the event's parameter.
+    event_templates: list[dict[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the operator."""
@@ -267,7 +273,7 @@ def _alarm(el: ET.Element, limits: Limits | None) -> bool:
     return True
 
 
-def _comparison_list(el: ET.Element, pairs: Sequence[tuple[str, int]]) -> None:
+def _comparison_list(el: ET.Element, pairs: Sequence[tuple[str, int | str]]) -> None:
     crit = _sub(el, "RestrictionCriteria")
     if len(pairs) == 1:
         _sub(crit, "Comparison", parameterRef=pairs[0][0], value=str(pairs[0][1]))
@@ -378,7 +384,7 @@ class _Builder:
         name: str,
         refs: Sequence[str],
         base: str,
-        restriction: Sequence[tuple[str, int]],
+        restriction: Sequence[tuple[str, int | str]],
         description: str = "",
         abstract: bool = False,
     ) -> str:
@@ -520,7 +526,13 @@ class _Builder:
             return
         apid = reports[0].apid
         svc = reports[0].service
-        eid = self.parameter(self.root, "event_id", reports[0].fields[0])
+        # The event id as an enumeration of the event names: Yamcs' PusEventDecoder
+        # picks each event's message template by this label (event_templates()).
+        labels = tuple(
+            (ev.id, ev.name) for ev in sorted(self.d.events_by_id.values(), key=lambda e: e.id)
+        )
+        id_field = FieldDef(name="event_id", type="enum", base="u16", labels=labels)
+        eid = self.parameter(self.root, "event_id", id_field)
         base = self.container(
             self.root,
             "pus5_event",
@@ -534,7 +546,9 @@ class _Builder:
             ss = self.system(ev.component)
             short = _short(ev.name, ev.component)
             refs = self.fields_entries(ss, f"{short}_", ev.args, f"event {ev.name}")
-            self.container(ss, short, refs, base, [(eid, ev.id)], f"{ev.severity}: {ev.format}")
+            self.container(ss, short, refs, base, [(eid, ev.name)], f"{ev.severity}: {ev.format}")
+            template = _FIELD.sub(f"{{{short}_\\1}}", ev.format)
+            self.out.event_templates.append({"eventId": ev.name, "template": template})
 
     def param_values(self, rep: ReportDef) -> None:
         """``prm.VALUES`` about one parameter: one container per parameter."""
@@ -577,7 +591,7 @@ class _Builder:
             refs = self.fields_entries(ss, f"{short}_", rep.fields, f"report {rep.name}")
             self.container(ss, short, refs, self.pus_tm, self._selector(rep), rep.description)
 
-    def _selector(self, rep: ReportDef) -> list[tuple[str, int]]:
+    def _selector(self, rep: ReportDef) -> list[tuple[str, int | str]]:
         return [
             (self.ref("ccsds_apid"), rep.apid),
             (self.svc, rep.service),
