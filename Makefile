@@ -20,7 +20,7 @@ else
 PYTEST_MARK := not slow and not hil
 endif
 
-.PHONY: all sitl test test-all lint bench rtl-deps rtl-test hil-selftest venv clean help
+.PHONY: all sitl test test-all lint bench rtl-deps rtl-test hil-selftest venv clean help yamcs yamcs-deps
 
 help:
 	@echo "make sitl      run the default SITL mission into $(OUT)/ (report.html, summary.json)"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench     all benchmarks, JSON"
 	@echo "make rtl-test  cocotb tests of the Verilog blocks (installs iverilog as root)"
 	@echo "make hil-selftest  the HIL bench against a local board process over a pty pair"
+	@echo "make yamcs     Yamcs (pip extra) + the SITL satellite; prints the web UI address"
 
 venv: $(STAMP)
 
@@ -62,10 +63,27 @@ rtl-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) lint rtl-deps
+# Debian's chromium for the Yamcs web UI test (playwright drives it): apt-get when root.
+yamcs-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium not found and not root: the Yamcs browser test will skip"; \
+	  fi; \
+	fi
+
+# Yamcs (AGPL, a separate process) with the SITL satellite: docs/yamcs.md.
+yamcs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[yamcs]'
+	$(BIN)/gnomon yamcs run --sitl
+
+test: $(STAMP) lint rtl-deps yamcs-deps
 	$(BIN)/python -m pytest -q -m "$(PYTEST_MARK)"
 
-test-all: $(STAMP) rtl-deps
+test-all: $(STAMP) rtl-deps yamcs-deps
 	$(BIN)/python -m pytest -q -m "not hil"
 
 rtl-test: $(STAMP) rtl-deps

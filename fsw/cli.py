@@ -3,7 +3,7 @@
 They only parse arguments and call :mod:`fsw.main` (the flight process) or the
 dictionary generator; heavy imports happen inside the commands.
 
-- ``dict_app``: ``gnomon dict export --format json`` (``gnomon dict docs``, developer
+- ``dict_app``: ``gnomon dict export --format json|xtce`` (``gnomon dict docs``, developer
   tooling, is mounted on it by ``gnomon/cli.py`` from ``gnomon/docgen.py``);
 - ``fsw_app``: ``gnomon fsw sim`` (headless simulated run) and ``gnomon fsw run``
   (real time on a board, with the systemd watchdog).
@@ -33,30 +33,51 @@ def dict_group() -> None:
 
 
 @dict_app.command(
-    "export", epilog=examples("gnomon dict export", "gnomon dict export -o out/dict.json")
+    "export",
+    epilog=examples(
+        "gnomon dict export",
+        "gnomon dict export -o out/dict.json",
+        "gnomon dict export --format xtce -o out/gnomon.xml",
+    ),
 )
 def dict_export(
-    fmt: Annotated[str, typer.Option("--format", help="Output format (json).")] = "json",
+    ctx: typer.Context,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Output format: json, or xtce (XTCE 1.2 for Yamcs).")
+    ] = "json",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file.")] = None,
     indent: Annotated[int, typer.Option(help="JSON indentation (0: compact).")] = 2,
 ) -> None:
     """Print the dictionary of the default flight topology (commands, telemetry, events,
     parameters, report layouts, APIDs, time code)."""
-    if fmt.lower() != "json":
-        fail(f"unsupported format '{fmt}': only json is available")
+    # Other formats are conversions of the JSON that the ground side owns; `gnomon`
+    # hands them in through the context (the flight never imports the ground).
+    converters = dict((ctx.find_root().obj or {}).get("dict_formats", {}))
+    fmt = fmt.lower()
+    if fmt != "json" and fmt not in converters:
+        fail(f"unsupported format '{fmt}': use {', '.join(['json', *sorted(converters)])}")
     from fsw.app import build_flight
     from fsw.core.dictionary import build_dictionary
 
     d = build_dictionary(build_flight())
+    note = ""
+    if fmt == "json":
+        text = json.dumps(d, indent=indent or None) + "\n"
+    else:
+        text, note = converters[fmt](d)
     if out is None:
-        emit_json(d, indent=indent or None)
+        if fmt == "json":
+            emit_json(d, indent=indent or None)
+        else:
+            typer.echo(text, nl=False)
+            typer.echo(note, err=True)
         return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(d, indent=indent or None) + "\n", encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror}")
-    typer.echo(f"dictionary written to {out} ({d['content_hash']})", err=True)
+    typer.echo(f"dictionary written to {out} ({d['content_hash']}){note and ': ' + note}", err=True)
 
 
 @dict_app.command(

@@ -254,7 +254,7 @@ def _fly(fs: FlightSoftware, radio: RadioHost, link: str | None, duration_s: flo
             radio.downlink()
         return cycles
     try:
-        transport = open_link(link, role="spacecraft")
+        transport = open_link(link, role="spacecraft", tm_frame_len=radio.link.config.tm_frame_len)
     except LinkError as exc:
         raise StartupError(str(exc)) from exc
     log.info("flying on %s", link)

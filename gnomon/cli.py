@@ -73,6 +73,7 @@ MOUNTS: dict[str, Mount] = {
         "hil.eval.sched.cli", "sched_app", "Evaluate power-aware inference scheduling.", "sim"
     ),
     "bench": Mount("benchmarks.cli", "bench_app", "Benchmarks: each prints one JSON object."),
+    "yamcs": Mount("ground.yamcs.cli", "yamcs_app", "Fly from Yamcs: its configuration, a run."),
 }
 
 
@@ -182,8 +183,18 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def xtce_format(doc: dict[str, Any]) -> tuple[str, str]:
+    """``gnomon dict export --format xtce``: the XTCE text and a one-line summary."""
+    from ground.dictionary import Dictionary
+    from ground.yamcs.xtce import to_xtce
+
+    out = to_xtce(Dictionary(doc))
+    return out.xml, out.summary()
+
+
 @app.callback()
 def _gnomon(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False,
         "--version",
@@ -193,6 +204,7 @@ def _gnomon(
     ),
 ) -> None:
     """Gnomon: flight software for edge-AI satellites (SITL, HIL, ground, models)."""
+    ctx.obj = {"dict_formats": {"xtce": xtce_format}}
 
 
 dict_app.command("docs", epilog=DICT_DOCS_EXAMPLES)(dict_docs)

@@ -203,7 +203,7 @@ class GroundStation:
         if transport is None and self._relay is None:
             assert url is not None
             try:
-                transport = open_link(url, role="ground")
+                transport = open_link(url, role="ground", tm_frame_len=link_config.tm_frame_len)
             except LinkError as exc:
                 if self._claim is not None:
                     self._claim.release()

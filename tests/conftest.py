@@ -1,8 +1,15 @@
-"""Shared pytest configuration: the `--hil-port` option for tests on a real board."""
+"""Shared pytest configuration: the `--hil-port` option for tests on a real board, and
+the hypothesis profile (no per-example deadline: tests are never timed, and a loaded
+2-core machine takes 400 ms for an example that takes 20 ms alone; a failure prints the
+blob that reproduces it)."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("gnomon", deadline=None, print_blob=True)
+settings.load_profile("gnomon")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

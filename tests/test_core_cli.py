@@ -29,8 +29,12 @@ def test_dict_export_to_file(tmp_path: Path) -> None:
 def test_unsupported_format_is_a_one_line_error() -> None:
     res = CliRunner().invoke(dict_app, ["export", "--format", "xml"])
     assert res.exit_code == 2
-    assert res.stderr.strip() == "error: unsupported format 'xml': only json is available"
+    assert res.stderr.strip() == "error: unsupported format 'xml': use json"
     assert "Traceback" not in res.output
+    from gnomon.cli import app  # mounted in `gnomon`, the ground's formats are offered
+
+    res = CliRunner().invoke(app, ["dict", "export", "--format", "xml"])
+    assert res.stderr.strip() == "error: unsupported format 'xml': use json, xtce"
 
 
 def test_fsw_sim_json() -> None:

@@ -33,6 +33,7 @@ CHEAP_ARGS: dict[str, list[str]] = {
     "fsw sim": ["--seconds", "10"],
     "fsw provision": ["--storage", "{tmp}/provisioned"],
     "dev reqs": ["--root", "{root}"],
+    "yamcs config": ["--out", "{tmp}/yamcs"],
     "sitl": ["sitl-short", "--orbits", "0.02", "--out", "{tmp}/sitl"],
     "ground send": [
         "PING",

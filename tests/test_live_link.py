@@ -273,6 +273,7 @@ def _ping(station: GroundStation, timeout_s: float) -> tuple[CommandHandle, floa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 150 s of realtime flight, plus start-up on a loaded machine
 def test_pass_only_mode_works_as_documented(tmp_path: Path) -> None:
     """docs/sitl.md: `gnomon sitl --realtime --link ...` keeps the link up only in passes
     (the default scenario's first one starts 23 s in and lasts almost 6 minutes), with the

@@ -17,6 +17,7 @@ whose keys are public and for tests only)::
     spi = 1
     key_id = 1
     algorithm = "hmac-sha256"
+    auth_mask = "full"      # default "standard" (355.0-B, what Yamcs uses)
 
 The file's layout and every key's type and range are one schema, :class:`KeyFile`
 (msgspec Structs, read by :func:`fsw.configfile.load_toml`); the checks that span keys
@@ -45,7 +46,13 @@ from msgspec import Meta
 
 from fsw import configfile
 from fsw.ccsds.errors import ConfigError, SdlsError
-from fsw.ccsds.sdls import MacAlgorithm, SecurityAssociation
+from fsw.ccsds.sdls import (
+    STANDARD_MASK,
+    MacAlgorithm,
+    SecurityAssociation,
+    auth_mask,
+    parse_mask,
+)
 
 #: The repository's test key file. Its keys are public: never fly them.
 TEST_KEY_FILE = Path(__file__).parent / "testkeys" / "test_link.toml"
@@ -89,6 +96,13 @@ class SaEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     algorithm: MacAlgorithm = MacAlgorithm.HMAC_SHA256
     mac_len: int = 16
     window: int = 64
+    auth_mask: Annotated[
+        str,
+        Meta(
+            pattern="^(standard|full|([0-9A-Fa-f]{2})+)$",
+            description="standard, full, or the mask as hex digits",
+        ),
+    ] = STANDARD_MASK
 
 
 class SdlsTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -116,7 +130,7 @@ class KeyFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             recovery_spi=self.sdls.recovery_spi,
             recovery_key_id=self.sdls.recovery_key_id,
             security_associations=tuple(
-                SaConfig(sa.spi, sa.key_id, sa.algorithm.value, sa.mac_len, sa.window)
+                SaConfig(sa.spi, sa.key_id, sa.algorithm.value, sa.mac_len, sa.window, sa.auth_mask)
                 for sa in self.sdls.sa
             ),
             keys=tuple((k.id, bytes.fromhex(k.hex)) for k in self.sdls.keys),
@@ -125,13 +139,15 @@ class KeyFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 @dataclass(slots=True, frozen=True)
 class SaConfig:
-    """One security association as configured: which key, which algorithm."""
+    """One security association as configured: which key, which algorithm, which
+    authentication mask (``"standard"``, ``"full"`` or hex; :func:`fsw.ccsds.sdls.auth_mask`)."""
 
     spi: int
     key_id: int
     algorithm: str = MacAlgorithm.HMAC_SHA256.value
     mac_len: int = 16
     window: int = 64
+    auth_mask: str = STANDARD_MASK
 
 
 @dataclass(slots=True, frozen=True)
@@ -193,7 +209,8 @@ class LinkConfig:
             raise ConfigError(f"active_spi {self.active_spi} has no security association")
         for sa in self.security_associations:
             try:
-                self.make_sa(sa.spi)
+                made = self.make_sa(sa.spi)
+                auth_mask(made.auth_mask, made.algorithm, self.tc_header_len)
             except SdlsError as exc:
                 raise ConfigError(f"SA {sa.spi}: {exc.reason}") from None
         self._check_recovery(key_ids, spis)
@@ -217,6 +234,12 @@ class LinkConfig:
             self.make_recovery_sa()
         except SdlsError as exc:
             raise ConfigError(f"recovery key: {exc.reason}") from None
+
+    @property
+    def tc_header_len(self) -> int:
+        """Bytes of a TC frame before its data field: the primary header, and the
+        segment header when configured (what an SDLS authentication mask starts with)."""
+        return 5 + int(self.tc_segment_header)
 
     @property
     def sdls_enabled(self) -> bool:
@@ -246,6 +269,7 @@ class LinkConfig:
             algorithm=sa.algorithm,
             mac_len=sa.mac_len,
             window=sa.window,
+            auth_mask=parse_mask(sa.auth_mask),
         )
 
     def make_recovery_sa(self) -> SecurityAssociation | None:

@@ -7,9 +7,10 @@ A protected frame data field is::
 The sequence field is the anti-replay sequence number (ARSN, 4 bytes) for HMAC-SHA-256
 and AES-CMAC, and the 12-byte IV for AES-GCM (the IV is a counter and doubles as the
 ARSN, so a GCM nonce is never reused under one key). The MAC covers the frame header
-(passed as ``aad``), the security header and the data. The receiver keeps a sliding
-window of the last ``window`` sequence numbers it accepted and refuses repeats and
-numbers older than the window.
+(passed as ``aad``) and the security header, both ANDed with the SA's authentication
+mask (:func:`auth_mask`), then the data. The receiver keeps a sliding window of the last
+``window`` sequence numbers it accepted and refuses repeats and numbers older than the
+window; a fresh SA accepts sequence number 0 first (the first IV of a standard ground).
 
 >>> ground = SecurityAssociation(spi=1, key=bytes(32))
 >>> board = SecurityAssociation(spi=1, key=bytes(32))
@@ -39,6 +40,10 @@ from fsw.ccsds.errors import MacError, ReplayError, SdlsError, UnknownSpiError
 
 SPI_LEN = 2
 _SPI = struct.Struct(">H")
+
+#: The named authentication masks (docs/ccsds.md, "SDLS and standard grounds").
+STANDARD_MASK = "standard"
+FULL_MASK = "full"
 
 
 class MacAlgorithm(Enum):
@@ -79,6 +84,74 @@ def _check_key(algorithm: MacAlgorithm, key: bytes, mac_len: int) -> None:
             raise SdlsError(f"AES-GCM uses a 16-byte tag, not {mac_len}")
 
 
+def auth_mask(mask: str | bytes, algorithm: MacAlgorithm, header_len: int) -> bytes:
+    """The authentication mask over a TC frame's first ``header_len`` bytes (primary
+    header, then the segment header if any) plus the security header (SPI, sequence
+    number): what :class:`SecurityAssociation` ANDs with those bytes before the MAC.
+
+    ``"standard"`` is 355.0-B's default as a standard ground (Yamcs) applies it: the
+    VCID, the segment header and the SPI. The sequence number is authenticated too:
+    AES-GCM binds its IV as the nonce (its AAD carries zeros there, like Yamcs'), and for
+    HMAC/CMAC the ARSN stays in the MAC, else a recorded frame could be replayed under a
+    new number. ``"full"`` authenticates every header bit. Bytes: a mask of exactly that
+    length (the ARSN of HMAC/CMAC must stay all ones).
+
+    >>> auth_mask("standard", MacAlgorithm.AES_GCM, 6).hex()
+    '0000fc0000ffffff000000000000000000000000'
+    >>> auth_mask("full", MacAlgorithm.HMAC_SHA256, 5).hex()
+    'ffffffffffffffffffffff'
+    >>> auth_mask("standard", MacAlgorithm.AES_GCM, 3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fsw.ccsds.errors.SdlsError: the standard authentication mask needs a TC frame header ...
+    """
+    seq_len = algorithm.seq_len
+    total = header_len + SPI_LEN + seq_len
+    if isinstance(mask, bytes | bytearray):
+        if len(mask) != total:
+            raise SdlsError(
+                f"an authentication mask of {len(mask)} bytes does not fit this frame's "
+                f"{header_len}-byte header and {SPI_LEN + seq_len}-byte security header "
+                f"({total} bytes)"
+            )
+        if algorithm is not MacAlgorithm.AES_GCM and mask[header_len + SPI_LEN :] != (
+            b"\xff" * seq_len
+        ):
+            raise SdlsError(
+                "the mask must keep every bit of the ARSN (HMAC/CMAC): a frame whose "
+                "sequence number is not authenticated can be replayed under a new one"
+            )
+        return bytes(mask)
+    if mask == FULL_MASK:
+        return b"\xff" * total
+    if mask != STANDARD_MASK:
+        raise SdlsError(f"unknown authentication mask {mask!r} (use standard, full or hex)")
+    if header_len not in (5, 6):
+        raise SdlsError(
+            "the standard authentication mask needs a TC frame header (5 bytes, 6 with a "
+            f"segment header), not {header_len} bytes"
+        )
+    frame = b"\x00\x00\xfc\x00\x00" + b"\xff" * (header_len - 5)
+    seq = bytes(seq_len) if algorithm is MacAlgorithm.AES_GCM else b"\xff" * seq_len
+    return frame + b"\xff\xff" + seq
+
+
+def parse_mask(text: str) -> str | bytes:
+    """A key file's ``auth_mask``: ``"standard"``, ``"full"`` or hex digits.
+
+    >>> parse_mask("standard"), parse_mask("FFFF")
+    ('standard', b'\\xff\\xff')
+    """
+    if text.lower() in (STANDARD_MASK, FULL_MASK):
+        return text.lower()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise SdlsError(
+            f"authentication mask {text!r} is neither standard, full nor hex digits"
+        ) from None
+
+
 class SecurityAssociation:
     """One SDLS security association: a key, an algorithm, and sequence-number state.
 
@@ -92,8 +165,10 @@ class SecurityAssociation:
         "_bitmap",
         "_highest",
         "_key",
+        "_masks",
         "algorithm",
         "arsn",
+        "auth_mask",
         "mac_len",
         "spi",
         "stats",
@@ -108,6 +183,7 @@ class SecurityAssociation:
         mac_len: int = 16,
         window: int = 64,
         arsn: int = 0,
+        auth_mask: str | bytes = FULL_MASK,
     ) -> None:
         if not 1 <= spi <= 0xFFFE:
             raise SdlsError(f"SPI {spi} outside 1..65534")
@@ -120,9 +196,23 @@ class SecurityAssociation:
         self.window = window
         self._key = bytes(key)
         self._aead = AESGCM(self._key) if self.algorithm is MacAlgorithm.AES_GCM else None
+        if not isinstance(auth_mask, bytes | bytearray) and auth_mask not in (
+            STANDARD_MASK,
+            FULL_MASK,
+        ):
+            raise SdlsError(
+                f"unknown authentication mask {auth_mask!r} (use standard, full or hex)"
+            )
+        #: ``"standard"``, ``"full"`` or the mask's bytes (:func:`auth_mask`).
+        self.auth_mask: str | bytes = (
+            bytes(auth_mask) if isinstance(auth_mask, bytes | bytearray) else auth_mask
+        )
+        self._masks: dict[int, int] = {}  # header length -> mask as an integer
         self.arsn = arsn  # last sequence number used when sending
         self._highest = arsn  # highest sequence number accepted when receiving
-        self._bitmap = 1  # bit i: highest - i already accepted
+        # bit i: highest - i already accepted; a fresh SA has accepted nothing, so its
+        # first frame may carry sequence number 0 (a standard ground's first IV)
+        self._bitmap = 0 if arsn == 0 else 1
         self.stats: dict[str, int] = {"protected": 0, "verified": 0, "bad_mac": 0, "replays": 0}
 
     @property
@@ -172,6 +262,18 @@ class SecurityAssociation:
             return seq, ((self._bitmap << (seq - self._highest)) | 1) & mask
         return self._highest, self._bitmap | (1 << (self._highest - seq))
 
+    def _authenticated(self, prefix: bytes) -> bytes:
+        """The frame and security headers (``prefix``) as the MAC sees them: ANDed with
+        the authentication mask."""
+        if self.auth_mask == FULL_MASK:
+            return prefix
+        header_len = len(prefix) - SPI_LEN - self.algorithm.seq_len
+        mask = self._masks.get(header_len)
+        if mask is None:
+            mask = int.from_bytes(auth_mask(self.auth_mask, self.algorithm, header_len), "big")
+            self._masks[header_len] = mask
+        return (int.from_bytes(prefix, "big") & mask).to_bytes(len(prefix), "big")
+
     def _mac(self, message: bytes) -> bytes:
         if self.algorithm is MacAlgorithm.HMAC_SHA256:
             mac = crypto_hmac.HMAC(self._key, hashes.SHA256())
@@ -189,9 +291,10 @@ class SecurityAssociation:
         self.arsn += 1
         header = _SPI.pack(self.spi) + self.arsn.to_bytes(seq_len, "big")
         self.stats["protected"] += 1
+        signed = self._authenticated(aad + header)
         if self._aead is not None:
-            return header + self._aead.encrypt(header[SPI_LEN:], data, aad + header)
-        return header + data + self._mac(aad + header + data)
+            return header + self._aead.encrypt(header[SPI_LEN:], data, signed)
+        return header + data + self._mac(signed + data)
 
     def check(
         self, protected: bytes | bytearray | memoryview, aad: bytes = b""
@@ -223,16 +326,17 @@ class SecurityAssociation:
         hdr_len = SPI_LEN + seq_len
         header = raw[:hdr_len]
         seq = int.from_bytes(raw[SPI_LEN:hdr_len], "big")
+        signed = self._authenticated(aad + header)
         if self._aead is not None:
             try:
-                data = self._aead.decrypt(raw[SPI_LEN:hdr_len], raw[hdr_len:], aad + header)
+                data = self._aead.decrypt(raw[SPI_LEN:hdr_len], raw[hdr_len:], signed)
             except InvalidTag:
                 self.stats["bad_mac"] += 1
                 raise MacError(f"SA {self.spi}: AES-GCM tag does not match") from None
         else:
             data = raw[hdr_len : len(raw) - self.mac_len]
             mac = raw[len(raw) - self.mac_len :]
-            if not constant_time.bytes_eq(mac, self._mac(aad + header + data)):
+            if not constant_time.bytes_eq(mac, self._mac(signed + data)):
                 self.stats["bad_mac"] += 1
                 raise MacError(
                     f"SA {self.spi}: MAC does not match (forged, corrupted or wrong key)"
@@ -276,4 +380,12 @@ def peek_spi(protected: bytes | bytearray | memoryview) -> int:
     return int(_SPI.unpack_from(bytes(protected[:SPI_LEN]), 0)[0])
 
 
-__all__ = ["MacAlgorithm", "SecurityAssociation", "peek_spi"]
+__all__ = [
+    "FULL_MASK",
+    "STANDARD_MASK",
+    "MacAlgorithm",
+    "SecurityAssociation",
+    "auth_mask",
+    "parse_mask",
+    "peek_spi",
+]

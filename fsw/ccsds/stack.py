@@ -308,7 +308,9 @@ class SpacecraftLink:
 
         Every sequence number at or below an SA's highest counts as used from now on,
         whatever the saved window says: a frame that had not arrived before a reboot is
-        refused after it, like a replay (the ground sends a new one).
+        refused after it, like a replay (the ground sends a new one). An SA saved as
+        having accepted nothing yet (highest 0, bit 0 clear) stays fresh, so a standard
+        ground's first IV, 0, is still accepted.
         """
         keys: dict[int, bytes] = {}
         for saved in state.sas:
@@ -330,7 +332,8 @@ class SpacecraftLink:
                 if saved.key_id != self._key_ids[saved.spi]:
                     sa.rekey(keys[saved.spi])
                     self._key_ids[saved.spi] = saved.key_id
-                sa.restore(saved.highest)
+                if saved.highest or saved.bitmap & 1:
+                    sa.restore(saved.highest)
         self.farm.vr = state.farm_vr
 
     def _summary(self) -> str:

@@ -1,7 +1,10 @@
 """Byte transports for the space link: ``open_link(url, role)``.
 
 =================================  ==============================================
-``udp://host:port``                spacecraft binds, ground sends to it
+``udp://host:port``                spacecraft binds, ground sends to it, the
+                                   downlink answers the last sender
+``udp://host:port?tm=host:port``   fixed addresses each way; ``&mode=frame``: one
+                                   TM frame / one CLTU per datagram (Yamcs)
 ``tcp://host:port``                spacecraft listens, ground connects/reconnects
 ``serial:///dev/ttyUSB0?baud=N``   UART via pyserial, waits for and reopens the port
 ``loop://``                        receives what it sends (tests)
@@ -44,8 +47,13 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def open_link(url: str, role: str = "spacecraft") -> BaseTransport:
+def open_link(
+    url: str, role: str = "spacecraft", *, tm_frame_len: int | None = None
+) -> BaseTransport:
     """Open the transport ``url`` names, as the ``role`` end ("spacecraft" or "ground").
+
+    ``tm_frame_len`` (the link configuration's) lets a datagram link cut the downlink
+    into one TM frame per datagram (``udp://...?tm=...&mode=frame``, :mod:`fsw.link.datagram`).
 
     Raises :class:`LinkUrlError` for a URL it cannot use and :class:`LinkError` when a
     socket cannot be bound. A serial port that is not there yet is not an error: the
@@ -56,6 +64,10 @@ def open_link(url: str, role: str = "spacecraft") -> BaseTransport:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "loop":
         return loopback(url, role)
+    if scheme == "udp" and urlsplit(url).query:
+        from fsw.link.datagram import DatagramTransport
+
+        return DatagramTransport(url, role, tm_frame_len=tm_frame_len)
     if scheme == "udp":
         from fsw.link.udp import UdpTransport
 

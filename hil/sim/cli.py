@@ -20,11 +20,14 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gnomon.clikit import examples, fail
+
+if TYPE_CHECKING:
+    from fsw.ccsds.config import LinkConfig
 
 world_app = typer.Typer(
     help="The simulated world: orbit, Sun, eclipses, ground passes.",
@@ -249,6 +252,13 @@ def sitl_command(
             "instead of the scenario's RF channel.",
         ),
     ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Link configuration and key file (default: the public test keys, "
+            "fsw/ccsds/testkeys/test_link.toml).",
+        ),
+    ] = None,
 ) -> None:
     """Fly a simulated mission and write its report.
 
@@ -260,20 +270,44 @@ def sitl_command(
 
     Then `gnomon ground console --link udp://127.0.0.1:10025` flies a `--realtime` run.
     """
+    link_config = _link_config(key_file)
     if realtime:
         _realtime(
-            scenario, orbits, seed, link, duration, always_in_view, clean_link, seu_acceleration
+            scenario,
+            orbits,
+            seed,
+            link,
+            duration,
+            always_in_view,
+            clean_link,
+            seu_acceleration,
+            link_config,
         )
         return
     if link is not None:
         fail("--link needs --realtime")
     if clean_link or always_in_view:
         fail("--clean-link and --always-in-view go with --realtime")
-    summary = _fly_batch(scenario, orbits, seed, out, seu_acceleration, as_json)
+    summary = _fly_batch(scenario, orbits, seed, out, seu_acceleration, as_json, link_config)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         typer.echo(_summary_text(summary, out))
+
+
+def _link_config(key_file: Path | None) -> LinkConfig | None:
+    """The ``--key-file``'s link configuration (None: the SITL's default test keys)."""
+    if key_file is None:
+        return None
+    from fsw.ccsds.config import LinkConfig
+    from fsw.ccsds.errors import ConfigError
+
+    try:
+        return LinkConfig.load(key_file)
+    except ConfigError as exc:
+        fail(f"--key-file {key_file}: {exc}")
+    except OSError as exc:
+        fail(f"--key-file {key_file}: {exc.strerror or exc}")
 
 
 #: The help's examples of ``gnomon sitl`` (mount it with ``epilog=SITL_EXAMPLES``).
@@ -291,6 +325,7 @@ def _fly_batch(
     out: Path,
     seu_acceleration: float | None,
     as_json: bool,
+    link_config: LinkConfig | None = None,
 ) -> dict[str, Any]:
     """Fly the mission with a progress bar (on a terminal), write the report; the summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -334,6 +369,7 @@ def _fly_batch(
                 out_dir=out,
                 progress=progress,
                 seu_acceleration=seu_acceleration,
+                link_config=link_config,
             )
         write_report(result, out)
     except (ScenarioError, WorldError) as exc:
@@ -429,6 +465,7 @@ def _realtime(
     always_in_view: bool,
     clean_link: bool,
     seu_acceleration: float | None,
+    link_config: LinkConfig | None = None,
 ) -> None:
     import dataclasses
 
@@ -459,11 +496,11 @@ def _realtime(
                     downlink_bps=CLEAN_LINK_BPS,
                 ),
             )
-        sitl = Sitl(scenario, cfg, with_ground=False)
+        sitl = Sitl(scenario, cfg, with_ground=False, link_config=link_config)
     except (ScenarioError, WorldError) as exc:
         fail(str(exc))
     try:
-        transport = open_link(link, role="spacecraft")
+        transport = open_link(link, role="spacecraft", tm_frame_len=sitl.link_config.tm_frame_len)
     except LinkError as exc:
         fail(str(exc))
     passes = ", ".join(

@@ -586,6 +586,7 @@ def run_sitl(
     out_dir: Path | None = None,
     progress: ProgressFn | None = None,
     torch_threads: int | None = 1,
+    link_config: LinkConfig | None = None,
     **overrides: Any,
 ) -> SitlResult:
     """Run a SITL mission; with ``out_dir`` write summary.json and archive.sqlite there.
@@ -595,7 +596,8 @@ def run_sitl(
 
     ``torch_threads`` sets torch's CPU threads for the run (1: the int8 kernels on small
     batches are fastest single-threaded on a shared CPU; None leaves torch's setting).
-    ``overrides`` are ``[sitl]`` keys (e.g. ``seu_acceleration=0``).
+    ``overrides`` are ``[sitl]`` keys (e.g. ``seu_acceleration=0``); ``link_config``
+    replaces the test key file (``gnomon sitl --key-file``).
     """
     if torch_threads is not None:
         import torch
@@ -607,7 +609,7 @@ def run_sitl(
         stale = out_dir / "archive.sqlite"
         if stale.exists():
             stale.unlink()
-    sitl = Sitl(scenario, cfg, out_dir=out_dir)
+    sitl = Sitl(scenario, cfg, out_dir=out_dir, link_config=link_config)
     result = sitl.run(progress)
     if out_dir is not None:
         (out_dir / "summary.json").write_text(
