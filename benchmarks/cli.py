@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gnomon.clikit import emit_json, examples, fail_needs_extra, missing_third_party
+from gnomon.clikit import emit_json, examples, fail, fail_needs_extra, missing_third_party
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints one JSON object with its measured figures.",
@@ -66,10 +66,27 @@ def bench_ccsds_cmd(as_json: JsonFlag = False) -> None:
     _run_bench("ccsds", as_json)
 
 
-@bench_app.command("runtime")
-def bench_runtime_cmd(as_json: JsonFlag = False) -> None:
+@bench_app.command(
+    "runtime",
+    epilog=examples("gnomon bench runtime --json", "gnomon bench runtime --kernels int_mm --json"),
+)
+def bench_runtime_cmd(
+    as_json: JsonFlag = False,
+    kernels: Annotated[
+        str, typer.Option(help="auto (timed per machine) or one kernel for every layer.")
+    ] = "auto",
+) -> None:
     """int8 runtime latency and accuracy beside fp32 eager and torch's own int8 path."""
-    _run_bench("runtime", as_json)
+    from fsw.ai.kernels import KERNEL_OPTIONS
+
+    if kernels not in KERNEL_OPTIONS:
+        fail(f"unknown kernel {kernels!r}: use one of {', '.join(KERNEL_OPTIONS)}")
+    if kernels == "auto":
+        _run_bench("runtime", as_json)
+        return
+    from benchmarks.runtime import bench_runtime
+
+    emit_json(bench_runtime(kernels=kernels), indent=None if as_json else 2)
 
 
 @bench_app.command("scrub")

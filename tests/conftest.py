@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
+
+#: The int8 runtime caches its per-machine kernel choice (fsw/ai/kernels.py); tests keep it
+#: in a file of their own instead of the user's cache dir. Subprocesses inherit it.
+_KERNEL_CACHE_DIR = tempfile.TemporaryDirectory(prefix="gnomon-test-kernels-")
+os.environ.setdefault("GNOMON_KERNEL_CACHE", str(Path(_KERNEL_CACHE_DIR.name) / "kernels.json"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -19,15 +19,15 @@ seen by the next inference and by the next scrub alike.
 Arithmetic. Activations are unsigned 7-bit integers (0..127, the range x86 int8 kernels
 use to avoid saturation), weights are per-output-channel symmetric int8, accumulators are
 exact integers, and each layer requantizes with a per-channel multiplier, rounds half to
-even and clamps to the calibrated range (the Ranger-style bound). Two kernel back-ends
-give bit-identical results:
+even and clamps to the calibrated range (the Ranger-style bound).
 
-* ``"sgemm"`` (default): the integer operands are widened to float32 per call and the
-  product runs on torch's float GEMM/convolution. Every partial sum stays below 2**24 (the
-  exporter enforces it), so float32 holds it exactly: the result is the integer result.
-* ``"int_mm"``: ``torch._int_mm`` on int8 operands with the weight matrix read in place
-  from the arena. On CPUs without VNNI torch runs this as a scalar loop (20-30x slower);
-  it is the reference the tests compare ``"sgemm"`` against.
+Kernels (:mod:`fsw.ai.kernels`). Every candidate reads the int8 weights in place from the
+arena and returns the exact integer accumulator, so outputs are bit-identical whichever
+runs. With ``kernels="auto"`` (default) each layer gets the fastest exact candidate for
+this machine, timed at load on the layer's real shapes (batch 1 and 32 for an image
+model) and cached per CPU model and torch version; ``kernels="widen"`` (float32 GEMM on
+widened operands), ``"int_mm"``, ``"int_mm_t"`` (``torch._int_mm``, both orientations) or
+their ``*_strided`` im2col variants force one kernel everywhere.
 """
 
 from __future__ import annotations
@@ -40,25 +40,29 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-from torch.nn import functional
 
 from fsw.ai import gnm
+from fsw.ai import kernels as kern
 from fsw.ai.crc import crc32c, crc32c_buffer
 from fsw.ai.errors import AiError, ModelDisabledError, ModelIntegrityError
 
 log = logging.getLogger(__name__)
 
-KERNELS = ("sgemm", "int_mm")
+KERNELS = kern.KERNEL_OPTIONS
+#: Batch sizes an image model's kernels are timed at (the nearest one is used at run time).
+PLAN_BATCHES = (1, 32)
 GROUP_BLOCKS = 16  # a fast scrub checks 16 blocks with one CRC, then localises on mismatch
 DEFAULT_SCRUB_BUDGET_BYTES = gnm.BLOCK_SIZE  # one block per inference: the default policy
 
 ActivationHook = Callable[[str, str, torch.Tensor], None]  # (op name, op kind, value)
 EventSink = Callable[["AiEvent"], None]
 PathLike = str | Path
+#: ``None``: the default cache file (``fsw.ai.kernels.default_cache_path``); ``False``: none.
+CacheOption = PathLike | Literal[False] | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -146,9 +150,9 @@ class _Step:
         "name",
         "output",
         "padding",
+        "plan",
         "stride",
         "weight",
-        "weight_kn",
     )
 
     def __init__(self, op: gnm.OpSpec, views: dict[str, torch.Tensor]) -> None:
@@ -164,10 +168,7 @@ class _Step:
         self.clamp_lo, self.clamp_hi = float(clamp[0]), float(clamp[1])
         self.stride = tuple(op.attrs.get("stride", (1, 1)))
         self.padding = tuple(op.attrs.get("padding", (0, 0)))
-        # (K, Cout) view of the conv/linear weight for torch._int_mm: no copy.
-        self.weight_kn = (
-            self.weight.reshape(self.weight.shape[0], -1).t() if self.weight is not None else None
-        )
+        self.plan = kern.LayerPlan([(1, "widen")])  # replaced by the load-time choice
 
 
 class Runtime:
@@ -180,10 +181,11 @@ class Runtime:
         golden_paths: Sequence[PathLike] = (),
         name: str | None = None,
         on_event: EventSink | None = None,
-        kernels: str = "sgemm",
+        kernels: str = "auto",
+        kernel_cache: CacheOption = None,
     ) -> None:
         if kernels not in KERNELS:
-            raise AiError(f"unknown kernel back-end {kernels!r}: use one of {', '.join(KERNELS)}")
+            raise AiError(f"unknown kernel {kernels!r}: use one of {', '.join(KERNELS)}")
         h = model.header
         self.graph = model.graph
         self.name = name or model.graph.name
@@ -218,6 +220,7 @@ class Runtime:
         self._enabled = True
         self._unrepaired: set[int] = set()
         self._hooks: list[ActivationHook] = []
+        self._input_probe: Callable[[str, str, torch.Tensor], None] | None = None
         self.clip_activations = True
         self._views = self._make_views()
         self._steps = [self._compile(op) for op in self.graph.ops]
@@ -231,6 +234,9 @@ class Runtime:
             "unrepairable": 0,
         }
         self._check_runnable()
+        self.kernel_records: tuple[kern.PlanRecord, ...] = ()
+        self.kernel_cache: kern.KernelCache | None = None
+        self._plan_kernels(kernels, kernel_cache)
 
     def _check_runnable(self) -> None:
         """Refuse a graph whose data flow or shapes do not fit (checked once, on a zero tile)."""
@@ -259,6 +265,68 @@ class Runtime:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ModelIntegrityError("graph", f"graph cannot run: {first}") from None
 
+    def _plan_inputs(self) -> list[torch.Tensor]:
+        """Example inputs at the batch sizes the kernels are timed for."""
+        shape = list(self._input_shape)
+        out = []
+        for n in PLAN_BATCHES:
+            out.append(torch.zeros([n if d == -1 else d for d in shape]))
+        return out
+
+    def _gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
+        """Every conv/linear layer with the input shape it sees at each planned batch."""
+        seen: list[tuple[str, kern.GemmLayer]] = []
+        by_name = {st.name: st for st in self._steps}
+
+        def record(name: str, kind: str, a: torch.Tensor) -> None:
+            st = by_name[name]
+            assert st.weight is not None
+            if kind == "conv2d":
+                layer = kern.GemmLayer(
+                    "conv2d", st.weight, st.bias, tuple(a.shape), st.stride, st.padding
+                )
+            else:
+                layer = kern.GemmLayer("linear", st.weight, st.bias, tuple(a.shape))
+            seen.append((name, layer))
+
+        self._input_probe = record
+        try:
+            for x in self._plan_inputs():
+                self._run(x)
+        finally:
+            self._input_probe = None
+        return seen
+
+    def _plan_kernels(self, kernels: str, cache_option: CacheOption) -> None:
+        """Choose every layer's kernel (timed, cached or forced); see :mod:`fsw.ai.kernels`."""
+        layers = self._gemm_layers()
+        cache = None
+        if kernels == "auto" and cache_option is not False:
+            path = kern.default_cache_path() if cache_option is None else Path(cache_option)
+            cache = kern.KernelCache.open(path)
+        plans, records = kern.plan_layers(layers, forced=kernels, cache=cache)
+        for st in self._steps:
+            if st.name in plans:
+                st.plan = plans[st.name]
+        self.kernel_records = tuple(records)
+        self.kernel_cache = cache
+
+    def kernel_choices(self) -> dict[str, dict[str, Any]]:
+        """Per layer and planned row count: the kernel, where the choice came from, the times.
+
+        >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm", kernels="widen")
+        >>> rt.kernel_choices()["conv1"]["M=256"]["kernel"]
+        'widen'
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.kernel_records:
+            out.setdefault(r.op, {})[f"M={r.rows}"] = {
+                "kernel": r.kernel,
+                "source": r.source,
+                **{k: v for k, v in r.timing.items() if k not in ("kernel", "rows")},
+            }
+        return out
+
     # --- construction -------------------------------------------------------------------
 
     @classmethod
@@ -270,7 +338,8 @@ class Runtime:
         hmac_key: bytes | None = None,
         name: str | None = None,
         on_event: EventSink | None = None,
-        kernels: str = "sgemm",
+        kernels: str = "auto",
+        kernel_cache: CacheOption = None,
     ) -> Runtime:
         """Verify ``path`` completely and load it.
 
@@ -290,7 +359,12 @@ class Runtime:
                 e.region, f"{p.name}: {e.detail}", block=e.block, offset=e.offset
             ) from None
         return cls(
-            model, golden_paths=(p, *golden_paths), name=name, on_event=on_event, kernels=kernels
+            model,
+            golden_paths=(p, *golden_paths),
+            name=name,
+            on_event=on_event,
+            kernels=kernels,
+            kernel_cache=kernel_cache,
         )
 
     @classmethod
@@ -302,7 +376,8 @@ class Runtime:
         hmac_key: bytes | None = None,
         name: str | None = None,
         on_event: EventSink | None = None,
-        kernels: str = "sgemm",
+        kernels: str = "auto",
+        kernel_cache: CacheOption = None,
     ) -> Runtime:
         """Like :meth:`load` for a file already in memory (repairs use ``golden_paths``)."""
         return cls(
@@ -311,6 +386,7 @@ class Runtime:
             name=name,
             on_event=on_event,
             kernels=kernels,
+            kernel_cache=kernel_cache,
         )
 
     def _make_views(self) -> dict[str, torch.Tensor]:
@@ -431,6 +507,7 @@ class Runtime:
             for st in self._steps:
                 cur = self._exec(st, env[st.input])
                 if self._hooks:
+                    cur = cur.contiguous()  # hooks may edit a flat view in place
                     for hook in self._hooks:
                         hook(st.name, st.kind, cur)
                     if self.clip_activations:
@@ -446,39 +523,22 @@ class Runtime:
         if st.kind == "avgpool_global":
             return a.mean(dim=(2, 3)).round_()
         assert st.weight is not None and st.bias is not None and st.mult is not None
+        if self._input_probe is not None:
+            self._input_probe(st.name, st.kind, a)
         if st.kind == "conv2d":
-            if self.kernels == "sgemm":
-                acc = functional.conv2d(
-                    a, st.weight.float(), st.bias.float(), st.stride, st.padding
-                )
-            else:
-                acc = self._conv_int_mm(st, a)
+            n, _, h, w = a.shape
+            kh, kw = st.weight.shape[2], st.weight.shape[3]
+            rows = n * ((h + 2 * st.padding[0] - kh) // st.stride[0] + 1)
+            rows *= (w + 2 * st.padding[1] - kw) // st.stride[1] + 1
+            acc = kern.conv_acc(st.plan.pick(rows), a, st.weight, st.bias, st.stride, st.padding)
             acc.mul_(st.mult.view(1, -1, 1, 1))
             return acc.round_().clamp_(st.clamp_lo, st.clamp_hi)
         # linear: float logits, clipped to the calibrated output range
-        if self.kernels == "sgemm":
-            acc = functional.linear(a, st.weight.float(), st.bias.float())
-        else:
-            assert st.weight_kn is not None
-            acc = (torch._int_mm(a.to(torch.int8), st.weight_kn) + st.bias).float()
+        acc = kern.linear_acc(st.plan.pick(a.shape[0]), a, st.weight, st.bias)
         acc.mul_(st.mult)
         assert st.clip is not None
         # NaN (possible only from a corrupted float scale) becomes 0, then the Ranger clip.
         return torch.maximum(torch.minimum(acc.nan_to_num_(0.0), st.clip[1]), st.clip[0])
-
-    @staticmethod
-    def _conv_int_mm(st: _Step, a: torch.Tensor) -> torch.Tensor:
-        assert st.weight is not None and st.weight_kn is not None and st.bias is not None
-        n, _, h, w = a.shape
-        cout, _, kh, kw = st.weight.shape
-        sh, sw = st.stride
-        ph, pw = st.padding
-        ho = (h + 2 * ph - kh) // sh + 1
-        wo = (w + 2 * pw - kw) // sw + 1
-        cols = functional.unfold(a, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (N, K, L)
-        cols = cols.transpose(1, 2).reshape(n * ho * wo, -1).to(torch.int8)
-        acc = torch._int_mm(cols, st.weight_kn) + st.bias
-        return acc.float().view(n, ho * wo, cout).transpose(1, 2).reshape(n, cout, ho, wo)
 
     def _reclip(self, st: _Step, t: torch.Tensor) -> None:
         if st.kind == "linear":
