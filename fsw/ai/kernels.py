@@ -61,6 +61,8 @@ EXACT_LIMIT = 1 << 24  # float32 holds every integer below this exactly
 PROBE_ROWS = 256
 #: A candidate slower than this factor times the best in the probe round is dropped.
 PROBE_DROP_FACTOR = 3.0
+#: Another kernel must beat ``widen`` by more than this share to be chosen (timing noise).
+TIE_MARGIN = 0.05
 CACHE_ENV = "GNOMON_KERNEL_CACHE"
 CACHE_VERSION = 1
 #: CPU features that decide which int8 kernels are fast (read from /proc/cpuinfo).
@@ -77,6 +79,12 @@ def _k_chunk(bias_bound: int) -> int:
     return max(1, (EXACT_LIMIT - 1 - bias_bound) // (CODE_MAX * CODE_MAX))
 
 
+#: The exporters keep every int32 bias within this bound (models/quantize.py BIAS_LIMIT).
+BIAS_BOUND = 1 << 22
+_K_CHUNK = _k_chunk(0)  # 1040
+_K_CHUNK_BIAS = _k_chunk(BIAS_BOUND)  # 780
+
+
 def linear_acc(
     kernel: str, a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
@@ -84,9 +92,9 @@ def linear_acc(
 
     ``a`` may be float32 holding integers or int8; ``bias`` is int32 (N,) or ``None``.
     """
-    _check_kernel(kernel)
     if kernel == "widen":
         return _linear_widen(a, w, bias)
+    _check_kernel(kernel)
     a8 = a if a.dtype == torch.int8 else a.to(torch.int8)
     if kernel.startswith("int_mm_t"):
         acc = torch._int_mm(w, a8.t()).t()
@@ -100,13 +108,12 @@ def linear_acc(
 def _linear_widen(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     k = w.shape[1]
     af = a if a.dtype == torch.float32 else a.float()
-    b_bound = int(bias.abs().max()) if bias is not None and bias.numel() else 0
-    if k <= _k_chunk(b_bound):
+    if k <= (_K_CHUNK_BIAS if bias is not None else _K_CHUNK):
         wf = w.float()
         if bias is None:
             return af @ wf.t()
         return torch.addmm(bias.float(), af, wf.t())
-    step = _k_chunk(0)
+    step = _K_CHUNK
     acc: torch.Tensor | None = None
     for lo in range(0, k, step):
         part = (af[:, lo : lo + step] @ w[:, lo : lo + step].float().t()).to(torch.int32)
@@ -126,9 +133,9 @@ def conv_acc(
     padding: tuple[int, ...],
 ) -> torch.Tensor:
     """``float32(conv2d(a, w) + bias)`` computed exactly; ``a`` (N, C, H, W) integer codes."""
-    _check_kernel(kernel)
     if kernel == "widen":
         return functional.conv2d(a, w.float(), bias.float(), stride, padding)
+    _check_kernel(kernel)
     n, _, h, wd = a.shape
     cout, _, kh, kw = w.shape
     sh, sw = stride
@@ -422,7 +429,8 @@ def choose(layer: GemmLayer, *, repeats: int = 5) -> Timing:
     :func:`reference_conv` on random codes is refused (logged). A first round on at most
     :data:`PROBE_ROWS` rows (an eighth of the batch for a convolution) drops candidates
     more than :data:`PROBE_DROP_FACTOR` times slower than the best, so a scalar int8 loop
-    costs little to rule out; the survivors are timed at the real shape.
+    costs little to rule out; the survivors are timed at the real shape. ``widen`` is kept
+    unless another kernel beats it by more than :data:`TIE_MARGIN`.
     """
     refused: dict[str, str] = {}
     probe: dict[str, float] = {}
@@ -453,8 +461,11 @@ def choose(layer: GemmLayer, *, repeats: int = 5) -> Timing:
     probe_rows = GemmLayer(
         layer.kind, layer.weight, layer.bias, tuple(a_probe.shape), layer.stride, layer.padding
     ).rows
+    fastest = min(survivors, key=lambda k: times[k])
+    if "widen" in times and times["widen"] <= (1.0 + TIE_MARGIN) * times[fastest]:
+        fastest = "widen"  # within timing noise: keep the kernel that needs no int8 GEMM
     return Timing(
-        kernel=min(survivors, key=lambda k: times[k]),
+        kernel=fastest,
         rows=layer.rows,
         times_ms=times,
         probe_rows=probe_rows,
@@ -468,23 +479,36 @@ class LayerPlan:
     """The kernel of one layer for each planned number of rows M (nearest M wins)."""
 
     by_rows: list[tuple[int, str]] = field(default_factory=list)
+    _bounds: tuple[tuple[float, str], ...] = ()  # (upper M bound, kernel), geometric midpoints
+    _last: str = "widen"
+
+    def __post_init__(self) -> None:
+        self._index()
 
     def add(self, rows: int, kernel: str) -> None:
         self.by_rows = sorted({**dict(self.by_rows), rows: kernel}.items())
+        self._index()
+
+    def _index(self) -> None:
+        rows = self.by_rows
+        self._bounds = tuple(
+            (math.sqrt(max(m, 1) * max(rows[i + 1][0], 1)), k)
+            for i, (m, k) in enumerate(rows[:-1])
+            if any(k2 != k for _, k2 in rows[i + 1 :])
+        )
+        self._last = rows[-1][1] if rows else "widen"
+
+    @property
+    def fixed(self) -> str | None:
+        """The one kernel of a layer whose plan does not depend on M, else ``None``."""
+        return None if self._bounds else self._last
 
     def pick(self, rows: int) -> str:
         """The kernel planned for the M nearest ``rows`` (on a log scale)."""
-        if len(self.by_rows) == 1:
-            return self.by_rows[0][1]
-        best = self.by_rows[0]
-        for m, k in self.by_rows:
-            if abs(_log2(m) - _log2(rows)) < abs(_log2(best[0]) - _log2(rows)):
-                best = (m, k)
-        return best[1]
-
-
-def _log2(x: int) -> float:
-    return math.log2(max(x, 1))
+        for bound, k in self._bounds:
+            if rows < bound:
+                return k
+        return self._last
 
 
 @dataclass(slots=True, frozen=True)

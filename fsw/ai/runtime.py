@@ -46,8 +46,9 @@ import numpy as np
 import torch
 
 from fsw.ai import gnm
+from fsw.ai import golden as gold
 from fsw.ai import kernels as kern
-from fsw.ai.crc import crc32c, crc32c_buffer
+from fsw.ai.crc import crc32c_buffer
 from fsw.ai.errors import AiError, ModelDisabledError, ModelIntegrityError
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class AiEvent:
     """Something an operator must hear about.
 
     ``kind`` is one of ``block_repaired``, ``block_unrepairable``, ``model_disabled``,
-    ``model_enabled``, ``table_repaired``.
+    ``model_enabled``, ``table_repaired``, and for the golden copies on storage
+    ``golden_bad``, ``golden_healed``, ``golden_unhealable``.
     """
 
     kind: str
@@ -195,7 +197,9 @@ class Runtime:
         self.block_size = h.block_size
         self.arena_blocks = h.n_blocks
         self.arena_bytes = h.arena_size
-        self.golden_paths: tuple[Path, ...] = tuple(Path(p) for p in golden_paths)
+        self.golden_paths: tuple[Path, ...] = gold.copies_for([Path(p) for p in golden_paths])
+        self._arena_offset = h.arena_offset
+        self._fmap = gold.FileMap.of(model.data)
         self.on_event = on_event
         # The arena: one anonymous page-aligned mapping, the only copy of the weights.
         pages = max(1, -(-h.arena_size // mmap.PAGESIZE))
@@ -233,6 +237,7 @@ class Runtime:
             "repaired": 0,
             "unrepairable": 0,
         }
+        self.golden = gold.GoldenSet(self._fmap, self.golden_paths, self._ram_block)
         self._check_runnable()
         self.kernel_records: tuple[kern.PlanRecord, ...] = ()
         self.kernel_cache: kern.KernelCache | None = None
@@ -525,16 +530,13 @@ class Runtime:
         assert st.weight is not None and st.bias is not None and st.mult is not None
         if self._input_probe is not None:
             self._input_probe(st.name, st.kind, a)
+        kernel = st.plan.fixed or st.plan.pick(_rows(st, a))
         if st.kind == "conv2d":
-            n, _, h, w = a.shape
-            kh, kw = st.weight.shape[2], st.weight.shape[3]
-            rows = n * ((h + 2 * st.padding[0] - kh) // st.stride[0] + 1)
-            rows *= (w + 2 * st.padding[1] - kw) // st.stride[1] + 1
-            acc = kern.conv_acc(st.plan.pick(rows), a, st.weight, st.bias, st.stride, st.padding)
+            acc = kern.conv_acc(kernel, a, st.weight, st.bias, st.stride, st.padding)
             acc.mul_(st.mult.view(1, -1, 1, 1))
             return acc.round_().clamp_(st.clamp_lo, st.clamp_hi)
         # linear: float logits, clipped to the calibrated output range
-        acc = kern.linear_acc(st.plan.pick(a.shape[0]), a, st.weight, st.bias)
+        acc = kern.linear_acc(kernel, a, st.weight, st.bias)
         acc.mul_(st.mult)
         assert st.clip is not None
         # NaN (possible only from a corrupted float scale) becomes 0, then the Ranger clip.
@@ -711,7 +713,9 @@ class Runtime:
     def _emit(self, kind: str, block: int | None, detail: str) -> AiEvent:
         ev = AiEvent(kind=kind, model=self.name, block=block, detail=detail)
         log.log(
-            logging.INFO if kind in ("block_repaired", "model_enabled") else logging.WARNING,
+            logging.INFO
+            if kind in ("block_repaired", "model_enabled", "golden_healed")
+            else logging.WARNING,
             "%s: %s",
             self.name,
             detail,
@@ -723,43 +727,21 @@ class Runtime:
     def _sources(self, override: Sequence[PathLike] | None) -> tuple[Path, ...]:
         return self.golden_paths if override is None else tuple(Path(p) for p in override)
 
-    def _read_golden_header(self, path: Path, f: Any) -> gnm.Header | None:
-        try:
-            h = gnm.Header.decode(f.read(gnm.HEADER_SIZE))
-        except ModelIntegrityError as e:
-            log.warning("%s: golden file %s unusable: %s", self.name, path, e)
-            return None
-        if (h.block_size, h.n_blocks, h.arena_size) != (
-            self.block_size,
-            self.arena_blocks,
-            self.arena_bytes,
-        ):
-            log.warning("%s: golden file %s is a different model (geometry)", self.name, path)
-            return None
-        return h
-
     def _fetch_block(self, i: int, sources: Sequence[Path]) -> Path | None:
-        """Copy block ``i`` from the first golden source whose copy verifies; its path."""
+        """Copy block ``i`` from the first golden source whose copy verifies; its path.
+
+        The block is read at the offset of this model's verified file and accepted only
+        if its CRC matches, so a golden copy with a damaged header still serves.
+        """
         lo = i * self.block_size
         size = min(self.block_size, self.arena_bytes - lo)
-        for path in sources:
-            try:
-                with path.open("rb") as f:
-                    h = self._read_golden_header(path, f)
-                    if h is None:
-                        continue
-                    f.seek(h.arena_offset + lo)
-                    data = f.read(size)
-            except OSError as e:
-                log.warning("%s: cannot read golden file %s: %s", self.name, path, e)
-                continue
-            if len(data) == size and crc32c(data) == self._table[i]:
-                self._mm[lo : lo + size] = data
-                if crc32c_buffer(self._blocks[i]) == self._table[i]:
-                    return path
-            else:
-                log.warning("%s: block %d of golden %s fails its CRC", self.name, i, path)
-        return None
+        seg = gold.Segment("arena", self._arena_offset + lo, size, self._table[i], i)
+        found = gold.read_segment(sources, seg)
+        if found is None:
+            log.warning("%s: no golden copy of block %d verifies", self.name, i)
+            return None
+        self._mm[lo : lo + size] = found[0]
+        return found[1] if crc32c_buffer(self._blocks[i]) == self._table[i] else None
 
     def _check_table(self, *, repair: bool, sources: Sequence[PathLike] | None = None) -> bool:
         """Check the RAM copy of the CRC table; reload it from a golden file if hit.
@@ -769,18 +751,11 @@ class Runtime:
         if crc32c_buffer(self._table) == self._table_crc:
             return False
         if repair:
-            for path in self._sources(sources):
-                try:
-                    with path.open("rb") as f:
-                        h = self._read_golden_header(path, f)
-                        if h is None:
-                            continue
-                        f.seek(0)
-                        data = f.read(h.file_size)
-                except OSError:
-                    continue
-                for off in (h.table_a_offset, h.table_b_offset):  # second copy on failure
-                    t = gnm.read_table(data, off, h.n_blocks)
+            tables = [s for s in self._fmap.segments if s.region in ("table-a", "table-b")]
+            for seg in tables:  # copy A of every source first, then copy B
+                found = gold.read_segment(self._sources(sources), seg)
+                if found is not None:
+                    t = gnm.read_table(found[0], 0, self.arena_blocks)
                     if t is not None:
                         self._table = _u32_array(t)
                         self._table_crc = crc32c_buffer(self._table)
@@ -790,6 +765,39 @@ class Runtime:
             "table", "CRC table in RAM is damaged and no golden copy verifies"
         )
 
+    # --- golden copies -------------------------------------------------------------------------
+
+    def _ram_block(self, i: int) -> bytes | None:
+        """Arena block ``i`` from RAM if it verifies (a source for healing a golden copy)."""
+        blk = self._blocks[i]
+        return bytes(blk) if crc32c_buffer(blk) == self._table[i] else None
+
+    def check_golden(self, budget_bytes: int | None = None) -> gold.GoldenReport:
+        """Check the next ``budget_bytes`` of the golden copies and heal what is bad.
+
+        ``None`` checks every copy whole. Each bad segment of a copy (a header bit, a
+        block, a table...) is rewritten from another copy or the verified RAM arena,
+        with a ``golden_bad`` event and then ``golden_healed`` or ``golden_unhealable``.
+        """
+        if budget_bytes is not None and budget_bytes < 0:
+            raise AiError(f"golden check budget must be >= 0 bytes, got {budget_bytes}")
+        rep = self.golden.check(budget_bytes)
+        for f in rep.findings:
+            self._emit("golden_bad", None, f"golden copy {f.path}: {f.what} is damaged")
+            if f.healed:
+                self._emit(
+                    "golden_healed",
+                    None,
+                    f"golden copy {f.path}: {f.what} rewritten from {f.source}",
+                )
+            else:
+                self._emit(
+                    "golden_unhealable",
+                    None,
+                    f"golden copy {f.path}: {f.what} not rewritten (no good source or read-only)",
+                )
+        return rep
+
     def _refresh_groups(self, groups: Iterable[int]) -> None:
         """Recompute group CRCs, but only of groups whose every block verifies."""
         for g in set(groups):
@@ -798,6 +806,17 @@ class Runtime:
                 for i in range(g * GROUP_BLOCKS, (g + 1) * GROUP_BLOCKS)
             ):
                 self._group_crc[g] = crc32c_buffer(self._group_views[g])
+
+
+def _rows(st: _Step, a: torch.Tensor) -> int:
+    """M, the rows of the GEMM a conv2d or linear step runs on input ``a``."""
+    if st.kind != "conv2d":
+        return int(math.prod(a.shape[:-1]))
+    assert st.weight is not None
+    n, _, h, w = a.shape
+    kh, kw = st.weight.shape[2], st.weight.shape[3]
+    ho = (h + 2 * st.padding[0] - kh) // st.stride[0] + 1
+    return int(n * ho * ((w + 2 * st.padding[1] - kw) // st.stride[1] + 1))
 
 
 def _u32_array(values: np.ndarray) -> array[int]:
