@@ -120,6 +120,51 @@ def train_cmd(
 
 
 @model_app.command(
+    "build",
+    epilog=examples("gnomon model build minilm", "gnomon model build minilm --out /tmp/models"),
+)
+def build_cmd(
+    name: Annotated[str, typer.Argument(help="The model to build: minilm.")],
+    out: Annotated[Path, typer.Option(help="Directory for the artifact.")] = DEFAULT_OUT,
+    json_out: JsonFlag = False,
+) -> None:
+    """Build a pretrained model's int8 .gnm from an installed package (deterministic bytes)."""
+    import hashlib
+    import time
+
+    from models.errors import ModelError
+
+    if name != "minilm":
+        fail(f"unknown model {name!r}: 'minilm' (all-MiniLM-L6-v2) is the one to build")
+    from models.minilm import build
+
+    t0 = time.perf_counter()
+    try:
+        path = build(out)
+    except ModelError as e:
+        fail(str(e))
+    data = path.read_bytes()
+    from fsw.ai import gnm
+
+    h = gnm.Header.decode(data)
+    info = {
+        "file": str(path),
+        "bytes": len(data),
+        "arena_bytes": h.arena_size,
+        "blocks": h.n_blocks,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if json_out:
+        emit_json(info, indent=2)
+    else:
+        _out.print(
+            f"wrote {path} ({info['bytes']} bytes, arena {h.arena_size} bytes in "
+            f"{h.n_blocks} blocks)\nsha256 {info['sha256']}"
+        )
+
+
+@model_app.command(
     "verify",
     epilog=examples(
         "gnomon model verify fsw/ai/artifacts/cloudnet-s.gnm",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_file_map_covers_every_byte_once() -> None:
     fmap = FileMap.of(data)
     spans = sorted((s.offset, s.offset + s.size) for s in fmap.segments)
     assert spans[0][0] == 0 and spans[-1][1] == len(data)
-    assert all(x[1] == y[0] for x, y in zip(spans, spans[1:], strict=False))
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(spans))
     for off in (0, 100, len(data) - 1):
         bad = bytearray(data)
         bad[off] ^= 1

@@ -44,6 +44,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
+from torch.nn import functional
 
 from fsw.ai import gnm
 from fsw.ai import golden as gold
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 KERNELS = kern.KERNEL_OPTIONS
 #: Batch sizes an image model's kernels are timed at (the nearest one is used at run time).
 PLAN_BATCHES = (1, 32)
+#: (sentences, tokens) a text encoder's kernels are timed at: one query, a batch of records.
+TEXT_PLAN_SHAPES = ((1, 32), (32, 128))
 GROUP_BLOCKS = 16  # a fast scrub checks 16 blocks with one CRC, then localises on mismatch
 DEFAULT_SCRUB_BUDGET_BYTES = gnm.BLOCK_SIZE  # one block per inference: the default policy
 
@@ -142,6 +145,7 @@ class _Step:
     """One compiled op: tensors are views into the arena, read on every call."""
 
     __slots__ = (
+        "attrs",
         "bias",
         "clamp_hi",
         "clamp_lo",
@@ -154,6 +158,7 @@ class _Step:
         "padding",
         "plan",
         "stride",
+        "views",
         "weight",
     )
 
@@ -171,6 +176,8 @@ class _Step:
         self.stride = tuple(op.attrs.get("stride", (1, 1)))
         self.padding = tuple(op.attrs.get("padding", (0, 0)))
         self.plan = kern.LayerPlan([(1, "widen")])  # replaced by the load-time choice
+        self.views = views
+        self.attrs = dict(op.attrs)
 
 
 class Runtime:
@@ -229,6 +236,9 @@ class Runtime:
         self._views = self._make_views()
         self._steps = [self._compile(op) for op in self.graph.ops]
         self._input_shape = self.graph.input_shape
+        #: A text encoder takes token ids (N, T) and returns one embedding per row.
+        self.text = self.graph.meta.get("input") == "token_ids"
+        self._vocab, self._max_tokens = self._text_limits()
         self._n = {
             "inferences": 0,
             "scrubs": 0,
@@ -256,7 +266,7 @@ class Runtime:
                 )
             known.add(op.output)
         if (
-            list(self._input_shape).count(-1) > 1
+            (list(self._input_shape).count(-1) > 1 and not self.text)
             or any(d < 1 and d != -1 for d in self._input_shape)
             or math.prod(abs(d) for d in self._input_shape) > 1 << 24
         ):
@@ -264,19 +274,30 @@ class Runtime:
         shape = [1 if d == -1 else d for d in self._input_shape]
         if len(shape) != 4 and any(op.kind in ("conv2d", "avgpool_global") for op in ops):
             raise ModelIntegrityError("graph", f"conv graph needs a 4-d input, not {shape}")
+        if self.text and (len(shape) != 2 or ops[0].kind != "embed"):
+            raise ModelIntegrityError("graph", "a token-id graph must start with an embed op")
         try:
-            self._run(torch.zeros(shape))
+            self._run(torch.zeros(shape, dtype=torch.int64 if self.text else torch.float32))
         except RuntimeError as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ModelIntegrityError("graph", f"graph cannot run: {first}") from None
 
     def _plan_inputs(self) -> list[torch.Tensor]:
         """Example inputs at the batch sizes the kernels are timed for."""
+        if self.text:
+            return [torch.zeros(n, t, dtype=torch.int64) for n, t in TEXT_PLAN_SHAPES]
         shape = list(self._input_shape)
         out = []
         for n in PLAN_BATCHES:
             out.append(torch.zeros([n if d == -1 else d for d in shape]))
         return out
+
+    def _text_limits(self) -> tuple[int, int]:
+        """(vocabulary size, longest sequence) of a text encoder; (0, 0) otherwise."""
+        if not self.text or not self._steps or self._steps[0].kind != "embed":
+            return 0, 0
+        views = self._steps[0].views
+        return int(views["word"].shape[0]), int(views["position"].shape[0])
 
     def _gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
         """Every conv/linear layer with the input shape it sees at each planned batch."""
@@ -290,6 +311,8 @@ class Runtime:
                 layer = kern.GemmLayer(
                     "conv2d", st.weight, st.bias, tuple(a.shape), st.stride, st.padding
                 )
+            elif kind == "dense":  # int8 codes -127..127, no integer bias
+                layer = kern.GemmLayer("linear", st.weight, None, tuple(a.shape), signed=True)
             else:
                 layer = kern.GemmLayer("linear", st.weight, st.bias, tuple(a.shape))
             seen.append((name, layer))
@@ -476,6 +499,8 @@ class Runtime:
 
     def classify(self, x: torch.Tensor | np.ndarray, *, verify: bool = False) -> list[Prediction]:
         """:meth:`infer`, then one :class:`Prediction` per tile (keep if P(keep) >= 0.5)."""
+        if self.text:
+            raise AiError(f"model {self.name!r} is a text encoder: use infer() or fsw.ai.text")
         logits = self.infer(x, verify=verify)
         p = torch.sigmoid(logits.double())
         out = []
@@ -489,6 +514,8 @@ class Runtime:
         return out
 
     def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        if self.text:
+            return self._check_tokens(x)
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         if not isinstance(x, torch.Tensor):
@@ -503,6 +530,21 @@ class Runtime:
             x = x.float()
         return x
 
+    def _check_tokens(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.asarray(x))
+        if not isinstance(x, torch.Tensor):
+            raise AiError(f"input must be a tensor of token ids, got {type(x).__name__}")
+        if x.dtype.is_floating_point or x.dtype == torch.bool or x.dim() != 2:
+            raise AiError(
+                f"input must be integer token ids of shape (N, T), got {x.dtype} {tuple(x.shape)}"
+            )
+        if not 1 <= x.shape[1] <= self._max_tokens or x.shape[0] < 1:
+            raise AiError(f"{x.shape[1]} tokens per row: this model takes 1..{self._max_tokens}")
+        if int(x.min()) < 0 or int(x.max()) >= self._vocab:
+            raise AiError(f"token ids must lie in 0..{self._vocab - 1}")
+        return x.to(torch.int64)
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {}
         first = self.graph.ops[0].input if self.graph.ops else "input"
@@ -510,7 +552,7 @@ class Runtime:
         cur = x
         with torch.inference_mode():
             for st in self._steps:
-                cur = self._exec(st, env[st.input])
+                cur = self._exec(st, env[st.input], env)
                 if self._hooks:
                     cur = cur.contiguous()  # hooks may edit a flat view in place
                     for hook in self._hooks:
@@ -520,7 +562,9 @@ class Runtime:
                 env[st.output] = cur
         return cur
 
-    def _exec(self, st: _Step, a: torch.Tensor) -> torch.Tensor:
+    def _exec(self, st: _Step, a: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        if st.kind in _TEXT_OPS:
+            return self._exec_text(st, a, env)
         if st.kind == "quantize":
             assert st.mult is not None
             # item() reads the arena now; a python scalar takes torch's vectorised path.
@@ -542,14 +586,73 @@ class Runtime:
         # NaN (possible only from a corrupted float scale) becomes 0, then the Ranger clip.
         return torch.maximum(torch.minimum(acc.nan_to_num_(0.0), st.clip[1]), st.clip[0])
 
+    def _exec_text(self, st: _Step, a: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The text-encoder ops (format 1.1); float32 except the int8 GEMMs of ``dense``."""
+        v = st.views
+        if st.kind == "embed":
+            t = a.shape[1]
+            x = v["word"][a].float().mul_(v["word_scale"][a].unsqueeze(-1))
+            x += v["position"][:t].float() * v["position_scale"][:t, None]
+            x += v["token_type"]
+            h = x.shape[-1]
+            return functional.layer_norm(x, (h,), v["ln_weight"], v["ln_bias"], st.attrs["eps"])
+        if st.kind == "dense":
+            return self._dense(st, a)
+        if st.kind == "attention":
+            return _attention(a, env[st.attrs["mask"]], int(st.attrs["heads"]))
+        if st.kind == "add_layernorm":
+            x = a + env[st.attrs["residual"]]
+            w = v["weight"]
+            return functional.layer_norm(x, (w.shape[0],), w, v["bias"], st.attrs["eps"])
+        if st.kind == "gelu":
+            return functional.gelu(a)
+        if st.kind == "mean_pool":
+            mask = (env[st.attrs["mask"]] != 0).unsqueeze(-1).float()
+            return (a * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
+        return functional.normalize(a, p=2.0, dim=-1)  # l2_normalize
+
+    def _dense(self, st: _Step, a: torch.Tensor) -> torch.Tensor:
+        """Clip to the calibrated range, smooth, int8 per token, exact GEMM, back to float.
+
+        ``smooth`` (SmoothQuant) divides each input channel by the factor the exporter
+        multiplied into that weight column. Codes are symmetric (``q = round(x / s)``)
+        or, with ``act_quant="asymmetric"``, shifted by a per-token zero point
+        (``q = round(x / s) + z``, corrected with the weight row sums). Everything after
+        the integer GEMM is the same float32 code for every kernel: bit-identical outputs.
+        """
+        v = st.views
+        w = v["weight"]
+        k = w.shape[1]
+        clip = v["clip"]
+        x = torch.clamp(a.reshape(-1, k), min=clip[0], max=clip[1]).nan_to_num_(0.0)
+        x.mul_(v["smooth"])
+        if st.attrs.get("act_quant") == "asymmetric":
+            lo = x.amin(dim=1, keepdim=True)
+            scale = ((x.amax(dim=1, keepdim=True) - lo) / 254.0).clamp_min_(1e-12)
+            zero = (-lo / scale).round_().sub_(kern.CODE_MAX)
+            q = (x / scale).round_().add_(zero).clamp_(-kern.CODE_MAX, kern.CODE_MAX)
+        else:
+            scale = (x.abs().amax(dim=1, keepdim=True) / kern.CODE_MAX).clamp_min_(1e-12)
+            zero = None
+            q = (x / scale).round_().clamp_(-kern.CODE_MAX, kern.CODE_MAX)
+        if self._input_probe is not None:
+            self._input_probe(st.name, st.kind, q)
+        kernel = st.plan.fixed or st.plan.pick(q.shape[0])
+        acc = kern.linear_acc(kernel, q, w, None)
+        if zero is not None:
+            acc.sub_(zero * w.sum(dim=1, dtype=torch.int32).float())
+        y = acc.mul_(scale).mul_(v["scale"]).add_(v["bias"])
+        return y.view(*a.shape[:-1], w.shape[0])
+
     def _reclip(self, st: _Step, t: torch.Tensor) -> None:
         if st.kind == "linear":
             assert st.clip is not None
             torch.maximum(torch.minimum(t.nan_to_num_(0.0), st.clip[1]), st.clip[0], out=t)
         elif st.kind in ("conv2d", "quantize"):
             t.round_().clamp_(st.clamp_lo, st.clamp_hi)
-        else:
+        elif st.kind == "avgpool_global":
             t.round_().clamp_(0.0, 127.0)
+        # text ops: the next dense op clips its input to the calibrated range
 
     # --- integrity ---------------------------------------------------------------------------
 
@@ -806,6 +909,24 @@ class Runtime:
                 for i in range(g * GROUP_BLOCKS, (g + 1) * GROUP_BLOCKS)
             ):
                 self._group_crc[g] = crc32c_buffer(self._group_views[g])
+
+
+_TEXT_OPS = frozenset(
+    {"embed", "dense", "attention", "add_layernorm", "gelu", "mean_pool", "l2_normalize"}
+)
+
+
+def _attention(qkv: torch.Tensor, tokens: torch.Tensor, heads: int) -> torch.Tensor:
+    """Multi-head self-attention in float32 over fused (N, T, 3H) projections; pads masked."""
+    n, t, h3 = qkv.shape
+    h = h3 // 3
+    d = h // heads
+    q, k, v = qkv.view(n, t, 3, heads, d).permute(2, 0, 3, 1, 4)  # each (N, heads, T, d)
+    scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d))
+    pad = (tokens == 0).view(n, 1, 1, t)
+    scores = scores.masked_fill_(pad, torch.finfo(torch.float32).min)
+    ctx = torch.softmax(scores, dim=-1) @ v  # (N, heads, T, d)
+    return ctx.transpose(1, 2).reshape(n, t, h)
 
 
 def _rows(st: _Step, a: torch.Tensor) -> int:
