@@ -89,6 +89,38 @@ def bench_runtime_cmd(
     emit_json(bench_runtime(kernels=kernels), indent=None if as_json else 2)
 
 
+@bench_app.command(
+    "minilm", epilog=examples("gnomon bench minilm --json", "gnomon bench minilm --quality 0")
+)
+def bench_minilm_cmd(
+    as_json: JsonFlag = False,
+    quality: Annotated[
+        int, typer.Option(help="Sentences compared with sentence-transformers (0: skip).")
+    ] = 1000,
+) -> None:
+    """all-MiniLM-L6-v2 int8: batch 32x128 latency vs fp32 and torch int8, scrub cost, quality.
+
+    Not part of 'bench all': it needs the 'minilm' extra and builds out/models/minilm-l6.gnm
+    on first use.
+    """
+    if quality < 0:
+        fail(f"--quality must be >= 0, got {quality}")
+    from models.errors import ModelError
+
+    try:
+        from benchmarks.minilm import bench_minilm
+
+        res = bench_minilm(quality_sentences=quality)
+    except ModelError as e:
+        fail(str(e))
+    except ModuleNotFoundError as exc:
+        missing = missing_third_party(exc)
+        if missing is None:
+            raise
+        fail_needs_extra("bench minilm", "minilm", missing)
+    emit_json(res, indent=None if as_json else 2)
+
+
 @bench_app.command("scrub")
 def bench_scrub_cmd(as_json: JsonFlag = False) -> None:
     """Weight-arena scrub throughput (GB/s) and the default policy's cost per inference."""

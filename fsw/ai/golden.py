@@ -365,8 +365,8 @@ def provision_copies(model: Path, directory: Path, copies: int = 1) -> tuple[Pat
 
     >>> import tempfile
     >>> from fsw.ai import shipped_dir
-    >>> d = Path(tempfile.mkdtemp())
-    >>> [p.name for p in provision_copies(shipped_dir() / "cloudnet-s.gnm", d)]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in provision_copies(shipped_dir() / "cloudnet-s.gnm", Path(d))]
     ['cloudnet-s.golden1.gnm']
     """
     try:

@@ -58,7 +58,7 @@ KERNEL_OPTIONS = ("auto", *KERNELS)
 CODE_MAX = 127  # activation codes and weights are within -127..127 (0..127 for the CNNs)
 EXACT_LIMIT = 1 << 24  # float32 holds every integer below this exactly
 #: Rows of the activation matrix used for the first, cheap timing round.
-PROBE_ROWS = 256
+PROBE_ROWS = 64
 #: A candidate slower than this factor times the best in the probe round is dropped.
 PROBE_DROP_FACTOR = 3.0
 #: Another kernel must beat ``widen`` by more than this share to be chosen (timing noise).
@@ -102,7 +102,9 @@ def linear_acc(
         acc = torch._int_mm(a8, w.t())
     if bias is not None:
         acc = acc + bias
-    return acc.float()
+    # Row-major like every other kernel's result: float32 reductions downstream (LayerNorm,
+    # pooling) sum in memory order, so the layout must match for bit-identical outputs.
+    return acc.float().contiguous()
 
 
 def _linear_widen(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -150,9 +152,9 @@ def conv_acc(
     w2 = w.reshape(cout, -1)
     if kernel.startswith("int_mm_t"):
         acc = torch._int_mm(w2, cols.t()) + bias[:, None]  # (O, N*L)
-        return acc.float().view(cout, n, ho, wo).permute(1, 0, 2, 3)
+        return acc.float().view(cout, n, ho, wo).permute(1, 0, 2, 3).contiguous()
     acc = torch._int_mm(cols, w2.t()) + bias  # (N*L, O)
-    return acc.float().view(n, ho, wo, cout).permute(0, 3, 1, 2)
+    return acc.float().view(n, ho, wo, cout).permute(0, 3, 1, 2).contiguous()
 
 
 def _im2col_strided(
@@ -422,7 +424,7 @@ class Timing:
         }
 
 
-def choose(layer: GemmLayer, *, repeats: int = 5) -> Timing:
+def choose(layer: GemmLayer, *, repeats: int = 3) -> Timing:
     """The fastest exact kernel for ``layer`` on this machine, with what was measured.
 
     A candidate whose output differs from :func:`reference_linear` /

@@ -109,8 +109,9 @@ def with_golden_copies(files: ModelFiles, directory: Path) -> ModelFiles:
     >>> from fsw.ai import shipped_dir
     >>> d = shipped_dir()
     >>> files = ModelFiles(d / "cloudnet-s.gnm", d / "cloudnet-l.gnm")
-    >>> f = with_golden_copies(files, Path(tempfile.mkdtemp()))
-    >>> [p.name for p in f.small_golden + f.large_golden]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     f = with_golden_copies(files, Path(tmp))
+    ...     [p.name for p in f.small_golden + f.large_golden]
     ['cloudnet-s.golden1.gnm', 'cloudnet-l.golden1.gnm']
     """
     from fsw.ai.golden import provision_copies

@@ -327,6 +327,15 @@ class Runtime:
 
     def _plan_kernels(self, kernels: str, cache_option: CacheOption) -> None:
         """Choose every layer's kernel (timed, cached or forced); see :mod:`fsw.ai.kernels`."""
+        if kernels != "auto":  # forced: no timing, and no planning runs of the graph
+            gemm = [st for st in self._steps if st.kind in ("conv2d", "linear", "dense")]
+            records = []
+            for st in gemm:
+                k = kernels if st.kind == "conv2d" else kernels.removesuffix("_strided")
+                st.plan = kern.LayerPlan([(1, k)])
+                records.append(kern.PlanRecord(st.name, 0, k, "forced", {}))
+            self.kernel_records = tuple(records)
+            return
         layers = self._gemm_layers()
         cache = None
         if kernels == "auto" and cache_option is not False:
@@ -343,12 +352,12 @@ class Runtime:
         """Per layer and planned row count: the kernel, where the choice came from, the times.
 
         >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm", kernels="widen")
-        >>> rt.kernel_choices()["conv1"]["M=256"]["kernel"]
-        'widen'
+        >>> rt.kernel_choices()["conv1"]
+        {'any M': {'kernel': 'widen', 'source': 'forced'}}
         """
         out: dict[str, dict[str, Any]] = {}
         for r in self.kernel_records:
-            out.setdefault(r.op, {})[f"M={r.rows}"] = {
+            out.setdefault(r.op, {})[f"M={r.rows}" if r.rows else "any M"] = {
                 "kernel": r.kernel,
                 "source": r.source,
                 **{k: v for k, v in r.timing.items() if k not in ("kernel", "rows")},
