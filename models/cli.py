@@ -34,6 +34,7 @@ def _seu_group() -> None:
     typer folds the lone command into ``gnomon seu --model ...``.
     """
 
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 #: New artifacts go here; shipping one means copying its ``.gnm`` into ``fsw/ai/artifacts/``
 #: and its ``.fp32.npy`` into ``models/artifacts/`` (docs/model-format.md).

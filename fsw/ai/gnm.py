@@ -755,9 +755,7 @@ def _named_input(op: OpSpec, attr: str) -> None:
 
 def _eps(op: OpSpec) -> None:
     eps = op.attrs.get("eps")
-    _want(
-        isinstance(eps, float) and 0.0 < eps < 1.0, f"op {op.name!r}: eps must be a small float"
-    )
+    _want(isinstance(eps, float) and 0.0 < eps < 1.0, f"op {op.name!r}: eps must be a small float")
 
 
 _TEXT_CHECKS = {

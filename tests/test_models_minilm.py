@@ -1,0 +1,76 @@
+"""all-MiniLM-L6-v2 at full size: quality against sentence-transformers, SEU, determinism.
+
+Slow (minutes on a shared 2-core machine): they run in CI (``make test`` with CI=true).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fsw.ai.runtime import Runtime
+from fsw.ai.text import TextEncoder
+from models import corpus
+from models.campaign import CampaignConfig, run_campaign
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.req("AI-014")
+def test_int8_quality_against_sentence_transformers_over_1000_sentences(
+    minilm_gnm: Path,
+) -> None:
+    from benchmarks.minilm import quality
+
+    q = quality(Runtime.load(minilm_gnm), 1000)
+    print(q)  # shown on failure: the figures docs/ai.md quotes
+    assert q["sentences"] == 1000
+    assert q["mean_cosine"] >= 0.99
+    assert q["top1_neighbour_agreement"] >= 0.95
+
+
+def test_the_float32_reference_equals_sentence_transformers() -> None:
+    st_mod = pytest.importorskip("sentence_transformers")
+    from models.minilm import MiniLM, hf_tokenizer, load_state, model_dir, token_ids
+
+    texts = corpus.sentences(64, corpus.EVALUATION_SEED + 5)
+    st = st_mod.SentenceTransformer(str(model_dir()), device="cpu")
+    ref = torch.from_numpy(st.encode(texts, batch_size=32, normalize_embeddings=True))
+    with torch.no_grad():
+        ours = MiniLM(load_state())(token_ids(hf_tokenizer(), texts))
+    assert float(torch.nn.functional.cosine_similarity(ours, ref).min()) > 0.99999
+
+
+@pytest.mark.req("AI-015")
+@pytest.mark.parametrize("mode", ["single", "double", "burst"])
+def test_upsets_in_the_23_mb_arena_are_all_detected_and_repaired(
+    minilm_gnm: Path, mode: str
+) -> None:
+    rep = run_campaign(minilm_gnm, CampaignConfig(flips=40, mode=mode, probe_tiles=8, seed=3))
+    assert rep["arena_bytes"] > 22_000_000
+    assert rep["detected_pct"] == 100.0 and rep["repaired_pct"] == 100.0
+    assert rep["outputs_identical_after_repair"] and rep["failures"] == []
+
+
+@pytest.mark.req("AI-015")
+def test_unrepaired_flips_are_measured_for_int8_and_float32(minilm_gnm: Path) -> None:
+    from models.text_seu import retrieval_damage
+
+    rt = Runtime.load(minilm_gnm)
+    before = rt.arena.copy()
+    d = retrieval_damage(rt, flips=12, seed=1)
+    assert (rt.arena == before).all()  # every experimental flip was undone
+    assert d["flips"] == 12 and 0 <= d["int8_flips_changing_top1"] <= 12
+    assert 0 <= d["fp32_flips_changing_top1"] <= 12
+    assert d["fp32_parameter_bits"] > 3 * d["int8_arena_bits"]
+
+
+def test_the_build_is_deterministic(tmp_path: Path, minilm_gnm: Path) -> None:
+    from models.minilm import build
+
+    again = build(tmp_path)
+    assert again.read_bytes() == minilm_gnm.read_bytes()
+    enc = TextEncoder(Runtime.load(again))
+    assert enc.embed(["hello"]).shape == (1, 384)
