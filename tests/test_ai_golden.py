@@ -33,7 +33,7 @@ def _flip_file(path: Path, offset: int, bit: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.req("AI-012")
+@pytest.mark.req("AI-006")
 @pytest.mark.parametrize("header_byte", [8, 20, 40, 60])
 def test_a_flipped_header_bit_in_a_golden_copy_no_longer_blocks_repairs(
     copies: tuple[Path, Path], header_byte: int
@@ -58,7 +58,7 @@ def test_a_flipped_header_bit_in_a_golden_copy_no_longer_blocks_repairs(
     assert a.read_bytes() == SMALL.read_bytes() and rt.golden.copies_ok == 2
 
 
-@pytest.mark.req("AI-012")
+@pytest.mark.req("AI-006")
 def test_damaged_blocks_and_tables_of_a_copy_are_found_within_the_budget_and_healed(
     copies: tuple[Path, Path],
 ) -> None:
@@ -84,7 +84,7 @@ def test_damaged_blocks_and_tables_of_a_copy_are_found_within_the_budget_and_hea
     assert rt.golden.counters["healed"] == 3 and rt.golden.counters["unhealable"] == 0
 
 
-@pytest.mark.req("AI-012")
+@pytest.mark.req("AI-006")
 def test_a_missing_copy_is_rewritten_and_a_foreign_or_hopeless_one_is_reported(
     tmp_path: Path, copies: tuple[Path, Path]
 ) -> None:

@@ -74,7 +74,7 @@ def test_every_conv_kernel_is_exact_with_stride_and_padding() -> None:
             assert torch.equal(out, ref) and out.is_contiguous(), (kernel, stride, pad)
 
 
-@pytest.mark.req("AI-011")
+@pytest.mark.req("AI-003")
 @pytest.mark.parametrize("kernel", kern.KERNELS)
 def test_each_forced_kernel_reads_the_weights_in_place(kernel: str) -> None:
     rt = Runtime.load(SMALL, kernels=kernel)
@@ -91,7 +91,7 @@ def test_each_forced_kernel_reads_the_weights_in_place(kernel: str) -> None:
     assert torch.equal(rt.infer(x), before)
 
 
-@pytest.mark.req("AI-011")
+@pytest.mark.req("AI-003")
 def test_auto_times_once_then_reuses_the_cached_choice(tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "kernels.json"
     first = Runtime.load(SMALL, kernel_cache=cache)
@@ -108,7 +108,7 @@ def test_auto_times_once_then_reuses_the_cached_choice(tmp_path: Path) -> None:
             assert c["times_ms"][c["kernel"]] == min(c["times_ms"].values())
 
 
-@pytest.mark.req("AI-011")
+@pytest.mark.req("AI-003")
 def test_a_read_only_cache_location_still_loads_and_counts_the_failed_write(
     tmp_path: Path,
 ) -> None:
@@ -120,7 +120,7 @@ def test_a_read_only_cache_location_still_loads_and_counts_the_failed_write(
     assert rt.infer(torch.zeros(1, 4, 64, 64)).shape == (1, 2)
 
 
-@pytest.mark.req("AI-011")
+@pytest.mark.req("AI-003")
 def test_a_damaged_cache_file_is_counted_and_replaced(tmp_path: Path) -> None:
     cache = tmp_path / "kernels.json"
     cache.write_text("{not json")

@@ -37,7 +37,7 @@ def encoder(rt: Runtime) -> TextEncoder:
     return TextEncoder(rt)
 
 
-@pytest.mark.req("AI-013")
+@pytest.mark.req("TXT-001")
 def test_the_on_board_tokenizer_matches_the_reference_tokenizer(encoder: TextEncoder) -> None:
     from models.minilm import hf_tokenizer, token_ids
 
@@ -48,7 +48,7 @@ def test_the_on_board_tokenizer_matches_the_reference_tokenizer(encoder: TextEnc
         assert torch.equal(encoder.tokenizer.encode(chunk, 128), token_ids(tok, chunk)), chunk
 
 
-@pytest.mark.req("AI-013")
+@pytest.mark.req("TXT-001")
 def test_text_model_is_a_format_1_1_artifact_with_its_vocabulary_inside(
     minilm_gnm: Path, rt: Runtime
 ) -> None:
@@ -63,7 +63,7 @@ def test_text_model_is_a_format_1_1_artifact_with_its_vocabulary_inside(
         assert gnm.Header.decode((shipped_dir() / cnn).read_bytes()).version_minor == 0
 
 
-@pytest.mark.req("AI-003", "AI-013")
+@pytest.mark.req("TXT-002")
 def test_text_encoder_is_bit_identical_across_kernels(minilm_gnm: Path) -> None:
     texts = ["battery temperature high", "star tracker lost lock during eclipse", "ok"]
     outs = []
@@ -74,7 +74,7 @@ def test_text_encoder_is_bit_identical_across_kernels(minilm_gnm: Path) -> None:
     assert torch.allclose(outs[0].norm(dim=1), torch.ones(3), atol=1e-5)
 
 
-@pytest.mark.req("AI-013")
+@pytest.mark.req("TXT-003")
 def test_int8_embeddings_follow_the_float32_model(encoder: TextEncoder) -> None:
     from models.minilm import MiniLM, hf_tokenizer, load_state, token_ids
 
@@ -86,7 +86,7 @@ def test_int8_embeddings_follow_the_float32_model(encoder: TextEncoder) -> None:
     assert float(cos.mean()) >= 0.99 and float(cos.min()) >= 0.98
 
 
-@pytest.mark.req("AI-013")
+@pytest.mark.req("TXT-002")
 def test_text_inputs_are_checked(rt: Runtime) -> None:
     with pytest.raises(AiError, match="integer token ids"):
         rt.infer(torch.zeros(1, 4))
@@ -99,7 +99,7 @@ def test_text_inputs_are_checked(rt: Runtime) -> None:
     assert rt.infer(np.array([[101, 2000, 102]])).shape == (1, 384)
 
 
-@pytest.mark.req("AI-014")
+@pytest.mark.req("TXT-004")
 def test_a_query_finds_the_matching_records_and_the_embedding_job_is_budgeted(
     encoder: TextEncoder,
 ) -> None:

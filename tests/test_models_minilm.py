@@ -18,7 +18,7 @@ from models.campaign import CampaignConfig, run_campaign
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.req("AI-014")
+@pytest.mark.req("TXT-003")
 def test_int8_quality_against_sentence_transformers_over_1000_sentences(
     minilm_gnm: Path,
 ) -> None:
@@ -43,7 +43,7 @@ def test_the_float32_reference_equals_sentence_transformers() -> None:
     assert float(torch.nn.functional.cosine_similarity(ours, ref).min()) > 0.99999
 
 
-@pytest.mark.req("AI-015")
+@pytest.mark.req("TXT-005")
 @pytest.mark.parametrize("mode", ["single", "double", "burst"])
 def test_upsets_in_the_23_mb_arena_are_all_detected_and_repaired(
     minilm_gnm: Path, mode: str
@@ -54,7 +54,7 @@ def test_upsets_in_the_23_mb_arena_are_all_detected_and_repaired(
     assert rep["outputs_identical_after_repair"] and rep["failures"] == []
 
 
-@pytest.mark.req("AI-015")
+@pytest.mark.req("TXT-005")
 def test_unrepaired_flips_are_measured_for_int8_and_float32(minilm_gnm: Path) -> None:
     from models.text_seu import retrieval_damage
 

@@ -185,7 +185,7 @@ class GoldenSet:
                 f0 = self._check_whole_file(path)
                 if f0 is not None:
                     findings.append(f0)
-                    k = 1  # a whole-file finding counts as progress
+                k = 1  # the whole-file check counts as progress
             if self._seg < len(self.fmap.segments):
                 n, k, found = self._check_some(path, budget - spent)
             spent += n
@@ -211,16 +211,20 @@ class GoldenSet:
             with path.open("rb") as f:
                 head = f.read(gnm.HEADER_SIZE)
         except OSError:
-            return self._rewrite_whole(path, "missing")
+            return self._whole_or_skip(path, "missing")
         if self._foreign(head):
-            self.counters["bad_found"] += 1
-            self.counters["unhealable"] += 1
-            self.bad.setdefault(path, set()).add("another model")
             self._seg = len(self.fmap.segments)  # nothing else of it is ours to check
-            return GoldenFinding(path, "another model", False, "")
+            return self._unhealable(path, "another model")
         if size != self.fmap.size:
-            return self._rewrite_whole(path, "size")
+            return self._whole_or_skip(path, "size")
         return None
+
+    def _whole_or_skip(self, path: Path, what: str) -> GoldenFinding | None:
+        """Rewrite the copy whole; if that fails, skip its segments for this sweep."""
+        found = self._rewrite_whole(path, what)
+        if path in self.bad and what in self.bad[path]:
+            self._seg = len(self.fmap.segments)
+        return found
 
     def _foreign(self, head: bytes) -> bool:
         """True if ``head`` is a valid header of a different model file."""
@@ -248,12 +252,16 @@ class GoldenSet:
                     if s.matches(data):
                         self.bad.get(path, set()).discard(s.label)
                         continue
-                    findings.append(self._heal_segment(path, s))
+                    found = self._heal_segment(path, s)
+                    if found is not None:
+                        findings.append(found)
         except OSError as e:
             log.warning("golden copy %s unreadable: %s", path, e)
             self._seg = len(segs)  # skip the rest of this copy this sweep
             checked += 1  # progress, so an unreadable copy cannot stall the walk
-            findings.append(self._rewrite_whole(path, "missing"))
+            found = self._rewrite_whole(path, "missing")
+            if found is not None:
+                findings.append(found)
         return spent, checked, findings
 
     def _good_bytes(self, s: Segment, exclude: Path) -> tuple[bytes, str] | None:
@@ -274,9 +282,24 @@ class GoldenSet:
                 return data, str(other)
         return None
 
-    def _heal_segment(self, path: Path, s: Segment) -> GoldenFinding:
-        self.counters["bad_found"] += 1
-        self.bad.setdefault(path, set()).add(s.label)
+    def _known(self, path: Path, what: str) -> bool:
+        """True if ``what`` of ``path`` is already known bad (reported once, retried quietly)."""
+        known = what in self.bad.get(path, set())
+        if not known:
+            self.counters["bad_found"] += 1
+            self.bad.setdefault(path, set()).add(what)
+        return known
+
+    def _unhealable(self, path: Path, what: str) -> GoldenFinding | None:
+        if self._known(path, what):
+            return None
+        self.counters["unhealable"] += 1
+        return GoldenFinding(path, what, False, "")
+
+    def _heal_segment(self, path: Path, s: Segment) -> GoldenFinding | None:
+        """Rewrite a bad segment; a finding the first time, or when it heals."""
+        if s.label in self.bad.get(path, set()) and self._good_bytes(s, path) is None:
+            return None  # still no good source: reported already
         good = self._good_bytes(s, path)
         if good is not None:
             try:
@@ -291,15 +314,14 @@ class GoldenSet:
                 log.warning("golden copy %s: cannot rewrite %s: %s", path, s.label, e)
                 ok = False
             if ok:
+                self._known(path, s.label)
                 self.bad[path].discard(s.label)
                 self.counters["healed"] += 1
                 return GoldenFinding(path, s.label, True, good[1])
-        self.counters["unhealable"] += 1
-        return GoldenFinding(path, s.label, False, "")
+        return self._unhealable(path, s.label)
 
-    def _rewrite_whole(self, path: Path, what: str) -> GoldenFinding:
-        self.counters["bad_found"] += 1
-        self.bad.setdefault(path, set()).add(what)
+    def _rewrite_whole(self, path: Path, what: str) -> GoldenFinding | None:
+        """Rewrite a missing or wrong-sized copy from a verified one."""
         for other in self.paths:
             if other == path:
                 continue
@@ -320,12 +342,11 @@ class GoldenSet:
             except OSError as e:
                 log.warning("golden copy %s cannot be rewritten: %s", path, e)
                 break
-            self.bad[path].discard(what)
+            self._known(path, what)
             self.bad[path] = set()
             self.counters["healed"] += 1
             return GoldenFinding(path, what, True, str(other))
-        self.counters["unhealable"] += 1
-        return GoldenFinding(path, what, False, "")
+        return self._unhealable(path, what)
 
 
 def read_segment(paths: Iterable[Path], s: Segment) -> tuple[bytes, Path] | None:
