@@ -56,13 +56,15 @@ def retrieval_damage(
 
     golden = rt.arena.copy()
     base = int8_top1()
-    changed_int8 = 0
+    hurt_int8: list[int] = []  # queries whose top-1 changed, per harmful flip
     for k in range(flips):
         flip = fi.inject(rt.arena, rng, mode="single")
         try:
-            changed_int8 += int(not torch.equal(int8_top1(), base))
+            n_changed = int((int8_top1() != base).sum())
         finally:
             fi.apply(rt.arena, flip)
+        if n_changed:
+            hurt_int8.append(n_changed)
         if progress is not None and (k % 10 == 0 or k == flips - 1):
             progress("int8 flips", k + 1, flips)
     assert np.array_equal(rt.arena, golden)
@@ -72,17 +74,20 @@ def retrieval_damage(
     sizes = np.array([p.numel() for p in params], dtype=np.float64)
     with torch.no_grad():
         base32 = _top1(net(ids_r), net(ids_q))
-        changed_fp32 = exponent_hits = 0
+        hurt_fp32: list[int] = []
+        exponent_hits = 0
         for k in range(flips):
             j = int(rng.choice(len(flat), p=sizes / sizes.sum()))
             idx, bit = int(rng.integers(flat[j].numel())), int(rng.integers(32))
             old = int(flat[j][idx])
             flat[j][idx] = _flip32(old, bit)
             try:
-                changed_fp32 += int(not torch.equal(_top1(net(ids_r), net(ids_q)), base32))
+                n_changed = int((_top1(net(ids_r), net(ids_q)) != base32).sum())
                 exponent_hits += int(23 <= bit <= 30)
             finally:
                 flat[j][idx] = old
+            if n_changed:
+                hurt_fp32.append(n_changed)
             if progress is not None and (k % 10 == 0 or k == flips - 1):
                 progress("fp32 flips", k + 1, flips)
     return {
@@ -91,11 +96,21 @@ def retrieval_damage(
         "queries": QUERIES,
         "int8_arena_bits": int(rt.arena.size * 8),
         "fp32_parameter_bits": int(sizes.sum() * 32),
-        "int8_flips_changing_top1": changed_int8,
-        "int8_share": round(changed_int8 / max(flips, 1), 4),
-        "fp32_flips_changing_top1": changed_fp32,
-        "fp32_share": round(changed_fp32 / max(flips, 1), 4),
+        "int8_flips_changing_top1": len(hurt_int8),
+        "int8_share": round(len(hurt_int8) / max(flips, 1), 4),
+        **_severity("int8", hurt_int8),
+        "fp32_flips_changing_top1": len(hurt_fp32),
+        "fp32_share": round(len(hurt_fp32) / max(flips, 1), 4),
+        **_severity("fp32", hurt_fp32),
         "fp32_exponent_bit_flips": exponent_hits,
+    }
+
+
+def _severity(kind: str, hurt: list[int]) -> dict[str, Any]:
+    """How bad the harmful flips were: queries changed, and flips that broke most queries."""
+    return {
+        f"{kind}_queries_changed_per_harmful_flip": round(float(np.mean(hurt)), 2) if hurt else 0.0,
+        f"{kind}_flips_changing_half_the_queries": sum(1 for n in hurt if 2 * n >= QUERIES),
     }
 
 

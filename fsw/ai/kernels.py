@@ -64,7 +64,7 @@ PROBE_DROP_FACTOR = 3.0
 #: Another kernel must beat ``widen`` by more than this share to be chosen (timing noise).
 TIE_MARGIN = 0.05
 CACHE_ENV = "GNOMON_KERNEL_CACHE"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when a kernel or the choice rule changes: old choices are dropped
 #: CPU features that decide which int8 kernels are fast (read from /proc/cpuinfo).
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512bw", "avx2", "asimddp", "i8mm")
 
@@ -277,7 +277,8 @@ class KernelCache:
             return
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
-            mine = doc["cpus"].get(_cpu_key(self.info), {}) if doc.get("version") == 1 else {}
+            fresh = doc.get("version") == CACHE_VERSION
+            mine = doc["cpus"].get(_cpu_key(self.info), {}) if fresh else {}
             self.entries = {
                 str(k): dict(v) for k, v in mine.get("shapes", {}).items() if v["kernel"] in KERNELS
             }
