@@ -28,6 +28,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     """Name -> benchmark function, imported only when a benchmark runs."""
     from benchmarks.ccsds import bench_ccsds
     from benchmarks.ground import bench_ground
+    from benchmarks.linkstate import bench_linkstate
     from benchmarks.rtl import bench_rtl
     from benchmarks.runtime import bench_runtime, bench_scrub
     from benchmarks.sched import bench_sched
@@ -39,6 +40,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
         "rtl": bench_rtl,
         "ground": bench_ground,
         "sched": bench_sched,
+        "linkstate": bench_linkstate,
     }
 
 
@@ -143,6 +145,20 @@ def bench_sched_cmd(as_json: JsonFlag = False) -> None:
 def bench_ground_cmd(as_json: JsonFlag = False) -> None:
     """Ground decode and archive rates on a synthetic 1,000-channel stream."""
     _run_bench("ground", as_json)
+
+
+@bench_app.command("linkstate", epilog=examples("gnomon bench linkstate --dir /var/lib/gnomon"))
+def bench_linkstate_cmd(
+    as_json: JsonFlag = False,
+    directory: Annotated[
+        str | None,
+        typer.Option("--dir", help="Measure saves in this directory (default: a temp dir)."),
+    ] = None,
+) -> None:
+    """What saving the link state (V(R), SDLS numbers) costs per accepted TC frame."""
+    from benchmarks.linkstate import bench_linkstate
+
+    emit_json(bench_linkstate(directory=directory), indent=None if as_json else 2)
 
 
 @bench_app.command(

@@ -15,13 +15,14 @@ one line each; integrators can also pass extra components to :func:`build_flight
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 
 from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.stack import SpacecraftLink
-from fsw.comms.radio import Comms
+from fsw.comms.radio import Comms, NvLinkStateStore
 from fsw.core.clock import Clock, SimClock
 from fsw.core.component import Component
 from fsw.core.dictionary import build_dictionary, dictionary_hash32
@@ -73,9 +74,12 @@ def build_flight(
 ) -> FlightSoftware:
     """Build and start the full flight topology.
 
-    ``storage_dir=None`` keeps parameters, schedule and sequences in memory (same
-    semantics, nothing touches the disk); a path uses :class:`DirNvStore`. ``store``
-    overrides both. ``components`` maps pinned component ids (16..255, see
+    ``storage_dir=None`` keeps parameters, schedule, sequences and the link's
+    anti-replay state in memory (same semantics, nothing touches the disk); a path uses
+    :class:`DirNvStore`. ``store`` overrides both. A durable store must hold a link state
+    (written by :func:`fsw.main.provision_link_state` before the first boot), or the
+    radio refuses authenticated TCs until the SDLS reset (docs/ccsds.md).
+    ``components`` maps pinned component ids (16..255, see
     :data:`~fsw.core.flight.FIRST_MISSION_ID`) to an integrator's components; they,
     ``monitors`` and ``sequences`` are added after the mission components below.
     ``link_config`` is the space link's configuration and keys (default: the
@@ -91,9 +95,12 @@ def build_flight(
     )
 
     # --- mission components: one line each (HAL, power, payload register here) ---
-    fs.add_component(
-        Comms(SpacecraftLink(link_config or LinkConfig.load(TEST_KEY_FILE))), component_id=COMMS_ID
+    link = SpacecraftLink(
+        link_config or LinkConfig.load(TEST_KEY_FILE),
+        NvLinkStateStore(store),
+        challenge=_simulated_challenges() if isinstance(fs.clock, SimClock) else None,
     )
+    fs.add_component(Comms(link), component_id=COMMS_ID)
     hal = hal if hal is not None else Hal.none()
     fs.add_component(Eps(hal.eps), component_id=EPS_ID)
     power = fs.add_component(Power(hal.platform, hal.eps), component_id=POWER_ID)
@@ -120,6 +127,13 @@ def build_flight(
         fs.add_monitor(mon)
     fs.start(dict_hash=dictionary_hash32(build_dictionary(fs)))
     return fs
+
+
+def _simulated_challenges() -> Callable[[], bytes]:
+    """SDLS reset challenges for a simulated flight: fixed-seed, so a SITL run repeats
+    byte for byte (a flight on a real clock draws them from the OS's random source)."""
+    rng = random.Random(0x5D15)
+    return lambda: rng.randbytes(8)
 
 
 __all__ = ["DEFAULT_MONITORS", "build_flight"]

@@ -235,4 +235,31 @@ def fsw_run(
     emit_json(summary)
 
 
+@fsw_app.command(
+    "provision",
+    epilog=examples(
+        "gnomon fsw provision --storage /var/lib/gnomon --key-file /etc/gnomon/link.toml",
+    ),
+)
+def fsw_provision(
+    storage: Annotated[Path, typer.Option(help="The board's storage directory.")],
+    key_file: _KeyFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Write a new board's first link state (FARM-1 V(R) 0, every SDLS SA at sequence
+    number 0 on its configured key) into --storage, once, before the first flight boot.
+
+    A board whose storage holds no link state refuses authenticated commands: the saved
+    state is what keeps recorded commands from being accepted after a reboot. This
+    refuses a directory that already holds one (docs/ccsds.md says what to do instead)."""
+    from fsw.main import StartupError, provision_link_state
+
+    logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
+    try:
+        summary = provision_link_state(storage, key_file)
+    except StartupError as exc:
+        fail(str(exc))
+    emit_json(summary, indent=None if as_json else 2)
+
+
 __all__ = ["dict_app", "fsw_app"]

@@ -7,6 +7,8 @@ cannot start. Operator messages go to the ``fsw.main`` logger.
 
 - :func:`simulate`: the default topology on a simulated clock, as fast as possible,
   no link (a smoke test of a build).
+- :func:`provision_link_state`: once per board, before its first boot: the link state
+  (V(R), SDLS sequence numbers, key ids) the radio needs in ``--storage``.
 - :func:`run_flight`: real time on this machine (board mode): wall clock, the systemd
   watchdog when ``WATCHDOG_USEC`` is set, the space link on ``options.link``. With
   ``options.sim_bridge`` (a HIL bench) the same cable also carries the simulated EPS,
@@ -36,11 +38,13 @@ from typing import TYPE_CHECKING, Any
 from fsw.app import build_flight
 from fsw.ccsds import CcsdsError, PusTm
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
-from fsw.comms.radio import RadioHost
+from fsw.ccsds.linkstate import LinkState, SaState
+from fsw.comms.radio import NvLinkStateStore, RadioHost
 from fsw.core.clock import WallClock
-from fsw.core.errors import CoreError
+from fsw.core.errors import CoreError, NvStoreError
 from fsw.core.flight import FlightSoftware
 from fsw.core.health import SdNotifier
+from fsw.core.nvstore import DirNvStore
 from fsw.link import LinkError, open_link
 
 if TYPE_CHECKING:
@@ -153,6 +157,7 @@ def run_flight(options: RunOptions) -> dict[str, Any]:
         watchdog=SdNotifier.from_env(),
     )
     radio = RadioHost(fs)
+    _warn_about_link_state(cfg, options.storage)
     t0 = time.process_time()
     cycles = 0
     try:
@@ -166,6 +171,63 @@ def run_flight(options: RunOptions) -> dict[str, Any]:
         "mode": fs.mode.name,
         "radio": dict(radio.stats),
         "link": radio.link.counters,
+        "link_state": radio.link.state_report.status.name,
+        "commands": {
+            k: fs.telemetry(f"cmd.{k}") for k in ("tc_received", "tc_accepted", "tc_rejected")
+        },
+    }
+
+
+def _warn_about_link_state(cfg: LinkConfig, storage: Path | None) -> None:
+    if not cfg.sdls_enabled:
+        return
+    if storage is None:
+        log.warning(
+            "no --storage: the SDLS anti-replay state lives in memory, so after a restart "
+            "recorded commands would be accepted again; fly with --storage DIR "
+            "(provisioned once with `gnomon fsw provision --storage DIR`)"
+        )
+    elif cfg.recovery_key_id is None:
+        log.warning(
+            "the key file has no recovery key (recovery_spi, recovery_key_id): if the saved "
+            "link state is ever lost, authenticated commanding cannot be restored over the air"
+        )
+
+
+def provision_link_state(storage: Path, key_file: Path | None) -> dict[str, Any]:
+    """Write a board's first link state (before its first flight boot); the summary.
+
+    V(R) 0 and every SA of the key file on its configured key, at sequence number 0.
+    Refuses a storage directory that already holds a link state, even a damaged one:
+    provisioning again would make recorded frames acceptable again.
+    """
+    cfg = load_link_config(key_file)
+    try:
+        store = DirNvStore(storage)
+        found = store.load_mirrored(NvLinkStateStore.KEY)
+    except NvStoreError as exc:
+        raise StartupError(f"storage {storage}: {exc.reason}") from exc
+    if found.existed:
+        raise StartupError(
+            f"{storage} already holds a link state; a board is provisioned once, or "
+            "commands recorded since would be accepted again. In flight, restore a lost "
+            "state with the SDLS reset (docs/ccsds.md); on the ground before launch, delete "
+            f"{storage}/{NvLinkStateStore.KEY}.gsa and .gsb first"
+        )
+    state = LinkState(
+        farm_vr=0,
+        sas=tuple(SaState(sa.spi, sa.key_id, 0) for sa in cfg.security_associations),
+    )
+    try:
+        NvLinkStateStore(store).save(state.encode())
+    except CcsdsError as exc:
+        raise StartupError(f"storage {storage}: {exc.reason}") from exc
+    return {
+        "storage": str(storage),
+        "link_state": "provisioned",
+        "farm_vr": state.farm_vr,
+        "sas": [{"spi": s.spi, "key_id": s.key_id, "highest": s.highest} for s in state.sas],
+        "recovery_key": cfg.recovery_key_id is not None,
     }
 
 
@@ -309,6 +371,7 @@ __all__ = [
     "StartupError",
     "fly_on_bridge",
     "load_link_config",
+    "provision_link_state",
     "run_flight",
     "simulate",
 ]

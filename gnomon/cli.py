@@ -157,6 +157,44 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def version_text() -> str:
+    """What ``gnomon --version`` prints: the package's version and the dictionary's.
+
+    >>> version_text().startswith("gnomon ")
+    True
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from fsw.core.idlock import DICTIONARY_VERSION
+
+    try:
+        package = version("gnomon")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        package = "(not installed)"
+    return f"gnomon {package} (dictionary version {DICTIONARY_VERSION})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _gnomon(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print Gnomon's version and exit.",
+    ),
+) -> None:
+    """Gnomon: flight software for edge-AI satellites (SITL, HIL, ground, models)."""
+
+
 dict_app.command("docs", epilog=DICT_DOCS_EXAMPLES)(dict_docs)
 app.add_typer(dict_app, name="dict", help="The flight dictionary (commands, telemetry, events).")
 app.add_typer(fsw_app, name="fsw", help="Run the flight software (simulated or on a board).")

@@ -106,6 +106,12 @@ CREATE TABLE IF NOT EXISTS command_stages(
     reason TEXT,
     step TEXT);
 CREATE INDEX IF NOT EXISTS command_stages_command ON command_stages(command_id);
+CREATE TABLE IF NOT EXISTS flagged(
+    channel_id INTEGER NOT NULL,
+    t_tai REAL NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS flagged_channel ON flagged(channel_id, t_tai);
 CREATE VIEW IF NOT EXISTS telemetry AS
     SELECT c.name AS name, s.t_tai AS t_tai, s.value AS value, c.units AS units
     FROM samples AS s JOIN channels AS c USING (channel_id);
@@ -121,6 +127,28 @@ class ArchivedPacket:
     t_tai: float | None
     name: str | None
     raw: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class FlaggedValue:
+    """A telemetry value kept out of the samples: NaN, infinite, outside the channel's
+    declared valid range, or a raw value its type cannot hold (an enum value without a
+    label, a bool that is neither 0 nor 1). ``value`` is the text of what arrived."""
+
+    name: str
+    t_tai: float
+    value: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "name": self.name,
+            "t_tai": self.t_tai,
+            "utc": utc_text(self.t_tai),
+            "value": self.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass(slots=True, frozen=True)
@@ -182,6 +210,11 @@ def _iso_ms(stamp: datetime) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+#: SQLite's page cache per archive connection, KiB. Bounded, so that the memory of a long
+#: run (or a station up for weeks) stays flat: the inserts touch the newest pages of each
+#: channel's range, a few hundred pages; a larger cache only grows with the file.
+CACHE_KIB = 8192
+
 #: The scales a session's ground clock (``t_ground_s``, ``t_sent_s``) can be in.
 GROUND_CLOCKS = ("unix", "tai")
 
@@ -212,6 +245,11 @@ class Archive:
     ``ground_clock``: the scale of the session's ground times, ``"unix"`` (a station) or
     ``"tai"`` (SITL); stored in the archive when given, read back from it when not
     (an archive that never stored one is ``"unix"``).
+
+    ``readonly`` opens an existing archive for queries only: nothing is written to the
+    file (no schema into an empty or foreign SQLite file), and a file that is not a
+    Gnomon archive is refused with :class:`ArchiveError`. ``cache_kib`` bounds SQLite's
+    page cache (:data:`CACHE_KIB`).
     """
 
     def __init__(
@@ -221,48 +259,35 @@ class Archive:
         batch_rows: int = 100_000,
         flush_interval_s: float = 1.0,
         ground_clock: str | None = None,
+        readonly: bool = False,
+        cache_kib: int = CACHE_KIB,
     ) -> None:
         if ground_clock is not None and ground_clock not in GROUND_CLOCKS:
             raise ArchiveError(
                 f"ground clock {ground_clock!r} is not one of {', '.join(GROUND_CLOCKS)}"
             )
         self.path = str(path)
+        self.readonly = readonly
         self.batch_rows = batch_rows
         self.flush_interval_s = flush_interval_s
         self._lock = threading.RLock()
+        self._has_flagged = True
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA cache_size=-65536")
-            self._db.execute("PRAGMA wal_autocheckpoint=10000")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise ArchiveError(
-                    f"{self.path} has archive schema {row[0]}; this ground "
-                    f"reads version {SCHEMA_VERSION}"
-                )
-            if ground_clock is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('ground_clock', ?)", (ground_clock,)
-                )
+            if readonly:
+                self._db = self._connect_readonly()
+            else:
+                self._db = self._connect_writable(ground_clock)
+            self._db.execute(f"PRAGMA cache_size=-{max(64, int(cache_kib))}")
             stored = self._meta("ground_clock")
+            self._types = self._channel_types()
         except sqlite3.Error as exc:
             raise ArchiveError(f"cannot open archive {self.path}: {exc}") from None
         self.ground_clock = stored if stored in GROUND_CLOCKS else "unix"
-        self._types = self._channel_types()
         self._packets: list[tuple[Any, ...]] = []
         self._hk: list[tuple[float, tuple[int, ...], tuple[Any, ...]]] = []
         self._hk_rows = 0
         self._events: list[tuple[Any, ...]] = []
+        self._flagged: list[tuple[int, float, str, str]] = []
         self._stages: list[tuple[Any, ...]] = []
         self._status: dict[int, tuple[str, str | None, str | None]] = {}
         self._last_flush_s: float | None = None
@@ -273,8 +298,78 @@ class Archive:
             "events": 0,
             "commands": 0,
             "stages": 0,
+            "flagged": 0,
             "flushes": 0,
         }
+
+    def _connect_writable(self, ground_clock: str | None) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ArchiveError(
+                    f"cannot create the folder of archive {self.path}: {exc.strerror}"
+                ) from None
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=10000")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif str(row[0]) != str(SCHEMA_VERSION):
+                raise ArchiveError(
+                    f"{self.path} has archive schema {row[0]}; this ground "
+                    f"reads version {SCHEMA_VERSION}"
+                )
+            if ground_clock is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('ground_clock', ?)", (ground_clock,)
+                )
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """Open an existing archive without writing a byte; refuse other files."""
+        path = Path(self.path)
+        if self.path == ":memory:" or not path.is_file():
+            raise ArchiveError(f"no archive at {self.path}")
+        if path.stat().st_size == 0:
+            raise ArchiveError(f"{self.path} is empty: not a Gnomon archive")
+        # Without a -wal file beside it no writer has the archive open (a WAL writer keeps
+        # one), so it is read as immutable: SQLite then creates no -wal/-shm files either.
+        live = Path(self.path + "-wal").exists()
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            missing = {"meta", "channels", "samples", "packets", "events", "commands"} - tables
+            if missing:
+                raise ArchiveError(
+                    f"{self.path} is an SQLite file but not a Gnomon archive "
+                    f"(no {', '.join(sorted(missing))} table)"
+                )
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None or str(row[0]) != str(SCHEMA_VERSION):
+                raise ArchiveError(
+                    f"{self.path} has archive schema {None if row is None else row[0]}; "
+                    f"this ground reads version {SCHEMA_VERSION}"
+                )
+            self._has_flagged = "flagged" in tables
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     # -- context ------------------------------------------------------------------------
 
@@ -302,6 +397,11 @@ class Archive:
         if self._closed:
             raise ArchiveError(f"archive {self.path} is closed")
 
+    def _check_writable(self) -> None:
+        self._check()
+        if self.readonly:
+            raise ArchiveError(f"archive {self.path} is open read-only")
+
     # -- dictionary ---------------------------------------------------------------------
 
     def _channel_types(self) -> dict[int, str]:
@@ -310,7 +410,7 @@ class Archive:
     def set_dictionary(self, dictionary: Dictionary) -> None:
         """Store the dictionary (and its channel table) the data are decoded with."""
         with self._lock:
-            self._check()
+            self._check_writable()
             old = self._meta("content_hash")
             if old is not None and old != dictionary.content_hash:
                 log.warning(
@@ -342,7 +442,10 @@ class Archive:
             self._types = self._channel_types()
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"cannot read archive {self.path}: {exc}") from None
         return None if row is None else str(row[0])
 
     def dictionary(self) -> Dictionary | None:
@@ -362,7 +465,13 @@ class Archive:
     @property
     def pending_rows(self) -> int:
         """Rows waiting to be written."""
-        return len(self._packets) + self._hk_rows + len(self._events) + len(self._stages)
+        return (
+            len(self._packets)
+            + self._hk_rows
+            + len(self._events)
+            + len(self._stages)
+            + len(self._flagged)
+        )
 
     def add_packet(self, t_ground_s: float, dec: Decoded) -> None:
         """Buffer one raw TM packet (with what it decoded to)."""
@@ -398,6 +507,12 @@ class Archive:
         """Buffer one decoded (3,25) report."""
         self.add_samples(t_tai, layout.ids, values)
 
+    def add_flagged(self, t_tai: float, channel_id: int, value: Any, reason: str) -> None:
+        """Buffer a telemetry value that is kept out of the samples (see
+        :class:`FlaggedValue`), with the reason."""
+        with self._lock:
+            self._flagged.append((channel_id, t_tai, repr(value), reason))
+
     def add_event(self, t_ground_s: float, ev: EventRecord) -> None:
         """Buffer one event."""
         with self._lock:
@@ -416,7 +531,7 @@ class Archive:
     def add_command(self, handle: CommandHandle) -> int:
         """Record a command now (it gets its archive id) with the stages it has so far."""
         with self._lock:
-            self._check()
+            self._check_writable()
             try:
                 cur = self._db.execute(
                     "INSERT INTO commands (name, args, request_id, seq_count, t_sent_s, "
@@ -502,6 +617,7 @@ class Archive:
             self._check()
             if not self.pending_rows and not self._status:
                 return
+            self._check_writable()
             samples = self._sample_rows()
             db = self._db
             try:
@@ -525,6 +641,8 @@ class Archive:
                     db.executemany(
                         "INSERT INTO command_stages VALUES (?,?,?,?,?,?,?)", self._stages
                     )
+                if self._flagged:
+                    db.executemany("INSERT INTO flagged VALUES (?,?,?,?)", self._flagged)
                 if self._status:
                     db.executemany(
                         "UPDATE commands SET status=?, failure_code=?, reason=? WHERE id=?",
@@ -538,12 +656,14 @@ class Archive:
             self.stats["samples"] += len(samples)
             self.stats["events"] += len(self._events)
             self.stats["stages"] += len(self._stages)
+            self.stats["flagged"] += len(self._flagged)
             self.stats["flushes"] += 1
             self._packets.clear()
             self._hk.clear()
             self._hk_rows = 0
             self._events.clear()
             self._stages.clear()
+            self._flagged.clear()
             self._status.clear()
 
     def _rollback(self) -> None:
@@ -611,6 +731,34 @@ class Archive:
         conv = bool if ctype == "bool" else None
         return [Sample(name, t, conv(v) if conv else v) for t, v in self._query(sql, params)]
 
+    def flagged(
+        self,
+        pattern: str | None = None,
+        since_tai: float | None = None,
+        until_tai: float | None = None,
+    ) -> list[FlaggedValue]:
+        """Telemetry values kept out of the samples (oldest first); ``pattern`` is a
+        glob over channel names."""
+        if not self._has_flagged:
+            return []  # an archive written before values were checked
+        where: list[str] = []
+        params: list[Any] = []
+        self._range("f.t_tai", since_tai, until_tai, where, params)
+        if pattern is not None:
+            where.append("c.name GLOB ?")
+            params.append(pattern)
+        sql = (
+            "SELECT c.name, f.t_tai, f.value, f.reason FROM flagged AS f "
+            "JOIN channels AS c USING (channel_id)"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY f.t_tai, f.rowid"
+        return [
+            FlaggedValue(str(n), float(t), str(v), str(r))
+            for n, t, v, r in self._query(sql, params)
+        ]
+
     def events(
         self,
         since_tai: float | None = None,
@@ -627,6 +775,8 @@ class Archive:
             where.append("name GLOB ?")
             params.append(name)
         if severity is not None:
+            if severity.upper() not in ("INFO", "LOW", "MEDIUM", "HIGH"):
+                raise ArchiveError(f"severity '{severity}' is not one of INFO, LOW, MEDIUM, HIGH")
             where.append("severity = ?")
             params.append(severity.upper())
         sql = "SELECT id, t_tai, event_id, name, severity, args, message FROM events"
@@ -644,11 +794,22 @@ class Archive:
             for _, t, eid, n, sev, a, msg in self._query(sql, params)
         ]
 
-    def commands(self, name: str | None = None, limit: int | None = None) -> list[CommandRecord]:
-        """Commands (oldest first), with their stages; ``name`` may be a glob."""
-        where, params = "", []
+    def commands(
+        self, name: str | None = None, limit: int | None = None, *, unfinished: bool = False
+    ) -> list[CommandRecord]:
+        """Commands (oldest first), with their stages; ``name`` may be a glob.
+
+        ``unfinished``: only those with no final report yet (not ``completed`` or
+        ``failed``: still waiting, or timed out and so still open to a late report).
+        """
+        conds: list[str] = []
+        params: list[Any] = []
         if name is not None:
-            where, params = " WHERE name GLOB ?", [name]
+            conds.append("name GLOB ?")
+            params.append(name)
+        if unfinished:
+            conds.append("status NOT IN ('completed', 'failed')")
+        where = " WHERE " + " AND ".join(conds) if conds else ""
         sql = (
             "SELECT id, name, args, request_id, seq_count, t_sent_s, release_tai, status, "
             f"failure_code, reason FROM commands{where} ORDER BY id DESC"
@@ -711,6 +872,9 @@ class Archive:
         out = {}
         for table in ("packets", "samples", "events", "commands", "command_stages"):
             out[table] = int(self._query(f"SELECT count(*) FROM {table}")[0][0])
+        out["flagged"] = (
+            int(self._query("SELECT count(*) FROM flagged")[0][0]) if self._has_flagged else 0
+        )
         return out
 
     # -- export and replay --------------------------------------------------------------
@@ -789,10 +953,12 @@ class _OpenText:
 
 
 __all__ = [
+    "CACHE_KIB",
     "GROUND_CLOCKS",
     "Archive",
     "ArchivedPacket",
     "CommandRecord",
+    "FlaggedValue",
     "ground_time_text",
     "utc_text",
 ]

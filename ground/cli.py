@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -127,6 +128,8 @@ def _load_link_config(path: Path | None) -> Any:
 
 
 def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
+    """The archive at ``path`` (None: none). ``must_exist`` opens an existing archive
+    read-only, for queries: nothing is written into it, and other files are refused."""
     from ground.archive import Archive
     from ground.errors import ArchiveError
 
@@ -135,7 +138,7 @@ def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
     if must_exist and not path.exists():
         fail(f"no archive at {path}")
     try:
-        return Archive(path)
+        return Archive(path, readonly=must_exist)
     except ArchiveError as exc:
         fail(str(exc))
 
@@ -146,10 +149,23 @@ def _channel_units(arch: Any) -> dict[str, str]:
     return {} if d is None else {n: ch.units for n, ch in d.channels.items() if ch.units}
 
 
-def _arsn_file(cfg: Any, path: Path | None, enabled: bool) -> Path | None:
+StateDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir",
+        envvar="GNOMON_STATE_DIR",
+        help="Where ground processes keep their numbering and find each other to share a "
+        "link (the first on a link owns it, later ones go through it).",
+    ),
+]
+DEFAULT_STATE_DIR = Path("~/.gnomon")
+
+
+def _arsn_file(cfg: Any, path: Path | None, enabled: bool, state_dir: Path) -> Path | None:
+    """The station's numbering file: SDLS sequence numbers and the TC sequence count."""
     if not enabled:
         return None
-    return path or Path.home() / ".gnomon" / f"sdls-arsn-scid{cfg.spacecraft_id}.json"
+    return path or state_dir.expanduser() / f"sdls-arsn-scid{cfg.spacecraft_id}.json"
 
 
 def parse_time(text: str | None, archive: Any) -> float | None:
@@ -233,11 +249,16 @@ def console_cmd(
         Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
     ] = None,
     keep_arsn: Annotated[
-        bool, typer.Option(help="Keep the SDLS sequence number between runs.")
+        bool,
+        typer.Option(help="Keep the SDLS sequence number and TC sequence count between runs."),
     ] = True,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
-    """Fly the spacecraft interactively: completion, validation, live stages and events."""
+    """Fly the spacecraft interactively: completion, validation, live stages and events.
+
+    A second ground process on the same link (another console, `gnomon ground send`) goes
+    through this one: both are served (docs/ground.md, "Several ground processes")."""
     from ground.console import Console
     from ground.errors import GroundError
     from ground.station import GroundStation
@@ -254,7 +275,9 @@ def console_cmd(
             link,
             arch,
             timeouts=CommandTimeouts(accept_timeout, complete_timeout),
-            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
+            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn, state_dir),
+            share_dir=state_dir,
+            program="gnomon ground console",
         )
         with station:
             code = Console(
@@ -295,12 +318,18 @@ def send_cmd(
         Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
     ] = None,
     keep_arsn: Annotated[
-        bool, typer.Option(help="Keep the SDLS sequence number between runs.")
+        bool,
+        typer.Option(help="Keep the SDLS sequence number and TC sequence count between runs."),
     ] = True,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
-    """Send one command and wait for a verification stage (for scripts)."""
+    """Send one command and wait for a verification stage (for scripts).
+
+    With --at, the wait is for the (11,4) insert that stores it on board; the command's own
+    release is reported separately (and waited for only if it falls within --timeout).
+    While a console (or another ground process) has the link open, this goes through it."""
     from ground.console import parse_arguments
     from ground.errors import CommandValidationError, GroundError
     from ground.station import GroundStation
@@ -324,7 +353,9 @@ def send_cmd(
             link,
             arch,
             timeouts=CommandTimeouts(timeout, timeout),
-            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
+            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn, state_dir),
+            share_dir=state_dir,
+            program="gnomon ground send",
         )
     except CommandValidationError as exc:
         fail(str(exc))
@@ -332,9 +363,14 @@ def send_cmd(
         fail(str(exc))
     try:
         with station:
-            handle = _send_now_or_at(station, cmd.name, parsed, at, at_s, timeout)
+            t0 = time.monotonic()
+            insert, handle = _send_now_or_at(station, cmd.name, parsed, at, at_s, timeout)
+            waited = insert or handle
             if want is not Stage.SENT:
-                station.await_stage(handle, want, timeout)
+                station.await_stage(waited, want, timeout)
+            released = _await_release(
+                station, insert, handle, want, timeout - (time.monotonic() - t0)
+            )
             heard = int(station.stats.get("tm_packets") or 0)
     except CommandValidationError as exc:
         fail(str(exc))
@@ -344,8 +380,83 @@ def send_cmd(
         if arch is not None:
             arch.close()
     _print_sent(
-        handle, want, name=cmd.name, as_json=as_json, heard=heard, link=link, timeout=timeout
+        handle,
+        want,
+        name=cmd.name,
+        as_json=as_json,
+        heard=heard,
+        link=link,
+        timeout=timeout,
+        insert=insert,
+        released=released,
     )
+
+
+@ground_app.command(
+    "sdls-reset",
+    epilog=examples(
+        "gnomon ground sdls-reset --link udp://127.0.0.1:10025 --key-file link.toml",
+        "gnomon ground sdls-reset --sa 1=2    (after losing key 1: SA 1 moves to key 2)",
+        "gnomon ground sdls-reset --floor 1=1000000000    (this ground's numbers were lost)",
+    ),
+)
+def sdls_reset_cmd(
+    link: LinkOpt = "udp://127.0.0.1:10025",
+    dictionary: DictOpt = None,
+    key_file: KeyOpt = None,
+    sa: Annotated[
+        list[str] | None, typer.Option(help="SPI=KEY_ID: give SA SPI another key (repeatable).")
+    ] = None,
+    floor: Annotated[
+        list[str] | None,
+        typer.Option(help="SPI=N: refuse every sequence number up to N on SA SPI (repeatable)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 60.0,
+    arsn_file: Annotated[
+        Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
+    ] = None,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Restore authenticated commanding after the spacecraft lost its link state (or the
+    ground lost a key): answer the spacecraft's challenge with an SDLS reset signed by the
+    recovery key, naming every SA's key and a floor above every number ever sent."""
+    from ground.errors import GroundError
+    from ground.station import GroundStation
+
+    _setup_logging(verbose)
+    key_ids = _spi_pairs(sa or [], "--sa")
+    floors = _spi_pairs(floor or [], "--floor")
+    d = _load_dictionary(dictionary)
+    cfg = _load_link_config(key_file)
+    try:
+        arsn = _arsn_file(cfg, arsn_file, True, state_dir)
+        station = GroundStation(d, cfg, link, None, arsn_file=arsn)
+        with station:
+            summary = station.sdls_reset(timeout, key_ids=key_ids, floors=floors)
+    except GroundError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        emit_json(summary)
+        return
+    typer.echo(f"SDLS reset done; FARM-1 V(R)={summary['farm_vr']}")
+    for entry in summary["sas"]:
+        typer.echo(f"  SPI {entry['spi']}: key {entry['key_id']}, numbers above {entry['floor']}")
+
+
+def _spi_pairs(items: list[str], option: str) -> dict[int, int]:
+    """``["1=2", ...]`` as ``{1: 2}``."""
+    out: dict[int, int] = {}
+    for item in items:
+        left, sep, right = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[int(left)] = int(right)
+        except ValueError:
+            fail(f"{option} '{item}' is not SPI=NUMBER, e.g. 1=2")
+    return out
 
 
 def _at_seconds(at: str | None) -> float:
@@ -365,18 +476,40 @@ def _send_now_or_at(
     at: str | None,
     at_s: float,
     timeout: float,
-) -> CommandHandle:
-    """Send ``name`` now, or time-tagged for ``--at`` (relative to on-board time)."""
+) -> tuple[CommandHandle | None, CommandHandle]:
+    """Send ``name`` now, or time-tagged for ``--at`` (relative to on-board time):
+    (the (11,4) insert's handle or None, the command's handle)."""
     if at is None:
-        return station.send_args(name, parsed)
+        return None, station.send_args(name, parsed)
     if at.startswith("+"):
         if not station.wait_for(lambda: station.spacecraft_tai() is not None, timeout):
             fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
         release = float(station.spacecraft_tai() or 0.0) + at_s
     else:
         release = at_s
-    _, handle = station.send_time_tagged(name, release, **parsed)
-    return handle
+    return station.send_time_tagged(name, release, **parsed)
+
+
+def _await_release(
+    station: GroundStation,
+    insert: CommandHandle | None,
+    handle: CommandHandle,
+    want: Stage,
+    remaining_s: float,
+) -> bool:
+    """For ``--at``: once the insert got there, also wait for the command's own ``want``
+    if its release falls within the time left. True if it was waited for."""
+    from ground.tracker import Stage
+
+    if insert is None or want in (Stage.SENT, Stage.SCHEDULED):
+        return False
+    if not insert.reached(want) or insert.failed or handle.release_tai is None:
+        return False
+    now_tai = station.spacecraft_tai()
+    if now_tai is None or handle.release_tai - now_tai > remaining_s:
+        return False
+    station.await_stage(handle, want, max(0.0, remaining_s))
+    return True
 
 
 def _print_sent(
@@ -388,27 +521,59 @@ def _print_sent(
     heard: int,
     link: str,
     timeout: float,
+    insert: CommandHandle | None = None,
+    released: bool = False,
 ) -> None:
-    """Print how far a sent command got; exit 1 if it did not reach ``want``."""
-    ok = handle.reached(want) and not handle.failed
+    """Print how far a sent command got; exit 1 if it did not reach ``want``.
+
+    For a time-tagged command, ``want`` is the insert's: the command itself only counts
+    when its release was ``released`` (waited for) within the timeout.
+    """
+    waited = insert or handle
+    ok = waited.reached(want) and not waited.failed
+    if ok and released:  # the insert got there; judge the released command too
+        waited = handle
+        ok = handle.reached(want) and not handle.failed
     if as_json:
-        emit_json({**handle.to_dict(), "waited_for": want.value, "ok": ok})
+        doc = {**handle.to_dict(), "waited_for": want.value, "ok": ok}
+        if insert is not None:
+            doc["insert"] = insert.to_dict()
+            doc["release_waited"] = released
+        emit_json(doc)
     else:
-        typer.echo(handle.summary())
-        typer.echo(stage_timeline(handle.to_dict()))
+        if insert is not None:
+            typer.echo(insert.summary())
+            typer.echo(stage_timeline(insert.to_dict()))
+        typer.echo(handle.summary() if insert is None or released else _release_line(handle))
+        if insert is None or released:
+            typer.echo(stage_timeline(handle.to_dict()))
     if not ok:
-        if not as_json and not handle.failed:
+        if not as_json and not waited.failed:
             hint = (
                 ""
                 if heard
                 else f"; nothing at all was received on {link}: is the "
                 "spacecraft running there, and in a pass?"
             )
+            what = f"the insert of {name}" if waited is insert else name
             typer.echo(
-                f"error: {name} did not reach {want.value} within {timeout:g} s{hint}",
+                f"error: {what} did not reach {want.value} within {timeout:g} s{hint}",
                 err=True,
             )
         raise typer.Exit(code=1)
+
+
+def _release_line(handle: CommandHandle) -> str:
+    """What the ground knows of a time-tagged command it did not wait for."""
+    from ground.archive import utc_text
+
+    release = handle.release_tai or 0.0
+    return (
+        f"{handle.name} #{handle.seq_count} (request id {handle.request_id:#010x}) "
+        f"{handle.status.value}: to be released on board at TAI {release:.3f} "
+        f"({utc_text(release)}), after this wait; follow it in the console or with "
+        "`gnomon ground commands --archive ...`"
+    )
 
 
 def stage_timeline(doc: dict[str, Any]) -> str:
@@ -445,6 +610,14 @@ def tlm_cmd(
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many newest samples per channel.")
     ] = None,
+    flagged: Annotated[
+        bool,
+        typer.Option(
+            "--flagged",
+            help="List the values kept out of the samples instead (NaN, outside the "
+            "channel's valid range, raw values its type cannot hold), with the reason.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Archived samples of channels in a time range."""
@@ -452,8 +625,12 @@ def tlm_cmd(
     from ground.errors import ArchiveError
 
     arch = _open_archive(archive, must_exist=True)
+    if flagged:
+        _flagged_values(arch, name, since, until, as_json)
+        return
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        set_aside = len(arch.flagged(_channel_glob(arch, name), t0, t1))
         names = arch.channel_names(name) if any(c in name for c in "*?[") else [name]
         if names == [name] and not arch.channel_names(name):  # a component: eps -> eps.*
             names = arch.channel_names(name.rstrip(".") + ".*") or names
@@ -488,6 +665,13 @@ def tlm_cmd(
             ]
         )
         return
+    if set_aside:
+        typer.echo(
+            f"note: {set_aside} value(s) of {name} in this range were flagged and kept out of "
+            f"the samples; list them with: gnomon ground tlm '{name}' --archive {archive} "
+            "--flagged",
+            err=True,
+        )
     if not rows:
         _say_nothing_in_range(
             f"no samples of {name}",
@@ -499,6 +683,41 @@ def tlm_cmd(
         return
     for line in sample_lines(rows, units):
         typer.echo(line)
+
+
+def _channel_glob(arch: Any, name: str) -> str:
+    """The glob ``tlm NAME`` selects: a glob as given, a component (eps) its channels."""
+    if any(c in name for c in "*?["):
+        return name
+    if arch.channel_names(name) or not arch.channel_names(name.rstrip(".") + ".*"):
+        return name
+    return name.rstrip(".") + ".*"
+
+
+def _flagged_values(
+    arch: Any, name: str, since: str | None, until: str | None, as_json: bool
+) -> None:
+    """``tlm NAME --flagged``: the values kept out of the samples, with the reason."""
+    from ground.archive import utc_text
+    from ground.errors import ArchiveError
+
+    try:
+        t0, t1 = parse_time(since, arch), parse_time(until, arch)
+        glob = _channel_glob(arch, name)
+        rows = arch.flagged(glob, t0, t1)
+    except ArchiveError as exc:
+        fail(str(exc))
+    finally:
+        arch.close()
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        typer.echo(f"no flagged values of {name}", err=True)
+        return
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        typer.echo(f"{utc_text(r.t_tai)}  {r.name:<{width}}  {r.value}  FLAGGED: {r.reason}")
 
 
 def sample_lines(rows: list[Any], units: dict[str, str]) -> list[str]:
@@ -545,6 +764,10 @@ def _say_nothing_in_range(
     typer.echo(f"{what}{where}{held}", err=True)
 
 
+#: Event severities, lowest first (PUS service 5 subservices 1..4).
+SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH")
+
+
 @ground_app.command(
     "events",
     epilog=examples(
@@ -565,6 +788,8 @@ def events_cmd(
     from ground.archive import utc_text
     from ground.errors import ArchiveError
 
+    if severity is not None and severity.upper() not in SEVERITIES:
+        fail(f"--severity '{severity}' is not one of {', '.join(SEVERITIES)}")
     arch = _open_archive(archive, must_exist=True)
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
@@ -686,6 +911,11 @@ def replay_cmd(
     from ground.errors import GroundError
     from ground.session import replay_archive
 
+    if into is not None and _same_file(archive, into):
+        fail(
+            f"--into {into} is the archive being replayed: replaying an archive into itself "
+            "would read back what it writes without end; give a new file"
+        )
     arch = _open_archive(archive, must_exist=True)
     target = _open_archive(into)
     kinds: Counter[str] = Counter()
@@ -711,7 +941,21 @@ def replay_cmd(
     emit_json(result, indent=None if as_json else 2)
 
 
-__all__ = ["ground_app", "parse_time"]
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (also through links or other spellings).
+
+    >>> _same_file(Path("x.sqlite"), Path("./x.sqlite"))
+    True
+    """
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+__all__ = ["SEVERITIES", "ground_app", "parse_time"]
 
 if __name__ == "__main__":
     ground_app()

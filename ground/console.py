@@ -272,7 +272,9 @@ class Console:
         if rec.stage in (Stage.SENT, Stage.SCHEDULED):
             return  # the console printed the send itself
         style = STAGE_STYLE.get(rec.stage, "")
-        self.say(Text(f"  {handle.summary()}", style=style))
+        # a guest's command relayed by this console, or one from an earlier ground run
+        whose = "" if handle.id in self._mine else " (not sent from this console)"
+        self.say(Text(f"  {handle.summary()}{whose}", style=style))
 
     def _on_decoded(self, dec: Decoded) -> None:
         if dec.event is not None:
@@ -300,7 +302,7 @@ class Console:
 
     @staticmethod
     def _event_text(ev: EventRecord) -> Text:
-        clock = utc_text(ev.t_tai)[11:19]
+        clock = "S/C " + utc_text(ev.t_tai)[11:19]  # on-board time, not the host's
         style = SEVERITY_STYLE.get(ev.severity, "")
         return (
             Text(f"  [{clock}] ")
@@ -374,17 +376,19 @@ class Console:
 
     def toolbar_text(self, width: int = 80) -> str:
         """The bottom toolbar: link, telemetry age, COP-1, pending commands, limits; the
-        least useful parts are left out first so that it fits ``width`` columns."""
+        least useful parts are left out first so that it fits ``width`` columns. Limits
+        are only "ok" once telemetry has arrived and none is out of limits or flagged."""
         s = self.station.stats
         age = s["last_tm_age_s"]
         contact = "no downlink yet" if age is None else f"TM {age:.1f} s ago"
-        red = yellow = 0
-        for v in self.station.telemetry.values():
-            if v.limit.colour == "red":
-                red += 1
-            elif v.limit.colour == "yellow":
-                yellow += 1
-        limits = "limits ok" if not red and not yellow else f"limits: {red} red, {yellow} yellow"
+        colours = [v.limit.colour for v in self.station.telemetry.values()]
+        red, yellow, bad = (colours.count(c) for c in ("red", "yellow", "magenta"))
+        if not colours:
+            limits = "limits: no TM yet"
+        elif not red and not yellow and not bad:
+            limits = "limits ok"
+        else:
+            limits = f"limits: {red} red, {yellow} yellow" + (f", {bad} invalid" if bad else "")
         status = s["transport_status"]
         parts = [
             f"{self.station.url}" + ("" if status == "connected" else f" {status}"),
@@ -542,8 +546,9 @@ class Console:
             table = Table(title=title, title_justify="left")
             for col in ("argument", "type and range", "description")[: 3 if described else 2]:
                 table.add_column(col)
-            for f in cmd.args:
-                table.add_row(*(f.name, f.describe(), f.description)[: 3 if described else 2])
+            for f in cmd.args:  # Text: "list of [channel_id: ...]" is not rich markup
+                cells = (Text(f.name), Text(f.describe()), Text(f.description))
+                table.add_row(*cells[: 3 if described else 2])
             self.say(table)
             usage = " ".join([cmd.name, *(f"{f.name}=..." for f in cmd.args)])
             easier = {(20, 3): "; easier: set PARAM=VALUE", (20, 1): "; easier: get PARAM"}
@@ -621,11 +626,14 @@ class Console:
         events = self.station.events[-n:]
         days = {utc_text(ev.t_tai)[:10] for ev in events}
         one_day = len(days) == 1  # then the date goes in the title, the time in the column
+        # event times are on-board times (TAI to UTC), not the host's clock: in SITL the two
+        # are days apart, so the column says whose clock it is
         table = Table(
-            title=f"events (last {len(events)}{', ' + days.pop() + ' UTC' if one_day else ''})",
+            title=f"events (last {len(events)}"
+            f"{', ' + days.pop() + ' UTC on board' if one_day else ''})",
             title_justify="left",
         )
-        for col in ("UTC", "severity", "event", "message"):
+        for col in ("S/C time (UTC)", "severity", "event", "message"):
             table.add_column(col)
         for ev in events:
             when = utc_text(ev.t_tai)
@@ -656,7 +664,7 @@ class Console:
             self.say("no commands sent yet")
             return
         table = Table(title="commands", title_justify="left")
-        for col in ("#", "sent (UTC)", "command", "status", "stages", "failure"):
+        for col in ("#", "sent (host UTC)", "command", "status", "stages", "failure"):
             table.add_column(col)
         for h in self.station.commands.recent(n):
             stages = " → ".join(f"{r.stage.value}" for r in h.stages)

@@ -264,6 +264,47 @@ class ChannelDef:
         """Units of the value ("" when dimensionless)."""
         return self.field.units
 
+    def problem(self, value: Any) -> str | None:
+        """Why a decoded value of this channel is not data (None: it is).
+
+        NaN and infinite floats, values outside the channel's declared valid range
+        (``min``/``max`` in the dictionary), enum values without a label and bools that
+        are neither 0 nor 1 are flagged.
+
+        >>> ch = ChannelDef("eps.soc_pct", 1, "eps", FieldDef("soc_pct", "f32", 0.0, 100.0, "%"),
+        ...                 Limits())
+        >>> ch.problem(55.0), ch.problem(float("nan")), ch.problem(3.4e38)
+        (None, 'not a number (NaN)', 'outside the valid range 0..100 %')
+        """
+        return _value_problem(self.field, value)
+
+
+def _value_problem(f: FieldDef, value: Any) -> str | None:
+    t = f.type
+    if t == "enum":
+        return None if isinstance(value, str) else f"raw value {value} has no label in the enum"
+    if t == "bool":
+        return None if isinstance(value, bool) else f"raw value {value} is not a bool (0 or 1)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a number (NaN)" if math.isnan(value) else "infinite"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
+        lo = "" if f.min is None else format_number(f.min)
+        hi = "" if f.max is None else format_number(f.max)
+        return f"outside the valid range {lo}..{hi} {f.units}".rstrip()
+    return None
+
+
+def _needs_check(f: FieldDef) -> bool:
+    """True when a decoded value of field ``f`` can be something other than data."""
+    return f.type in ("enum", "bool", *FLOAT_TYPES) or f.min is not None or f.max is not None
+
+
+def _finite_only(f: FieldDef) -> bool:
+    """True for a float field whose values only need to be finite (no declared range)."""
+    return f.type in FLOAT_TYPES and f.min is None and f.max is None
+
 
 @dataclass(slots=True, frozen=True)
 class ParamDef:
@@ -684,6 +725,16 @@ class HkLayout:
     ids: tuple[int, ...]
     struct: struct.Struct
     post: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Positions of float values checked only for being finite (no declared range): all
+    #: of them at once, by their sum (:meth:`problems`).
+    finite: tuple[int, ...] = ()
+    #: Positions of the other values that can be flagged (enums, bools, declared ranges).
+    checked: tuple[int, ...] = ()
+
+    @property
+    def needs_check(self) -> bool:
+        """True when a value of this structure can be flagged at all."""
+        return bool(self.finite or self.checked)
 
     @classmethod
     def compile(cls, d: Dictionary, sid: int, channel_ids: Sequence[int]) -> HkLayout:
@@ -710,7 +761,34 @@ class HkLayout:
             tuple(c.id for c in chans),
             struct.Struct(fmt),
             tuple(post),
+            tuple(i for i, ch in enumerate(chans) if _finite_only(ch.field)),
+            tuple(
+                i
+                for i, ch in enumerate(chans)
+                if _needs_check(ch.field) and not _finite_only(ch.field)
+            ),
         )
+
+    def problems(self, values: Sequence[Any]) -> list[tuple[int, str]]:
+        """(position, reason) of every value of a report that is not data.
+
+        >>> d = Dictionary(minimal_dictionary())
+        >>> layout = HkLayout.compile(d, 1, d.housekeeping[1].channel_ids)
+        >>> layout.problems((float("nan"), 9, 7))
+        [(0, 'not a number (NaN)'), (1, 'raw value 9 has no label in the enum')]
+        """
+        chans = self.channels
+        suspects = self.checked
+        if self.finite:
+            total = sum([values[i] for i in self.finite])  # NaN or inf if any value is
+            if total - total != 0.0:  # (or a sum that overflowed): look at each
+                suspects = tuple(sorted((*self.finite, *self.checked)))
+        out = []
+        for i in suspects:
+            why = chans[i].problem(values[i])
+            if why is not None:
+                out.append((i, why))
+        return out
 
     @property
     def size(self) -> int:

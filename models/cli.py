@@ -186,16 +186,26 @@ def verify_cmd(
     key_file: Annotated[Path | None, typer.Option(help="HMAC key; require a signature.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Check every byte of a model file; exit 1 naming the damaged region and block."""
-    from fsw.ai import gnm
+    """Check every byte of a model file; exit 1 naming the damaged region and block.
+
+    A signed file's signature is only checked with ``--key-file``; without one the output
+    says it went unchecked (``signature``: ``valid``, ``unchecked`` or ``none``)."""
+    from fsw.ai import ModelIntegrityError, gnm
 
     data = _read_file(file)
     problems = gnm.verify(data, hmac_key=_read_key(key_file))
+    try:
+        signed = gnm.Header.decode(data).signed
+    except ModelIntegrityError:
+        signed = False  # a damaged header is already among the problems
+    signature = "valid" if key_file else ("unchecked" if signed else "none")
     if json_out:
         emit_json(
             {
                 "file": str(file),
                 "ok": not problems,
+                "signed": signed,
+                "signature": signature,
                 "problems": [
                     {"region": p.region, "block": p.block, "offset": p.offset, "message": p.message}
                     for p in problems
@@ -211,7 +221,12 @@ def verify_cmd(
     else:
         _out.print(
             f"OK {file}: header, graph, both CRC tables, every block and SHA-256 verify"
-            + (" (signature valid)" if key_file else "")
+            + {
+                "valid": " (signature valid)",
+                "unchecked": "; the file is SIGNED but its signature was NOT checked "
+                "(give --key-file to check it)",
+                "none": " (unsigned)",
+            }[signature]
         )
     if problems:
         raise typer.Exit(1)

@@ -321,8 +321,22 @@ def test_bypass_frames_pass_a_locked_out_farm() -> None:
     assert sc.receive(gnd.send_tc(tc, now_s=0.0)) == []
     assert sc.receive(gnd.send_tc(tc, bypass=True, now_s=0.0)) == [tc]
     assert sc.farm.farm_b_counter == 1
+    # Under SDLS a bare (unauthenticated) Unlock is refused; the ground's, which carries
+    # the security header and MAC, unlocks.
     raw_bc = encode_cltu(TcFrame.unlock(42, 0).encode())
-    assert sc.receive(raw_bc) == [] and not sc.farm.lockout
+    assert sc.receive(raw_bc) == [] and sc.farm.lockout
+    assert sc.counters["sdls_unknown_spi"] == 1
+    for cltu in gnd.initiate(1.0, InitMode.WITH_UNLOCK):
+        assert sc.receive(cltu) == []
+    assert not sc.farm.lockout and sc.counters["bc_frames"] == 2
+
+
+def test_without_sdls_a_plain_unlock_unlocks() -> None:
+    cfg = LinkConfig(spacecraft_id=42)
+    sc = SpacecraftLink(cfg)
+    sc.farm.lockout = True
+    assert sc.receive(encode_cltu(TcFrame.unlock(42, 0).encode())) == []
+    assert not sc.farm.lockout
 
 
 @settings(max_examples=300)

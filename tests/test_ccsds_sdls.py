@@ -128,19 +128,43 @@ def test_unknown_spi_and_short_input() -> None:
         peek_spi(b"\x00")
 
 
-def test_rekey_resets_sequence_and_old_key_fails() -> None:
+def test_rekey_carries_the_sequence_on_and_old_key_fails() -> None:
     ground, board = pair(MacAlgorithm.HMAC_SHA256, 16)
-    for _ in range(3):
-        board.verify(ground.protect(b"x"))
+    recorded = [ground.protect(b"x") for _ in range(3)]
+    for frame in recorded:
+        board.verify(frame)
     old = ground.protect(b"old")
     new_key = bytes(reversed(KEY32))
     ground.rekey(new_key)
     board.rekey(new_key)
     fresh = ground.protect(b"new")
-    assert int.from_bytes(fresh[2:6], "big") == 1
+    assert int.from_bytes(fresh[2:6], "big") == 5  # numbering carries on across keys
     assert board.verify(fresh) == b"new"
     with pytest.raises(MacError):
         board.verify(old)
+    # Rotating back to the first key does not reopen its recorded frames.
+    ground.rekey(KEY32)
+    board.rekey(KEY32)
+    for frame in recorded:
+        with pytest.raises(ReplayError):
+            board.verify(frame)
+    assert board.verify(ground.protect(b"again")) == b"again"
+
+
+def test_restore_sets_a_floor_and_state_after_previews_commit() -> None:
+    ground, board = pair(MacAlgorithm.AES_CMAC, 16)
+    recorded = [ground.protect(b"x") for _ in range(5)]
+    board.restore(5)  # the floor after a reset: everything at or below 5 counts as used
+    for frame in recorded:
+        with pytest.raises(ReplayError):
+            board.verify(frame)
+    nxt = ground.protect(b"y")
+    _, seq = board.check(nxt)
+    assert board.state_after(seq) == (6, (1 << board.window) - 1)  # 1..6 all used
+    board.commit(seq)
+    assert (board.highest_accepted, board.replay_bitmap) == board.state_after(seq)
+    with pytest.raises(SdlsError):
+        board.restore(1 << 32)
 
 
 @pytest.mark.parametrize(

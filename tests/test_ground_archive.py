@@ -40,6 +40,7 @@ def test_file_layout_is_the_documented_one(flown: Path) -> None:
         "events",
         "commands",
         "command_stages",
+        "flagged",
     }
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     indexes = {
@@ -198,3 +199,141 @@ def test_docs_list_every_table_and_column(flown: Path) -> None:
     for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
         columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
         assert documented.get(table) == columns, f"docs/ground.md: table {table}"
+
+
+# -- values that are not data, read-only queries ------------------------------------------
+
+
+def _demo_hk(t_tai: float, temp_c: float, state_raw: int, count: int) -> bytes:
+    """A (3,25) report of the minimal dictionary's sid 1 (demo.temp_c, .state, .count)."""
+    import struct
+
+    from fsw.ccsds import PusTm, cuc_encode
+
+    data = struct.pack(">HfBI", 1, temp_c, state_raw, count)
+    return PusTm(apid=102, service=3, subservice=25, app_data=data, time=cuc_encode(t_tai)).encode()
+
+
+def test_nan_huge_and_unlabelled_values_are_flagged_and_kept_apart() -> None:
+    """Telemetry with a valid CRC is not data by that alone: NaN, a value outside the
+    channel's declared valid range and an enum value without a label are counted, kept
+    out of the samples and archived apart with the reason."""
+    from ground import GroundSession
+    from ground.dictionary import LimitState, minimal_dictionary
+
+    doc = minimal_dictionary()
+    temp = next(t for t in doc["telemetry"] if t["name"] == "demo.temp_c")
+    temp.update(min=-40.0, max=125.0)  # a valid range, as the flight declares one
+    arch = Archive(":memory:")
+    session = GroundSession(doc, None, archive=arch)
+    session.receive_packets([_demo_hk(100.0, 21.5, 1, 7)], 1.0)  # good data
+    session.receive_packets([_demo_hk(101.0, float("nan"), 1, 8)], 2.0)
+    session.receive_packets([_demo_hk(102.0, 3.0e38, 9, 9)], 3.0)  # huge, no such label
+    session.receive_packets([_demo_hk(103.0, float("inf"), 0, 10)], 4.0)
+    assert session.stats["values_flagged"] == 4
+    assert [s.value for s in arch.telemetry("demo.temp_c")] == [21.5]
+    assert [s.value for s in arch.telemetry("demo.count")] == [7, 8, 9, 10]  # the rest stays
+    assert [s.value for s in arch.telemetry("demo.state")] == ["BUSY", "BUSY", "IDLE"]
+    flagged = [(f.name, f.t_tai, f.reason) for f in arch.flagged()]
+    assert [f[:2] for f in flagged] == [  # on-board times
+        ("demo.temp_c", 101.0),
+        ("demo.temp_c", 102.0),
+        ("demo.state", 102.0),
+        ("demo.temp_c", 103.0),
+    ]
+    assert [f[2] for f in flagged] == [
+        "not a number (NaN)",
+        "outside the valid range -40..125 C",
+        "raw value 9 has no label in the enum",
+        "infinite",
+    ]
+    assert [f.value for f in arch.flagged("demo.state")] == ["9"]
+    assert arch.counts()["flagged"] == 4
+    latest = session.telemetry.get("demo.temp_c")
+    assert latest is not None and latest.limit is LimitState.INVALID  # the console's magenta
+    arch.close()
+
+
+def test_finite_floats_whose_sum_overflows_are_not_flagged() -> None:
+    """Floats without a declared range are checked all at once by their sum; a sum that
+    overflows only means a closer look, not a flag."""
+    from ground.dictionary import HkLayout
+
+    doc = minimal_dictionary()
+    doc["telemetry"].append({**doc["telemetry"][0], "name": "demo.temp2_c", "id": 4100})
+    doc["housekeeping"][0]["channels"].append(4100)
+    d = Dictionary(doc)
+    layout = HkLayout.compile(d, 1, d.housekeeping[1].channel_ids)
+    assert layout.problems((3.0e38, "BUSY", 7, 3.0e38)) == []  # sum: inf, each finite
+    assert layout.problems((3.0e38, "BUSY", 7, float("-inf"))) == [(3, "infinite")]
+
+
+@pytest.mark.req("EPS-006")
+def test_the_flight_declares_valid_ranges_the_ground_checks() -> None:
+    from fsw.app import build_flight
+    from fsw.core.clock import SimClock
+    from fsw.core.dictionary import build_dictionary
+    from ground.dictionary import Dictionary
+
+    d = Dictionary(build_dictionary(build_flight(SimClock(0.0))))
+    soc = d.channels["eps.soc_pct"]
+    assert (soc.field.min, soc.field.max) == (0.0, 100.0)
+    assert soc.problem(55.0) is None and soc.problem(3.4e38) == "outside the valid range 0..100 %"
+
+
+def test_queries_on_an_empty_or_foreign_file_write_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    with pytest.raises(ArchiveError, match=r"empty\.sqlite is empty: not a Gnomon archive"):
+        Archive(empty, readonly=True)
+    assert empty.read_bytes() == b""
+    foreign = tmp_path / "foreign.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE birds(name TEXT)")
+    db.commit()
+    db.close()
+    before = foreign.read_bytes()
+    with pytest.raises(ArchiveError, match="SQLite file but not a Gnomon archive"):
+        Archive(foreign, readonly=True)
+    assert foreign.read_bytes() == before
+    tables = sqlite3.connect(foreign).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("birds",)]
+    with pytest.raises(ArchiveError, match="no archive at"):
+        Archive(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_a_read_only_query_changes_no_byte_and_leaves_no_files(flown: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(flown, copy)
+    before = copy.read_bytes()
+    with Archive(copy, readonly=True) as arch:
+        assert arch.counts()["packets"] > 0 and arch.events()
+        with pytest.raises(ArchiveError, match="is open read-only"):
+            arch.set_dictionary(Dictionary(minimal_dictionary()))
+    assert copy.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.sqlite"]
+
+
+def test_a_read_only_reader_sees_what_a_live_writer_flushed(tmp_path: Path) -> None:
+    path = tmp_path / "live.sqlite"
+    writer = Archive(path)
+    writer.set_dictionary(Dictionary(minimal_dictionary()))
+    writer.add_samples(100.0, (4097, 4099), (21.5, 7))
+    writer.flush()
+    with Archive(path, readonly=True) as reader:
+        assert [s.value for s in reader.telemetry("demo.temp_c")] == [21.5]
+    writer.add_samples(101.0, (4097, 4099), (22.0, 8))
+    writer.flush()
+    with Archive(path, readonly=True) as reader:
+        assert [s.value for s in reader.telemetry("demo.count")] == [7, 8]
+    writer.close()
+
+
+def test_the_archive_cache_is_bounded(tmp_path: Path) -> None:
+    """SQLite's page cache does not grow with the file (memory of a long run stays flat)."""
+    from ground.archive import CACHE_KIB
+
+    with Archive(tmp_path / "a.sqlite") as arch:
+        assert arch._db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    assert CACHE_KIB <= 16 * 1024

@@ -242,3 +242,84 @@ def test_a_bad_at_time_is_refused_before_anything_is_sent(files: dict[str, Path]
     )
     assert result.exit_code == 2
     assert "--at 'soon' is not a time: give +SECONDS from now or TAI seconds" in result.stderr
+
+
+def test_a_bogus_severity_is_refused(files: dict[str, Path]) -> None:
+    result = runner.invoke(
+        ground_app, ["events", "--archive", str(files["archive"]), "--severity", "BOGUS"]
+    )
+    assert result.exit_code == 2
+    assert "--severity 'BOGUS' is not one of INFO, LOW, MEDIUM, HIGH" in result.stderr
+
+
+def test_replaying_an_archive_into_itself_is_refused(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    arch = tmp_path / "a.sqlite"
+    shutil.copy(files["archive"], arch)
+    before = arch.read_bytes()
+    for into in (arch, tmp_path / "." / "a.sqlite"):
+        result = runner.invoke(ground_app, ["replay", "--archive", str(arch), "--into", str(into)])
+        assert result.exit_code == 2
+        assert "is the archive being replayed" in result.stderr
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(arch)
+    result = runner.invoke(ground_app, ["replay", "--archive", str(arch), "--into", str(link)])
+    assert result.exit_code == 2
+    assert arch.read_bytes() == before
+
+
+def _damage_the_stored_dictionary(path: Path) -> None:
+    """Break the chain of overflow pages holding the dictionary JSON in ``meta``."""
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for start in range(page, len(data), page):
+        body = data[start : start + page]
+        if body[0] not in (2, 5, 10, 13) and b'"description"' in body:  # an overflow page
+            data[start : start + 4] = b"\xff\xff\xff\xff"  # its next-page number
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError("no overflow page of the dictionary found")
+
+
+def test_a_damaged_archive_gives_an_error_not_a_traceback(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    arch = tmp_path / "damaged.sqlite"
+    shutil.copy(files["archive"], arch)
+    _damage_the_stored_dictionary(arch)
+    result = runner.invoke(ground_app, ["replay", "--archive", str(arch), "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error: cannot read archive" in result.stderr
+    assert "malformed" in result.stderr and "Traceback" not in result.output
+
+
+def test_flagged_values_are_listed_apart(tmp_path: Path) -> None:
+    from ground import Dictionary
+    from ground.dictionary import minimal_dictionary
+
+    path = tmp_path / "flags.sqlite"
+    with Archive(path) as arch:
+        arch.set_dictionary(Dictionary(minimal_dictionary()))
+        arch.add_samples(2.0e9, (4097, 4099), (21.5, 7))
+        arch.add_samples(2.0e9 + 10, (4099,), (8,))
+        arch.add_flagged(2.0e9 + 10, 4097, float("nan"), "not a number (NaN)")
+    result = runner.invoke(ground_app, ["tlm", "demo.temp_c", "--archive", str(path)])
+    assert result.exit_code == 0 and "21.5 C" in result.stdout
+    assert "1 value(s) of demo.temp_c in this range were flagged" in result.stderr
+    result = runner.invoke(ground_app, ["tlm", "demo", "--archive", str(path), "--flagged"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "2021-05-18T03:32:53.000Z  demo.temp_c  nan  FLAGGED: not a number (NaN)"
+    )
+    result = runner.invoke(
+        ground_app, ["tlm", "demo.*", "--archive", str(path), "--flagged", "--json"]
+    )
+    assert [(r["name"], r["value"], r["reason"]) for r in json.loads(result.stdout)] == [
+        ("demo.temp_c", "nan", "not a number (NaN)")
+    ]

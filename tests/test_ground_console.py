@@ -111,6 +111,8 @@ def test_new_operator_session_through_a_pty(
 ) -> None:
     url, dict_file = flight
     history = tmp_path / "history"
+    state = dict_file.parent / "arsn.json"
+    carried_over = json.loads(state.read_text())["tc_seq"] if state.exists() else 0
     env = {
         **os.environ,
         "TERM": term,
@@ -146,18 +148,21 @@ def test_new_operator_session_through_a_pty(
         term_.type("SEQ_START seq_id=0\r")  # out of range: refused on the ground
         term_.expect(r"error: SEQ_START: seq_id 0 below min 1")
         term_.type("PING\r")
-        term_.expect(r"PING #0 completed")
+        # the second run carries on the first one's numbering (the same --arsn-file)
+        n = int(term_.expect(r"PING #\d+ sent")[6:-5])
+        assert n == carried_over
+        term_.expect(rf"PING #{n} completed")
         term_.type("SEQ_START 77\r")  # positional argument; fails on board
-        term_.expect(r"SEQ_START #1 FAILED at completion: NOT_FOUND: no sequence with id 77")
+        term_.expect(rf"SEQ_START #{n + 1} FAILED at completion: NOT_FOUND: no sequence with id 77")
         term_.type("set health.max_restarts=4\r")
-        term_.expect(r"PARAM_SET #2 completed")
+        term_.expect(rf"PARAM_SET #{n + 2} completed")
         term_.type("get health.max_restarts\r")
         term_.expect(r"reply prm.VALUES: health.max_restarts = 4")
         if term != "dumb":
             term_.type("PI\t")  # Tab completes the command name
             term_.expect(r"PING")
             term_.type("\r")
-            term_.expect(r"PING #4 completed")
+            term_.expect(rf"PING #{n + 4} completed")
         term_.type("tlm mode.mode\r")
         term_.expect(r"mode\.mode\W+NOMINAL")
         term_.type("quit\r")
@@ -174,7 +179,7 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     script = io.StringIO(
         "# a comment\nPING\nSEQ_START seq_id=77\nwait 1.5\ntlm exec.met\n"
         "events 5\ncmds\nstats fop\nhelp SEQ_START\nwatch mode.mode\nhelp\n"
-        "tlm exec\ntlm nosuch.thing\nhelp PING\n"
+        "tlm exec\ntlm nosuch.thing\nhelp PING\nhelp HK_ONE_SHOT\n"
     )
     with (
         FlightThread(spacecraft_end),
@@ -208,7 +213,23 @@ def test_script_on_stdin_waits_for_its_commands_and_reports_failure() -> None:
     assert "telemetry exec (" in text  # a component's channels
     assert "no channel matches 'nosuch.thing'" in text
     assert "usage: SEQ_START seq_id=..." in text and "no arguments: send it as `PING`" in text
-    assert re.search(r"events \(last \d+, \d{4}-\d\d-\d\d UTC\)", text)  # date in title
+    # whose clock: event times are on board (TAI to UTC), command times the host's
+    assert re.search(r"events \(last \d+, \d{4}-\d\d-\d\d UTC on board\)", text)
+    assert "S/C time (UTC)" in text and "sent (host UTC)" in text
+    assert re.search(r"\[S/C \d\d:\d\d:\d\d\] INFO", text)  # a live event line
+    # help of a command with a list argument shows the element types ([...] is not markup)
+    assert re.search(r"sids +│ list of \[sid: u16[^]]*\] \(<= \d+\)", text), text
+
+
+def test_toolbar_does_not_say_limits_ok_before_any_telemetry() -> None:
+    _, ground_end = memory_pair()  # nobody on the other end: no TM ever arrives
+    with GroundStation(flight_dictionary(), CFG, transport=ground_end) as station:
+        console = Console(
+            station, mode="lines", stdin=io.StringIO(""), out=RichConsole(file=io.StringIO())
+        )
+        toolbar = console.toolbar_text(120)
+    assert "no downlink yet" in toolbar and "limits: no TM yet" in toolbar
+    assert "limits ok" not in toolbar
 
 
 def test_tlm_component_names_and_command_list_wrapping() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,13 @@ def test_pty_cable_relays_both_ways_and_can_be_unplugged(tmp_path: Path) -> None
         cable.unplug("middle")
 
 
-def test_selftest_over_a_pty_with_unplug_and_replug(tmp_path: Path) -> None:
-    result = selftest(workdir=tmp_path)
+def test_selftest_over_a_pty_with_unplug_and_replug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its temp dir goes
+    result = selftest()
+    assert list(tmp_path.iterdir()) == []  # its temp dir is gone again
+    assert result["workdir"] is None and "log" not in result["board"]
     assert result["checks"] and all(result["checks"].values()), json.dumps(result, indent=1)
     assert result["ok"] is True
     assert {
@@ -76,6 +82,17 @@ def test_selftest_over_a_pty_with_unplug_and_replug(tmp_path: Path) -> None:
     assert set(result["board_inference_ms"]) == {"cloudnet-s", "cloudnet-l"}
     assert result["unplug"]["completed"] == result["unplug"]["commands"] == 3
     assert result["board"]["cable"]["disconnects"] >= 1
+
+
+def test_selftest_with_a_workdir_that_cannot_be_made_says_why(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(HilError, match=r"cannot create the work folder .*a-file/sub"):
+        selftest(workdir=blocker / "sub")
+    result = CliRunner().invoke(hil_app, ["selftest", "--workdir", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "error: cannot create the work folder" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_bench_without_a_board_waits_then_says_so(tmp_path: Path) -> None:

@@ -100,6 +100,27 @@ def test_cli_sign_then_verify_with_key(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "hmac" in res.output.lower()
 
 
+def test_cli_verify_of_a_signed_file_without_a_key_says_the_signature_went_unchecked(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "key"
+    key.write_bytes(b"a-long-enough-operator-key")
+    out = tmp_path / "signed.gnm"
+    runner.invoke(app, ["model", "sign", str(SMALL), "--key-file", str(key), "--out", str(out)])
+    res = runner.invoke(app, ["model", "verify", str(out)])
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    assert "SIGNED but its signature was NOT checked (give --key-file to check it)" in text
+    doc = json.loads(runner.invoke(app, ["model", "verify", str(out), "--json"]).stdout)
+    assert doc["ok"] is True and doc["signed"] is True and doc["signature"] == "unchecked"
+    doc = json.loads(
+        runner.invoke(app, ["model", "verify", str(out), "--key-file", str(key), "--json"]).stdout
+    )
+    assert doc["signature"] == "valid"
+    doc = json.loads(runner.invoke(app, ["model", "verify", str(SMALL), "--json"]).stdout)
+    assert doc["signed"] is False and doc["signature"] == "none"
+
+
 def test_cli_campaign_json_and_errors(tmp_path: Path) -> None:
     model = tmp_path / "m.gnm"
     shutil.copy(SMALL, model)

@@ -19,8 +19,10 @@ def test_pass_times_fit_80_columns_with_whole_times() -> None:
     assert "…" not in result.stdout  # nothing truncated
     assert "leo550-sso-6u: ground-station passes, 2026-11-21 UTC" in result.stdout
     assert re.search(r"│ svalbard │ 06:22:22 │ 06:28:11 +│ +5\.8 min │ +9\.7° │", result.stdout)
-    # the last pass is cut by the end of the span: marked, and the mark explained
-    assert "11:09:10+" in result.stdout and "+ still going on when the span ends" in result.stdout
+    # the last pass is cut by the end of the span: listed whole (its real LOS and maximum
+    # elevation, not the span's end), marked, and the mark explained
+    assert re.search(r"│ svalbard │ 11:07:46 │ 11:17:37\+ │ +9\.9 min │ +70\.3° │", result.stdout)
+    assert "+ still going on when the span ends" in result.stdout
 
 
 def test_pass_times_over_two_days_show_the_date_in_a_column() -> None:

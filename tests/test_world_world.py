@@ -43,7 +43,8 @@ def test_penumbra_gives_a_partial_sun(world: World) -> None:
 
 
 def test_pass_query_reports_the_station_above_its_mask(world: World) -> None:
-    p = max(world.passes, key=lambda p: p.max_elevation_deg)
+    inside = [p for p in world.passes if p.los_tai + 5.0 <= world.end_tai]
+    p = max(inside, key=lambda p: p.max_elevation_deg)
     st = world.in_pass(p.tca_tai)
     assert st is not None and st.station == p.station
     assert st.elevation_deg == pytest.approx(p.max_elevation_deg, abs=0.2)
@@ -51,6 +52,18 @@ def test_pass_query_reports_the_station_above_its_mask(world: World) -> None:
     assert world.in_pass(p.aos_tai + 1.0).elevation_deg >= mask  # type: ignore[union-attr]
     after = world.in_pass(p.los_tai + 5.0)
     assert after is None or after.station != p.station
+
+
+def test_a_pass_cut_by_the_end_of_the_span_is_given_whole() -> None:
+    """One pass, one maximum elevation: the geometry does not depend on the span."""
+    long = World.from_scenario("leo550-sso-6u", seed=3, duration_s=8 * 3600.0)
+    whole = next(p for p in long.passes if p.aos_tai > long.start_tai + 4.5 * 3600.0)
+    for cut_at in (whole.aos_tai + 60.0, whole.tca_tai, whole.los_tai - 60.0):
+        short = World.from_scenario("leo550-sso-6u", seed=3, duration_s=cut_at - long.start_tai)
+        last = short.passes[-1]
+        assert (last.station, last.aos_tai) == (whole.station, pytest.approx(whole.aos_tai))
+        assert last.los_tai == pytest.approx(whole.los_tai, abs=0.01)
+        assert last.max_elevation_deg == pytest.approx(whole.max_elevation_deg, abs=0.01)
 
 
 def test_subpoint_and_land(world: World) -> None:

@@ -8,6 +8,8 @@ whose keys are public and for tests only)::
     tm_frame_len = 1115
     [sdls]
     active_spi = 1
+    recovery_spi = 255      # optional: the SDLS reset after a lost state
+    recovery_key_id = 5
     [[sdls.keys]]
     id = 1
     hex = "8d05..."
@@ -90,9 +92,12 @@ class SaEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class SdlsTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """The ``[sdls]`` table: the active SPI, the key ring, the security associations."""
+    """The ``[sdls]`` table: the active SPI, the key ring, the security associations, and
+    the recovery key that authorises an SDLS reset (docs/ccsds.md, "After a lost state")."""
 
     active_spi: Annotated[int, Meta(ge=0, le=0xFFFF)] | None = None
+    recovery_spi: Annotated[int, Meta(ge=1, le=0xFFFE)] | None = None
+    recovery_key_id: Annotated[int, Meta(ge=0, le=0xFFFF)] | None = None
     keys: tuple[KeyEntry, ...] = ()
     sa: tuple[SaEntry, ...] = ()
 
@@ -108,6 +113,8 @@ class KeyFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return LinkConfig(
             **msgspec.structs.asdict(self.link),
             active_spi=self.sdls.active_spi,
+            recovery_spi=self.sdls.recovery_spi,
+            recovery_key_id=self.sdls.recovery_key_id,
             security_associations=tuple(
                 SaConfig(sa.spi, sa.key_id, sa.algorithm.value, sa.mac_len, sa.window)
                 for sa in self.sdls.sa
@@ -148,6 +155,8 @@ class LinkConfig:
     active_spi: int | None = None
     security_associations: tuple[SaConfig, ...] = ()
     keys: tuple[tuple[int, bytes], ...] = ()
+    recovery_spi: int | None = None
+    recovery_key_id: int | None = None
 
     def __post_init__(self) -> None:
         self._check_link()
@@ -187,6 +196,27 @@ class LinkConfig:
                 self.make_sa(sa.spi)
             except SdlsError as exc:
                 raise ConfigError(f"SA {sa.spi}: {exc.reason}") from None
+        self._check_recovery(key_ids, spis)
+
+    def _check_recovery(self, key_ids: list[int], spis: list[int]) -> None:
+        """The recovery SPI and key: both or neither, and apart from every SA."""
+        if (self.recovery_spi is None) != (self.recovery_key_id is None):
+            raise ConfigError("recovery_spi and recovery_key_id go together: give both or neither")
+        if self.recovery_spi is None or self.recovery_key_id is None:
+            return
+        if self.recovery_spi in spis:
+            raise ConfigError(f"recovery_spi {self.recovery_spi} is also a security association")
+        if self.recovery_key_id not in key_ids:
+            raise ConfigError(f"recovery_key_id {self.recovery_key_id} is not in the file")
+        if any(sa.key_id == self.recovery_key_id for sa in self.security_associations):
+            raise ConfigError(
+                f"recovery_key_id {self.recovery_key_id} is also an SA's key: the recovery "
+                "key must be kept apart"
+            )
+        try:
+            self.make_recovery_sa()
+        except SdlsError as exc:
+            raise ConfigError(f"recovery key: {exc.reason}") from None
 
     @property
     def sdls_enabled(self) -> bool:
@@ -216,6 +246,14 @@ class LinkConfig:
             algorithm=sa.algorithm,
             mac_len=sa.mac_len,
             window=sa.window,
+        )
+
+    def make_recovery_sa(self) -> SecurityAssociation | None:
+        """The recovery association (HMAC-SHA-256 under the recovery key), or None."""
+        if self.recovery_spi is None or self.recovery_key_id is None:
+            return None
+        return SecurityAssociation(
+            spi=self.recovery_spi, key=self.key(self.recovery_key_id), mac_len=16
         )
 
     @classmethod

@@ -137,6 +137,11 @@ class FarmVerdict(Enum):
         """True when the frame's data goes on to packet extraction."""
         return self in (FarmVerdict.ACCEPTED_AD, FarmVerdict.ACCEPTED_BD)
 
+    @property
+    def accepted(self) -> bool:
+        """True when FARM-1 accepted the frame (data or control command)."""
+        return self.name.startswith("ACCEPTED")
+
 
 class Farm1:
     """Frame Acceptance and Reporting Mechanism for one TC virtual channel.
@@ -203,6 +208,15 @@ class Farm1:
         self.buffer_available = available
         if available:
             self.wait = False
+
+    def snapshot(self) -> tuple[int, int, bool, bool, bool]:
+        """The state :meth:`handle` changes, for :meth:`restore` (e.g. when the frame it
+        accepted cannot be recorded and must count as never received)."""
+        return (self.vr, self.farm_b_counter, self.lockout, self.wait, self.retransmit)
+
+    def restore(self, snapshot: tuple[int, int, bool, bool, bool]) -> None:
+        """Go back to a :meth:`snapshot`."""
+        self.vr, self.farm_b_counter, self.lockout, self.wait, self.retransmit = snapshot
 
     def _count(self, verdict: FarmVerdict) -> FarmVerdict:
         self.stats[verdict.name.lower()] += 1

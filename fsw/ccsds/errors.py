@@ -59,3 +59,8 @@ class ReplayError(SdlsError):
 
 class ConfigError(CcsdsError):
     """A link configuration or key file that cannot be used."""
+
+
+class LinkStateError(CcsdsError):
+    """The saved link state (anti-replay numbers, V(R), key ids) cannot be read or saved,
+    or an SDLS reset directive is malformed."""

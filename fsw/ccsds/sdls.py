@@ -135,14 +135,42 @@ class SecurityAssociation:
         """The highest sequence number accepted so far (receiving side)."""
         return self._highest
 
+    @property
+    def replay_bitmap(self) -> int:
+        """Bit ``i`` set: ``highest_accepted - i`` was already accepted (receiving side)."""
+        return self._bitmap
+
     def rekey(self, key: bytes) -> None:
-        """Switch to a new key; both sequence numbers restart, as a new key allows."""
+        """Switch to a new key. The sequence numbers carry on: the anti-replay window
+        never moves back within an SA, so frames recorded under any earlier key (even one
+        rotated back to later) stay refused, and an AES-GCM IV is never reused."""
         _check_key(self.algorithm, key, self.mac_len)
         self._key = bytes(key)
         self._aead = AESGCM(self._key) if self.algorithm is MacAlgorithm.AES_GCM else None
-        self.arsn = 0
-        self._highest = 0
-        self._bitmap = 1
+
+    def restore(self, highest: int, bitmap: int | None = None) -> None:
+        """Set the receiving state: ``highest`` accepted, ``bitmap`` as
+        :attr:`replay_bitmap` (None: every number at or below ``highest`` counts as
+        used, the safe floor after a reset).
+
+        >>> sa = SecurityAssociation(spi=1, key=bytes(32), window=8)
+        >>> sa.restore(41)
+        >>> sa.state_after(40), sa.state_after(43)
+        ((41, 255), (43, 253))
+        """
+        if not 0 <= highest < 1 << (8 * self.algorithm.seq_len):
+            raise SdlsError(f"SA {self.spi}: sequence number {highest} out of range")
+        mask = (1 << self.window) - 1
+        self._highest = highest
+        self._bitmap = (mask if bitmap is None else bitmap & mask) | 1
+
+    def state_after(self, seq: int) -> tuple[int, int]:
+        """``(highest accepted, bitmap)`` as they will be once ``seq`` is committed: what
+        to save *before* the frame is acted on."""
+        mask = (1 << self.window) - 1
+        if seq > self._highest:
+            return seq, ((self._bitmap << (seq - self._highest)) | 1) & mask
+        return self._highest, self._bitmap | (1 << (self._highest - seq))
 
     def _mac(self, message: bytes) -> bytes:
         if self.algorithm is MacAlgorithm.HMAC_SHA256:
@@ -173,6 +201,15 @@ class SecurityAssociation:
         Returns ``(data, sequence number)``; raises :class:`UnknownSpiError`,
         :class:`MacError` or :class:`ReplayError`.
         """
+        data, seq = self.authenticate(protected, aad)
+        self._check_replay(seq)
+        return data, seq
+
+    def authenticate(
+        self, protected: bytes | bytearray | memoryview, aad: bytes = b""
+    ) -> tuple[bytes, int]:
+        """Check the SPI and the MAC only (no anti-replay check): ``(data, sequence
+        number)``. For messages whose freshness is proven otherwise (a challenge)."""
         raw = bytes(protected)
         seq_len = self.algorithm.seq_len
         if len(raw) < SPI_LEN + seq_len + self.mac_len:
@@ -200,7 +237,6 @@ class SecurityAssociation:
                 raise MacError(
                     f"SA {self.spi}: MAC does not match (forged, corrupted or wrong key)"
                 )
-        self._check_replay(seq)
         return data, seq
 
     def _check_replay(self, seq: int) -> None:
@@ -219,12 +255,7 @@ class SecurityAssociation:
 
     def commit(self, seq: int) -> None:
         """Mark ``seq`` as used (after the frame was accepted)."""
-        if seq > self._highest:
-            shift = seq - self._highest
-            self._bitmap = ((self._bitmap << shift) | 1) & ((1 << self.window) - 1)
-            self._highest = seq
-        else:
-            self._bitmap |= 1 << (self._highest - seq)
+        self._highest, self._bitmap = self.state_after(seq)
         self.stats["verified"] += 1
 
     def verify(self, protected: bytes | bytearray | memoryview, aad: bytes = b"") -> bytes:

@@ -25,10 +25,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from fsw.ccsds.errors import CcsdsError
+from fsw.ccsds.errors import CcsdsError, ConfigError, LinkStateError, UnknownSpiError
+from fsw.ccsds.linkstate import StateStatus, StoredState
 from fsw.ccsds.stack import SpacecraftLink
 from fsw.core import (
     Arg,
@@ -40,6 +41,9 @@ from fsw.core import (
     Severity,
     command,
 )
+from fsw.core.errors import NvStoreError
+from fsw.core.nvstore import NvStore
+from fsw.core.persistence import clip
 from fsw.link.errors import LinkError
 
 if TYPE_CHECKING:
@@ -71,7 +75,59 @@ _COUNTER_CHANNELS: tuple[tuple[int, str, str], ...] = (
     (17, "tm_idle_frames", "idle TM frames sent"),
     (18, "farm_vr", "FARM-1 V(R): next expected TC frame number"),
     (19, "key_rotations", "SDLS key rotations done"),
+    (
+        22,
+        "sdls_locked_refused",
+        "authenticated TC frames refused because the link state is lost (SDLS reset needed)",
+    ),
+    (23, "sdls_resets", "SDLS resets done under the recovery key"),
+    (24, "sdls_resets_refused", "SDLS reset frames refused (bad challenge, bad content)"),
+    (25, "state_saves", "link state saves (one per accepted TC frame, before it executes)"),
+    (
+        26,
+        "state_save_failures",
+        "link state saves that failed (the frame was refused, not executed)",
+    ),
 )
+
+
+_DETAIL = Arg("detail", "str", max_len=200)
+_REASON = Arg("reason", "str", max_len=200)
+
+
+class NvLinkStateStore:
+    """The link's receive state (:mod:`fsw.ccsds.linkstate`) in the flight's storage, as a
+    mirrored record (``link_state.gsa`` and ``.gsb``, written in turn, each fsynced).
+
+    >>> from fsw.core.nvstore import MemNvStore
+    >>> store = NvLinkStateStore(MemNvStore())
+    >>> store.save(b"state"); store.load().payload
+    b'state'
+    """
+
+    KEY = "link_state"
+
+    def __init__(self, store: NvStore, key: str = KEY) -> None:
+        self.store = store
+        self.key = key
+        self._generation = 0
+
+    @property
+    def durable(self) -> bool:
+        """True when the state survives a reboot (a storage directory)."""
+        return self.store.durable
+
+    def load(self) -> StoredState:
+        found = self.store.load_mirrored(self.key)
+        self._generation = max(self._generation, found.generation)
+        return StoredState(found.payload, found.existed, found.problems)
+
+    def save(self, payload: bytes) -> None:
+        self._generation += 1
+        try:
+            self.store.save_mirrored(self.key, payload, self._generation)
+        except NvStoreError as exc:
+            raise LinkStateError(exc.reason) from None
 
 
 class Comms(Component):
@@ -89,6 +145,36 @@ class Comms(Component):
             id=20,
         ),
         Channel("active_spi", "u16", description="SDLS SPI the ground must use", id=21),
+        Channel(
+            "sdls_locked",
+            "bool",
+            description="link state lost: authenticated TCs refused until the SDLS reset",
+            red=(None, 0.5),
+            id=27,
+        ),
+        Channel(
+            "sdls_challenge_hi",
+            "u32",
+            description="SDLS reset challenge, first 4 of its 8 bytes (new each boot and reset)",
+            id=28,
+        ),
+        Channel(
+            "sdls_challenge_lo", "u32", description="SDLS reset challenge, last 4 bytes", id=29
+        ),
+        Channel(
+            "sdls_highest",
+            "u32",
+            description="highest SDLS sequence number accepted on the active SPI (low 32 bits)",
+            id=30,
+        ),
+        Channel("sdls_key_id", "u16", description="key id the active SPI uses now", id=31),
+        Channel(
+            "peer_changes",
+            "u32",
+            description="times the radio's downlink peer changed (UDP: a datagram from a new "
+            "address takes the downlink)",
+            id=32,
+        ),
     )
     EVENTS = (
         Event(
@@ -118,6 +204,56 @@ class Comms(Component):
             (Arg("spi", "u16"), Arg("key_id", "u16")),
             id=3,
         ),
+        Event(
+            "LINK_STATE_RESTORED",
+            Severity.LOW,
+            "link state restored from storage: {detail}",
+            (_DETAIL,),
+            id=4,
+        ),
+        Event(
+            "LINK_STATE_RECOVERED",
+            Severity.MEDIUM,
+            "link state: {detail}",
+            (_DETAIL,),
+            id=5,
+        ),
+        Event(
+            "LINK_STATE_LOST",
+            Severity.HIGH,
+            "link state lost ({detail}): authenticated TCs are refused until the SDLS reset "
+            "(challenge {challenge})",
+            (_DETAIL, Arg("challenge", "str", max_len=16)),
+            id=6,
+        ),
+        Event(
+            "LINK_STATE_SAVE_FAILED",
+            Severity.HIGH,
+            "{count} TC frames refused: the link state could not be saved ({reason})",
+            (Arg("count", "u32"), _REASON),
+            id=7,
+        ),
+        Event(
+            "SDLS_RESET",
+            Severity.HIGH,
+            "SDLS reset by the recovery key: {detail}",
+            (_DETAIL,),
+            id=8,
+        ),
+        Event(
+            "SDLS_RESET_REFUSED",
+            Severity.MEDIUM,
+            "SDLS reset refused: {reason}",
+            (_REASON,),
+            id=9,
+        ),
+        Event(
+            "LOCKED_REFUSED",
+            Severity.MEDIUM,
+            "{count} authenticated TC frames refused: the link state is lost (SDLS reset needed)",
+            (Arg("count", "u32"),),
+            id=10,
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -127,19 +263,40 @@ class Comms(Component):
         self.link = link
         #: Guards ``link``: the radio's receive thread and the executive both use it.
         self.link_lock = threading.Lock()
+        #: The radio transport's counters (set by :meth:`RadioHost.serve`), for
+        #: ``peer_changes``.
+        self.transport_stats: Mapping[str, int] = {}
 
     def on_init(self) -> None:
         self._seen_sdls = (0, 0, 0)
         self._seen_lockout = False
+        self._seen_state = (0, 0, 0, 0)
+        report = self.link.state_report
+        status = report.status
+        if status is StateStatus.RESTORED:
+            self.event("LINK_STATE_RESTORED", clip(report.detail))
+        elif status is StateStatus.RECOVERED:
+            self.event("LINK_STATE_RECOVERED", clip(report.detail))
+        elif status.lost:
+            self.event("LINK_STATE_LOST", clip(report.detail), self.link.challenge.hex())
 
     def on_tick(self, rate_group: str) -> None:
         with self.link_lock:
             counters = self.link.counters
+            challenge = self.link.challenge
         for _, channel, _ in _COUNTER_CHANNELS:
             self.tlm(channel, counters.get(channel, 0))
         lockout = bool(counters.get("farm_lockout", 0))
         self.tlm("farm_lockout", lockout)
-        self.tlm("active_spi", self.link.config.active_spi or 0)
+        active = self.link.config.active_spi
+        self.tlm("active_spi", active or 0)
+        self.tlm("sdls_locked", bool(counters.get("sdls_locked", 0)))
+        self.tlm("sdls_challenge_hi", int.from_bytes(challenge[:4], "big"))
+        self.tlm("sdls_challenge_lo", int.from_bytes(challenge[4:8], "big"))
+        self.tlm("sdls_highest", counters.get(f"sdls_spi{active}_arsn", 0) & 0xFFFF_FFFF)
+        self.tlm("sdls_key_id", counters.get(f"sdls_spi{active}_key_id", 0))
+        self.tlm("peer_changes", self.transport_stats.get("peer_changes", 0))
+        self._state_events(counters)
         sdls = (
             counters.get("sdls_bad_mac", 0),
             counters.get("sdls_unknown_spi", 0),
@@ -153,18 +310,44 @@ class Comms(Component):
             self.event("FARM_LOCKOUT", int(counters.get("farm_vr") or 0) & 0xFF)
         self._seen_lockout = lockout
 
+    def _state_events(self, counters: Mapping[str, int]) -> None:
+        """At most one event a second per kind: save failures, resets, locked refusals."""
+        now = (
+            counters.get("state_save_failures", 0),
+            counters.get("sdls_resets", 0),
+            counters.get("sdls_resets_refused", 0),
+            counters.get("sdls_locked_refused", 0),
+        )
+        failed, resets, refused, locked = (
+            max(0, n - before) for n, before in zip(now, self._seen_state, strict=True)
+        )
+        if failed:
+            self.event("LINK_STATE_SAVE_FAILED", failed, clip(self.link.last_save_error))
+        if resets:
+            self.event("SDLS_RESET", clip(self.link.last_reset))
+        if refused:
+            self.event("SDLS_RESET_REFUSED", clip(self.link.last_reset_refusal))
+        if locked:
+            self.event("LOCKED_REFUSED", locked)
+        self._seen_state = now
+
     @command(
         args=(Arg("spi", "u16", min=1, max=0xFFFE), Arg("key_id", "u16", min=0)),
         description="Switch SDLS security association SPI to key KEY_ID of the on-board "
-        "key file; its anti-replay counter restarts (rotate the ground too).",
+        "key file (rotate the ground too); its sequence numbers carry on, and the new key "
+        "id is saved before it takes effect, so a reboot keeps it.",
         opcode=1,
     )
     def rotate_key(self, spi: int, key_id: int) -> None:
         try:
             with self.link_lock:
                 self.link.rotate_key(spi, key_id)
-        except CcsdsError as exc:
+        except (UnknownSpiError, ConfigError) as exc:
             raise CommandFailed(FailureCode.NOT_FOUND, exc.reason) from None
+        except LinkStateError as exc:
+            raise CommandFailed(FailureCode.EXECUTION_ERROR, exc.reason) from None
+        except CcsdsError as exc:  # the recovery key
+            raise CommandFailed(FailureCode.VALUE_REJECTED, exc.reason) from None
         self.event("KEY_ROTATED", spi, key_id)
 
     @command(
@@ -177,6 +360,7 @@ class Comms(Component):
         with self.link_lock:
             self.link.reset_counters()
         self._seen_sdls = (0, 0, 0)
+        self._seen_state = (0, 0, 0, 0)
 
 
 class RadioHost:
@@ -242,6 +426,7 @@ class RadioHost:
         Returns the executive cycles run. Transport errors are logged and counted by the
         transport; they never stop the flight software.
         """
+        self.comms.transport_stats = transport.stats
         done = threading.Event()
         receiver = threading.Thread(
             target=self._receive_loop, args=(transport, done), name="radio-rx", daemon=True

@@ -101,6 +101,9 @@ class Channel:
     """A telemetry channel: a numeric value the component publishes with ``self.tlm``.
 
     ``yellow`` and ``red`` are (low, high) limits for displays; ``None`` means no limit.
+    ``valid`` is the (low, high) range a real value can take (a percentage 0..100): the
+    dictionary carries it as ``min``/``max``, and the ground flags values outside it (or
+    NaN) instead of archiving them as data.
 
     >>> Channel("soc_pct", "f32", units="%", red=(10.0, None), id=4).arg.type
     'f32'
@@ -113,6 +116,7 @@ class Channel:
     labels: tuple[str, ...] = ()
     yellow: tuple[float | None, float | None] = (None, None)
     red: tuple[float | None, float | None] = (None, None)
+    valid: tuple[float | None, float | None] = (None, None)
     #: Pinned local id: 4..255 in a component's TELEMETRY (1..3 are its counter channels).
     id: int = field(default=0, kw_only=True)
     arg: Arg = field(init=False, repr=False, compare=False, hash=False)
@@ -135,7 +139,7 @@ class Channel:
                 description=self.description,
             ),
         )
-        for lim in (self.yellow, self.red):
+        for lim in (self.yellow, self.red, self.valid):
             if len(lim) != 2:
                 raise DeclarationError(f"channel {self.name}: limits are (low, high)")
             lo, hi = lim

@@ -195,6 +195,11 @@ def _telemetry(rt: Registry) -> list[dict[str, Any]]:
                 "units": ch.units,
                 "description": ch.description,
                 "limits": {k: _num(v) for k, v in ch.limits_json().items()},
+                **{
+                    k: _num(v)
+                    for k, v in zip(("min", "max"), ch.valid, strict=True)
+                    if v is not None
+                },
             }
         )
     return out

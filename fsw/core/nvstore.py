@@ -72,6 +72,19 @@ def unpack_record(raw: bytes) -> bytes:
 
 
 @dataclass(slots=True, frozen=True)
+class MirroredLoad:
+    """What :meth:`NvStore.load_mirrored` found: the newest good copy's ``payload`` and
+    ``generation`` (None and 0: no good copy), whether any copy ``existed``, and what was
+    wrong with the other one, in words (``problems``)."""
+
+    key: str
+    payload: bytes | None
+    generation: int
+    existed: bool
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
 class LoadResult:
     """What :meth:`NvStore.load` found.
 
@@ -136,6 +149,59 @@ class NvStore(ABC):
             except NvStoreError as exc:
                 problems.append(f"backup copy {exc.reason}")
         return LoadResult(key, None, "none", tuple(problems), interrupted)
+
+    # mirrored records -------------------------------------------------------
+    #: False for memory that a reboot clears (nothing survives, so nothing is lost).
+    durable = True
+
+    def save_mirrored(self, key: str, payload: bytes, generation: int) -> None:
+        """Write ``payload`` to both copies of ``key`` in turn (``<key>.gsa``, then
+        ``<key>.gsb``), each made durable before the next is touched.
+
+        For state that must never roll back (the link's anti-replay numbers): at any
+        instant at most one copy is being written, so a reset leaves the other intact,
+        and once this returns both copies hold ``payload``. ``generation`` (the caller's
+        count, one up per save) tells :meth:`load_mirrored` which copy is newer.
+        """
+        _check_key(key)
+        record = pack_record(generation.to_bytes(8, "big") + payload)
+        try:
+            for name in _mirror_names(key):
+                new = self._read(name) is None
+                self._write_durable(name, record)
+                if new:
+                    self._sync()
+        except OSError as exc:
+            raise NvStoreError(f"cannot save '{key}': {exc.strerror or exc}") from None
+
+    def load_mirrored(self, key: str) -> MirroredLoad:
+        """The newest good copy of a mirrored ``key`` (never raises for bad content)."""
+        _check_key(key)
+        problems: list[str] = []
+        good: list[tuple[int, bytes, str]] = []
+        existed = False
+        for name, which in zip(_mirror_names(key), ("copy A", "copy B"), strict=True):
+            raw = self._read_quiet(name, which, problems)
+            if raw is None:
+                if not any(which in p for p in problems):
+                    problems.append(f"{which} is missing")
+                continue
+            existed = True
+            try:
+                body = unpack_record(raw)
+                if len(body) < 8:
+                    raise NvStoreError("is too short to hold a generation")
+            except NvStoreError as exc:
+                problems.append(f"{which} {exc.reason}")
+                continue
+            good.append((int.from_bytes(body[:8], "big"), body[8:], which))
+        if not good:
+            return MirroredLoad(key, None, 0, existed, tuple(problems) if existed else ())
+        good.sort(key=lambda g: g[0])
+        generation, payload, _ = good[-1]
+        if len(good) == 2 and good[0][0] != generation:
+            problems.append(f"{good[0][2]} is one save behind (a save was cut short)")
+        return MirroredLoad(key, payload, generation, existed, tuple(problems))
 
     def _read_quiet(self, name: str, which: str, problems: list[str]) -> bytes | None:
         try:
@@ -214,6 +280,8 @@ class MemNvStore(NvStore):
     """In-memory storage with the same semantics (tests and SITL). ``files`` is public
     so tests can tear or corrupt a copy."""
 
+    durable = False
+
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
 
@@ -236,6 +304,10 @@ def _names(key: str) -> tuple[str, str, str]:
     return f"{key}.gst", f"{key}.gst.bak", f"{key}.gst.tmp"
 
 
+def _mirror_names(key: str) -> tuple[str, str]:
+    return f"{key}.gsa", f"{key}.gsb"
+
+
 def _check_key(key: str) -> None:
     if not _KEY_RE.match(key):
         raise NvStoreError(f"storage key {key!r} must be 1-64 of a-z, 0-9, _")
@@ -254,6 +326,7 @@ __all__ = [
     "DirNvStore",
     "LoadResult",
     "MemNvStore",
+    "MirroredLoad",
     "NvStore",
     "pack_record",
     "unpack_record",

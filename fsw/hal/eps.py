@@ -34,6 +34,7 @@ class Eps(Component):
             description="battery state of charge",
             yellow=(75.0, None),
             red=(70.0, None),
+            valid=(0.0, 100.0),
             id=5,
         ),
         Channel("battery_wh", "f32", units="Wh", description="energy in the battery", id=6),
@@ -46,6 +47,7 @@ class Eps(Component):
             "f32",
             units="%",
             description="lowest valid state of charge since boot or RESET_COUNTERS",
+            valid=(0.0, 100.0),
             id=11,
         ),
     )

@@ -63,7 +63,7 @@ from hil.sim.ground_script import GroundScript
 from hil.sim.results import SAMPLE_S, SitlResult, Trace
 from hil.sim.scenario import Scenario, load_scenario
 from hil.sim.sim_hal import FrameTruth, SimPayloadPower, platform_of
-from hil.sim.sitl_config import SitlConfig, make_config
+from hil.sim.sitl_config import MAX_ORBITS, SitlConfig, make_config
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ class Bench:
     ) -> None:
         if not 0.0 < speed <= 1000.0:
             raise HilError(f"speed {speed} must be in (0, 1000]")
-        if not 0.0 < orbits <= 50.0:
-            raise HilError(f"orbits {orbits} must be in (0, 50]")
+        if not 0.0 < orbits <= MAX_ORBITS:
+            raise HilError(f"orbits {orbits} must be in (0, {MAX_ORBITS:g}]")
         sc, cfg = _scenario_and_config(scenario, orbits, seed)
         from hil.sim.world import World
 
@@ -326,19 +326,20 @@ class Bench:
         self._below = below
 
     def _sample(self, payload_w: float) -> None:
-        e, tl = self.world.eps, self.trace
-        tl.t_s.append(self.t_s)
-        tl.soc.append(e.soc)
-        tl.solar_w.append(e.solar_w)
-        tl.load_w.append(e.load_w)
-        tl.payload_w.append(payload_w)
+        e = self.world.eps
         # What the board does, as the ground last heard it (0 before the first report).
-        tl.queue.append(int(self.tlm("payload.queue_len") or 0))
-        tl.dl_queued.append(0)  # the board's TM queue is not in its telemetry
-        tl.inferences.append(
-            int(self.tlm("payload.small_runs") or 0) + int(self.tlm("payload.large_runs") or 0)
+        self.trace.add(
+            self.t_s,
+            soc=e.soc,
+            solar_w=e.solar_w,
+            load_w=e.load_w,
+            payload_w=payload_w,
+            queue=int(self.tlm("payload.queue_len") or 0),
+            dl_queued=0,  # the board's TM queue is not in its telemetry
+            inferences=int(self.tlm("payload.small_runs") or 0)
+            + int(self.tlm("payload.large_runs") or 0),
+            processed=int(self.tlm("payload.frames_processed") or 0),
         )
-        tl.processed.append(int(self.tlm("payload.frames_processed") or 0))
 
     def _track_pass(self) -> None:
         ps = self.world.in_pass(self.world.t_tai)
@@ -363,6 +364,7 @@ class Bench:
         w = self.world
         eclipses = [(e.start_tai - w.start_tai, e.end_tai - w.start_tai) for e in w.eclipses]
         cfg = SitlConfig(orbits=self.orbits, seed=self.seed, seu_acceleration=0.0)
+        self.trace.finish()
         return SitlResult(summary, self.trace, eclipses, list(self._passes), [], self.scenario, cfg)
 
     def _ground_io(self, wait_s: float) -> None:

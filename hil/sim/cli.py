@@ -111,12 +111,10 @@ def pass_times(
     from rich.console import Console
 
     con = Console()
-    # the orbit table's last 10 s grid point may lie just past the span's end
-    ongoing = {
-        _utc(t)
-        for t in [*(e.end_tai for e in world.eclipses), *(p.los_tai for p in world.passes)]
-        if t >= world.end_tai - 10.0
-    }
+    # the orbit table's last 10 s grid point may lie just past the span's end; a pass cut
+    # by the span is listed whole (its real LOS and maximum elevation), so it ends later
+    ongoing = {_utc(e.end_tai) for e in world.eclipses if e.end_tai >= world.end_tai - 10.0}
+    ongoing |= {_utc(p.los_tai) for p in world.passes if p.los_tai > end}
     t1, t2 = pass_tables(report, ongoing)
     con.print(t1)
     con.print(t2)
@@ -299,8 +297,17 @@ def _fly_batch(
 
     from hil.sim.errors import ScenarioError, WorldError
     from hil.sim.report import write_report
+    from hil.sim.scenario import load_scenario
     from hil.sim.sitl import run_sitl
+    from hil.sim.sitl_config import make_config
 
+    # Refuse bad settings before touching OUT: a run that cannot start leaves the
+    # previous run's files (sitl.log, summary.json, archive.sqlite) as they were.
+    try:
+        load_scenario(scenario)
+        make_config(scenario, orbits=orbits, seed=seed, seu_acceleration=seu_acceleration)
+    except (ScenarioError, WorldError) as exc:
+        fail(str(exc))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -338,7 +345,11 @@ def _fly_batch(
 
 
 def _summary_text(s: dict[str, Any], out: Path) -> str:
-    """The few lines ``gnomon sitl`` prints: what flew, and where the report is."""
+    """The few lines ``gnomon sitl`` prints: what flew, what was lost, where the report is."""
+    import textwrap
+
+    from hil.sim.results import losses_text
+
     f, seu, c, b, lk = s["frames"], s["seu"], s["commands"], s["battery"], s["link"]
     lines = [
         f"{s['scenario']}: {s['orbits']:g} orbits, {s['sim_seconds'] / 3600:.2f} h simulated "
@@ -355,8 +366,8 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
         f"  link        {_n(s['passes'], 'pass', 'passes')}: {lk['frames_up']} CLTUs up, "
         f"{lk['frames_down']} TM frames down",
         f"              {_n(lk['bits_corrected'], 'bit')} corrected, "
-        f"{_n(lk['frames_rejected'], 'frame')} rejected, {_n(lk['packets_lost'], 'packet')} "
-        "lost",
+        f"{_n(lk['frames_rejected'], 'frame')} rejected",
+        "  TM lost     " + "\n              ".join(textwrap.wrap(losses_text(lk), 66)),
         f"report: {out / 'report.html'}",
         f"next:   gnomon ground events --archive {out / 'archive.sqlite'}",
     ]
@@ -433,12 +444,13 @@ def _realtime(
     except LinkError as exc:
         fail(str(exc))
     passes = ", ".join(
-        f"{p.station} +{(p.aos_tai - sitl.world.start_tai) / 60:.0f} min"
+        f"{p.station} at +{_mmss(p.aos_tai - sitl.world.start_tai)} "
+        f"for {_mmss(p.los_tai - p.aos_tai)}"
         for p in sitl.world.passes[:4]
     )
     typer.echo(
         f"flying {scenario} in real time on {link}; "
-        f"{'link always up' if always_in_view else 'passes: ' + passes}",
+        f"{'link always up' if always_in_view else 'link up only in passes: ' + passes}",
         err=True,
     )
     try:
@@ -454,9 +466,23 @@ def _realtime(
                 "sim_seconds": round(flown, 3),
                 "radio": dict(sitl.radio.stats),
                 "channel": dict(sitl.channel.stats),
+                "transport": dict(transport.stats),
+                "uplink_backlog_steps": sitl.uplink_backlog_steps,
             }
         )
     )
+
+
+def _mmss(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) of a duration, as the pass list prints it.
+
+    >>> _mmss(22.6), _mmss(348.5), _mmss(5733.8)
+    ('0:23', '5:48', '1:35:34')
+    """
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 sitl_app.command(epilog=SITL_EXAMPLES)(sitl_command)

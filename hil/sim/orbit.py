@@ -31,6 +31,8 @@ MU_KM3_S2 = 398600.4418
 J2 = 1.08262668e-3
 SIDEREAL_YEAR_S = 365.2421897 * 86400.0
 _SGP4_EPOCH_JD = 2433281.5  # 1949-12-31T00:00 UT, sgp4init's epoch origin
+#: How far beyond the grid a cut pass is followed to its AOS/LOS (longer than any LEO pass).
+PASS_SEARCH_S = 3600.0
 
 
 def sso_inclination_deg(altitude_km: float) -> float:
@@ -166,8 +168,31 @@ class OrbitTable:
         return float(self.lat_deg[k]), float(self.lon_deg[k])
 
     def passes(self, stations: Sequence[GroundStation]) -> tuple[PassWindow, ...]:
-        """All passes over the grid, sorted by AOS."""
+        """All passes over the grid, sorted by AOS.
+
+        A pass cut by either end of the grid is given whole (its true AOS, LOS and
+        maximum elevation, propagated beyond the grid): a pass's geometry does not depend
+        on how long a run is, so every view of it (``gnomon world pass-times`` over any
+        span, the SITL report) shows one maximum elevation.
+        """
         found = [
-            p for st in stations for p in pass_windows(self.sat, st, self.t_tai, self.r_ecef_km)
+            self._whole(st, p)
+            for st in stations
+            for p in pass_windows(self.sat, st, self.t_tai, self.r_ecef_km)
         ]
         return tuple(sorted(found, key=lambda p: p.aos_tai))
+
+    def _whole(self, station: GroundStation, p: PassWindow) -> PassWindow:
+        """``p`` itself, or the whole pass when the grid's start or end cuts it."""
+        t0, t1 = float(self.t_tai[0]), float(self.t_tai[-1])
+        if p.aos_tai > t0 and p.los_tai < t1:
+            return p
+        lo = p.aos_tai - (PASS_SEARCH_S if p.aos_tai <= t0 else 0.0)
+        hi = p.los_tai + (PASS_SEARCH_S if p.los_tai >= t1 else 0.0)
+        grid = np.arange(lo, hi + self.step_s, self.step_s)
+        try:
+            around = pass_windows(self.sat, station, grid)
+        except astro.TleError:
+            return p  # cannot propagate further: keep what the grid saw
+        mid = 0.5 * (max(p.aos_tai, t0) + min(p.los_tai, t1))
+        return next((w for w in around if w.aos_tai <= mid <= w.los_tai), p)

@@ -4,8 +4,8 @@
   eclipse bands (grey) and ground passes (green);
 * ``payload.png``: frames processed and inferences run (cumulative), the job queue and
   the payload computer's power draw;
-* ``seu.png``: every radiation upset (time, model, arena block) and when the scrubber
-  repaired it, with the cumulative counts;
+* ``seu.png``: every radiation upset (time, model, arena block), whether the scrubber
+  repaired it and how long that took, with the cumulative counts;
 * ``link.png``: per pass, uplink CLTUs and downlink frames sent, lost and corrupted,
   and the TM queue on board (it fills between passes and drains during them).
 
@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hil.sim.results import SitlResult
+from hil.sim.results import SitlResult, losses_text
 
 PLOTS: tuple[tuple[str, str], ...] = (
     ("power.png", "Battery and power"),
@@ -53,16 +53,20 @@ _CAPTIONS = {
         "Frames are taken over land in daylight only."
     ),
     "seu.png": (
-        "Each dot is an upset that flipped a bit of a model's weight arena (accelerated "
-        "rate, see the summary); the line to its cross is the time until the scrubber "
-        "found and repaired the block. Bottom: injected and repaired upsets, cumulative."
+        "Top: each mark is an upset that flipped a bit of a model's weight arena "
+        "(accelerated rate, see the summary), green when the scrubber repaired its block, "
+        "red when it was not repaired. Middle: for each repaired upset, the time from the "
+        "upset to the repair (seconds; far too short to see on the hours axis above). "
+        "Bottom: injected and repaired upsets, cumulative."
     ),
     "link.png": (
         "Per pass: uplink CLTUs sent, lost and corrupted (BCH corrects single-bit errors, "
         "COP-1 retransmits the rest) and downlink frames sent, lost and corrupted (a "
-        "corrupted TM frame fails its FECF on the ground). Bottom: TM packets waiting on "
-        "board; nothing is downlinked outside passes, so the queue fills (housekeeping is "
-        "dropped first when it is full) and drains during passes."
+        "corrupted TM frame fails its FECF on the ground); the count axis is linear from 0 "
+        "to 1 and logarithmic above, so a zero count draws no bar. Bottom: TM packets "
+        "waiting on board; nothing is downlinked outside passes, so the queue fills "
+        "(housekeeping is dropped first when it is full, counted in the summary) and "
+        "drains during passes."
     ),
 }
 
@@ -130,26 +134,45 @@ def _payload(res: SitlResult) -> Figure:
 
 
 def _seu(res: SitlResult) -> Figure:
-    fig, (ax, ax2) = plt.subplots(
-        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    fig, (ax, ax_rep, ax2) = plt.subplots(
+        3, 1, figsize=(10, 7.0), sharex=True, gridspec_kw={"height_ratios": [2, 1, 1]}
     )
     models = sorted({s.model for s in res.seus})
     span = max((s.block for s in res.seus), default=0) + 4
     offsets = {m: span * k for k, m in enumerate(models)}
-    for s in res.seus:
-        y = offsets[s.model] + s.block
-        ax.plot([s.t_s / 3600.0], [y], "o", color="tab:red", ms=4)
-        if s.repaired_s is not None:
-            ax.plot([s.t_s / 3600.0, s.repaired_s / 3600.0], [y, y], color="tab:green", lw=2)
-            ax.plot([s.repaired_s / 3600.0], [y], "x", color="tab:green", ms=5)
+    repaired = [s for s in res.seus if s.repaired_s is not None]
+    unrepaired = [s for s in res.seus if s.repaired_s is None]
+    for group, colour, marker, label in (
+        (repaired, "tab:green", "o", "repaired"),
+        (unrepaired, "tab:red", "x", "not repaired"),
+    ):
+        if group:
+            ax.scatter(
+                [s.t_s / 3600.0 for s in group],
+                [offsets[s.model] + s.block for s in group],
+                s=16,
+                c=colour,
+                marker=marker,
+                label=f"{label} ({len(group)})",
+            )
     ax.set_yticks([offsets[m] for m in models], models)
     ax.set_ylabel("model, arena block")
+    if res.seus:
+        ax.legend(fontsize=8, loc="upper left")
     ax.set_title(
         f"Upsets in the weight arenas (accelerated x{res.config.seu_acceleration:g}) "
         "and their repair"
     )
+    ax_rep.scatter(
+        [s.t_s / 3600.0 for s in repaired],
+        [s.repaired_s - s.t_s for s in repaired if s.repaired_s is not None],
+        s=12,
+        c="tab:green",
+    )
+    ax_rep.set_ylabel("time to repair (s)")
+    ax_rep.set_ylim(bottom=0.0)
     t_inj = sorted(s.t_s / 3600.0 for s in res.seus)
-    t_rep = sorted(s.repaired_s / 3600.0 for s in res.seus if s.repaired_s is not None)
+    t_rep = sorted(s.repaired_s / 3600.0 for s in repaired if s.repaired_s is not None)
     end = res.summary["sim_seconds"] / 3600.0
     ax2.step(
         [0.0, *t_inj, end],
@@ -186,12 +209,21 @@ def _link(res: SitlResult) -> Figure:
         ("cadus_dropped", "TM frames lost", "tab:orange"),
         ("cadus_corrupted", "TM frames corrupted", "tab:red"),
     )
+    top = 1.0
     for k, (key, label, color) in enumerate(series):
-        vals = [max(1e-1, float(p.get(key, 0))) for p in passes]
+        vals = [float(p.get(key, 0)) for p in passes]
+        top = max(top, *vals, 1.0)
         ax.bar(x + (k - 2.5) * w, vals, w, label=label, color=color)
-    ax.set_yscale("log")
-    ax.set_xticks(x, [f"{p['station']}\n+{p['aos_s'] / 3600.0:.2f} h" for p in passes], fontsize=8)
-    ax.set_ylabel("count (log)")
+    # a zero count is no bar (a log axis would need a made-up floor): linear up to 1
+    ax.set_yscale("symlog", linthresh=1.0, linscale=0.5)
+    ax.set_ylim(0.0, 50.0 * top)  # headroom for the legend
+    every = max(1, -(-len(passes) // 12))  # a long run: label every n-th pass, not all
+    ax.set_xticks(
+        x[::every],
+        [f"{p['station']}\n+{p['aos_s'] / 3600.0:.2f} h" for p in passes[::every]],
+        fontsize=8,
+    )
+    ax.set_ylabel("count (log above 1)")
     ax.legend(fontsize=7, ncol=3, loc="upper right")
     ax.set_title("Space link per pass")
     tl = res.trace
@@ -228,6 +260,35 @@ def _rows(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def inference_sentence(s: dict[str, Any]) -> str:
+    """Where the payload's time and energy come from, in one sentence: latency and
+    energy per inference (energy = latency x power) and the board profile's source.
+
+    >>> text = inference_sentence({"inference": {
+    ...     "inferences": 2, "tiles_per_frame": 16, "tile_px": 64, "board": "b",
+    ...     "board_status": "estimate", "board_source": "a citation",
+    ...     "latency_per_inference_ms": 3.0, "mean_power_w": 7.0,
+    ...     "energy_per_inference_j": 0.021, "energy_j": 0.042},
+    ...     "inference_latency_ms": {"mean": 4.5}})
+    >>> text.split(": ")[1].split(". ")[0]
+    '3.0 ms per inference at 7.0 W = 0.021 J per inference, 0.042 J in all'
+    """
+    inf = s.get("inference") or {}
+    n = inf.get("inferences", 0)
+    px = inf.get("tile_px")
+    frame = f"a frame ({inf.get('tiles_per_frame')} tiles of {px}x{px} px)"
+    if not n:
+        return f"No inference ran. A frame is {frame[2:]}."
+    host = (s.get("inference_latency_ms") or {}).get("mean")
+    return (
+        f"{n} inferences of {frame}: {inf['latency_per_inference_ms']} ms per inference at "
+        f"{inf['mean_power_w']} W = {inf['energy_per_inference_j']} J per inference, "
+        f"{inf['energy_j']} J in all. Board profile {inf.get('board')!r} "
+        f"({inf.get('board_status')}): {inf.get('board_source')}."
+        + (f" The same models on this host took {host} ms per frame (measured)." if host else "")
+    )
+
+
 def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
     """The report page, plots embedded as data URIs."""
     s = res.summary
@@ -240,7 +301,8 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
         f"{s['frames']['processed']} of {s['frames']['seen']} frames processed, "
         f"{s['frames']['kept']} kept; {seu['injected']} upsets injected, {seu['repaired']} "
         f"repaired; {cmds.get('completed', 0)} of {cmds.get('sent', 0)} commands completed; "
-        f"{s['battery']['floor_violations']} battery floor violations."
+        f"{s['battery']['floor_violations']} battery floor violations. "
+        f"Telemetry: {losses_text(s.get('link', {}))}."
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -251,6 +313,7 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
         "</head><body>",
         f"<h1>Gnomon SITL run: {esc(s['scenario'])} (seed {s['seed']})</h1>",
         f"<p>{esc(headline)}</p>",
+        f"<p>{esc(inference_sentence(s))}</p>",
         f"<p>{esc(res.scenario.description)}. Radiation upsets are accelerated "
         f"{res.config.seu_acceleration:g}x over the scenario's rate so a short run shows "
         "them. Fields measured on the wall clock (everything else is deterministic for a "
@@ -268,15 +331,27 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
         "<th>max elev (deg)</th><th>CLTUs sent/lost</th><th>TM frames sent/lost/"
         "corrupted</th></tr>"
     )
+    cut = False
     for p in res.passes:
+        los = f"{p.get('los_s', p['aos_s']) / 3600:.3f}"
+        if p.get("cut_by_run_end"):
+            los += " (run ended)"
+            cut = True
         parts.append(
             f"<tr><td>{esc(p['station'])}</td><td>{p['aos_s'] / 3600:.3f}</td>"
-            f"<td>{p.get('los_s', p['aos_s']) / 3600:.3f}</td><td>{p['max_elevation_deg']}</td>"
+            f"<td>{los}</td><td>{p['max_elevation_deg']}</td>"
             f"<td>{p.get('cltus_sent', 0)}/{p.get('cltus_dropped', 0)}</td>"
             f"<td>{p.get('cadus_sent', 0)}/{p.get('cadus_dropped', 0)}/"
             f"{p.get('cadus_corrupted', 0)}</td></tr>"
         )
-    parts.append("</table><h2>Summary (summary.json)</h2><table>")
+    parts.append("</table>")
+    if cut:
+        parts.append(
+            "<p class='cap'>The run ended during a pass: its max elevation is the whole "
+            "pass's (as <code>gnomon world pass-times</code> shows it), its counts are "
+            "those up to the end of the run.</p>"
+        )
+    parts.append("<h2>Summary (summary.json)</h2><table>")
     parts += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in _rows(s)]
     parts.append("</table></body></html>")
     return "\n".join(parts)

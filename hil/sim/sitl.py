@@ -23,8 +23,10 @@ True
 
 Determinism: the same scenario, seed and settings give the same ``summary.json`` except
 the wall-clock fields in :data:`WALL_CLOCK_FIELDS`. Inference energy and timing use the
-platform's configured latency per model and power mode (the payload's ``profile``
-latency model); the measured inference latency is reported separately.
+board profile's latency per frame (tiles per frame x per-tile latency, per model and power
+mode: the payload's ``profile`` latency model; ``summary["inference"]`` names the board
+and its source); the real models run on every frame's tiles and their measured latency on
+this host is reported separately.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from fsw.comms.radio import RadioHost
 from fsw.core.clock import SimClock
 from fsw.core.dictionary import build_dictionary
 from fsw.core.flight import FlightSoftware
+from fsw.core.registry import Priority
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
@@ -63,6 +66,8 @@ from hil.sim.world import World
 log = logging.getLogger(__name__)
 
 DEFAULT_SCENARIO = "leo550-sso-6u"
+#: Uplink chunks (UDP datagrams: CLTUs) :meth:`Sitl.serve` takes in one step at most.
+MAX_UPLINK_PER_STEP = 1000
 #: Summary fields that depend on the machine (everything else is deterministic).
 WALL_CLOCK_FIELDS: tuple[str, ...] = ("wall_seconds", "sim_wall_ratio", "inference_latency_ms")
 ProgressFn = Callable[[float, float], None]
@@ -162,6 +167,8 @@ class Sitl:
         self._pass_stats: list[dict[str, Any]] = []
         self._in_pass_idx: int | None = None
         self._ch_at_aos: dict[str, int] = {}
+        #: :meth:`serve` steps that left uplink waiting (more than MAX_UPLINK_PER_STEP).
+        self.uplink_backlog_steps = 0
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -194,19 +201,18 @@ class Sitl:
 
     def _sample(self, payload_w: float) -> None:
         e = self.world.eps
-        tl = self.trace
-        tl.t_s.append(self.t_s)
-        tl.soc.append(e.soc)
-        tl.solar_w.append(e.solar_w)
-        tl.load_w.append(e.load_w)
-        tl.payload_w.append(payload_w)
-        tl.queue.append(int(self.fs.telemetry("payload.queue_len")))
-        tl.dl_queued.append(len(self.fs.registry.downlink))
-        tl.inferences.append(
-            int(self.fs.telemetry("payload.small_runs"))
-            + int(self.fs.telemetry("payload.large_runs"))
+        tlm = self.fs.telemetry
+        self.trace.add(
+            self.t_s,
+            soc=e.soc,
+            solar_w=e.solar_w,
+            load_w=e.load_w,
+            payload_w=payload_w,
+            queue=int(tlm("payload.queue_len")),
+            dl_queued=len(self.fs.registry.downlink),
+            inferences=int(tlm("payload.small_runs")) + int(tlm("payload.large_runs")),
+            processed=int(tlm("payload.frames_processed")),
         )
-        tl.processed.append(int(self.fs.telemetry("payload.frames_processed")))
 
     def _step_world(self, dt: float, inject: bool) -> None:
         """Flight then world over the next ``dt`` seconds."""
@@ -269,10 +275,17 @@ class Sitl:
                 }
             )
         elif ps is None and self._in_pass_idx is not None:
-            rec = self._pass_stats[self._in_pass_idx]
-            rec["los_s"] = self.t_s
-            rec.update({k: v - self._ch_at_aos.get(k, 0) for k, v in self.channel.stats.items()})
-            self._in_pass_idx = None
+            self._close_pass()
+
+    def _close_pass(self, *, cut: bool = False) -> None:
+        """LOS (or the end of the run, ``cut``) of the pass in progress: its link counts."""
+        assert self._in_pass_idx is not None
+        rec = self._pass_stats[self._in_pass_idx]
+        rec["los_s"] = self.t_s
+        if cut:
+            rec["cut_by_run_end"] = True
+        rec.update({k: v - self._ch_at_aos.get(k, 0) for k, v in self.channel.stats.items()})
+        self._in_pass_idx = None
 
     # ------------------------------------------------------------------ batch run
     def run(self, progress: ProgressFn | None = None) -> SitlResult:
@@ -304,8 +317,7 @@ class Sitl:
                 progress(self.t_s, total)
                 last_report = self.t_s
         if self._in_pass_idx is not None:
-            self._pass_stats[self._in_pass_idx]["los_s"] = self.t_s
-            self._in_pass_idx = None
+            self._close_pass(cut=True)
         if progress is not None:
             progress(total, total)
         wall = time.perf_counter() - wall0
@@ -325,8 +337,9 @@ class Sitl:
     ) -> float:
         """Fly paced by the wall clock with the radio on ``transport`` (no ground script).
 
-        World and flight step together as wall time passes (at most 1 s per step); uplink
-        bytes from the transport go through the channel into the radio, the radio's CADUs
+        World and flight step together as wall time passes (at most 1 s per step); after
+        each step the transport is read until it is empty, and the uplink bytes go
+        through the channel into the radio; the radio's CADUs
         go through the channel (at its bit rate, an idle frame when there is no TM) to
         the transport. Ends after ``duration_s``, ``stop()`` or the configured orbits;
         returns the simulated seconds flown.
@@ -350,17 +363,7 @@ class Sitl:
                 continue
             now = self.clock.now_tai()
             self._track_pass()
-            while True:
-                try:
-                    data = transport.recv(0.0)
-                except (LinkError, OSError) as exc:
-                    log.warning("uplink receive failed: %s", exc)
-                    break
-                if not data:
-                    break
-                rx = self.channel.uplink(data, now)
-                if rx:
-                    self.radio.uplink(rx)
+            self._drain_uplink(transport, now)
             down = self._downlink(self.t_s - before)
             if down:
                 try:
@@ -368,6 +371,26 @@ class Sitl:
                 except (LinkError, OSError) as exc:
                     log.warning("downlink send failed: %s", exc)
         return self.t_s
+
+    def _drain_uplink(self, transport: Transport, now: float) -> None:
+        """Everything the ground sent since the last step, through the channel, to the radio.
+
+        Reads until the transport is empty (empty keep-alive datagrams are no data; the
+        transport skips them), at most :data:`MAX_UPLINK_PER_STEP` chunks a step so a
+        flood cannot stall the world: the rest waits for the next step (counted).
+        """
+        for _ in range(MAX_UPLINK_PER_STEP):
+            try:
+                data = transport.recv(0.0)
+            except (LinkError, OSError) as exc:
+                log.warning("uplink receive failed: %s", exc)
+                return
+            if not data:
+                return
+            rx = self.channel.uplink(data, now)
+            if rx:
+                self.radio.uplink(rx)
+        self.uplink_backlog_steps += 1
 
     # ------------------------------------------------------------------ summary
     def _result(self, wall_s: float) -> SitlResult:
@@ -379,6 +402,7 @@ class Sitl:
             for f in self._flips
         ]
         eclipses = [(e.start_tai - w.start_tai, e.end_tai - w.start_tai) for e in w.eclipses]
+        self.trace.finish()
         return SitlResult(
             self._summary(wall_s),
             self.trace,
@@ -404,6 +428,7 @@ class Sitl:
             "frames": self._frames_summary(),
             "inference_energy_j": round(self.payload.energy_j, 3),
             "inference_latency_ms": self._latency_summary(),
+            "inference": self._inference_summary(),
             "battery": {
                 "min_soc": round(self.min_soc, 5),
                 "max_soc": round(self.max_soc, 5),
@@ -438,6 +463,45 @@ class Sitl:
             "large_runs": tlm("large_runs"),
             "escalations": tlm("escalations"),
             "accuracy": self._accuracy(),
+        }
+
+    def _inference_summary(self) -> dict[str, Any]:
+        """Where the payload's time and energy come from, and what they came to: the
+        frame (tiles), the board profile and its source, per-mode latency and power, and
+        energy per inference = mean latency x mean power (docs/boards.md)."""
+        p = self.scenario.payload
+        n = int(self.fs.telemetry("payload.small_runs")) + int(
+            self.fs.telemetry("payload.large_runs")
+        )
+        busy, energy = self.payload.busy_s, self.payload.energy_j
+        prof = p.profile
+        board = p.board
+        modes = {
+            m.name: {
+                "power_w": m.power_w,
+                "power_source": board.mode(m.name).power_source if board is not None else None,
+                "frame_latency_ms": {
+                    v: round(prof.latency_s(v, m.name) * 1e3, 4) for v in ("small", "large")
+                },
+                "frame_energy_j": {
+                    v: round(prof.latency_s(v, m.name) * m.power_w, 6) for v in ("small", "large")
+                },
+            }
+            for m in p.modes
+        }
+        return {
+            "tiles_per_frame": p.tiles_per_frame,
+            "tile_px": p.tile_px,
+            "board": board.name if board is not None else None,
+            "board_status": board.status if board is not None else "given",
+            "board_source": board.source if board is not None else p.latency_source,
+            "modes": modes,
+            "inferences": n,
+            "energy_j": round(energy, 6),
+            "busy_s": round(busy, 6),
+            "latency_per_inference_ms": round(1e3 * busy / n, 4) if n else None,
+            "mean_power_w": round(energy / busy, 4) if busy > 0 else None,
+            "energy_per_inference_j": round(energy / n, 6) if n else None,
         }
 
     def _latency_summary(self) -> dict[str, Any]:
@@ -489,6 +553,9 @@ class Sitl:
             "tm_packets_sent": tm_packets_sent,
             "tm_packets_received": received,
             "tm_queue_dropped": int(self.fs.registry.downlink.total_dropped),
+            "tm_dropped_on_board": {
+                p.name.lower(): int(self.fs.registry.downlink.dropped[p]) for p in Priority
+            },
             "tm_queued_at_end": len(self.fs.registry.downlink),
             "retransmissions": int(ground_sum.get("retransmissions", 0)),
             "downlink_bps": channel.downlink_bps,
