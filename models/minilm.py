@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -461,9 +462,14 @@ def build(out_dir: Path, *, directory: Path | None = None) -> Path:
     blob = gnm.encode(graph, arena)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ARTIFACT
-    tmp = path.with_suffix(".gnm.tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
+    # a temp file of this process's own, renamed over the target: two builds at once (two
+    # test runs on a fresh clone) never read or replace each other's half-written file
+    tmp = path.with_name(f".{ARTIFACT}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(blob)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -52,8 +52,8 @@ def test_a_flipped_header_bit_in_a_golden_copy_no_longer_blocks_repairs(
     assert np.array_equal(rt.arena, before) and torch.equal(rt.infer(x), golden_out)
     assert all(str(a) in e.detail for e in seen if e.kind == "block_repaired")
     # the background check reports the bad copy and heals it from the other one
-    rep = rt.check_golden()
-    assert [(f.path, f.what, f.healed) for f in rep.findings] == [(a, "header", True)]
+    golden_rep = rt.check_golden()
+    assert [(f.path, f.what, f.healed) for f in golden_rep.findings] == [(a, "header", True)]
     assert [e.kind for e in seen[-2:]] == ["golden_bad", "golden_healed"]
     assert a.read_bytes() == SMALL.read_bytes() and rt.golden.copies_ok == 2
 

@@ -6,6 +6,7 @@ Slow (minutes on a shared 2-core machine): they run in CI (``make test`` with CI
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.req("TXT-003")
 def test_int8_quality_against_sentence_transformers_over_1000_sentences(
-    minilm_gnm: Path,
+    minilm_gnm: Path, sentence_transformers: ModuleType
 ) -> None:
     from benchmarks.minilm import quality
 
@@ -31,12 +32,13 @@ def test_int8_quality_against_sentence_transformers_over_1000_sentences(
     assert q["top1_neighbour_agreement"] >= 0.95
 
 
-def test_the_float32_reference_equals_sentence_transformers() -> None:
-    st_mod = pytest.importorskip("sentence_transformers")
+def test_the_float32_reference_equals_sentence_transformers(
+    minilm_gnm: Path, sentence_transformers: ModuleType
+) -> None:
     from models.minilm import MiniLM, hf_tokenizer, load_state, model_dir, token_ids
 
     texts = corpus.sentences(64, corpus.EVALUATION_SEED + 5)
-    st = st_mod.SentenceTransformer(str(model_dir()), device="cpu")
+    st = sentence_transformers.SentenceTransformer(str(model_dir()), device="cpu")
     ref = torch.from_numpy(st.encode(texts, batch_size=32, normalize_embeddings=True))
     with torch.no_grad():
         ours = MiniLM(load_state())(token_ids(hf_tokenizer(), texts))
@@ -65,6 +67,30 @@ def test_unrepaired_flips_are_measured_for_int8_and_float32(minilm_gnm: Path) ->
     assert d["flips"] == 12 and 0 <= d["int8_flips_changing_top1"] <= 12
     assert 0 <= d["fp32_flips_changing_top1"] <= 12
     assert d["fp32_parameter_bits"] > 3 * d["int8_arena_bits"]
+
+
+@pytest.mark.req("TXT-002")
+def test_the_timed_kernel_choice_covers_every_dense_layer_and_changes_no_output(
+    minilm_gnm: Path, tmp_path: Path
+) -> None:
+    rt = Runtime.load(minilm_gnm, kernel_cache=tmp_path / "kernels.json")
+    dense = [st.name for st in rt.graph.ops if st.kind == "dense"]
+    choices = rt.kernel_choices()
+    # every dense layer timed at both planned shapes (1 x 32 and 32 x 128 tokens)
+    assert sorted(choices) == sorted(dense)
+    assert all(sorted(c) == ["M=32", "M=4096"] for c in choices.values())
+    assert all(
+        v["kernel"] in ("widen", "int_mm", "int_mm_t") for c in choices.values() for v in c.values()
+    )
+    # the shapes planned without running the graph are the ones a run at those shapes sees
+    assert [(n, x.key()) for n, x in rt._gemm_layers()] == [
+        (n, x.key()) for n, x in rt._probed_gemm_layers()
+    ]
+    cached = Runtime.load(minilm_gnm, kernel_cache=tmp_path / "kernels.json")
+    assert {r.source for r in cached.kernel_records} == {"cache"}
+    texts = corpus.sentences(40, corpus.EVALUATION_SEED + 9)
+    widen = TextEncoder(Runtime.load(minilm_gnm, kernels="widen")).embed(texts)
+    assert torch.equal(TextEncoder(cached).embed(texts), widen)
 
 
 def test_the_build_is_deterministic(tmp_path: Path, minilm_gnm: Path) -> None:

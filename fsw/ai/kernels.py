@@ -432,7 +432,8 @@ def choose(layer: GemmLayer, *, repeats: int = 3) -> Timing:
     :func:`reference_conv` on random codes is refused (logged). A first round on at most
     :data:`PROBE_ROWS` rows (an eighth of the batch for a convolution) drops candidates
     more than :data:`PROBE_DROP_FACTOR` times slower than the best, so a scalar int8 loop
-    costs little to rule out; the survivors are timed at the real shape. ``widen`` is kept
+    costs little to rule out; the survivors are timed at the real shape (unless the probe
+    already had it: batch 1, a short query). ``widen`` is kept
     unless another kernel beats it by more than :data:`TIE_MARGIN`.
     """
     refused: dict[str, str] = {}
@@ -457,10 +458,13 @@ def choose(layer: GemmLayer, *, repeats: int = 3) -> Timing:
         probe = _times_ms({k: partial(layer.run, k, a_probe) for k in probe}, 3)
         best = min(probe.values())
         survivors = [k for k, t in probe.items() if t <= PROBE_DROP_FACTOR * best]
-        a = layer.example()
-        for k in survivors:
-            layer.run(k, a)  # warm-up
-        times = _times_ms({k: partial(layer.run, k, a) for k in survivors}, repeats)
+        if a_probe.shape[0] >= layer.input_shape[0]:  # the probe was the real shape already
+            times = {k: probe[k] for k in survivors}
+        else:
+            a = layer.example()
+            for k in survivors:
+                layer.run(k, a)  # warm-up
+            times = _times_ms({k: partial(layer.run, k, a) for k in survivors}, repeats)
     probe_rows = GemmLayer(
         layer.kind, layer.weight, layer.bias, tuple(a_probe.shape), layer.stride, layer.padding
     ).rows

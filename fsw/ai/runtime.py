@@ -301,6 +301,31 @@ class Runtime:
 
     def _gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
         """Every conv/linear layer with the input shape it sees at each planned batch."""
+        if self.text:
+            return self._text_gemm_layers()
+        return self._probed_gemm_layers()
+
+    def _text_gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
+        """A text encoder's dense layers at each planned shape, without running the graph.
+
+        Every ``dense`` op multiplies one row per token (``n * t`` rows) until a
+        ``mean_pool`` leaves one row per text. Running the graph at 32 x 128 tokens to
+        learn this cost a whole batch inference at every load, cached choices or not.
+        """
+        seen: list[tuple[str, kern.GemmLayer]] = []
+        for n, t in TEXT_PLAN_SHAPES:
+            rows = n * t
+            for st in self._steps:
+                if st.kind == "mean_pool":
+                    rows = n
+                elif st.kind == "dense":
+                    w = st.views["weight"]
+                    shape = (rows, int(w.shape[1]))
+                    seen.append((st.name, kern.GemmLayer("linear", w, None, shape, signed=True)))
+        return seen
+
+    def _probed_gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
+        """The layers and input shapes seen by running the graph at each planned batch."""
         seen: list[tuple[str, kern.GemmLayer]] = []
         by_name = {st.name: st for st in self._steps}
 
