@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -91,14 +92,27 @@ def bench_runtime_cmd(
     emit_json(bench_runtime(kernels=kernels), indent=None if as_json else 2)
 
 
+MINILM_DIR = Path("out/models")
+
+
 @bench_app.command(
-    "minilm", epilog=examples("gnomon bench minilm --json", "gnomon bench minilm --quality 0")
+    "minilm",
+    epilog=examples(
+        "gnomon bench minilm --json",
+        "gnomon bench minilm --quality 0 --repeats 1 --models-dir /tmp/models",
+    ),
 )
 def bench_minilm_cmd(
     as_json: JsonFlag = False,
     quality: Annotated[
         int, typer.Option(help="Sentences compared with sentence-transformers (0: skip).")
     ] = 1000,
+    repeats: Annotated[
+        int, typer.Option(help="Timed runs per variant at 32x128 (four times that per query).")
+    ] = 5,
+    models_dir: Annotated[
+        Path, typer.Option(help="Where minilm-l6.gnm is, or is built on first use.")
+    ] = MINILM_DIR,
 ) -> None:
     """all-MiniLM-L6-v2 int8: batch 32x128 latency vs fp32 and torch int8, scrub cost, quality.
 
@@ -107,12 +121,14 @@ def bench_minilm_cmd(
     """
     if quality < 0:
         fail(f"--quality must be >= 0, got {quality}")
+    if repeats < 1:
+        fail(f"--repeats must be >= 1, got {repeats}")
     from models.errors import ModelError
 
     try:
         from benchmarks.minilm import bench_minilm
 
-        res = bench_minilm(quality_sentences=quality)
+        res = bench_minilm(out_dir=models_dir, repeats=repeats, quality_sentences=quality)
     except ModelError as e:
         fail(str(e))
     except ModuleNotFoundError as exc:

@@ -52,7 +52,7 @@ CHEAP_ARGS: dict[str, list[str]] = {
     "model verify": ["{model}"],
     "model inspect": ["{model}"],
     "model build": ["minilm", "--out", "{tmp}/models"],
-    "bench minilm": ["--quality", "0"],
+    "bench minilm": ["--quality", "0", "--repeats", "1", "--models-dir", "{root}/out/models"],
     "seu campaign": ["--model", "{model}", "--flips", "5", "--eval-tiles", "16"],
     "world pass-times": ["sitl-short", "--hours", "2"],
     "sched eval": ["--scenarios", "2"],
