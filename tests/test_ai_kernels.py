@@ -104,8 +104,13 @@ def test_auto_times_once_then_reuses_the_cached_choice(tmp_path: Path) -> None:
     assert [r.kernel for r in second.kernel_records] == [r.kernel for r in first.kernel_records]
     for per_rows in first.kernel_choices().values():
         for c in per_rows.values():
-            assert c["kernel"] in c["times_ms"]  # the winner was timed at the real shape
-            assert c["times_ms"][c["kernel"]] == min(c["times_ms"].values())
+            times = c["times_ms"]
+            assert c["kernel"] in times  # the winner was timed at the real shape
+            # the fastest, or widen within the tie margin of the fastest (timing noise)
+            fastest = min(times.values())
+            assert times[c["kernel"]] == fastest or (
+                c["kernel"] == "widen" and times["widen"] <= (1 + kern.TIE_MARGIN) * fastest
+            ), times
 
 
 @pytest.mark.req("AI-003")
