@@ -113,9 +113,18 @@ def test_auto_times_once_then_reuses_the_cached_choice(tmp_path: Path) -> None:
             ), times
 
 
+@pytest.fixture
+def batch1_planning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time kernels at batch 1 only: the cache mechanics, not the choice, are under test
+    (timing at batch 32 too costs seconds of CPU per load)."""
+    import fsw.ai.runtime
+
+    monkeypatch.setattr(fsw.ai.runtime, "PLAN_BATCHES", (1,))
+
+
 @pytest.mark.req("AI-003")
 def test_a_read_only_cache_location_still_loads_and_counts_the_failed_write(
-    tmp_path: Path,
+    tmp_path: Path, batch1_planning: None
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be")
@@ -126,7 +135,9 @@ def test_a_read_only_cache_location_still_loads_and_counts_the_failed_write(
 
 
 @pytest.mark.req("AI-003")
-def test_a_damaged_cache_file_is_counted_and_replaced(tmp_path: Path) -> None:
+def test_a_damaged_cache_file_is_counted_and_replaced(
+    tmp_path: Path, batch1_planning: None
+) -> None:
     cache = tmp_path / "kernels.json"
     cache.write_text("{not json")
     rt = Runtime.load(SMALL, kernel_cache=cache)
@@ -134,7 +145,7 @@ def test_a_damaged_cache_file_is_counted_and_replaced(tmp_path: Path) -> None:
     assert json.loads(cache.read_text())["version"] == kern.CACHE_VERSION
 
 
-def test_no_cache_and_unknown_kernels() -> None:
+def test_no_cache_and_unknown_kernels(batch1_planning: None) -> None:
     rt = Runtime.load(SMALL, kernel_cache=False)
     assert rt.kernel_cache is None and {r.source for r in rt.kernel_records} == {"timed"}
     with pytest.raises(AiError, match="unknown kernel 'cuda'"):
