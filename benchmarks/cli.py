@@ -12,11 +12,12 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from gnomon.clikit import emit_json, examples, fail_needs_extra, missing_third_party
+from gnomon.clikit import emit_json, examples, fail, fail_needs_extra, missing_third_party
 
 bench_app = typer.Typer(
     help="Benchmarks: each prints one JSON object with its measured figures.",
@@ -68,10 +69,74 @@ def bench_ccsds_cmd(as_json: JsonFlag = False) -> None:
     _run_bench("ccsds", as_json)
 
 
-@bench_app.command("runtime")
-def bench_runtime_cmd(as_json: JsonFlag = False) -> None:
+@bench_app.command(
+    "runtime",
+    epilog=examples("gnomon bench runtime --json", "gnomon bench runtime --kernels int_mm --json"),
+)
+def bench_runtime_cmd(
+    as_json: JsonFlag = False,
+    kernels: Annotated[
+        str, typer.Option(help="auto (timed per machine) or one kernel for every layer.")
+    ] = "auto",
+) -> None:
     """int8 runtime latency and accuracy beside fp32 eager and torch's own int8 path."""
-    _run_bench("runtime", as_json)
+    from fsw.ai.kernels import KERNEL_OPTIONS
+
+    if kernels not in KERNEL_OPTIONS:
+        fail(f"unknown kernel {kernels!r}: use one of {', '.join(KERNEL_OPTIONS)}")
+    if kernels == "auto":
+        _run_bench("runtime", as_json)
+        return
+    from benchmarks.runtime import bench_runtime
+
+    emit_json(bench_runtime(kernels=kernels), indent=None if as_json else 2)
+
+
+MINILM_DIR = Path("out/models")
+
+
+@bench_app.command(
+    "minilm",
+    epilog=examples(
+        "gnomon bench minilm --json",
+        "gnomon bench minilm --quality 0 --repeats 1 --models-dir /tmp/models",
+    ),
+)
+def bench_minilm_cmd(
+    as_json: JsonFlag = False,
+    quality: Annotated[
+        int, typer.Option(help="Sentences compared with sentence-transformers (0: skip).")
+    ] = 1000,
+    repeats: Annotated[
+        int, typer.Option(help="Timed runs per variant at 32x128 (four times that per query).")
+    ] = 5,
+    models_dir: Annotated[
+        Path, typer.Option(help="Where minilm-l6.gnm is, or is built on first use.")
+    ] = MINILM_DIR,
+) -> None:
+    """all-MiniLM-L6-v2 int8: batch 32x128 latency vs fp32 and torch int8, scrub cost, quality.
+
+    Not part of 'bench all': it needs the 'minilm' extra and builds out/models/minilm-l6.gnm
+    on first use.
+    """
+    if quality < 0:
+        fail(f"--quality must be >= 0, got {quality}")
+    if repeats < 1:
+        fail(f"--repeats must be >= 1, got {repeats}")
+    from models.errors import ModelError
+
+    try:
+        from benchmarks.minilm import bench_minilm
+
+        res = bench_minilm(out_dir=models_dir, repeats=repeats, quality_sentences=quality)
+    except ModelError as e:
+        fail(str(e))
+    except ModuleNotFoundError as exc:
+        missing = missing_third_party(exc)
+        if missing is None:
+            raise
+        fail_needs_extra("bench minilm", "minilm", missing)
+    emit_json(res, indent=None if as_json else 2)
 
 
 @bench_app.command("scrub")

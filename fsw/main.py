@@ -279,6 +279,10 @@ def fly_on_bridge(link: str, cfg: LinkConfig, options: RunOptions) -> dict[str, 
     torch.set_num_threads(1)
     switch = _power_mode_switch(options.nvpmodel)
     files = shipped_model_files(options.models or DEFAULT_MODELS_DIR)
+    if options.storage is not None:  # a second golden copy of each model on storage
+        from fsw.ai.payload import with_golden_copies
+
+        files = with_golden_copies(files, options.storage / "golden")
     info = board_info(files)
     if switch is not None:
         info["nvpmodel"] = switch.modes

@@ -48,6 +48,7 @@ class CampaignConfig:
     bers: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3)
     ber_trials: int = 3
     activation_rates: tuple[float, ...] = (1e-4, 1e-3)
+    retrieval_flips: int = 0  # text encoders: unrepaired single flips vs top-1 retrieval
 
 
 def _accuracy(logits: torch.Tensor, keep: torch.Tensor) -> float:
@@ -78,6 +79,8 @@ def _campaign(
     t0 = time.perf_counter()
     path = Path(model_path)
     rt = Runtime.load(path)
+    if rt.text:
+        return _text_campaign(rt, path, cfg, progress)
     rng = np.random.default_rng(cfg.seed)
     golden_arena = rt.arena.copy()
     xs, _, keep_np = synth.make_dataset(cfg.eval_tiles, HOLDOUT_SEED)
@@ -124,6 +127,38 @@ def _campaign(
         "activation_faults": act_rows,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _text_campaign(
+    rt: Runtime, path: Path, cfg: CampaignConfig, progress: Progress | None
+) -> dict[str, Any]:
+    """A text encoder: detection/repair on sentences, and the retrieval experiment."""
+    from models.text_seu import run_text_campaign
+
+    golden_arena = rt.arena.copy()
+
+    def flip_events(
+        rt: Runtime,
+        probe: torch.Tensor,
+        golden_probe: torch.Tensor,
+        rng: np.random.Generator,
+        progress: Progress | None,
+    ) -> dict[str, Any]:
+        return _flip_events(rt, cfg, rng, probe, golden_probe, golden_arena, progress)
+
+    rep = run_text_campaign(
+        rt,
+        flips=cfg.flips,
+        mode=cfg.mode,
+        target=cfg.target,
+        burst_bits=cfg.burst_bits,
+        seed=cfg.seed,
+        probe_sentences=cfg.probe_tiles,
+        retrieval_flips=cfg.retrieval_flips,
+        flip_events=flip_events,
+        progress=progress,
+    )
+    return {"file": str(path), **rep}
 
 
 def _flip_events(

@@ -42,7 +42,7 @@ from fsw.ai.errors import ModelIntegrityError
 
 MAGIC = b"\x89GNM\r\n\x1a\n"  # PNG-style: catches 7-bit and CRLF/LF mangling in transfer
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1  # 1.1 adds the text-encoder ops; a graph without them is written as 1.0
 HEADER_SIZE = 64
 BLOCK_SIZE = 4096
 ARENA_ALIGN = 4096  # arena starts on a page boundary of the file
@@ -318,7 +318,7 @@ def encode(
     arena_offset = _round_up(table_a_offset + len(table), ARENA_ALIGN)
     header = Header(
         version_major=VERSION_MAJOR,
-        version_minor=VERSION_MINOR,
+        version_minor=0 if all(op.kind in OPS_1_0 for op in graph.ops) else VERSION_MINOR,
         flags=FLAG_HMAC if hmac_key is not None else 0,
         block_size=block_size,
         n_blocks=len(crcs),
@@ -545,7 +545,31 @@ OP_SCHEMA: dict[str, dict[str, tuple[str, int]]] = {
         "dequant": ("float32", 1),
         "clip": ("float32", 2),
     },
+    # --- format 1.1: a transformer text encoder (token ids in, float32 activations) ---
+    "embed": {
+        "word": ("int8", 2),
+        "word_scale": ("float32", 1),
+        "position": ("int8", 2),
+        "position_scale": ("float32", 1),
+        "token_type": ("float32", 1),
+        "ln_weight": ("float32", 1),
+        "ln_bias": ("float32", 1),
+    },
+    "dense": {
+        "weight": ("int8", 2),
+        "scale": ("float32", 1),
+        "bias": ("float32", 1),
+        "clip": ("float32", 1),
+        "smooth": ("float32", 1),
+    },
+    "attention": {},
+    "add_layernorm": {"weight": ("float32", 1), "bias": ("float32", 1)},
+    "gelu": {},
+    "mean_pool": {},
+    "l2_normalize": {},
 }
+#: Op kinds of format 1.0; a graph using any other kind is written as version 1.1.
+OPS_1_0 = frozenset({"quantize", "conv2d", "avgpool_global", "linear"})
 
 
 def _err(why: str) -> ModelIntegrityError:
@@ -671,6 +695,8 @@ def _check_op(op: OpSpec, by_name: Mapping[str, TensorInfo]) -> None:
     if op.kind in ("conv2d", "quantize"):
         q = _int_list(op.attrs.get("clamp"), f"op {op.name!r} clamp", 2)
         _want(-128 <= q[0] < q[1] <= 127, f"op {op.name!r}: clamp must lie in -128..127")
+    if op.kind in _TEXT_CHECKS:
+        _TEXT_CHECKS[op.kind](op, shapes)
     if op.kind == "conv2d":
         s = _int_list(op.attrs.get("stride"), f"op {op.name!r} stride", 2)
         p = _int_list(op.attrs.get("padding"), f"op {op.name!r} padding", 2)
@@ -678,6 +704,67 @@ def _check_op(op: OpSpec, by_name: Mapping[str, TensorInfo]) -> None:
             all(1 <= v <= 16 for v in s) and all(0 <= v <= 16 for v in p),
             f"op {op.name!r}: stride/padding out of range",
         )
+
+
+def _check_embed(op: OpSpec, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    (v, h), (p, h2) = shapes["word"], shapes["position"]
+    _want(h == h2, f"op {op.name!r}: word and position widths differ")
+    _want(shapes["word_scale"] == (v,), f"op {op.name!r}: word_scale must have {v} entries")
+    _want(shapes["position_scale"] == (p,), f"op {op.name!r}: position_scale must have {p}")
+    for role in ("token_type", "ln_weight", "ln_bias"):
+        _want(shapes[role] == (h,), f"op {op.name!r}: {role} must have {h} entries")
+    _eps(op)
+
+
+def _check_dense(op: OpSpec, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    cout = shapes["weight"][0]
+    for role in ("scale", "bias"):
+        _want(shapes[role] == (cout,), f"op {op.name!r}: {role} must have {cout} entries")
+    _want(shapes["clip"] == (2,), f"op {op.name!r}: clip must be [lo, hi]")
+    k = shapes["weight"][1]
+    _want(shapes["smooth"] == (k,), f"op {op.name!r}: smooth must have {k} entries")
+    _want(
+        op.attrs.get("act_quant", "symmetric") in ("symmetric", "asymmetric"),
+        f"op {op.name!r}: act_quant must be 'symmetric' or 'asymmetric'",
+    )
+
+
+def _check_attention(op: OpSpec, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    heads = op.attrs.get("heads")
+    _want(
+        isinstance(heads, int) and not isinstance(heads, bool) and 1 <= heads <= 256,
+        f"op {op.name!r}: heads must be 1..256",
+    )
+    _named_input(op, "mask")
+
+
+def _check_add_layernorm(op: OpSpec, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    _want(shapes["weight"] == shapes["bias"], f"op {op.name!r}: weight and bias differ")
+    _named_input(op, "residual")
+    _eps(op)
+
+
+def _check_mean_pool(op: OpSpec, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    _named_input(op, "mask")
+
+
+def _named_input(op: OpSpec, attr: str) -> None:
+    v = op.attrs.get(attr)
+    _want(isinstance(v, str) and 0 < len(v) <= 64, f"op {op.name!r}: {attr} must name a value")
+
+
+def _eps(op: OpSpec) -> None:
+    eps = op.attrs.get("eps")
+    _want(isinstance(eps, float) and 0.0 < eps < 1.0, f"op {op.name!r}: eps must be a small float")
+
+
+_TEXT_CHECKS = {
+    "embed": _check_embed,
+    "dense": _check_dense,
+    "attention": _check_attention,
+    "add_layernorm": _check_add_layernorm,
+    "mean_pool": _check_mean_pool,
+}
 
 
 def _validate_graph(graph: ModelGraph, arena_size: int) -> None:

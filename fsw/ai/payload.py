@@ -99,6 +99,30 @@ def load_models(files: ModelFiles | None) -> LoadedModels:
     return LoadedModels(out["small"], out["large"], errors)
 
 
+def with_golden_copies(files: ModelFiles, directory: Path) -> ModelFiles:
+    """``files`` plus a verified golden copy of each model in ``directory`` (storage).
+
+    With the loaded file itself that makes two golden copies per model, which the
+    scrubber checks in the background and heals from each other (``fsw.ai.golden``).
+
+    >>> import tempfile
+    >>> from fsw.ai import shipped_dir
+    >>> d = shipped_dir()
+    >>> files = ModelFiles(d / "cloudnet-s.gnm", d / "cloudnet-l.gnm")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     f = with_golden_copies(files, Path(tmp))
+    ...     [p.name for p in f.small_golden + f.large_golden]
+    ['cloudnet-s.golden1.gnm', 'cloudnet-l.golden1.gnm']
+    """
+    from fsw.ai.golden import provision_copies
+
+    return dataclasses.replace(
+        files,
+        small_golden=(*files.small_golden, *provision_copies(files.small, directory)),
+        large_golden=(*files.large_golden, *provision_copies(files.large, directory)),
+    )
+
+
 @dataclass(slots=True)
 class _Item:
     """A queued frame: its pixels, its job, and the small model's answer once known."""

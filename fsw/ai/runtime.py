@@ -19,15 +19,15 @@ seen by the next inference and by the next scrub alike.
 Arithmetic. Activations are unsigned 7-bit integers (0..127, the range x86 int8 kernels
 use to avoid saturation), weights are per-output-channel symmetric int8, accumulators are
 exact integers, and each layer requantizes with a per-channel multiplier, rounds half to
-even and clamps to the calibrated range (the Ranger-style bound). Two kernel back-ends
-give bit-identical results:
+even and clamps to the calibrated range (the Ranger-style bound).
 
-* ``"sgemm"`` (default): the integer operands are widened to float32 per call and the
-  product runs on torch's float GEMM/convolution. Every partial sum stays below 2**24 (the
-  exporter enforces it), so float32 holds it exactly: the result is the integer result.
-* ``"int_mm"``: ``torch._int_mm`` on int8 operands with the weight matrix read in place
-  from the arena. On CPUs without VNNI torch runs this as a scalar loop (20-30x slower);
-  it is the reference the tests compare ``"sgemm"`` against.
+Kernels (:mod:`fsw.ai.kernels`). Every candidate reads the int8 weights in place from the
+arena and returns the exact integer accumulator, so outputs are bit-identical whichever
+runs. With ``kernels="auto"`` (default) each layer gets the fastest exact candidate for
+this machine, timed at load on the layer's real shapes (batch 1 and 32 for an image
+model) and cached per CPU model and torch version; ``kernels="widen"`` (float32 GEMM on
+widened operands), ``"int_mm"``, ``"int_mm_t"`` (``torch._int_mm``, both orientations) or
+their ``*_strided`` im2col variants force one kernel everywhere.
 """
 
 from __future__ import annotations
@@ -40,25 +40,33 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 from torch.nn import functional
 
 from fsw.ai import gnm
-from fsw.ai.crc import crc32c, crc32c_buffer
+from fsw.ai import golden as gold
+from fsw.ai import kernels as kern
+from fsw.ai.crc import crc32c_buffer
 from fsw.ai.errors import AiError, ModelDisabledError, ModelIntegrityError
 
 log = logging.getLogger(__name__)
 
-KERNELS = ("sgemm", "int_mm")
+KERNELS = kern.KERNEL_OPTIONS
+#: Batch sizes an image model's kernels are timed at (the nearest one is used at run time).
+PLAN_BATCHES = (1, 32)
+#: (sentences, tokens) a text encoder's kernels are timed at: one query, a batch of records.
+TEXT_PLAN_SHAPES = ((1, 32), (32, 128))
 GROUP_BLOCKS = 16  # a fast scrub checks 16 blocks with one CRC, then localises on mismatch
 DEFAULT_SCRUB_BUDGET_BYTES = gnm.BLOCK_SIZE  # one block per inference: the default policy
 
 ActivationHook = Callable[[str, str, torch.Tensor], None]  # (op name, op kind, value)
 EventSink = Callable[["AiEvent"], None]
 PathLike = str | Path
+#: ``None``: the default cache file (``fsw.ai.kernels.default_cache_path``); ``False``: none.
+CacheOption = PathLike | Literal[False] | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,7 +87,8 @@ class AiEvent:
     """Something an operator must hear about.
 
     ``kind`` is one of ``block_repaired``, ``block_unrepairable``, ``model_disabled``,
-    ``model_enabled``, ``table_repaired``.
+    ``model_enabled``, ``table_repaired``, and for the golden copies on storage
+    ``golden_bad``, ``golden_healed``, ``golden_unhealable``.
     """
 
     kind: str
@@ -136,6 +145,7 @@ class _Step:
     """One compiled op: tensors are views into the arena, read on every call."""
 
     __slots__ = (
+        "attrs",
         "bias",
         "clamp_hi",
         "clamp_lo",
@@ -146,9 +156,10 @@ class _Step:
         "name",
         "output",
         "padding",
+        "plan",
         "stride",
+        "views",
         "weight",
-        "weight_kn",
     )
 
     def __init__(self, op: gnm.OpSpec, views: dict[str, torch.Tensor]) -> None:
@@ -164,10 +175,9 @@ class _Step:
         self.clamp_lo, self.clamp_hi = float(clamp[0]), float(clamp[1])
         self.stride = tuple(op.attrs.get("stride", (1, 1)))
         self.padding = tuple(op.attrs.get("padding", (0, 0)))
-        # (K, Cout) view of the conv/linear weight for torch._int_mm: no copy.
-        self.weight_kn = (
-            self.weight.reshape(self.weight.shape[0], -1).t() if self.weight is not None else None
-        )
+        self.plan = kern.LayerPlan([(1, "widen")])  # replaced by the load-time choice
+        self.views = views
+        self.attrs = dict(op.attrs)
 
 
 class Runtime:
@@ -180,10 +190,11 @@ class Runtime:
         golden_paths: Sequence[PathLike] = (),
         name: str | None = None,
         on_event: EventSink | None = None,
-        kernels: str = "sgemm",
+        kernels: str = "auto",
+        kernel_cache: CacheOption = None,
     ) -> None:
         if kernels not in KERNELS:
-            raise AiError(f"unknown kernel back-end {kernels!r}: use one of {', '.join(KERNELS)}")
+            raise AiError(f"unknown kernel {kernels!r}: use one of {', '.join(KERNELS)}")
         h = model.header
         self.graph = model.graph
         self.name = name or model.graph.name
@@ -193,7 +204,9 @@ class Runtime:
         self.block_size = h.block_size
         self.arena_blocks = h.n_blocks
         self.arena_bytes = h.arena_size
-        self.golden_paths: tuple[Path, ...] = tuple(Path(p) for p in golden_paths)
+        self.golden_paths: tuple[Path, ...] = gold.copies_for([Path(p) for p in golden_paths])
+        self._arena_offset = h.arena_offset
+        self._fmap = gold.FileMap.of(model.data)
         self.on_event = on_event
         # The arena: one anonymous page-aligned mapping, the only copy of the weights.
         pages = max(1, -(-h.arena_size // mmap.PAGESIZE))
@@ -218,10 +231,14 @@ class Runtime:
         self._enabled = True
         self._unrepaired: set[int] = set()
         self._hooks: list[ActivationHook] = []
+        self._input_probe: Callable[[str, str, torch.Tensor], None] | None = None
         self.clip_activations = True
         self._views = self._make_views()
         self._steps = [self._compile(op) for op in self.graph.ops]
         self._input_shape = self.graph.input_shape
+        #: A text encoder takes token ids (N, T) and returns one embedding per row.
+        self.text = self.graph.meta.get("input") == "token_ids"
+        self._vocab, self._max_tokens = self._text_limits()
         self._n = {
             "inferences": 0,
             "scrubs": 0,
@@ -230,7 +247,11 @@ class Runtime:
             "repaired": 0,
             "unrepairable": 0,
         }
+        self.golden = gold.GoldenSet(self._fmap, self.golden_paths, self._ram_block)
         self._check_runnable()
+        self.kernel_records: tuple[kern.PlanRecord, ...] = ()
+        self.kernel_cache: kern.KernelCache | None = None
+        self._plan_kernels(kernels, kernel_cache)
 
     def _check_runnable(self) -> None:
         """Refuse a graph whose data flow or shapes do not fit (checked once, on a zero tile)."""
@@ -245,7 +266,7 @@ class Runtime:
                 )
             known.add(op.output)
         if (
-            list(self._input_shape).count(-1) > 1
+            (list(self._input_shape).count(-1) > 1 and not self.text)
             or any(d < 1 and d != -1 for d in self._input_shape)
             or math.prod(abs(d) for d in self._input_shape) > 1 << 24
         ):
@@ -253,11 +274,120 @@ class Runtime:
         shape = [1 if d == -1 else d for d in self._input_shape]
         if len(shape) != 4 and any(op.kind in ("conv2d", "avgpool_global") for op in ops):
             raise ModelIntegrityError("graph", f"conv graph needs a 4-d input, not {shape}")
+        if self.text and (len(shape) != 2 or ops[0].kind != "embed"):
+            raise ModelIntegrityError("graph", "a token-id graph must start with an embed op")
         try:
-            self._run(torch.zeros(shape))
+            self._run(torch.zeros(shape, dtype=torch.int64 if self.text else torch.float32))
         except RuntimeError as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ModelIntegrityError("graph", f"graph cannot run: {first}") from None
+
+    def _plan_inputs(self) -> list[torch.Tensor]:
+        """Example inputs at the batch sizes the kernels are timed for."""
+        if self.text:
+            return [torch.zeros(n, t, dtype=torch.int64) for n, t in TEXT_PLAN_SHAPES]
+        shape = list(self._input_shape)
+        out = []
+        for n in PLAN_BATCHES:
+            out.append(torch.zeros([n if d == -1 else d for d in shape]))
+        return out
+
+    def _text_limits(self) -> tuple[int, int]:
+        """(vocabulary size, longest sequence) of a text encoder; (0, 0) otherwise."""
+        if not self.text or not self._steps or self._steps[0].kind != "embed":
+            return 0, 0
+        views = self._steps[0].views
+        return int(views["word"].shape[0]), int(views["position"].shape[0])
+
+    def _gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
+        """Every conv/linear layer with the input shape it sees at each planned batch."""
+        if self.text:
+            return self._text_gemm_layers()
+        return self._probed_gemm_layers()
+
+    def _text_gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
+        """A text encoder's dense layers at each planned shape, without running the graph.
+
+        Every ``dense`` op multiplies one row per token (``n * t`` rows) until a
+        ``mean_pool`` leaves one row per text. Running the graph at 32 x 128 tokens to
+        learn this cost a whole batch inference at every load, cached choices or not.
+        """
+        seen: list[tuple[str, kern.GemmLayer]] = []
+        for n, t in TEXT_PLAN_SHAPES:
+            rows = n * t
+            for st in self._steps:
+                if st.kind == "mean_pool":
+                    rows = n
+                elif st.kind == "dense":
+                    w = st.views["weight"]
+                    shape = (rows, int(w.shape[1]))
+                    seen.append((st.name, kern.GemmLayer("linear", w, None, shape, signed=True)))
+        return seen
+
+    def _probed_gemm_layers(self) -> list[tuple[str, kern.GemmLayer]]:
+        """The layers and input shapes seen by running the graph at each planned batch."""
+        seen: list[tuple[str, kern.GemmLayer]] = []
+        by_name = {st.name: st for st in self._steps}
+
+        def record(name: str, kind: str, a: torch.Tensor) -> None:
+            st = by_name[name]
+            assert st.weight is not None
+            if kind == "conv2d":
+                layer = kern.GemmLayer(
+                    "conv2d", st.weight, st.bias, tuple(a.shape), st.stride, st.padding
+                )
+            elif kind == "dense":  # int8 codes -127..127, no integer bias
+                layer = kern.GemmLayer("linear", st.weight, None, tuple(a.shape), signed=True)
+            else:
+                layer = kern.GemmLayer("linear", st.weight, st.bias, tuple(a.shape))
+            seen.append((name, layer))
+
+        self._input_probe = record
+        try:
+            for x in self._plan_inputs():
+                self._run(x)
+        finally:
+            self._input_probe = None
+        return seen
+
+    def _plan_kernels(self, kernels: str, cache_option: CacheOption) -> None:
+        """Choose every layer's kernel (timed, cached or forced); see :mod:`fsw.ai.kernels`."""
+        if kernels != "auto":  # forced: no timing, and no planning runs of the graph
+            gemm = [st for st in self._steps if st.kind in ("conv2d", "linear", "dense")]
+            records = []
+            for st in gemm:
+                k = kernels if st.kind == "conv2d" else kernels.removesuffix("_strided")
+                st.plan = kern.LayerPlan([(1, k)])
+                records.append(kern.PlanRecord(st.name, 0, k, "forced", {}))
+            self.kernel_records = tuple(records)
+            return
+        layers = self._gemm_layers()
+        cache = None
+        if kernels == "auto" and cache_option is not False:
+            path = kern.default_cache_path() if cache_option is None else Path(cache_option)
+            cache = kern.KernelCache.open(path)
+        plans, records = kern.plan_layers(layers, forced=kernels, cache=cache)
+        for st in self._steps:
+            if st.name in plans:
+                st.plan = plans[st.name]
+        self.kernel_records = tuple(records)
+        self.kernel_cache = cache
+
+    def kernel_choices(self) -> dict[str, dict[str, Any]]:
+        """Per layer and planned row count: the kernel, where the choice came from, the times.
+
+        >>> rt = Runtime.load("fsw/ai/artifacts/cloudnet-s.gnm", kernels="widen")
+        >>> rt.kernel_choices()["conv1"]
+        {'any M': {'kernel': 'widen', 'source': 'forced'}}
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.kernel_records:
+            out.setdefault(r.op, {})[f"M={r.rows}" if r.rows else "any M"] = {
+                "kernel": r.kernel,
+                "source": r.source,
+                **{k: v for k, v in r.timing.items() if k not in ("kernel", "rows")},
+            }
+        return out
 
     # --- construction -------------------------------------------------------------------
 
@@ -270,7 +400,8 @@ class Runtime:
         hmac_key: bytes | None = None,
         name: str | None = None,
         on_event: EventSink | None = None,
-        kernels: str = "sgemm",
+        kernels: str = "auto",
+        kernel_cache: CacheOption = None,
     ) -> Runtime:
         """Verify ``path`` completely and load it.
 
@@ -290,7 +421,12 @@ class Runtime:
                 e.region, f"{p.name}: {e.detail}", block=e.block, offset=e.offset
             ) from None
         return cls(
-            model, golden_paths=(p, *golden_paths), name=name, on_event=on_event, kernels=kernels
+            model,
+            golden_paths=(p, *golden_paths),
+            name=name,
+            on_event=on_event,
+            kernels=kernels,
+            kernel_cache=kernel_cache,
         )
 
     @classmethod
@@ -302,7 +438,8 @@ class Runtime:
         hmac_key: bytes | None = None,
         name: str | None = None,
         on_event: EventSink | None = None,
-        kernels: str = "sgemm",
+        kernels: str = "auto",
+        kernel_cache: CacheOption = None,
     ) -> Runtime:
         """Like :meth:`load` for a file already in memory (repairs use ``golden_paths``)."""
         return cls(
@@ -311,6 +448,7 @@ class Runtime:
             name=name,
             on_event=on_event,
             kernels=kernels,
+            kernel_cache=kernel_cache,
         )
 
     def _make_views(self) -> dict[str, torch.Tensor]:
@@ -395,6 +533,8 @@ class Runtime:
 
     def classify(self, x: torch.Tensor | np.ndarray, *, verify: bool = False) -> list[Prediction]:
         """:meth:`infer`, then one :class:`Prediction` per tile (keep if P(keep) >= 0.5)."""
+        if self.text:
+            raise AiError(f"model {self.name!r} is a text encoder: use infer() or fsw.ai.text")
         logits = self.infer(x, verify=verify)
         p = torch.sigmoid(logits.double())
         out = []
@@ -408,6 +548,8 @@ class Runtime:
         return out
 
     def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        if self.text:
+            return self._check_tokens(x)
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         if not isinstance(x, torch.Tensor):
@@ -422,6 +564,21 @@ class Runtime:
             x = x.float()
         return x
 
+    def _check_tokens(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.asarray(x))
+        if not isinstance(x, torch.Tensor):
+            raise AiError(f"input must be a tensor of token ids, got {type(x).__name__}")
+        if x.dtype.is_floating_point or x.dtype == torch.bool or x.dim() != 2:
+            raise AiError(
+                f"input must be integer token ids of shape (N, T), got {x.dtype} {tuple(x.shape)}"
+            )
+        if not 1 <= x.shape[1] <= self._max_tokens or x.shape[0] < 1:
+            raise AiError(f"{x.shape[1]} tokens per row: this model takes 1..{self._max_tokens}")
+        if int(x.min()) < 0 or int(x.max()) >= self._vocab:
+            raise AiError(f"token ids must lie in 0..{self._vocab - 1}")
+        return x.to(torch.int64)
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {}
         first = self.graph.ops[0].input if self.graph.ops else "input"
@@ -429,8 +586,9 @@ class Runtime:
         cur = x
         with torch.inference_mode():
             for st in self._steps:
-                cur = self._exec(st, env[st.input])
+                cur = self._exec(st, env[st.input], env)
                 if self._hooks:
+                    cur = cur.contiguous()  # hooks may edit a flat view in place
                     for hook in self._hooks:
                         hook(st.name, st.kind, cur)
                     if self.clip_activations:
@@ -438,7 +596,9 @@ class Runtime:
                 env[st.output] = cur
         return cur
 
-    def _exec(self, st: _Step, a: torch.Tensor) -> torch.Tensor:
+    def _exec(self, st: _Step, a: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        if st.kind in _TEXT_OPS:
+            return self._exec_text(st, a, env)
         if st.kind == "quantize":
             assert st.mult is not None
             # item() reads the arena now; a python scalar takes torch's vectorised path.
@@ -446,39 +606,77 @@ class Runtime:
         if st.kind == "avgpool_global":
             return a.mean(dim=(2, 3)).round_()
         assert st.weight is not None and st.bias is not None and st.mult is not None
+        if self._input_probe is not None:
+            self._input_probe(st.name, st.kind, a)
+        kernel = st.plan.fixed or st.plan.pick(_rows(st, a))
         if st.kind == "conv2d":
-            if self.kernels == "sgemm":
-                acc = functional.conv2d(
-                    a, st.weight.float(), st.bias.float(), st.stride, st.padding
-                )
-            else:
-                acc = self._conv_int_mm(st, a)
+            acc = kern.conv_acc(kernel, a, st.weight, st.bias, st.stride, st.padding)
             acc.mul_(st.mult.view(1, -1, 1, 1))
             return acc.round_().clamp_(st.clamp_lo, st.clamp_hi)
         # linear: float logits, clipped to the calibrated output range
-        if self.kernels == "sgemm":
-            acc = functional.linear(a, st.weight.float(), st.bias.float())
-        else:
-            assert st.weight_kn is not None
-            acc = (torch._int_mm(a.to(torch.int8), st.weight_kn) + st.bias).float()
+        acc = kern.linear_acc(kernel, a, st.weight, st.bias)
         acc.mul_(st.mult)
         assert st.clip is not None
         # NaN (possible only from a corrupted float scale) becomes 0, then the Ranger clip.
         return torch.maximum(torch.minimum(acc.nan_to_num_(0.0), st.clip[1]), st.clip[0])
 
-    @staticmethod
-    def _conv_int_mm(st: _Step, a: torch.Tensor) -> torch.Tensor:
-        assert st.weight is not None and st.weight_kn is not None and st.bias is not None
-        n, _, h, w = a.shape
-        cout, _, kh, kw = st.weight.shape
-        sh, sw = st.stride
-        ph, pw = st.padding
-        ho = (h + 2 * ph - kh) // sh + 1
-        wo = (w + 2 * pw - kw) // sw + 1
-        cols = functional.unfold(a, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (N, K, L)
-        cols = cols.transpose(1, 2).reshape(n * ho * wo, -1).to(torch.int8)
-        acc = torch._int_mm(cols, st.weight_kn) + st.bias
-        return acc.float().view(n, ho * wo, cout).transpose(1, 2).reshape(n, cout, ho, wo)
+    def _exec_text(self, st: _Step, a: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The text-encoder ops (format 1.1); float32 except the int8 GEMMs of ``dense``."""
+        v = st.views
+        if st.kind == "embed":
+            t = a.shape[1]
+            x = v["word"][a].float().mul_(v["word_scale"][a].unsqueeze(-1))
+            x += v["position"][:t].float() * v["position_scale"][:t, None]
+            x += v["token_type"]
+            h = x.shape[-1]
+            return functional.layer_norm(x, (h,), v["ln_weight"], v["ln_bias"], st.attrs["eps"])
+        if st.kind == "dense":
+            return self._dense(st, a)
+        if st.kind == "attention":
+            return _attention(a, env[st.attrs["mask"]], int(st.attrs["heads"]))
+        if st.kind == "add_layernorm":
+            x = a + env[st.attrs["residual"]]
+            w = v["weight"]
+            return functional.layer_norm(x, (w.shape[0],), w, v["bias"], st.attrs["eps"])
+        if st.kind == "gelu":
+            return functional.gelu(a)
+        if st.kind == "mean_pool":
+            mask = (env[st.attrs["mask"]] != 0).unsqueeze(-1).float()
+            return (a * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
+        return functional.normalize(a, p=2.0, dim=-1)  # l2_normalize
+
+    def _dense(self, st: _Step, a: torch.Tensor) -> torch.Tensor:
+        """Clip to the calibrated range, smooth, int8 per token, exact GEMM, back to float.
+
+        ``smooth`` (SmoothQuant) divides each input channel by the factor the exporter
+        multiplied into that weight column. Codes are symmetric (``q = round(x / s)``)
+        or, with ``act_quant="asymmetric"``, shifted by a per-token zero point
+        (``q = round(x / s) + z``, corrected with the weight row sums). Everything after
+        the integer GEMM is the same float32 code for every kernel: bit-identical outputs.
+        """
+        v = st.views
+        w = v["weight"]
+        k = w.shape[1]
+        clip = v["clip"]
+        x = torch.clamp(a.reshape(-1, k), min=clip[0], max=clip[1]).nan_to_num_(0.0)
+        x.mul_(v["smooth"])
+        if st.attrs.get("act_quant") == "asymmetric":
+            lo = x.amin(dim=1, keepdim=True)
+            scale = ((x.amax(dim=1, keepdim=True) - lo) / 254.0).clamp_min_(1e-12)
+            zero = (-lo / scale).round_().sub_(kern.CODE_MAX)
+            q = (x / scale).round_().add_(zero).clamp_(-kern.CODE_MAX, kern.CODE_MAX)
+        else:
+            scale = (x.abs().amax(dim=1, keepdim=True) / kern.CODE_MAX).clamp_min_(1e-12)
+            zero = None
+            q = (x / scale).round_().clamp_(-kern.CODE_MAX, kern.CODE_MAX)
+        if self._input_probe is not None:
+            self._input_probe(st.name, st.kind, q)
+        kernel = st.plan.fixed or st.plan.pick(q.shape[0])
+        acc = kern.linear_acc(kernel, q, w, None)
+        if zero is not None:
+            acc.sub_(zero * w.sum(dim=1, dtype=torch.int32).float())
+        y = acc.mul_(scale).mul_(v["scale"]).add_(v["bias"])
+        return y.view(*a.shape[:-1], w.shape[0])
 
     def _reclip(self, st: _Step, t: torch.Tensor) -> None:
         if st.kind == "linear":
@@ -486,8 +684,9 @@ class Runtime:
             torch.maximum(torch.minimum(t.nan_to_num_(0.0), st.clip[1]), st.clip[0], out=t)
         elif st.kind in ("conv2d", "quantize"):
             t.round_().clamp_(st.clamp_lo, st.clamp_hi)
-        else:
+        elif st.kind == "avgpool_global":
             t.round_().clamp_(0.0, 127.0)
+        # text ops: the next dense op clips its input to the calibrated range
 
     # --- integrity ---------------------------------------------------------------------------
 
@@ -651,7 +850,9 @@ class Runtime:
     def _emit(self, kind: str, block: int | None, detail: str) -> AiEvent:
         ev = AiEvent(kind=kind, model=self.name, block=block, detail=detail)
         log.log(
-            logging.INFO if kind in ("block_repaired", "model_enabled") else logging.WARNING,
+            logging.INFO
+            if kind in ("block_repaired", "model_enabled", "golden_healed")
+            else logging.WARNING,
             "%s: %s",
             self.name,
             detail,
@@ -663,43 +864,21 @@ class Runtime:
     def _sources(self, override: Sequence[PathLike] | None) -> tuple[Path, ...]:
         return self.golden_paths if override is None else tuple(Path(p) for p in override)
 
-    def _read_golden_header(self, path: Path, f: Any) -> gnm.Header | None:
-        try:
-            h = gnm.Header.decode(f.read(gnm.HEADER_SIZE))
-        except ModelIntegrityError as e:
-            log.warning("%s: golden file %s unusable: %s", self.name, path, e)
-            return None
-        if (h.block_size, h.n_blocks, h.arena_size) != (
-            self.block_size,
-            self.arena_blocks,
-            self.arena_bytes,
-        ):
-            log.warning("%s: golden file %s is a different model (geometry)", self.name, path)
-            return None
-        return h
-
     def _fetch_block(self, i: int, sources: Sequence[Path]) -> Path | None:
-        """Copy block ``i`` from the first golden source whose copy verifies; its path."""
+        """Copy block ``i`` from the first golden source whose copy verifies; its path.
+
+        The block is read at the offset of this model's verified file and accepted only
+        if its CRC matches, so a golden copy with a damaged header still serves.
+        """
         lo = i * self.block_size
         size = min(self.block_size, self.arena_bytes - lo)
-        for path in sources:
-            try:
-                with path.open("rb") as f:
-                    h = self._read_golden_header(path, f)
-                    if h is None:
-                        continue
-                    f.seek(h.arena_offset + lo)
-                    data = f.read(size)
-            except OSError as e:
-                log.warning("%s: cannot read golden file %s: %s", self.name, path, e)
-                continue
-            if len(data) == size and crc32c(data) == self._table[i]:
-                self._mm[lo : lo + size] = data
-                if crc32c_buffer(self._blocks[i]) == self._table[i]:
-                    return path
-            else:
-                log.warning("%s: block %d of golden %s fails its CRC", self.name, i, path)
-        return None
+        seg = gold.Segment("arena", self._arena_offset + lo, size, self._table[i], i)
+        found = gold.read_segment(sources, seg)
+        if found is None:
+            log.warning("%s: no golden copy of block %d verifies", self.name, i)
+            return None
+        self._mm[lo : lo + size] = found[0]
+        return found[1] if crc32c_buffer(self._blocks[i]) == self._table[i] else None
 
     def _check_table(self, *, repair: bool, sources: Sequence[PathLike] | None = None) -> bool:
         """Check the RAM copy of the CRC table; reload it from a golden file if hit.
@@ -709,18 +888,11 @@ class Runtime:
         if crc32c_buffer(self._table) == self._table_crc:
             return False
         if repair:
-            for path in self._sources(sources):
-                try:
-                    with path.open("rb") as f:
-                        h = self._read_golden_header(path, f)
-                        if h is None:
-                            continue
-                        f.seek(0)
-                        data = f.read(h.file_size)
-                except OSError:
-                    continue
-                for off in (h.table_a_offset, h.table_b_offset):  # second copy on failure
-                    t = gnm.read_table(data, off, h.n_blocks)
+            tables = [s for s in self._fmap.segments if s.region in ("table-a", "table-b")]
+            for seg in tables:  # copy A of every source first, then copy B
+                found = gold.read_segment(self._sources(sources), seg)
+                if found is not None:
+                    t = gnm.read_table(found[0], 0, self.arena_blocks)
                     if t is not None:
                         self._table = _u32_array(t)
                         self._table_crc = crc32c_buffer(self._table)
@@ -730,6 +902,39 @@ class Runtime:
             "table", "CRC table in RAM is damaged and no golden copy verifies"
         )
 
+    # --- golden copies -------------------------------------------------------------------------
+
+    def _ram_block(self, i: int) -> bytes | None:
+        """Arena block ``i`` from RAM if it verifies (a source for healing a golden copy)."""
+        blk = self._blocks[i]
+        return bytes(blk) if crc32c_buffer(blk) == self._table[i] else None
+
+    def check_golden(self, budget_bytes: int | None = None) -> gold.GoldenReport:
+        """Check the next ``budget_bytes`` of the golden copies and heal what is bad.
+
+        ``None`` checks every copy whole. Each bad segment of a copy (a header bit, a
+        block, a table...) is rewritten from another copy or the verified RAM arena,
+        with a ``golden_bad`` event and then ``golden_healed`` or ``golden_unhealable``.
+        """
+        if budget_bytes is not None and budget_bytes < 0:
+            raise AiError(f"golden check budget must be >= 0 bytes, got {budget_bytes}")
+        rep = self.golden.check(budget_bytes)
+        for f in rep.findings:
+            self._emit("golden_bad", None, f"golden copy {f.path}: {f.what} is damaged")
+            if f.healed:
+                self._emit(
+                    "golden_healed",
+                    None,
+                    f"golden copy {f.path}: {f.what} rewritten from {f.source}",
+                )
+            else:
+                self._emit(
+                    "golden_unhealable",
+                    None,
+                    f"golden copy {f.path}: {f.what} not rewritten (no good source or read-only)",
+                )
+        return rep
+
     def _refresh_groups(self, groups: Iterable[int]) -> None:
         """Recompute group CRCs, but only of groups whose every block verifies."""
         for g in set(groups):
@@ -738,6 +943,35 @@ class Runtime:
                 for i in range(g * GROUP_BLOCKS, (g + 1) * GROUP_BLOCKS)
             ):
                 self._group_crc[g] = crc32c_buffer(self._group_views[g])
+
+
+_TEXT_OPS = frozenset(
+    {"embed", "dense", "attention", "add_layernorm", "gelu", "mean_pool", "l2_normalize"}
+)
+
+
+def _attention(qkv: torch.Tensor, tokens: torch.Tensor, heads: int) -> torch.Tensor:
+    """Multi-head self-attention in float32 over fused (N, T, 3H) projections; pads masked."""
+    n, t, h3 = qkv.shape
+    h = h3 // 3
+    d = h // heads
+    q, k, v = qkv.view(n, t, 3, heads, d).permute(2, 0, 3, 1, 4)  # each (N, heads, T, d)
+    scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d))
+    pad = (tokens == 0).view(n, 1, 1, t)
+    scores = scores.masked_fill_(pad, torch.finfo(torch.float32).min)
+    ctx = torch.softmax(scores, dim=-1) @ v  # (N, heads, T, d)
+    return ctx.transpose(1, 2).reshape(n, t, h)
+
+
+def _rows(st: _Step, a: torch.Tensor) -> int:
+    """M, the rows of the GEMM a conv2d or linear step runs on input ``a``."""
+    if st.kind != "conv2d":
+        return int(math.prod(a.shape[:-1]))
+    assert st.weight is not None
+    n, _, h, w = a.shape
+    kh, kw = st.weight.shape[2], st.weight.shape[3]
+    ho = (h + 2 * st.padding[0] - kh) // st.stride[0] + 1
+    return int(n * ho * ((w + 2 * st.padding[1] - kw) // st.stride[1] + 1))
 
 
 def _u32_array(values: np.ndarray) -> array[int]:

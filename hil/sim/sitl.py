@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from fsw.ai.payload import Payload
+from fsw.ai.payload import Payload, with_golden_copies
 from fsw.ai.runtime import Runtime, ScrubReport
 from fsw.ai.scrubber import Scrubber
 from fsw.app import build_flight
@@ -59,7 +59,7 @@ from hil.sim.channel import RfChannel
 from hil.sim.ground_script import GroundScript
 from hil.sim.results import SAMPLE_S, SeuRecord, SitlResult, Trace
 from hil.sim.scenario import Scenario, load_scenario
-from hil.sim.sim_hal import SimDevices, sim_hal_with_devices
+from hil.sim.sim_hal import SimDevices, shipped_models, sim_hal_with_devices
 from hil.sim.sitl_config import SitlConfig, make_config
 from hil.sim.world import World
 
@@ -125,7 +125,9 @@ class Sitl:
         self.world = World(sc, cfg.seed, duration_s=self.duration_s + cfg.drain_s + 60.0)
         self.clock = SimClock(self.world.start_tai)
         self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
-        hal, self.devices = sim_hal_with_devices(self.world, self.clock)
+        golden = None if out_dir is None else out_dir / "storage" / "golden"
+        models = None if golden is None else with_golden_copies(shipped_models(), golden)
+        hal, self.devices = sim_hal_with_devices(self.world, self.clock, models)
         self.fs: FlightSoftware = build_flight(self.clock, hal=hal, link_config=self.link_config)
         self.radio = RadioHost(self.fs)
         payload = self.fs.component("payload")
