@@ -26,11 +26,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fsw.ccsds.errors import CcsdsError, ConfigError, LinkStateError, UnknownSpiError
 from fsw.ccsds.linkstate import StateStatus, StoredState
-from fsw.ccsds.stack import SpacecraftLink
+from fsw.ccsds.stack import SpacecraftLink, playback_vcid
 from fsw.core import (
     Arg,
     Channel,
@@ -363,6 +363,17 @@ class Comms(Component):
         self._seen_state = (0, 0, 0, 0)
 
 
+#: Playback bytes asked of the stores when the caller sets no byte budget (one call).
+PLAYBACK_CHUNK_BYTES = 8192
+
+
+class PlaybackSource(Protocol):
+    """What the radio plays back after the realtime queue: the packet stores
+    (:class:`fsw.storage.stores.PacketStores`; the radio does not import them)."""
+
+    def take(self, max_bytes: int) -> list[bytes]: ...
+
+
 class RadioHost:
     """Moves bytes between a transport and the flight software through :class:`Comms`.
 
@@ -377,7 +388,20 @@ class RadioHost:
             raise TypeError(f"component {comms_name!r} is not a Comms component")
         self.fs = fs
         self.comms = comp
-        self.stats = {"uplink_bytes": 0, "downlink_bytes": 0, "tc_packets": 0, "cadus": 0}
+        self.stats = {
+            "uplink_bytes": 0,
+            "downlink_bytes": 0,
+            "tc_packets": 0,
+            "cadus": 0,
+            "playback_packets": 0,
+        }
+        stores = fs.components.get("stores")
+        #: Store playback, sent on the playback VC when the realtime queue is empty.
+        self.playback: PlaybackSource | None = (
+            stores if stores is not None and hasattr(stores, "take") else None
+        )
+        pb_vc = playback_vcid(self.link.config)
+        self.playback_vcid = self.link.config.tm_vcids[0] if pb_vc is None else pb_vc
 
     @property
     def link(self) -> SpacecraftLink:
@@ -393,16 +417,34 @@ class RadioHost:
         self.stats["tc_packets"] += len(packets)
         return len(packets)
 
-    def downlink(self, max_packets: int | None = None, *, idle: bool = False) -> bytes:
+    def downlink(
+        self,
+        max_packets: int | None = None,
+        *,
+        idle: bool = False,
+        max_bytes: int | None = None,
+    ) -> bytes:
         """CADUs carrying the TM packets queued on board (at most ``max_packets``).
 
-        With nothing queued it returns one idle CADU when ``idle`` is set (so the ground
+        When the realtime queue has no more to give, store playback fills the rest (about
+        ``max_bytes`` of packets, default :data:`PLAYBACK_CHUNK_BYTES`) on the playback VC.
+        With nothing to send it returns one idle CADU when ``idle`` is set (so the ground
         keeps getting the CLCW), else ``b""``.
         """
         packets = self.fs.downlink_packets(max_packets)
+        played: list[bytes] = []
+        src = self.playback
+        if src is not None and (max_packets is None or len(packets) < max_packets):
+            budget = PLAYBACK_CHUNK_BYTES if max_bytes is None else max_bytes
+            room = budget - sum(len(p) for p in packets)
+            if room > 0:
+                played = src.take(room)
         with self.comms.link_lock:
-            if packets:
-                out = self.link.send(packets)
+            if packets or played:
+                out = self.link.send(packets) if packets else b""
+                if played:
+                    out += self.link.send(played, vcid=self.playback_vcid)
+                    self.stats["playback_packets"] += len(played)
             elif idle:
                 out = self.link.idle_frame()
             else:

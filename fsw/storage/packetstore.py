@@ -64,9 +64,15 @@ _CRC_PART = struct.Struct(">BId")  # what the CRC covers before the data
 SYNC = 0xA5
 KIND_PACKET = 0
 KIND_DELETE = 1
+#: A stored packet that also went to the realtime downlink (an open playback skips it;
+#: a time-range playback includes it).
+KIND_SENT = 2
+_PACKET_KINDS = (KIND_PACKET, KIND_SENT)
 #: The largest record data: one whole space packet (6 + 65536 bytes).
 MAX_RECORD = 65542
 SUFFIX = ".seg"
+#: Bytes read at a time when reading records back (more than two of the largest records).
+READ_CHUNK = 1 << 18
 
 
 def _seg_header(number: int) -> bytes:
@@ -130,8 +136,19 @@ def scan_segment(raw: bytes, number: int | None = None) -> ScanResult:
         return ScanResult([], 0, corrupt_bytes=n, bad_header=f"format version {version}")
     if number is not None and seg_no != number:
         return ScanResult([], 0, corrupt_bytes=n, bad_header=f"holds segment {seg_no}")
+    recs, good_end, skipped, bad = _scan_records(raw, SEG_HEADER_LEN)
+    return ScanResult(recs, good_end, skipped, bad, n - good_end)
+
+
+def _scan_records(
+    raw: bytes, start: int
+) -> tuple[list[tuple[float, int, int, int]], int, int, int]:
+    """Records of ``raw`` from ``start`` whose CRC checks: ((time, data offset, length,
+    kind) each, where the last good one ends, bytes skipped before good ones, how many
+    damaged stretches)."""
+    n = len(raw)
     out: list[tuple[float, int, int, int]] = []
-    pos = good_end = SEG_HEADER_LEN
+    pos = good_end = start
     skipped = bad = 0
     mv = memoryview(raw)
     unpack = REC_HEADER.unpack_from
@@ -140,7 +157,7 @@ def scan_segment(raw: bytes, number: int | None = None) -> ScanResult:
         end = pos + REC_HEADER_LEN + length
         if (
             sync == SYNC
-            and kind in (KIND_PACKET, KIND_DELETE)
+            and kind in (KIND_PACKET, KIND_DELETE, KIND_SENT)
             and length <= MAX_RECORD
             and end <= n
             and crc32c(mv[pos + REC_HEADER_LEN : end], crc32c(mv[pos + 1 : pos + 14])) == crc
@@ -155,7 +172,7 @@ def scan_segment(raw: bytes, number: int | None = None) -> ScanResult:
         if nxt < 0:
             break
         pos = nxt
-    return ScanResult(out, good_end, skipped, bad, n - good_end)
+    return out, good_end, skipped, bad
 
 
 @dataclass(slots=True)
@@ -357,15 +374,16 @@ class PacketStore:
         return next((s.last_t for s in reversed(self.segments) if s.last_t is not None), None)
 
     # ------------------------------------------------------------------ writing
-    def append(self, data: bytes, t_tai: float) -> bool:
-        """Store one packet; False when it was refused (a full stop-when-full store, or an
-        I/O error; both counted)."""
+    def append(self, data: bytes, t_tai: float, kind: int = KIND_PACKET) -> bool:
+        """Store one packet (``kind`` :data:`KIND_SENT`: it also went to the realtime
+        downlink); False when it was refused (a full stop-when-full store, or an I/O
+        error; both counted)."""
         n = len(data)
         if n > MAX_RECORD:
             self.counts["refused"] += 1
             return False
-        crc = crc32c(data, crc32c(_CRC_PART.pack(KIND_PACKET, n, t_tai)))
-        rec = REC_HEADER.pack(SYNC, KIND_PACKET, n, t_tai, crc) + data
+        crc = crc32c(data, crc32c(_CRC_PART.pack(kind, n, t_tai)))
+        rec = REC_HEADER.pack(SYNC, kind, n, t_tai, crc) + data
         size = len(rec)
         segs = self.segments
         if (
@@ -461,7 +479,7 @@ class PacketStore:
         for seg in self.segments:
             if seg.first_t is not None and seg.first_t <= t_tai:
                 before = seg.records
-                self._index(seg, [t for t, _k, _d in self._iter_from(seg) if _k == KIND_PACKET])
+                self._index(seg, [t for t, k, _d, _e in self._iter_from(seg) if k in _PACKET_KINDS])
                 gone += before - seg.records
         rec = encode_record(b"", t_tai, KIND_DELETE)
         if self._room(len(rec)):
@@ -488,38 +506,58 @@ class PacketStore:
 
     # ------------------------------------------------------------------ reading
     def _iter_from(
-        self, seg: Segment, offset: int = SEG_HEADER_LEN
-    ) -> Iterator[tuple[float, int, bytes]]:
-        """(t_tai, kind, data) of the records of ``seg`` from byte ``offset`` on."""
+        self, seg: Segment, offset: int = SEG_HEADER_LEN, chunk: int = READ_CHUNK
+    ) -> Iterator[tuple[float, int, bytes, int]]:
+        """(t_tai, kind, data, offset just after it) of the records of ``seg`` from byte
+        ``offset`` on whose CRC checks (a damaged record is skipped, as at opening).
+
+        Reads ``chunk`` bytes at a time (growing up to :data:`READ_CHUNK` while no whole
+        record fits), so a playback pulling a few kB at a time costs what it reads, not
+        the rest of the segment.
+        """
+        size = max(512, min(chunk, READ_CHUNK))
         try:
-            with open(seg.path, "rb") as fh:
-                fh.seek(offset)
-                raw = fh.read(max(0, seg.size - offset))
+            fh = open(seg.path, "rb")  # noqa: SIM115 (a generator keeps it open across yields)
         except OSError:
             return
-        pos = 0
-        n = len(raw)
-        unpack = REC_HEADER.unpack_from
-        while pos + REC_HEADER_LEN <= n:
-            _sync, kind, length, t, _crc = unpack(raw, pos)
-            end = pos + REC_HEADER_LEN + length
-            if end > n:
-                return
-            yield t, kind, raw[pos + REC_HEADER_LEN : end]
-            pos = end
+        with fh:
+            while offset < seg.size:
+                try:
+                    fh.seek(offset)
+                    raw = fh.read(min(size, seg.size - offset))
+                except OSError:
+                    return
+                if not raw:
+                    return
+                recs, end, _skipped, _bad = _scan_records(raw, 0)
+                for t, at, length, kind in recs:
+                    yield t, kind, raw[at : at + length], offset + at + length
+                if recs:
+                    offset += end
+                elif offset + len(raw) >= seg.size:
+                    return  # nothing good left in the segment
+                elif size < READ_CHUNK:
+                    size = min(READ_CHUNK, size * 4)  # a record longer than the chunk
+                else:  # a damaged stretch longer than a record: move on, keep an overlap
+                    offset += len(raw) - (REC_HEADER_LEN + MAX_RECORD)
 
     def records(self) -> Iterator[tuple[float, bytes]]:
         """Every packet held, oldest first (deleted ones hidden): (t_tai, packet)."""
         for seg in list(self.segments):
-            for t, kind, data in self._iter_from(seg):
-                if kind == KIND_PACKET and t > self.deleted_before:
+            for t, kind, data, _end in self._iter_from(seg):
+                if kind in _PACKET_KINDS and t > self.deleted_before:
                     yield t, data
 
     def read_from(
-        self, cursor: Cursor, max_bytes: int, t_to: float = float("inf")
+        self,
+        cursor: Cursor,
+        max_bytes: int,
+        t_to: float = float("inf"),
+        *,
+        skip_sent: bool = False,
     ) -> tuple[list[tuple[float, bytes]], Cursor, bool]:
         """Packets from ``cursor`` on (at least one if there is any), up to about
-        ``max_bytes`` of them.
+        ``max_bytes`` of them (``skip_sent``: leave out those that also went realtime).
 
         Returns (records, the cursor after them, done). A record stored after ``t_to``
         ends the read (done, the cursor left on it). A cursor whose segment was
@@ -533,11 +571,15 @@ class PacketStore:
                 continue
             if seg.number > cur.segment:
                 cur = Cursor(seg.number)
-            for t, kind, data in self._iter_from(seg, cur.offset):
-                if kind == KIND_PACKET and t > t_to:
+            for t, kind, data, end in self._iter_from(seg, cur.offset, 2 * max_bytes):
+                if kind != KIND_DELETE and t > t_to:
                     return out, cur, True
-                cur.offset += REC_HEADER_LEN + len(data)
-                if kind != KIND_PACKET or t <= self.deleted_before:
+                cur.offset = end
+                if (
+                    kind == KIND_DELETE
+                    or (skip_sent and kind == KIND_SENT)
+                    or t <= self.deleted_before
+                ):
                     continue
                 out.append((t, data))
                 size += len(data)
@@ -552,10 +594,10 @@ class PacketStore:
             if seg.last_t is None or seg.last_t < t_from:
                 continue
             off = SEG_HEADER_LEN
-            for t, kind, data in self._iter_from(seg):
-                if kind == KIND_PACKET and t >= t_from:
+            for t, kind, _data, end in self._iter_from(seg):
+                if kind != KIND_DELETE and t >= t_from:
                     return Cursor(seg.number, off)
-                off += REC_HEADER_LEN + len(data)
+                off = end
         return self.end_cursor()
 
     def end_cursor(self) -> Cursor:
@@ -569,6 +611,7 @@ class PacketStore:
 __all__ = [
     "KIND_DELETE",
     "KIND_PACKET",
+    "KIND_SENT",
     "MAX_RECORD",
     "CheckReport",
     "Cursor",

@@ -31,18 +31,29 @@ asks for the (15,13) status report, (15,1)/(15,2) enable and disable storing.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fsw.core import Arg, Channel, CommandFailed, Component, Event, FailureCode, Report, Severity
-from fsw.core import command
+from fsw.core import (
+    Arg,
+    Channel,
+    CommandFailed,
+    Component,
+    Event,
+    FailureCode,
+    Param,
+    Report,
+    Severity,
+    command,
+)
 from fsw.core.persistence import Persistence
 from fsw.core.registry import Priority, registry_of
 from fsw.core.wire import Array
 from fsw.storage.errors import StorageError
-from fsw.storage.packetstore import Cursor, PacketStore
+from fsw.storage.packetstore import KIND_PACKET, KIND_SENT, Cursor, PacketStore
 
 #: PUS-C TM: 6-byte primary header + 7 fixed secondary header bytes + 6-byte CUC time.
 _TM_APP_DATA = 19
@@ -93,8 +104,8 @@ class Route:
 
 
 MIB = 1 << 20
-#: The default stores. Sizes: a 3-orbit SITL run stores about 4 MiB of housekeeping and
-#: under 1 MiB of events (docs/components/stores.md); these hold days of it.
+#: The default stores (sizes are design choices: a 1-orbit default SITL run stored 14,159
+#: HK packets in 1.29 MB, so ``hk`` holds about 50 orbits; docs/components/stores.md).
 DEFAULT_STORES: tuple[StoreSpec, ...] = (
     StoreSpec(1, "evt", 16 * MIB, circular=False, decimate_at=1.0),
     StoreSpec(2, "sci", 16 * MIB, circular=False, decimate_at=1.0),
@@ -132,6 +143,7 @@ class _Store:
         self.by_time: Retrieval | None = None
         self.counts = dict.fromkeys(("decimated", "dumped", "disabled_skips"), 0)
         self.full_reported = False
+        self.write_errors_seen = 0
 
     def backlog_bytes(self) -> int:
         """Bytes not yet played back by the open retrieval."""
@@ -199,9 +211,7 @@ class PacketStores(Component):
         ),
         Channel("retrievals", "u8", description="playbacks in progress", id=11),
         Channel("contact", "bool", description="the radio reports a ground contact", id=12),
-        Channel(
-            "torn_records", "u32", description="records cut by a reset, found at boot", id=13
-        ),
+        Channel("torn_records", "u32", description="records cut by a reset, found at boot", id=13),
     )
     EVENTS = (
         Event(
@@ -256,18 +266,34 @@ class PacketStores(Component):
             "packet store status (answer to (15,12))",
         ),
     )
+    PARAMETERS = (
+        Param(
+            "aos_dump",
+            "bool",
+            default=True,
+            description="the default AOS sequence: at every AOS start (or resume) the open "
+            "playback of every store; at LOS it stops where it stands",
+            id=1,
+        ),
+    )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
 
     def __init__(
         self,
-        root: Path,
+        root: Path | None,
         persistence: Persistence,
         specs: Sequence[StoreSpec] = DEFAULT_STORES,
         routes: Sequence[Route] = DEFAULT_ROUTES,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
+        #: Without a root the stores live in a temporary directory removed with the
+        #: component (a flight built without storage, as tests and doctests do).
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if root is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="gnomon-stores-")
+            root = Path(self._tmp.name)
         self.root = root
         self._persist = persistence
         self.routes = tuple(routes)
@@ -344,9 +370,12 @@ class PacketStores(Component):
 
     def close(self) -> None:
         """Save positions and close every store (a clean shutdown)."""
-        self._save()
+        self._save_quietly()
         for st in self.stores.values():
             st.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     # ------------------------------------------------------------------ storing
     def _store_for(self, apid: int, service: int, subservice: int) -> _Store | None:
@@ -375,7 +404,10 @@ class PacketStores(Component):
             return self.in_contact or not hk
         if st.decimating and service == _HK_SERVICE and self._decimate(st, apid, raw):
             return self.in_contact
-        if st.store.append(raw, t_tai):
+        # In contact, housekeeping also goes realtime: an open playback need not send it
+        # again (a time-range playback still does, for what the air lost).
+        kind = KIND_SENT if hk and self.in_contact else KIND_PACKET
+        if st.store.append(raw, t_tai, kind):
             self.tlm_inc("stored")
         else:
             self.tlm_inc("refused")
@@ -396,13 +428,28 @@ class PacketStores(Component):
         return True
 
     def set_contact(self, up: bool) -> None:
-        """The radio's contact state (AOS: True, LOS: False); playback positions are
-        saved at LOS."""
-        if self.in_contact and not up:
-            self._save()
+        """The radio's contact state (AOS: True, LOS: False).
+
+        At AOS the default sequence (parameter ``aos_dump``) starts the open playback of
+        every store from where the last one stopped; at LOS the radio stops pulling
+        (positions are kept and saved, so the next pass resumes).
+        """
+        was = self.in_contact
         self.in_contact = up
         if self.is_bound:
             self.tlm("contact", up)
+            if up and not was and self.param("aos_dump"):
+                self.dump_open(0)
+        if was and not up:
+            self._save_quietly()
+
+    def _save_quietly(self) -> None:
+        """Save positions; a failed save is counted and evented by persistence, and
+        retried at the next save (playback positions are never worth a crash)."""
+        try:
+            self._save()
+        except CommandFailed:
+            self._dirty = True
 
     # ------------------------------------------------------------------ the tick
     def on_tick(self, rate_group: str) -> None:
@@ -412,9 +459,17 @@ class PacketStores(Component):
             self._check_decimation(st)
             if st.full_reported and not st.store.full:
                 st.full_reported = False
+            errors = st.store.counts["write_errors"]
+            if errors > st.write_errors_seen:
+                self.event(
+                    "STORE_ERROR",
+                    st.spec.name,
+                    f"{errors - st.write_errors_seen} writes failed (disk full or I/O error)",
+                )
+                st.write_errors_seen = errors
         if self._dirty and now - self._last_save >= _SAVE_EVERY_S:
             self._last_save = now
-            self._save()
+            self._save_quietly()
         self._publish()
 
     def _check_decimation(self, st: _Store) -> None:
@@ -433,9 +488,7 @@ class PacketStores(Component):
     def _publish(self) -> None:
         fills = [st.store.fill for st in self.stores.values()]
         self.tlm("fill_max_pct", 100.0 * max(fills, default=0.0))
-        self.tlm(
-            "overwritten", sum(st.store.counts["overwritten"] for st in self.stores.values())
-        )
+        self.tlm("overwritten", sum(st.store.counts["overwritten"] for st in self.stores.values()))
         self.tlm(
             "retrievals",
             sum((st.open is not None) + (st.by_time is not None) for st in self.stores.values()),
@@ -447,6 +500,8 @@ class PacketStores(Component):
         """Packets to play back now, about ``max_bytes`` of them: time-range retrievals
         first, then open ones, stores in id order (the radio's playback source)."""
         out: list[bytes] = []
+        if not self.in_contact:
+            return out
         left = max_bytes
         for which in ("by_time", "open"):
             for st in self.stores.values():
@@ -455,7 +510,9 @@ class PacketStores(Component):
                 ret: Retrieval | None = getattr(st, which)
                 if ret is None:
                     continue
-                recs, ret.cursor, done = st.store.read_from(ret.cursor, left, ret.t_to)
+                recs, ret.cursor, done = st.store.read_from(
+                    ret.cursor, left, ret.t_to, skip_sent=which == "open"
+                )
                 for _t, data in recs:
                     out.append(data)
                     left -= len(data)
@@ -492,7 +549,9 @@ class PacketStores(Component):
         st = self.stores.get(store_id)
         if st is None:
             known = ", ".join(f"{k} ({s.spec.name})" for k, s in self.stores.items())
-            raise CommandFailed(FailureCode.NOT_FOUND, f"no packet store {store_id} (known: {known})")
+            raise CommandFailed(
+                FailureCode.NOT_FOUND, f"no packet store {store_id} (known: {known})"
+            )
         return [st]
 
     @command(
@@ -561,7 +620,9 @@ class PacketStores(Component):
     def dump_open(self, store_id: int) -> None:
         for st in self._select(store_id):
             if st.open is None:
-                cur = st.open_cursor or Cursor(st.store.segments[0].number if st.store.segments else 1)
+                cur = st.open_cursor or Cursor(
+                    st.store.segments[0].number if st.store.segments else 1
+                )
                 st.open = Retrieval(cur)
 
     @command(

@@ -55,6 +55,8 @@ from fsw.core.registry import Priority
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
+from fsw.storage.files import FileStore
+from fsw.storage.stores import PacketStores
 from hil.sim.channel import RfChannel
 from hil.sim.ground_script import GroundScript
 from hil.sim.results import SAMPLE_S, SeuRecord, SitlResult, Trace
@@ -126,8 +128,21 @@ class Sitl:
         self.clock = SimClock(self.world.start_tai)
         self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
         hal, self.devices = sim_hal_with_devices(self.world, self.clock)
-        self.fs: FlightSoftware = build_flight(self.clock, hal=hal, link_config=self.link_config)
+        self.fs: FlightSoftware = build_flight(
+            self.clock,
+            hal=hal,
+            link_config=self.link_config,
+            stores_dir=None if out_dir is None else out_dir / "board" / "stores",
+            files_dir=None if out_dir is None else out_dir / "board" / "files",
+        )
         self.radio = RadioHost(self.fs)
+        stores = self.fs.component("stores")
+        assert isinstance(stores, PacketStores)
+        self.stores = stores
+        files = self.fs.component("files")
+        assert isinstance(files, FileStore)
+        self.files = files
+        stores.set_contact(False)  # the first AOS starts the default playback sequence
         payload = self.fs.component("payload")
         scrubber = self.fs.component("scrubber")
         assert isinstance(payload, Payload) and isinstance(scrubber, Scrubber)
@@ -253,7 +268,7 @@ class Sitl:
         out = bytearray()
         while ch.budget_bytes > 0.0:
             n = max(1, int(ch.budget_bytes // 110))
-            data = self.radio.downlink(max_packets=n, idle=True)
+            data = self.radio.downlink(max_packets=n, idle=True, max_bytes=int(ch.budget_bytes))
             if not data:
                 break
             out += ch.downlink(data, now)
@@ -262,6 +277,9 @@ class Sitl:
     def _track_pass(self) -> None:
         now = self.clock.now_tai()
         ps = self.world.in_pass(now) if self.channel.visible(now) else None
+        visible = self.channel.visible(now)
+        if visible != self.stores.in_contact:  # AOS/LOS as the radio sees it
+            self.stores.set_contact(visible)
         if ps is not None and self._in_pass_idx is None:
             self._in_pass_idx = len(self._pass_stats)
             self._ch_at_aos = dict(self.channel.stats)
@@ -437,6 +455,8 @@ class Sitl:
             "seu": self._seu_summary(),
             "commands": ground_sum.get("commands", {}),
             "link": self._link_summary(ground_sum),
+            "storage": self.stores.summary(),
+            "files": self.files.summary(),
             "passes": len(self._pass_stats),
             "ground": {
                 k: v
