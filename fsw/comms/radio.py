@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from fsw.ccsds.errors import CcsdsError, ConfigError, LinkStateError, UnknownSpiError
@@ -374,6 +375,19 @@ class PlaybackSource(Protocol):
     def take(self, max_bytes: int) -> list[bytes]: ...
 
 
+@dataclass(slots=True)
+class DownlinkSource:
+    """Packets the radio sends after the realtime queue, in the order of
+    :attr:`RadioHost.sources` (the downlink planned by value: file deliveries by value,
+    then store dumps): ``take(max_bytes)`` gives about that many bytes of whole packets,
+    sent on ``vcid``."""
+
+    name: str
+    take: Callable[[int], list[bytes]]
+    vcid: int
+    packets: int = 0
+
+
 class RadioHost:
     """Moves bytes between a transport and the flight software through :class:`Comms`.
 
@@ -394,14 +408,19 @@ class RadioHost:
             "tc_packets": 0,
             "cadus": 0,
             "playback_packets": 0,
+            "playback_bytes": 0,
+            "idle_cadus": 0,
         }
-        stores = fs.components.get("stores")
-        #: Store playback, sent on the playback VC when the realtime queue is empty.
-        self.playback: PlaybackSource | None = (
-            stores if stores is not None and hasattr(stores, "take") else None
-        )
         pb_vc = playback_vcid(self.link.config)
         self.playback_vcid = self.link.config.tm_vcids[0] if pb_vc is None else pb_vc
+        #: What goes down after the realtime queue (events, verification, realtime HK),
+        #: in order; the store playback last. A file delivery inserts itself before it
+        #: (``sources.insert(0, DownlinkSource("cfdp", ..., vcid=...))``).
+        self.sources: list[DownlinkSource] = []
+        stores = fs.components.get("stores")
+        if stores is not None and hasattr(stores, "take"):
+            playback: PlaybackSource = stores
+            self.sources.append(DownlinkSource("playback", playback.take, self.playback_vcid))
 
     @property
     def link(self) -> SpacecraftLink:
@@ -426,27 +445,37 @@ class RadioHost:
     ) -> bytes:
         """CADUs carrying the TM packets queued on board (at most ``max_packets``).
 
-        When the realtime queue has no more to give, store playback fills the rest (about
-        ``max_bytes`` of packets, default :data:`PLAYBACK_CHUNK_BYTES`) on the playback VC.
-        With nothing to send it returns one idle CADU when ``idle`` is set (so the ground
-        keeps getting the CLCW), else ``b""``.
+        When the realtime queue has no more to give, the :attr:`sources` fill the rest in
+        their order (about ``max_bytes`` of packets, default :data:`PLAYBACK_CHUNK_BYTES`),
+        each on its VC (store playback on the playback VC). With nothing to send it
+        returns one idle CADU when ``idle`` is set (so the ground keeps getting the CLCW),
+        else ``b""``.
         """
         packets = self.fs.downlink_packets(max_packets)
-        played: list[bytes] = []
-        src = self.playback
-        if src is not None and (max_packets is None or len(packets) < max_packets):
-            budget = PLAYBACK_CHUNK_BYTES if max_bytes is None else max_bytes
-            room = budget - sum(len(p) for p in packets)
-            if room > 0:
-                played = src.take(room)
+        extra: list[tuple[DownlinkSource, list[bytes]]] = []
+        if self.sources and (max_packets is None or len(packets) < max_packets):
+            room = (PLAYBACK_CHUNK_BYTES if max_bytes is None else max_bytes) - sum(
+                len(p) for p in packets
+            )
+            for src in self.sources:
+                if room <= 0:
+                    break
+                got = src.take(room)
+                if got:
+                    extra.append((src, got))
+                    room -= sum(len(p) for p in got)
         with self.comms.link_lock:
-            if packets or played:
+            if packets or extra:
                 out = self.link.send(packets) if packets else b""
-                if played:
-                    out += self.link.send(played, vcid=self.playback_vcid)
-                    self.stats["playback_packets"] += len(played)
+                for src, got in extra:
+                    out += self.link.send(got, vcid=src.vcid)
+                    src.packets += len(got)
+                    if src.name == "playback":
+                        self.stats["playback_packets"] += len(got)
+                        self.stats["playback_bytes"] += sum(len(p) for p in got)
             elif idle:
                 out = self.link.idle_frame()
+                self.stats["idle_cadus"] += 1
             else:
                 return b""
         frame_len = 4 + self.link.config.tm_frame_len
