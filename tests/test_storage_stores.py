@@ -3,7 +3,14 @@ its own virtual channel, and the ground's de-duplication of playback."""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +36,7 @@ def _stores(fs: FlightSoftware) -> PacketStores:
     return comp
 
 
-def _send(fs: FlightSoftware, name: str, **args: object) -> list[TmRecord]:
+def _send(fs: FlightSoftware, name: str, **args: Any) -> list[TmRecord]:
     """Execute one command; the TM it made (verification and replies)."""
     fs.downlink_packets()
     tc = CommandEncoder(fs).encode(name, **args)
@@ -252,3 +259,78 @@ def test_a_time_range_dump_plays_back_that_span_first_and_can_be_aborted(tmp_pat
     assert st.stores[3].by_time is not None
     _send(fs, "STORE_DUMP_ABORT", store_id=3)
     assert st.stores[3].by_time is None and st.take(2048) == []
+
+
+_FLIGHT = textwrap.dedent(
+    """
+    import sys
+    from fsw.app import build_flight
+    from fsw.core.clock import SimClock
+    fs = build_flight(SimClock(2_000_000_000.0), sys.argv[1])
+    st = fs.component("stores")
+    st.set_contact(False)
+    while True:
+        fs.step(5.0)
+        fs.downlink_packets()
+        sys.stdout.write(f"{st.stores[3].store.counts['stored']}\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.req("STO-001")
+def test_kill_9_of_the_flight_mid_run_then_restart_keeps_the_stores_intact(
+    tmp_path: Path,
+) -> None:
+    seed = random.SystemRandom().randrange(2**32)
+    print(f"test_storage_stores: kill seed {seed}")
+    target = random.Random(seed).randrange(50, 400)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FLIGHT, str(tmp_path / "nv")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert proc.stdout is not None
+    stored = 0
+    for line in proc.stdout:
+        stored = int(line)
+        if stored >= target:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    fs = build_flight(SimClock(T0 + 1e4), tmp_path / "nv")  # the restart
+    st = _stores(fs)
+    assert st.stores[3].store.record_count >= stored  # every HK report it reported stored
+    for sto in st.stores.values():
+        assert all(p[0] >> 5 == 0 for _, p in sto.store.records())  # whole space packets
+    torn = fs.telemetry("stores.torn_records")
+    assert (torn > 0) == any(e.name == "stores.STORE_REPAIRED" for e in fs.recent_events)
+    fs.step(10.0)  # and it carries on storing
+    st.close()
+    for sto in st.stores.values():
+        assert check_store(sto.store.path).ok
+
+
+def _drain(st: PacketStores) -> list[bytes]:
+    out: list[bytes] = []
+    while got := st.take(4096):
+        out += got
+    return out
+
+
+@pytest.mark.req("STO-006")
+def test_open_playback_skips_housekeeping_sent_in_realtime_and_a_range_dump_does_not(
+    tmp_path: Path,
+) -> None:
+    fs = build_flight(SimClock(T0), stores_dir=tmp_path)
+    st = _stores(fs)  # in contact: housekeeping goes realtime and is stored as sent
+    fs.step(60.0)
+    held = [p for _, p in st.stores[3].store.records()]
+    assert held
+    st.set_contact(False)
+    st.set_contact(True)  # AOS: the open playbacks start
+    assert [p for p in _drain(st) if p[7] == 3] == []
+    _send(fs, "STORE_DUMP_RANGE", store_id=3, t_from=T0, t_to=T0 + 60.0)
+    assert [p for p in _drain(st) if p[7] == 3] == held
