@@ -357,6 +357,7 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
         f"  frames      {f['seen']} seen, {f['processed']} processed, {f['kept']} kept "
         f"({f['small_runs']} small + {f['large_runs']} large inferences, "
         f"{s['inference_energy_j'] / 1000:.1f} kJ)",
+        *_storage_lines(s),
         f"  battery     SOC {100 * b['min_soc']:.1f}..{100 * b['max_soc']:.1f} %, "
         f"{b['floor_violations']} floor violations",
         f"  upsets      {seu['injected']} injected (x{seu['acceleration']:g}), "
@@ -372,6 +373,28 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
         f"next:   gnomon ground events --archive {out / 'archive.sqlite'}",
     ]
     return "\n".join(lines)
+
+
+def _storage_lines(s: dict[str, Any]) -> list[str]:
+    """The data products and packet stores, for the lines ``gnomon sitl`` prints."""
+    out: list[str] = []
+    fl = s.get("files")
+    if fl:
+        out.append(
+            f"  products    {fl['created']} written ({fl['bytes_created'] / 1e6:.1f} MB), "
+            f"{fl['delivered']} delivered, value {fl['value_delivered']:g} of "
+            f"{fl['value_created']:g} ({s.get('value_delivered_per_orbit', 0.0):g} per orbit)"
+        )
+    stores = s.get("storage") or {}
+    parts = [
+        f"{name} {st['stored']:,} stored, {st['dumped']:,} played back"
+        + (f", {st['overwritten']:,} overwritten" if st["overwritten"] else "")
+        + (f", {st['decimated']:,} decimated" if st["decimated"] else "")
+        for name, st in stores.items()
+    ]
+    if parts:
+        out.append("  stores      " + "\n              ".join(parts))
+    return out
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:

@@ -257,7 +257,9 @@ def _storage(res: SitlResult) -> Figure:
     ax.bar(x + w / 2, files, w, label="files delivered (kB)", color="tab:green")
     ax.set_ylabel("kB delivered")
     ax2 = ax.twinx()
-    ax2.plot(x, [float(p.get("value_delivered", 0.0)) for p in passes], "o-", color="tab:red")
+    values = [float(p.get("value_delivered", 0.0)) for p in passes]
+    ax2.plot(x, values, "o-", color="tab:red")
+    ax2.set_ylim(0.0, 1.2 * max(values, default=0.0) or 1.0)
     ax2.set_ylabel("value delivered", color="tab:red")
     labels = [f"{p['station']}\n+{p['aos_s'] / 3600.0:.2f} h" for p in passes]
     every = max(1, -(-len(passes) // 12))
