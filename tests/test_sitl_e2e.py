@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.core.dictionary import build_dictionary
 from fsw.link import memory_pair
+from fsw.storage.packetstore import PacketStore
 from ground import Archive, GroundSession
 from hil.sim.cli import sitl_app
 from hil.sim.report import write_report
@@ -75,6 +76,22 @@ def test_the_archive_holds_what_the_ground_received(run: tuple[SitlResult, Path]
         assert len(soc) > 50 and all(70.0 < x.value <= 100.0 for x in soc)
         results = [p for p in arch.packets() if p.name == "payload.RESULT"]
         assert len(results) == res.summary["ground"]["results_received"] > 0
+
+
+@pytest.mark.req("STO-006")
+def test_every_event_and_verification_report_stored_before_the_last_pass_is_archived(
+    run: tuple[SitlResult, Path],
+) -> None:
+    res, out = run
+    last_aos = res.scenario.start_tai + res.passes[-1]["aos_s"]
+    store = PacketStore(out / "board" / "stores" / "evt", capacity_bytes=16 << 20)
+    on_board = [p for t, p in store.records() if t < last_aos]
+    store.close()
+    assert {p[7] for p in on_board} >= {1, 5}  # verification reports and events
+    with Archive(out / "archive.sqlite") as arch:
+        archived = {p.raw for p in arch.packets()}
+    assert [p for p in on_board if p not in archived] == []
+    assert res.summary["link"]["tm_queue_dropped"] == 0
 
 
 def test_the_report_has_its_plots(run: tuple[SitlResult, Path]) -> None:
