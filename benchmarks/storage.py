@@ -9,7 +9,7 @@ averages 91: 1.29 MB for 14,159 reports in a 1-orbit run) and 1,000 bytes.
 
 >>> r = bench_storage(quick=True)
 >>> sorted(r["write"]), r["goal_packets_per_s"]
-(['packet_100_B', 'packet_1000_B'], 50000)
+(['packet_1000_B', 'packet_100_B'], 50000)
 """
 
 from __future__ import annotations

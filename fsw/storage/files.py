@@ -35,16 +35,18 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from crc32c import crc32c
 
-from fsw.ai.runtime import Prediction
 from fsw.core import Arg, Channel, CommandFailed, Component, Event, FailureCode, Severity, command
 from fsw.core.clock import tai_to_datetime
-from fsw.hal.interfaces import CameraFrame
 from fsw.storage.errors import StorageError
+
+if TYPE_CHECKING:  # the flight imports torch only when a model is loaded
+    from fsw.ai.runtime import Prediction
+    from fsw.hal.interfaces import CameraFrame
 
 MIB = 1 << 20
 #: Default quotas per area (design choices: a default SITL frame's product is 0.61 MB,

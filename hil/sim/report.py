@@ -372,6 +372,8 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
         "seed): wall_seconds, sim_wall_ratio, inference_latency_ms.</p>",
     ]
     for name, title in PLOTS:
+        if name not in plots:
+            continue  # a caller that drew only some of them
         b64 = base64.b64encode(plots[name]).decode("ascii")
         parts += [
             f"<h2>{esc(title)}</h2>",
