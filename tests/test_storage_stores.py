@@ -278,7 +278,6 @@ _FLIGHT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
 @pytest.mark.req("STO-001")
 def test_kill_9_of_the_flight_mid_run_then_restart_keeps_the_stores_intact(
     tmp_path: Path,
