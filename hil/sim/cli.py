@@ -256,7 +256,8 @@ def sitl_command(
     station, over the real CCSDS link layers.
 
     Writes OUT/summary.json, OUT/report.html (with PNG plots), OUT/archive.sqlite and
-    OUT/sitl.log (every log line, flight events included).
+    OUT/sitl.log (every log line, flight events included) and OUT/board/ (the flight's
+    packet stores and file store: data products of kept frames).
 
     Then `gnomon ground console --link udp://127.0.0.1:10025` flies a `--realtime` run.
     """
