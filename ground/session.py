@@ -126,8 +126,10 @@ class TelemetryTable:
 #: Identity of a TM packet for playback de-duplication: primary header's APID and count
 #: plus the PUS secondary header (message counter and CUC time).
 _KEY_LEN = 19
-#: Packet identities remembered for de-duplication (the oldest are forgotten first).
-MAX_REMEMBERED = 300_000
+#: Packet identities remembered for de-duplication (the oldest are forgotten first): about
+#: 9 MB, some passes of realtime TM (an open playback skips realtime HK, so its duplicates
+#: are recent events and reports).
+MAX_REMEMBERED = 100_000
 
 
 def _peek(raw: bytes) -> tuple[int, int, int, int]:
