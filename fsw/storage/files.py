@@ -150,10 +150,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 @dataclass(slots=True)
 class Product:
-    """One data product in the store: its sidecar and what the downlink needs."""
+    """One data product in the store: what the downlink needs (the sidecar itself stays
+    on disk, so a long mission's index stays small)."""
 
     name: str
-    sidecar: dict[str, Any]
+    files: tuple[str, ...]
     bytes: int
     value: float
     delivered: bool = False
@@ -330,7 +331,7 @@ class FileStore(Component):
             size += side.stat().st_size
             self.products[side.stem] = Product(
                 side.stem,
-                doc,
+                tuple(names),
                 size,
                 float(doc.get("downlink_value", 0.0)),
                 bool(doc.get("delivered", False)),
@@ -397,7 +398,7 @@ class FileStore(Component):
         except OSError as exc:
             self._refuse(frame_id, f"write failed: {exc.strerror or exc}")
             return None
-        prod = Product(name, sidecar, total, value)
+        prod = Product(name, tuple(n for n, _ in files), total, value)
         self.products[name] = prod
         self._used["products"] += total
         self.counts["created"] += 1
@@ -446,9 +447,7 @@ class FileStore(Component):
     def paths(self, product: Product) -> list[Path]:
         """The files of a product (sidecar last)."""
         area = self.root / "products"
-        return [area / e["name"] for e in product.sidecar["files"]] + [
-            area / f"{product.name}.json"
-        ]
+        return [area / n for n in product.files] + [area / f"{product.name}.json"]
 
     def mark_delivered(self, name: str) -> None:
         """The ground has the product whole (the file transfer's Finished said so)."""
