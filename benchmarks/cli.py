@@ -33,6 +33,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     from benchmarks.rtl import bench_rtl
     from benchmarks.runtime import bench_runtime, bench_scrub
     from benchmarks.sched import bench_sched
+    from benchmarks.storage import bench_storage
 
     return {
         "ccsds": bench_ccsds,
@@ -42,6 +43,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
         "ground": bench_ground,
         "sched": bench_sched,
         "linkstate": bench_linkstate,
+        "storage": bench_storage,
     }
 
 
@@ -175,6 +177,20 @@ def bench_linkstate_cmd(
     from benchmarks.linkstate import bench_linkstate
 
     emit_json(bench_linkstate(directory=directory), indent=None if as_json else 2)
+
+
+@bench_app.command("storage", epilog=examples("gnomon bench storage --dir /var/lib/gnomon"))
+def bench_storage_cmd(
+    as_json: JsonFlag = False,
+    directory: Annotated[
+        str | None,
+        typer.Option("--dir", help="Put the stores in this directory (default: a temp dir)."),
+    ] = None,
+) -> None:
+    """Packet store write, routing and playback rates on one core (goal 50,000 packets/s)."""
+    from benchmarks.storage import bench_storage
+
+    emit_json(bench_storage(directory=directory), indent=None if as_json else 2)
 
 
 @bench_app.command(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
@@ -35,12 +36,18 @@ from fsw.core.sequencer import StoredSequence
 from fsw.hal.eps import Eps
 from fsw.hal.interfaces import Hal
 from fsw.power.component import Power
+from fsw.storage.files import FileStore
+from fsw.storage.stores import PacketStores
 
 #: The radio is part of every flight build: a fixed id just after the core services'.
 COMMS_ID = 11
 #: The mission components every build carries: fixed ids between the radio's and 16, the
 #: first id given to components an integrator adds (so theirs do not move either).
 EPS_ID, POWER_ID, SCRUBBER_ID, PAYLOAD_ID = 12, 13, 14, 15
+#: On-board storage: the PUS-15 packet stores and the file store. Every build carries
+#: them; their ids sit in the integrators' range, clear of the low ids examples and tests
+#: give their own components (16..29 stay free), so an integrator must not use 30, 31.
+STORES_ID, FILES_ID = 30, 31
 
 #: Limit monitors every flight carries (ids 1..99 are reserved for the core).
 DEFAULT_MONITORS: tuple[Monitor, ...] = (
@@ -71,6 +78,8 @@ def build_flight(
     store: NvStore | None = None,
     link_config: LinkConfig | None = None,
     hal: Hal | None = None,
+    stores_dir: str | os.PathLike[str] | None = None,
+    files_dir: str | os.PathLike[str] | None = None,
 ) -> FlightSoftware:
     """Build and start the full flight topology.
 
@@ -86,7 +95,11 @@ def build_flight(
     repository's public test keys, fine for SITL, never for flight). ``hal`` is the
     hardware back-end (:class:`~fsw.hal.interfaces.Hal`): the simulated world in SITL, the
     board's devices in flight; without one every mission component is registered against
-    absent hardware (no sensor, no camera, no models) and idles.
+    absent hardware (no sensor, no camera, no models) and idles. ``stores_dir`` is where
+    the packet stores keep their files (default: ``<storage_dir>/stores``; without a
+    storage directory, a temporary directory removed when the flight is dropped);
+    ``files_dir`` is the on-board file store's root, where data products are written and
+    file transfers read and write (default ``<storage_dir>/files``, likewise).
     """
     if store is None:
         store = DirNvStore(storage_dir) if storage_dir is not None else MemNvStore()
@@ -101,12 +114,22 @@ def build_flight(
         challenge=_simulated_challenges() if isinstance(fs.clock, SimClock) else None,
     )
     fs.add_component(Comms(link), component_id=COMMS_ID)
+    if isinstance(store, DirNvStore):
+        stores_dir = stores_dir if stores_dir is not None else store.root / "stores"
+        files_dir = files_dir if files_dir is not None else store.root / "files"
+    fs.add_component(
+        PacketStores(None if stores_dir is None else Path(stores_dir), fs.storage),
+        component_id=STORES_ID,
+    )
     hal = hal if hal is not None else Hal.none()
     fs.add_component(Eps(hal.eps), component_id=EPS_ID)
     power = fs.add_component(Power(hal.platform, hal.eps), component_id=POWER_ID)
     models = load_models(hal.models)
     fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
-    fs.add_component(
+    files = fs.add_component(
+        FileStore(None if files_dir is None else Path(files_dir)), component_id=FILES_ID
+    )
+    payload = fs.add_component(
         Payload(
             power,
             hal.camera,
@@ -118,6 +141,7 @@ def build_flight(
         ),
         component_id=PAYLOAD_ID,
     )
+    payload.product_sinks.append(files.on_kept_frame)  # every kept frame becomes files
 
     for component_id, comp in (components or {}).items():
         fs.add_component(comp, component_id=component_id)
@@ -129,6 +153,17 @@ def build_flight(
     return fs
 
 
+def close_storage(fs: FlightSoftware) -> None:
+    """Close the packet stores and the file store of a flight built by
+    :func:`build_flight` (save playback positions; remove their temporary directories when
+    the flight had no storage directory). For a flight built only for its dictionary, or
+    at the end of a run."""
+    for name in ("stores", "files"):
+        comp = fs.components.get(name)
+        if isinstance(comp, PacketStores | FileStore):
+            comp.close()
+
+
 def _simulated_challenges() -> Callable[[], bytes]:
     """SDLS reset challenges for a simulated flight: fixed-seed, so a SITL run repeats
     byte for byte (a flight on a real clock draws them from the OS's random source)."""
@@ -136,4 +171,4 @@ def _simulated_challenges() -> Callable[[], bytes]:
     return lambda: rng.randbytes(8)
 
 
-__all__ = ["DEFAULT_MONITORS", "build_flight"]
+__all__ = ["DEFAULT_MONITORS", "build_flight", "close_storage"]

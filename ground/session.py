@@ -123,6 +123,15 @@ class TelemetryTable:
         return name in self._values
 
 
+#: Identity of a TM packet for playback de-duplication: primary header's APID and count
+#: plus the PUS secondary header (message counter and CUC time).
+_KEY_LEN = 19
+#: Packet identities remembered for de-duplication (the oldest are forgotten first): about
+#: 9 MB, some passes of realtime TM (an open playback skips realtime HK, so its duplicates
+#: are recent events and reports).
+MAX_REMEMBERED = 100_000
+
+
 def _peek(raw: bytes) -> tuple[int, int, int, int]:
     """(apid, seq count, service, subservice) of a packet, zeros where it is too short."""
     apid = ((raw[0] & 7) << 8 | raw[1]) if len(raw) >= 2 else 0
@@ -179,6 +188,8 @@ class GroundSession:
         self._decoded_listeners: list[DecodedListener] = []
         self._errors_logged: set[str] = set()
         self.last_error: str | None = None
+        #: Identities of packets received (realtime and playback), for de-duplication.
+        self._seen: dict[bytes, None] = {}
         self._counts: dict[str, int] = dict.fromkeys(
             (
                 "tc_sent",
@@ -198,6 +209,9 @@ class GroundSession:
                 "commands_timed_out",
                 "dictionary_mismatch",
                 "values_flagged",
+                "playback_packets",
+                "playback_new",
+                "playback_duplicates",
             ),
             0,
         )
@@ -569,10 +583,34 @@ class GroundSession:
         if self.link is None:
             raise StationError("this session has no link (link_config=None): use receive_packets()")
         packets = self.link.receive(downlink, now_s) if downlink else []
-        return self.receive_packets(packets, now_s)
+        out = self.receive_packets(packets, now_s)
+        played = self.link.take_playback()
+        if played:
+            out += self.receive_packets(played, now_s, playback=True)
+        return out
 
-    def receive_packets(self, packets: Iterable[bytes], now_s: float) -> list[Decoded]:
-        """Decode TM space packets (link layer already removed) and route the records."""
+    def _remember(self, raw: bytes) -> bool:
+        """Record a packet's identity; False when it was already seen."""
+        key = bytes(raw[:_KEY_LEN])
+        seen = self._seen
+        if key in seen:
+            return False
+        seen[key] = None
+        if len(seen) > MAX_REMEMBERED:
+            del seen[next(iter(seen))]
+        return True
+
+    def receive_packets(
+        self, packets: Iterable[bytes], now_s: float, *, playback: bool = False
+    ) -> list[Decoded]:
+        """Decode TM space packets (link layer already removed) and route the records.
+
+        ``playback``: the packets were replayed from an on-board store (PUS-15). One
+        already received (in realtime or an earlier playback) is counted in
+        ``playback_duplicates`` and dropped; a new one is archived with its original
+        time, its events and verification reports are routed, and its housekeeping goes
+        to the archive only (the current values stay the newest realtime ones).
+        """
         out: list[Decoded] = []
         counts = self._counts
         archive = self.archive
@@ -581,6 +619,14 @@ class GroundSession:
             if apid == IDLE_APID:
                 counts["tm_idle"] += 1
                 continue
+            if playback:
+                counts["playback_packets"] += 1
+                if not self._remember(raw):
+                    counts["playback_duplicates"] += 1
+                    continue
+                counts["playback_new"] += 1
+            else:
+                self._remember(raw)
             counts["tm_packets"] += 1
             try:
                 dec = self.decoder.decode(raw)
@@ -607,11 +653,11 @@ class GroundSession:
                 out.append(dec)
                 continue
             counts["decoded"] += 1
-            if self._tai_ref is None or dec.t_tai >= self._tai_ref[0]:
+            if not playback and (self._tai_ref is None or dec.t_tai >= self._tai_ref[0]):
                 self._tai_ref = (dec.t_tai, now_s)
             if archive is not None:
                 archive.add_packet(now_s, dec)
-            self._route(dec, now_s)
+            self._route(dec, now_s, playback=playback)
             out.append(dec)
             for fn in self._decoded_listeners:
                 fn(dec)
@@ -619,22 +665,11 @@ class GroundSession:
             archive.maybe_flush(now_s)
         return out
 
-    def _route(self, dec: Decoded, now_s: float) -> None:
+    def _route(self, dec: Decoded, now_s: float, *, playback: bool = False) -> None:
         counts = self._counts
         kind = dec.kind
         if kind == "hk":
-            hk = dec.hk
-            assert hk is not None
-            counts["hk_reports"] += 1
-            counts["samples"] += len(hk.values)
-            self.telemetry.update(hk.layout.names, hk.values, dec.t_tai)
-            if self.expected_dict_hash is not None and "exec.dict_hash" in hk.layout.names:
-                self._check_dictionary(hk.values[hk.layout.names.index("exec.dict_hash")])
-            bad = hk.layout.problems(hk.values) if hk.layout.needs_check else None
-            if bad:
-                self._flag(dec.t_tai, hk.layout, hk.values, bad)
-            elif self.archive is not None:
-                self.archive.add_samples(dec.t_tai, hk.layout.ids, hk.values)
+            self._route_hk(dec, playback)
         elif kind == "event":
             counts["events"] += 1
             if dec.event is not None:
@@ -654,6 +689,21 @@ class GroundSession:
         else:
             counts["replies"] += 1
             self._learn_from_reply(dec)
+
+    def _route_hk(self, dec: Decoded, playback: bool) -> None:
+        hk = dec.hk
+        assert hk is not None
+        self._counts["hk_reports"] += 1
+        self._counts["samples"] += len(hk.values)
+        if not playback:
+            self.telemetry.update(hk.layout.names, hk.values, dec.t_tai)
+        if self.expected_dict_hash is not None and "exec.dict_hash" in hk.layout.names:
+            self._check_dictionary(hk.values[hk.layout.names.index("exec.dict_hash")])
+        bad = hk.layout.problems(hk.values) if hk.layout.needs_check else None
+        if bad:
+            self._flag(dec.t_tai, hk.layout, hk.values, bad)
+        elif self.archive is not None:
+            self.archive.add_samples(dec.t_tai, hk.layout.ids, hk.values)
 
     def _flag(
         self,

@@ -39,13 +39,13 @@ CASES = [
     ("scenario", ("soc0 = 0.9", "soc0 = 0.9\nsoc_start = 0.9"), "battery.soc_start",
      "unknown key (known: capacity_wh, soc0, charge_efficiency, discharge_efficiency, "
      "cells_series, internal_resistance_ohm)"),
-    ("sitl", ("downlink_bps = 9600.0", "downlink_bps = 9600.0\ndrian_s = 1"), "sitl.drian_s",
+    ("sitl", ("downlink_bps = 4.3e6", "downlink_bps = 4.3e6\ndrian_s = 1"), "sitl.drian_s",
      "unknown key"),
     ("keys", ("window = 64", "window = 64\nwindw = 64"), "sdls.sa[0].windw", "unknown key"),
     # out of range
     ("scenario", ("lat_deg = 78.23", "lat_deg = 98.23"), "stations[0].lat_deg",
      "expected a number >= -90 and <= 90, got 98.23"),
-    ("sitl", ("downlink_bps = 9600.0", "downlink_bps = 0.0"), "sitl.downlink_bps",
+    ("sitl", ("downlink_bps = 4.3e6", "downlink_bps = 0.0"), "sitl.downlink_bps",
      "expected a number > 0 and <= 1e+10, got 0.0"),
     ("keys", ("tm_vcids = [0, 1]", "tm_vcids = [0, 8]"), "link.tm_vcids[1]",
      "expected an integer >= 0 and <= 7, got 8"),

@@ -84,7 +84,7 @@ def test_load_by_path_and_by_name_agree(tmp_path: Path) -> None:
         (("cells_series = 2", "cells_series = 2.5"), "battery.cells_series: expected an integer"),
         (('deadline = "next_pass"', "deadline = 0.5"), 'policy.deadline: expected "next_pass"'),
         (("seu_acceleration = 100.0", "seu_acceleration = -1"), "sitl.seu_acceleration"),
-        (("downlink_bps = 9600.0", "bitrate = 9600.0"), "sitl.bitrate: unknown key"),
+        (("downlink_bps = 4.3e6", "bitrate = 4.3e6"), "sitl.bitrate: unknown key"),
         (("start_utc = 2026-11-21T06:22:00Z", "start_utc = 2026-11-21"), "start_utc: expected"),
     ],
 )

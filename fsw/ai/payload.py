@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,6 +283,9 @@ class Payload(Component):
         self.load_errors: dict[Variant, str] = dict(load_errors or {})
         #: Measured wall-clock seconds of every inference (not deterministic).
         self.latency_s: list[float] = []
+        #: Called with (frame, prediction, variant, model name) for every kept frame: the
+        #: file store writes its data product (fsw/app.py wires it).
+        self.product_sinks: list[Callable[[CameraFrame, Prediction, str, str], object]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self) -> None:
@@ -532,6 +535,11 @@ class Payload(Component):
         )
         self.tlm_inc("frames_processed")
         self.tlm_inc("frames_kept" if p.keep else "frames_discarded")
+        if p.keep and self.product_sinks:
+            rt = self.models.get(variant)
+            model = rt.name if rt is not None else variant
+            for sink in self.product_sinks:
+                sink(f, p, variant, model)
 
     # ------------------------------------------------------------------ inspection
     @property

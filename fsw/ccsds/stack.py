@@ -69,6 +69,19 @@ from fsw.ccsds.tmframe import TmDeframer, TmFramer
 log = logging.getLogger(__name__)
 
 _MAX_MAP_BUFFER = 65542 * 4
+#: Playback packets a ground link holds for its caller (:meth:`GroundLink.take_playback`).
+_MAX_PLAYBACK_HELD = 200_000
+
+
+def playback_vcid(config: LinkConfig) -> int | None:
+    """The TM virtual channel that carries store playback (PUS-15 dumps): the last of
+    ``tm_vcids`` when there are several, else None (playback shares the one VC).
+
+    >>> playback_vcid(LinkConfig.load(TEST_KEY_FILE))
+    1
+    """
+    vcs = config.tm_vcids
+    return vcs[-1] if len(vcs) > 1 else None
 
 
 def _split_packets(data: bytes) -> tuple[list[bytes], bool]:
@@ -627,8 +640,13 @@ class GroundLink:
         self._deframer = TmDeframer(spacecraft_id=config.spacecraft_id, check_fecf=False)
         self._seq_check = SequenceChecker()
         self.last_clcw: Clcw | None = None
+        self.playback_vcid = playback_vcid(config)
+        #: Playback packets received and not yet taken (:meth:`take_playback`).
+        self._playback: deque[bytes] = deque()
         self.stats: dict[str, int] = dict.fromkeys(
             (
+                "tm_playback_packets",
+                "tm_playback_overflow",
                 "tc_packets",
                 "tc_frames_bd",
                 "cltus_sent",
@@ -822,13 +840,32 @@ class GroundLink:
     def receive(
         self, downlink: bytes | bytearray | memoryview, now_s: float | None = None
     ) -> list[bytes]:
-        """TM space packets completed by these downlink bytes (any chunking)."""
+        """TM space packets completed by these downlink bytes (any chunking).
+
+        Packets on the playback VC (:func:`playback_vcid`) are not returned: they are old
+        packets replayed from an on-board store, held for :meth:`take_playback` and left
+        out of the sequence-count check (their counts belong to the past).
+        """
         if now_s is not None:
             self._now_s = now_s
         out: list[bytes] = []
         deframer = self._deframer
         alerts_before = self.fop.stats["alerts"]
+        pb_vc = self.playback_vcid
         for frame in self._sync.feed(downlink):
+            if pb_vc is not None and len(frame) > 1 and (frame[1] >> 1) & 7 == pb_vc:
+                try:
+                    played = deframer.feed(frame)
+                except CcsdsError:
+                    self.stats["tm_frames_rejected"] += 1
+                    continue
+                self.stats["tm_frames"] += 1
+                self._hold_playback(played)
+                clcw = deframer.frame_clcw
+                if clcw is not None:
+                    self.last_clcw = clcw
+                    self.fop.on_clcw(clcw, self._now_s)
+                continue
             try:
                 packets = deframer.feed(frame)
             except CcsdsError:
@@ -849,6 +886,23 @@ class GroundLink:
         self.stats["fop_alerts"] += self.fop.stats["alerts"] - alerts_before
         return out
 
+    def _hold_playback(self, packets: list[bytes]) -> None:
+        held = self._playback
+        for pkt in packets:
+            if len(held) >= _MAX_PLAYBACK_HELD:
+                held.popleft()
+                self.stats["tm_playback_overflow"] += 1
+            held.append(pkt)
+        self.stats["tm_playback_packets"] += len(packets)
+
+    def take_playback(self) -> list[bytes]:
+        """The playback packets received since the last call, oldest first (a caller
+        that never takes them loses the oldest beyond 200,000, counted in
+        ``tm_playback_overflow``)."""
+        out = list(self._playback)
+        self._playback.clear()
+        return out
+
     @property
     def link_stats(self) -> dict[str, int]:
         """Everything counted on this link: own, synchroniser, deframer and FOP-1."""
@@ -866,4 +920,5 @@ __all__ = [
     "GroundLink",
     "LinkConfig",
     "SpacecraftLink",
+    "playback_vcid",
 ]

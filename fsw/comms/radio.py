@@ -26,11 +26,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from fsw.ccsds.errors import CcsdsError, ConfigError, LinkStateError, UnknownSpiError
 from fsw.ccsds.linkstate import StateStatus, StoredState
-from fsw.ccsds.stack import SpacecraftLink
+from fsw.ccsds.stack import SpacecraftLink, playback_vcid
 from fsw.core import (
     Arg,
     Channel,
@@ -363,6 +364,30 @@ class Comms(Component):
         self._seen_state = (0, 0, 0, 0)
 
 
+#: Playback bytes asked of the stores when the caller sets no byte budget (one call).
+PLAYBACK_CHUNK_BYTES = 8192
+
+
+class PlaybackSource(Protocol):
+    """What the radio plays back after the realtime queue: the packet stores
+    (:class:`fsw.storage.stores.PacketStores`; the radio does not import them)."""
+
+    def take(self, max_bytes: int) -> list[bytes]: ...
+
+
+@dataclass(slots=True)
+class DownlinkSource:
+    """Packets the radio sends after the realtime queue, in the order of
+    :attr:`RadioHost.sources` (the downlink planned by value: file deliveries by value,
+    then store dumps): ``take(max_bytes)`` gives about that many bytes of whole packets,
+    sent on ``vcid``."""
+
+    name: str
+    take: Callable[[int], list[bytes]]
+    vcid: int
+    packets: int = 0
+
+
 class RadioHost:
     """Moves bytes between a transport and the flight software through :class:`Comms`.
 
@@ -377,7 +402,25 @@ class RadioHost:
             raise TypeError(f"component {comms_name!r} is not a Comms component")
         self.fs = fs
         self.comms = comp
-        self.stats = {"uplink_bytes": 0, "downlink_bytes": 0, "tc_packets": 0, "cadus": 0}
+        self.stats = {
+            "uplink_bytes": 0,
+            "downlink_bytes": 0,
+            "tc_packets": 0,
+            "cadus": 0,
+            "playback_packets": 0,
+            "playback_bytes": 0,
+            "idle_cadus": 0,
+        }
+        pb_vc = playback_vcid(self.link.config)
+        self.playback_vcid = self.link.config.tm_vcids[0] if pb_vc is None else pb_vc
+        #: What goes down after the realtime queue (events, verification, realtime HK),
+        #: in order; the store playback last. A file delivery inserts itself before it
+        #: (``sources.insert(0, DownlinkSource("cfdp", ..., vcid=...))``).
+        self.sources: list[DownlinkSource] = []
+        stores = fs.components.get("stores")
+        if stores is not None and hasattr(stores, "take"):
+            playback: PlaybackSource = stores
+            self.sources.append(DownlinkSource("playback", playback.take, self.playback_vcid))
 
     @property
     def link(self) -> SpacecraftLink:
@@ -393,18 +436,46 @@ class RadioHost:
         self.stats["tc_packets"] += len(packets)
         return len(packets)
 
-    def downlink(self, max_packets: int | None = None, *, idle: bool = False) -> bytes:
+    def downlink(
+        self,
+        max_packets: int | None = None,
+        *,
+        idle: bool = False,
+        max_bytes: int | None = None,
+    ) -> bytes:
         """CADUs carrying the TM packets queued on board (at most ``max_packets``).
 
-        With nothing queued it returns one idle CADU when ``idle`` is set (so the ground
-        keeps getting the CLCW), else ``b""``.
+        When the realtime queue has no more to give, the :attr:`sources` fill the rest in
+        their order (about ``max_bytes`` of packets, default :data:`PLAYBACK_CHUNK_BYTES`),
+        each on its VC (store playback on the playback VC). With nothing to send it
+        returns one idle CADU when ``idle`` is set (so the ground keeps getting the CLCW),
+        else ``b""``.
         """
         packets = self.fs.downlink_packets(max_packets)
+        extra: list[tuple[DownlinkSource, list[bytes]]] = []
+        if self.sources and (max_packets is None or len(packets) < max_packets):
+            room = (PLAYBACK_CHUNK_BYTES if max_bytes is None else max_bytes) - sum(
+                len(p) for p in packets
+            )
+            for src in self.sources:
+                if room <= 0:
+                    break
+                got = src.take(room)
+                if got:
+                    extra.append((src, got))
+                    room -= sum(len(p) for p in got)
         with self.comms.link_lock:
-            if packets:
-                out = self.link.send(packets)
+            if packets or extra:
+                out = self.link.send(packets) if packets else b""
+                for src, got in extra:
+                    out += self.link.send(got, vcid=src.vcid)
+                    src.packets += len(got)
+                    if src.name == "playback":
+                        self.stats["playback_packets"] += len(got)
+                        self.stats["playback_bytes"] += sum(len(p) for p in got)
             elif idle:
                 out = self.link.idle_frame()
+                self.stats["idle_cadus"] += 1
             else:
                 return b""
         frame_len = 4 + self.link.config.tm_frame_len

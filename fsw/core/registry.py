@@ -297,6 +297,26 @@ class DownlinkQueue:
         self._n -= len(out)
         return out
 
+    def drain_bytes(self, max_bytes: int) -> list[bytes]:
+        """The most important packets that fit in about ``max_bytes`` (at least one).
+
+        >>> q = DownlinkQueue(capacity=8)
+        >>> q.put(Priority.HK, b"hk" * 10); q.put(Priority.EVENT, b"e" * 10)
+        >>> q.drain_bytes(15), len(q)
+        ([b'eeeeeeeeee'], 1)
+        """
+        out: list[bytes] = []
+        size = 0
+        for q in self._queues:
+            while q and (not out or size + len(q[0]) <= max_bytes):
+                raw = q.popleft()
+                out.append(raw)
+                size += len(raw)
+            if q:
+                break
+        self._n -= len(out)
+        return out
+
     @property
     def total_dropped(self) -> int:
         return sum(self.dropped)
@@ -328,6 +348,9 @@ class Registry:
         self.recent_events: deque[EventRecord] = deque(maxlen=config.recent_events)
         #: Set by the event manager: receives (info, checked args) of every event.
         self.event_sink: Callable[[EventInfo, tuple[Any, ...]], None] | None = None
+        #: Set by on-board storage (PUS-15): sees every TM packet made (priority, bytes,
+        #: time) and says whether it also goes to the realtime downlink queue.
+        self.tm_tap: Callable[[Priority, bytes, float], bool] | None = None
         self._seq: dict[int, int] = {}
         self._msg: dict[tuple[int, int, int], int] = {}
 
@@ -445,7 +468,10 @@ class Registry:
             seq_count=seq,
             msg_counter=msg,
         )
-        self.downlink.put(priority, tm.encode())
+        raw = tm.encode()
+        tap = self.tm_tap
+        if tap is None or tap(priority, raw, t):
+            self.downlink.put(priority, raw)
 
     def apid_of(self, role: str) -> int:
         """APID of a TM role: verification, reply, event or hk."""

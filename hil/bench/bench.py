@@ -180,13 +180,14 @@ class Bench:
     ) -> None:
         """The ground session: the pass plan through the RF channel on simulated time
         (``script``), or a bare session on the wall clock."""
-        from fsw.app import build_flight
+        from fsw.app import build_flight, close_storage
         from fsw.core.dictionary import build_dictionary
         from fsw.hal.board import BRIDGE_ID, Bridge
 
         # The board's topology: the default one plus the sim-bridge's telemetry.
         board = build_flight(components={BRIDGE_ID: Bridge(None)})
         dictionary = json.loads(json.dumps(build_dictionary(board)))
+        close_storage(board)  # built for its dictionary only
         self.dictionary = dictionary
         if not script:
             self.session: GroundSession = GroundSession(

@@ -266,7 +266,8 @@ def sitl_command(
     station, over the real CCSDS link layers.
 
     Writes OUT/summary.json, OUT/report.html (with PNG plots), OUT/archive.sqlite and
-    OUT/sitl.log (every log line, flight events included).
+    OUT/sitl.log (every log line, flight events included) and OUT/board/ (the flight's
+    packet stores and file store: data products of kept frames).
 
     Then `gnomon ground console --link udp://127.0.0.1:10025` flies a `--realtime` run.
     """
@@ -403,6 +404,7 @@ def _summary_text(s: dict[str, Any], out: Path) -> str:
             if inf.get("inferences")
             else []
         ),
+        *_storage_lines(s),
         f"  battery     SOC {100 * b['min_soc']:.1f}..{100 * b['max_soc']:.1f} %, "
         f"{b['floor_violations']} floor violations",
         f"  upsets      {seu['injected']} injected (x{seu['acceleration']:g}), "
@@ -431,6 +433,28 @@ def _joules(j: float) -> str:
     if abs(j) >= 1.0:
         return f"{j:.2f} J"
     return f"{j * 1000:.1f} mJ"
+
+
+def _storage_lines(s: dict[str, Any]) -> list[str]:
+    """The data products and packet stores, for the lines ``gnomon sitl`` prints."""
+    out: list[str] = []
+    fl = s.get("files")
+    if fl:
+        out.append(
+            f"  products    {fl['created']} written ({fl['bytes_created'] / 1e6:.1f} MB), "
+            f"{fl['delivered']} delivered, value {fl['value_delivered']:g} of "
+            f"{fl['value_created']:g} ({s.get('value_delivered_per_orbit', 0.0):g} per orbit)"
+        )
+    stores = s.get("storage") or {}
+    parts = [
+        f"{name} {st['stored']:,} stored, {st['dumped']:,} played back"
+        + (f", {st['overwritten']:,} overwritten" if st["overwritten"] else "")
+        + (f", {st['decimated']:,} decimated" if st["decimated"] else "")
+        for name, st in stores.items()
+    ]
+    if parts:
+        out.append("  stores      " + "\n              ".join(parts))
+    return out
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:

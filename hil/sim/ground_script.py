@@ -219,7 +219,13 @@ class GroundScript:
             "passes_used": len(self._planned),
             "cltus_sent": self._cltus,
             "retransmissions": int(stats.get("fop_ad_retransmissions", 0)),
-            "packets_received": int(stats.get("decoded", 0)) + int(stats.get("decode_errors", 0)),
+            # Playback duplicates count as received (they arrived; the archive has them).
+            "packets_received": int(stats.get("decoded", 0))
+            + int(stats.get("decode_errors", 0))
+            + int(stats.get("playback_duplicates", 0)),
+            "playback_received": int(stats.get("playback_packets", 0)),
+            "playback_new": int(stats.get("playback_new", 0)),
+            "playback_duplicates": int(stats.get("playback_duplicates", 0)),
             "frames_rejected": int(stats.get("tm_frames_rejected", 0))
             + int(stats.get("sync_fecf_errors", 0)),
             "decode_errors": int(stats.get("decode_errors", 0)),

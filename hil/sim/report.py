@@ -7,7 +7,9 @@
 * ``seu.png``: every radiation upset (time, model, arena block), whether the scrubber
   repaired it and how long that took, with the cumulative counts;
 * ``link.png``: per pass, uplink CLTUs and downlink frames sent, lost and corrupted,
-  and the TM queue on board (it fills between passes and drains during them).
+  and the TM queue on board (it fills between passes and drains during them);
+* ``storage.png``: per pass, bytes and value delivered (store playback and files), and
+  the fill of each packet store at each LOS.
 
 >>> # write_report(run_sitl("sitl-short", orbits=0.1), Path("out/sitl"))
 """
@@ -36,6 +38,7 @@ PLOTS: tuple[tuple[str, str], ...] = (
     ("payload.png", "Payload: frames, inference, queue"),
     ("seu.png", "Radiation upsets and repairs"),
     ("link.png", "Space link"),
+    ("storage.png", "Data on board and delivered"),
 )
 
 _CAPTIONS = {
@@ -67,6 +70,12 @@ _CAPTIONS = {
         "waiting on board; nothing is downlinked outside passes, so the queue fills "
         "(housekeeping is dropped first when it is full, counted in the summary) and "
         "drains during passes."
+    ),
+    "storage.png": (
+        "Top: per pass, the bytes delivered: packet-store playback (housekeeping stored "
+        "out of contact, events) and data products (files delivered whole), and the value "
+        "delivered (scheduler value x keep confidence of the files, right axis). Bottom: "
+        "the fill of each packet store at each LOS (percent of its capacity)."
     ),
 }
 
@@ -237,10 +246,47 @@ def _link(res: SitlResult) -> Figure:
     return fig
 
 
+def _storage(res: SitlResult) -> Figure:
+    fig, (ax, ax3) = plt.subplots(2, 1, figsize=(10, 5.5))
+    passes = res.passes
+    x = np.arange(len(passes))
+    w = 0.35
+    played = [float(p.get("playback_bytes", 0)) / 1e3 for p in passes]
+    files = [float(p.get("file_bytes_delivered", 0)) / 1e3 for p in passes]
+    ax.bar(x - w / 2, played, w, label="store playback (kB)", color="tab:blue")
+    ax.bar(x + w / 2, files, w, label="files delivered (kB)", color="tab:green")
+    ax.set_ylabel("kB delivered")
+    ax2 = ax.twinx()
+    values = [float(p.get("value_delivered", 0.0)) for p in passes]
+    ax2.plot(x, values, "o-", color="tab:red")
+    ax2.set_ylim(0.0, 1.2 * max(values, default=0.0) or 1.0)
+    ax2.set_ylabel("value delivered", color="tab:red")
+    labels = [f"{p['station']}\n+{p['aos_s'] / 3600.0:.2f} h" for p in passes]
+    every = max(1, -(-len(passes) // 12))
+    ax.set_xticks(x[::every], labels[::every], fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("Delivered per pass")
+    names = sorted({n for p in passes for n in (p.get("store_fill_pct") or {})})
+    for name in names:
+        ax3.plot(
+            [p["los_s"] / 3600.0 for p in passes if "los_s" in p],
+            [(p.get("store_fill_pct") or {}).get(name, 0.0) for p in passes if "los_s" in p],
+            "o-",
+            label=f"store {name}",
+        )
+    ax3.set_xlabel("LOS, time since start (h)")
+    ax3.set_ylabel("store fill (%)")
+    if names:
+        ax3.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def render_plots(res: SitlResult) -> dict[str, bytes]:
     """PNG bytes of each plot, by file name."""
     out: dict[str, bytes] = {}
-    for (name, _), make in zip(PLOTS, (_power, _payload, _seu, _link), strict=True):
+    makers = (_power, _payload, _seu, _link, _storage)
+    for (name, _), make in zip(PLOTS, makers, strict=True):
         fig = make(res)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
@@ -295,7 +341,13 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
     esc = html.escape
     seu = s["seu"]
     cmds = s.get("commands", {})
-    headline = (
+    files = s.get("files") or {}
+    value = (
+        f"Value delivered per orbit: {s.get('value_delivered_per_orbit', 0.0)} "
+        f"({files.get('delivered', 0)} of {files.get('created', 0)} data products on the "
+        f"ground, {files.get('pending_at_end', 0)} still on board). "
+    )
+    headline = value + (
         f"{s['orbits']:g} orbits ({s['sim_seconds'] / 3600.0:.2f} h simulated) in "
         f"{s['wall_seconds']:.1f} s of wall time ({s['sim_wall_ratio']}x real time). "
         f"{s['frames']['processed']} of {s['frames']['seen']} frames processed, "
@@ -320,6 +372,8 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
         "seed): wall_seconds, sim_wall_ratio, inference_latency_ms.</p>",
     ]
     for name, title in PLOTS:
+        if name not in plots:
+            continue  # a caller that drew only some of them
         b64 = base64.b64encode(plots[name]).decode("ascii")
         parts += [
             f"<h2>{esc(title)}</h2>",

@@ -55,6 +55,8 @@ from fsw.core.registry import Priority
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
+from fsw.storage.files import FileStore
+from fsw.storage.stores import PacketStores
 from hil.sim.channel import RfChannel
 from hil.sim.ground_script import GroundScript
 from hil.sim.results import SAMPLE_S, SeuRecord, SitlResult, Trace
@@ -68,6 +70,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SCENARIO = "leo550-sso-6u"
 #: Uplink chunks (UDP datagrams: CLTUs) :meth:`Sitl.serve` takes in one step at most.
 MAX_UPLINK_PER_STEP = 1000
+#: Idle TM frames sent in one step at most when there is nothing to send (they carry the
+#: CLCW; a UHF link fits about one frame a second anyway, an S-band one hundreds).
+MAX_IDLE_CADUS_PER_STEP = 2
 #: Summary fields that depend on the machine (everything else is deterministic).
 WALL_CLOCK_FIELDS: tuple[str, ...] = ("wall_seconds", "sim_wall_ratio", "inference_latency_ms")
 ProgressFn = Callable[[float, float], None]
@@ -125,11 +130,24 @@ class Sitl:
         self.world = World(sc, cfg.seed, duration_s=self.duration_s + cfg.drain_s + 60.0)
         self.clock = SimClock(self.world.start_tai)
         self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
-        golden = None if out_dir is None else out_dir / "storage" / "golden"
+        golden = None if out_dir is None else out_dir / "board" / "golden"
         models = None if golden is None else with_golden_copies(shipped_models(), golden)
         hal, self.devices = sim_hal_with_devices(self.world, self.clock, models)
-        self.fs: FlightSoftware = build_flight(self.clock, hal=hal, link_config=self.link_config)
+        self.fs: FlightSoftware = build_flight(
+            self.clock,
+            hal=hal,
+            link_config=self.link_config,
+            stores_dir=None if out_dir is None else out_dir / "board" / "stores",
+            files_dir=None if out_dir is None else out_dir / "board" / "files",
+        )
         self.radio = RadioHost(self.fs)
+        stores = self.fs.component("stores")
+        assert isinstance(stores, PacketStores)
+        self.stores = stores
+        files = self.fs.component("files")
+        assert isinstance(files, FileStore)
+        self.files = files
+        stores.set_contact(False)  # the first AOS starts the default playback sequence
         payload = self.fs.component("payload")
         scrubber = self.fs.component("scrubber")
         assert isinstance(payload, Payload) and isinstance(scrubber, Scrubber)
@@ -167,6 +185,7 @@ class Sitl:
         self._pass_stats: list[dict[str, Any]] = []
         self._in_pass_idx: int | None = None
         self._ch_at_aos: dict[str, int] = {}
+        self._delivery_at_aos: dict[str, float] = {}
         #: :meth:`serve` steps that left uplink waiting (more than MAX_UPLINK_PER_STEP).
         self.uplink_backlog_steps = 0
 
@@ -253,20 +272,27 @@ class Sitl:
         if not ch.visible(now):
             return b""
         out = bytearray()
+        idle0 = self.radio.stats["idle_cadus"]
         while ch.budget_bytes > 0.0:
             n = max(1, int(ch.budget_bytes // 110))
-            data = self.radio.downlink(max_packets=n, idle=True)
+            data = self.radio.downlink(max_packets=n, idle=True, max_bytes=int(ch.budget_bytes))
             if not data:
                 break
             out += ch.downlink(data, now)
+            if self.radio.stats["idle_cadus"] - idle0 >= MAX_IDLE_CADUS_PER_STEP:
+                break  # nothing to send: a fast link is not filled with idle frames
         return bytes(out)
 
     def _track_pass(self) -> None:
         now = self.clock.now_tai()
         ps = self.world.in_pass(now) if self.channel.visible(now) else None
+        visible = self.channel.visible(now)
+        if visible != self.stores.in_contact:  # AOS/LOS as the radio sees it
+            self.stores.set_contact(visible)
         if ps is not None and self._in_pass_idx is None:
             self._in_pass_idx = len(self._pass_stats)
             self._ch_at_aos = dict(self.channel.stats)
+            self._delivery_at_aos = self._delivery()
             self._pass_stats.append(
                 {
                     "station": ps.station,
@@ -285,7 +311,23 @@ class Sitl:
         if cut:
             rec["cut_by_run_end"] = True
         rec.update({k: v - self._ch_at_aos.get(k, 0) for k, v in self.channel.stats.items()})
+        rec.update(
+            {k: round(v - self._delivery_at_aos.get(k, 0), 4) for k, v in self._delivery().items()}
+        )
+        rec["store_fill_pct"] = {
+            st.spec.name: round(100.0 * st.store.fill, 3) for st in self.stores.stores.values()
+        }
         self._in_pass_idx = None
+
+    def _delivery(self) -> dict[str, float]:
+        """What has gone down so far: store playback, files (bytes and value)."""
+        f = self.files.summary()
+        return {
+            "playback_bytes": self.radio.stats["playback_bytes"],
+            "file_bytes_delivered": f["bytes_delivered"],
+            "files_delivered": f["delivered"],
+            "value_delivered": f["value_delivered"],
+        }
 
     # ------------------------------------------------------------------ batch run
     def run(self, progress: ProgressFn | None = None) -> SitlResult:
@@ -417,9 +459,16 @@ class Sitl:
         """``summary.json``: what a user checks after a run (see docs/sitl.md)."""
         ground_sum = self.ground.summary() if self.ground is not None else {}
         sim_s = self.t_s
+        files = self.files.summary()
+        orbits = sim_s / self.period_s if self.period_s > 0 else 0.0
         return {
             "scenario": self.scenario.name,
             "seed": self.config.seed,
+            # The mission's headline: the value of the kept frames on the ground per orbit
+            # flown (value = the scheduler's value x keep confidence, files delivered whole).
+            "value_delivered_per_orbit": round(files["value_delivered"] / orbits, 4)
+            if orbits > 0
+            else 0.0,
             "sim_seconds": round(sim_s, 3),
             "wall_seconds": round(wall_s, 3),
             "sim_wall_ratio": round(sim_s / wall_s, 1) if wall_s > 0 else None,
@@ -439,6 +488,8 @@ class Sitl:
             "seu": self._seu_summary(),
             "commands": ground_sum.get("commands", {}),
             "link": self._link_summary(ground_sum),
+            "storage": self.stores.summary(),
+            "files": files,
             "passes": len(self._pass_stats),
             "ground": {
                 k: v
