@@ -166,9 +166,9 @@ class CfdpConfig:
     packet_type: PacketType = PacketType.TM
     apid: int = CFDP_APID
     max_pdu_len: int = DOWNLINK_MAX_PDU
-    ack_interval_s: float = 5.0
+    ack_interval_s: float = 3.0
     ack_limit: int = 8
-    nak_interval_s: float = 5.0
+    nak_interval_s: float = 3.0
     nak_limit: int = 8
     check_interval_s: float = 10.0
     check_limit: int = 3
@@ -214,6 +214,7 @@ class Transfer:
     fd_retransmitted: int = 0
     naks: int = 0
     eof_sent: bool = False
+    verified_s: float | None = None
     started_s: float | None = None
     ended_s: float | None = None
     tag: Any = None
@@ -651,6 +652,14 @@ class CfdpEntity:
                 tr._offsets.add(off)
             elif tr.direction == "out" and holder.pdu_directive_type == DirectiveType.EOF_PDU:
                 tr.eof_sent = True
+            elif (
+                tr.direction == "in"
+                and tr.verified_s is None
+                and holder.pdu_directive_type == DirectiveType.FINISHED_PDU
+                and holder.pdu.condition_code == ConditionCode.NO_ERROR
+                and holder.pdu.delivery_code == DeliveryCode.DATA_COMPLETE
+            ):
+                tr.verified_s = self._now_s  # every byte here and the checksum verified
 
     def _drain(self, handler: SourceHandler | DestHandler, tr: Transfer | None) -> None:
         while handler.packets_ready:

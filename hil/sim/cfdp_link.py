@@ -69,7 +69,10 @@ class SimLink:
 
 @dataclass(slots=True)
 class TransferResult:
-    """What one simulated transfer did (``goodput`` = file bits / (contact time x rate))."""
+    """What one simulated transfer did. ``goodput`` = file bits / (contact time until the
+    receiver had every byte with its checksum verified x downlink rate); ``goodput_closed``
+    counts the contact time until both ends closed the transaction (the Finished/ACK
+    handshake after delivery included)."""
 
     identical: bool
     state: str
@@ -78,6 +81,7 @@ class TransferResult:
     contact_s: float
     sim_s: float
     goodput: float
+    goodput_closed: float
     pdus_down: int
     pdus_lost_down: int
     pdus_up: int
@@ -98,6 +102,7 @@ def run_transfer(
     los: Sequence[tuple[float, float]] = (),
     los_at_first_eof: float | None = None,
     dt_s: float = 0.01,
+    timer_s: float = 3.0,
     max_sim_s: float = 7200.0,
     workdir: Path | None = None,
 ) -> TransferResult:
@@ -107,6 +112,7 @@ def run_transfer(
     of that length starting when the sender has sent its first EOF (the worst moment:
     the ACK timers run). ``goodput`` divides the file's bits by the time in contact and
     the downlink rate (space packet bytes; the frame layer's overhead is not counted).
+    ``timer_s``: the ACK and NAK timer intervals of both ends (contact seconds).
     """
     rng = random.Random(seed)
     root = Path(tempfile.mkdtemp(prefix="cfdp-sim-")) if workdir is None else workdir
@@ -114,9 +120,16 @@ def run_transfer(
     (root / "gnd").mkdir(parents=True, exist_ok=True)
     data = rng.randbytes(size)
     (root / "sat" / "file.bin").write_bytes(data)
-    sat = CfdpEntity(CfdpConfig(local_id=42, remote_id=1), root / "sat")
+    timers = {"ack_interval_s": timer_s, "nak_interval_s": timer_s}
+    sat = CfdpEntity(CfdpConfig(local_id=42, remote_id=1, **timers), root / "sat")
     gnd = CfdpEntity(
-        CfdpConfig(local_id=1, remote_id=42, packet_type=PacketType.TC, max_pdu_len=UPLINK_MAX_PDU),
+        CfdpConfig(
+            local_id=1,
+            remote_id=42,
+            packet_type=PacketType.TC,
+            max_pdu_len=UPLINK_MAX_PDU,
+            **timers,
+        ),
         root / "gnd",
     )
     down = SimLink(rng, loss, down_bps, delay_s)
@@ -142,6 +155,8 @@ def run_transfer(
         down.pump(sat, contact, dt_s)
         up.pump(gnd, contact, dt_s)
     got = root / "gnd" / "in" / "file.bin"
+    incoming = [t for t in gnd.transfers if t.direction == "in" and t.verified_s is not None]
+    delivered_s = incoming[0].verified_s if incoming else None
     same = got.is_file() and hashlib.sha256(got.read_bytes()).digest() == (
         hashlib.sha256(data).digest()
     )
@@ -152,7 +167,8 @@ def run_transfer(
         size=size,
         contact_s=round(contact, 3),
         sim_s=round(now, 3),
-        goodput=round(size * 8 / (contact * down_bps), 4) if contact > 0 else 0.0,
+        goodput=round(size * 8 / (delivered_s * down_bps), 4) if delivered_s else 0.0,
+        goodput_closed=round(size * 8 / (contact * down_bps), 4) if contact > 0 else 0.0,
         pdus_down=down.sent,
         pdus_lost_down=down.lost,
         pdus_up=up.sent,
