@@ -34,7 +34,7 @@ CLASS2_GOAL = 0.75
 
 def cpu_info() -> dict[str, Any]:
     """The CPU the figures were measured on (model and the SIMD flags that matter)."""
-    model, flags = platform.processor() or "", []
+    model, flags = platform.processor() or "", list[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:

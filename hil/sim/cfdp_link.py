@@ -120,15 +120,18 @@ def run_transfer(
     (root / "gnd").mkdir(parents=True, exist_ok=True)
     data = rng.randbytes(size)
     (root / "sat" / "file.bin").write_bytes(data)
-    timers = {"ack_interval_s": timer_s, "nak_interval_s": timer_s}
-    sat = CfdpEntity(CfdpConfig(local_id=42, remote_id=1, **timers), root / "sat")
+    sat = CfdpEntity(
+        CfdpConfig(local_id=42, remote_id=1, ack_interval_s=timer_s, nak_interval_s=timer_s),
+        root / "sat",
+    )
     gnd = CfdpEntity(
         CfdpConfig(
             local_id=1,
             remote_id=42,
             packet_type=PacketType.TC,
             max_pdu_len=UPLINK_MAX_PDU,
-            **timers,
+            ack_interval_s=timer_s,
+            nak_interval_s=timer_s,
         ),
         root / "gnd",
     )
