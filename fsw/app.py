@@ -17,11 +17,13 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.stack import SpacecraftLink
+from fsw.comms.cfdp import CFDP_APID, Cfdp
 from fsw.comms.radio import Comms, NvLinkStateStore
 from fsw.core.clock import Clock, SimClock
 from fsw.core.component import Component
@@ -41,6 +43,9 @@ COMMS_ID = 11
 #: The mission components every build carries: fixed ids between the radio's and 16, the
 #: first id given to components an integrator adds (so theirs do not move either).
 EPS_ID, POWER_ID, SCRUBBER_ID, PAYLOAD_ID = 12, 13, 14, 15
+#: The on-board CFDP entity (file delivery, uploads, model activation), its files under
+#: ``files_dir`` (or ``storage_dir``/files).
+CFDP_ID = 21
 
 #: Limit monitors every flight carries (ids 1..99 are reserved for the core).
 DEFAULT_MONITORS: tuple[Monitor, ...] = (
@@ -71,6 +76,7 @@ def build_flight(
     store: NvStore | None = None,
     link_config: LinkConfig | None = None,
     hal: Hal | None = None,
+    files_dir: str | os.PathLike[str] | None = None,
 ) -> FlightSoftware:
     """Build and start the full flight topology.
 
@@ -86,7 +92,9 @@ def build_flight(
     repository's public test keys, fine for SITL, never for flight). ``hal`` is the
     hardware back-end (:class:`~fsw.hal.interfaces.Hal`): the simulated world in SITL, the
     board's devices in flight; without one every mission component is registered against
-    absent hardware (no sensor, no camera, no models) and idles.
+    absent hardware (no sensor, no camera, no models) and idles. ``files_dir`` is the
+    on-board file store CFDP sends from and receives into (default: ``storage_dir``/files;
+    with neither, a temporary directory made when CFDP is first used).
     """
     if store is None:
         store = DirNvStore(storage_dir) if storage_dir is not None else MemNvStore()
@@ -105,8 +113,8 @@ def build_flight(
     fs.add_component(Eps(hal.eps), component_id=EPS_ID)
     power = fs.add_component(Power(hal.platform, hal.eps), component_id=POWER_ID)
     models = load_models(hal.models)
-    fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
-    fs.add_component(
+    scrubber = fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
+    payload = fs.add_component(
         Payload(
             power,
             hal.camera,
@@ -118,6 +126,14 @@ def build_flight(
         ),
         component_id=PAYLOAD_ID,
     )
+    if files_dir is None and storage_dir is not None:
+        files_dir = Path(storage_dir) / "files"
+    cfdp = fs.add_component(
+        Cfdp(None if files_dir is None else Path(files_dir), payload=payload, scrubber=scrubber),
+        component_id=CFDP_ID,
+    )
+    fs.route_apid(CFDP_APID, cfdp.receive_packet)
+    fs.add_downlink_source(cfdp.downlink)
 
     for component_id, comp in (components or {}).items():
         fs.add_component(comp, component_id=component_id)

@@ -62,6 +62,7 @@ def test_class_1_on_a_clean_link_delivers_the_file_byte_identical_near_link_rate
     assert r.goodput >= 0.90  # simulated contact time, not wall time
 
 
+@pytest.mark.req("CFDP-005")
 def test_class_2_at_5_percent_loss_with_an_los_mid_transfer_completes_byte_identical() -> None:
     """The issue's lossy test: >= 5 % loss both ways, and a 15-minute LOS that starts when
     the sender's first EOF goes out (its ACK timer is running): the contact clock stops,
