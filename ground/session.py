@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fsw.ccsds import CcsdsError, FopState, GroundLink, InitMode, LinkConfig, PusTc
+from fsw.ccsds.cfdp import CFDP_APID, UPLINK_MAX_PDU
 from fsw.ccsds.pus import ACK_ALL
 from ground.archive import Archive
 from ground.codec import TmDecoder, encode_command_args
@@ -38,6 +39,8 @@ from ground.tracker import CommandHandle, CommandTimeouts, CommandTracker, Stage
 log = logging.getLogger(__name__)
 
 IDLE_APID = 0x7FF
+#: COP-1 frames outstanding below which the session sends more file PDUs up.
+CFDP_UPLINK_FRAMES = 4
 StageListener = Callable[[CommandHandle, StageRecord], None]
 DecodedListener = Callable[[Decoded], None]
 
@@ -177,6 +180,9 @@ class GroundSession:
         self._tai_ref: tuple[float, float] | None = None
         self._stage_listeners: list[StageListener] = []
         self._decoded_listeners: list[DecodedListener] = []
+        #: The ground's CFDP entity (ground.files.GroundFiles): gets the TM packets on
+        #: APID 0x7FD, and its PDUs go up from :meth:`poll`. None: no file transfer.
+        self.files: Any = None
         self._errors_logged: set[str] = set()
         self.last_error: str | None = None
         self._counts: dict[str, int] = dict.fromkeys(
@@ -184,6 +190,7 @@ class GroundSession:
                 "tc_sent",
                 "tm_packets",
                 "tm_idle",
+                "cfdp_packets",
                 "decoded",
                 "decode_errors",
                 "unknown_reports",
@@ -581,6 +588,10 @@ class GroundSession:
             if apid == IDLE_APID:
                 counts["tm_idle"] += 1
                 continue
+            if apid == CFDP_APID and self.files is not None:
+                counts["cfdp_packets"] += 1
+                self.files.receive(bytes(raw), now_s)
+                continue
             counts["tm_packets"] += 1
             try:
                 dec = self.decoder.decode(raw)
@@ -714,6 +725,11 @@ class GroundSession:
             if self.auto_resume and self.link.fop_state is FopState.INITIAL:
                 cltus += self._resume(now_s)
             cltus += self.link.poll(now_s)
+            if self.files is not None:  # file PDUs up while COP-1 has room (a few frames)
+                fop = self.link.fop
+                room = max(0, CFDP_UPLINK_FRAMES - fop.outstanding - fop.queued)
+                for pdu in self.files.take(room * UPLINK_MAX_PDU):
+                    cltus.append(self.link.send_tc(pdu, now_s=now_s))
         for handle, rec in self.tracker.check_timeouts(now_s, self.spacecraft_tai(now_s)):
             self._record_stage(handle, rec)
         if self.archive is not None:

@@ -55,6 +55,7 @@ from fsw.core.registry import Priority
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
+from ground.files import GroundFiles
 from hil.sim.channel import RfChannel
 from hil.sim.ground_script import GroundScript
 from hil.sim.results import SAMPLE_S, SeuRecord, SitlResult, Trace
@@ -126,7 +127,12 @@ class Sitl:
         self.clock = SimClock(self.world.start_tai)
         self.link_config = link_config or LinkConfig.load(TEST_KEY_FILE)
         hal, self.devices = sim_hal_with_devices(self.world, self.clock)
-        self.fs: FlightSoftware = build_flight(self.clock, hal=hal, link_config=self.link_config)
+        self.fs: FlightSoftware = build_flight(
+            self.clock,
+            hal=hal,
+            link_config=self.link_config,
+            files_dir=None if out_dir is None else out_dir / "onboard",
+        )
         self.radio = RadioHost(self.fs)
         payload = self.fs.component("payload")
         scrubber = self.fs.component("scrubber")
@@ -154,6 +160,8 @@ class Sitl:
                 cfg.script,
                 archive_path=archive_path,
             )
+            if out_dir is not None:  # CFDP: files the flight delivers land in OUT/files/
+                self.ground.session.files = GroundFiles(out_dir / "files", archive_path)
         self._flips: list[_Flip] = []
         self._pending: dict[tuple[int, int], list[_Flip]] = {}
         self.trace = Trace()
