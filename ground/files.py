@@ -11,7 +11,8 @@ SHA-256, CRC-32, transaction, times, state and metadata (the JSON sidecar the fl
 writes next to a data product, when it has arrived too).
 
 Its CFDP timers run on contact time: the clock advances with the downlink received
-(at most :data:`MAX_CONTACT_GAP_S` per gap), so an LOS freezes the transfers.
+(:meth:`GroundFiles.heard`, at most :data:`MAX_CONTACT_GAP_S` per gap), so an LOS
+freezes the transfers. PDUs go up only while COP-1's AD service runs.
 
 >>> import tempfile
 >>> gf = GroundFiles(Path(tempfile.mkdtemp()))
@@ -126,12 +127,18 @@ class GroundFiles:
             self._db = None
 
     # ------------------------------------------------------------------ the link
-    def receive(self, packet: bytes, now_s: float) -> None:
-        """A TM packet on the CFDP APID; advances the contact clock."""
+    def heard(self, now_s: float) -> None:
+        """Downlink arrived at ``now_s``: advance the contact clock (at most
+        :data:`MAX_CONTACT_GAP_S` since the last time, so an LOS adds next to nothing)."""
         with self._lock:
             if self._last_rx is not None:
                 self._contact_s += min(max(0.0, now_s - self._last_rx), MAX_CONTACT_GAP_S)
             self._last_rx = now_s
+
+    def receive(self, packet: bytes, now_s: float) -> None:
+        """A TM packet on the CFDP APID (advances the contact clock too)."""
+        self.heard(now_s)
+        with self._lock:
             self.entity.receive(packet)
 
     def take(self, max_bytes: int) -> list[bytes]:

@@ -583,14 +583,12 @@ class GroundSession:
         out: list[Decoded] = []
         counts = self._counts
         archive = self.archive
+        if self.files is not None:
+            packets = self._take_files(list(packets), now_s)
         for raw in packets:
             apid, seq, service, sub = _peek(raw)
             if apid == IDLE_APID:
                 counts["tm_idle"] += 1
-                continue
-            if apid == CFDP_APID and self.files is not None:
-                counts["cfdp_packets"] += 1
-                self.files.receive(bytes(raw), now_s)
                 continue
             counts["tm_packets"] += 1
             try:
@@ -629,6 +627,19 @@ class GroundSession:
         if archive is not None:
             archive.maybe_flush(now_s)
         return out
+
+    def _take_files(self, packets: list[bytes], now_s: float) -> list[bytes]:
+        """Hand the CFDP packets (APID 0x7FD) to :attr:`files`; the others stay."""
+        if packets:
+            self.files.heard(now_s)  # the downlink is up: CFDP's contact clock runs
+        rest = []
+        for raw in packets:
+            if len(raw) >= 2 and ((raw[0] & 0x07) << 8 | raw[1]) == CFDP_APID:
+                self._counts["cfdp_packets"] += 1
+                self.files.receive(bytes(raw), now_s)
+            else:
+                rest.append(raw)
+        return rest
 
     def _route(self, dec: Decoded, now_s: float) -> None:
         counts = self._counts
@@ -725,7 +736,8 @@ class GroundSession:
             if self.auto_resume and self.link.fop_state is FopState.INITIAL:
                 cltus += self._resume(now_s)
             cltus += self.link.poll(now_s)
-            if self.files is not None:  # file PDUs up while COP-1 has room (a few frames)
+            if self.files is not None and self.link.fop_state is FopState.ACTIVE:
+                # file PDUs go up while COP-1 runs and has room (a few frames outstanding)
                 fop = self.link.fop
                 room = max(0, CFDP_UPLINK_FRAMES - fop.outstanding - fop.queued)
                 for pdu in self.files.take(room * UPLINK_MAX_PDU):

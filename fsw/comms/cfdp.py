@@ -57,8 +57,9 @@ if TYPE_CHECKING:
 
 #: The largest contact-clock step one downlink pull adds (an LOS adds no more than this).
 MAX_CONTACT_GAP_S = 2.0
-#: Bytes a downlink packet slot stands for when the radio asks for N packets.
-SLOT_BYTES = 1030
+#: Bytes a downlink packet slot stands for when the radio asks for N packets (the radio
+#: counts packets of about this size; a PDU is up to 1030 bytes, and at least one goes).
+SLOT_BYTES = 110
 UPLINK_DIR = "uplink"
 MODEL_DIR = "uplink/models"
 VARIANTS = ("small", "large")
@@ -211,9 +212,8 @@ class Cfdp(Component):
         self._last_pull = now
         if self._entity is None:
             return []  # nothing was ever sent or received
-        with self._lock:
-            out = self.entity.take(self._contact_s, max_packets * SLOT_BYTES)
-        return out[: max(1, max_packets)] if len(out) > max_packets else out
+        with self._lock:  # with no room: at most one PDU already made (an answer)
+            return self.entity.take(self._contact_s, max_packets * SLOT_BYTES)
 
     # ------------------------------------------------------------------ the tick
     def on_tick(self, rate_group: str) -> None:

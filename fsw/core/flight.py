@@ -203,7 +203,7 @@ class FlightSoftware:
         Never raises; the TC executes at the start of the next cycle (or ``step(0)``).
         Safe to call from a link thread while the executive runs.
         """
-        if self._routes and len(raw) >= 2:
+        if self._routes and isinstance(raw, bytes | bytearray | memoryview) and len(raw) >= 2:
             route = self._routes.get(((raw[0] & 0x07) << 8) | raw[1])
             if route is not None:
                 route(bytes(raw))
@@ -217,7 +217,9 @@ class FlightSoftware:
 
     def add_downlink_source(self, source: Callable[[int], list[bytes]]) -> None:
         """Add a source of bulk TM (files): after the queued TM, :meth:`downlink_packets`
-        asks it for at most N packets with the room left (sources in the order added)."""
+        asks it for at most N packets with the room left (sources in the order added).
+        It is asked on every call, N = 0 included: the radio is up, so a protocol clock
+        may run, and a source may add one short answer (a CFDP ACK or NAK) beyond N."""
         self._bulk.append(source)
 
     def step(self, dt_s: float) -> int:
@@ -245,9 +247,7 @@ class FlightSoftware:
         out = self.registry.downlink.drain(max_packets)
         room = BULK_PACKETS_PER_CALL if max_packets is None else max_packets - len(out)
         for source in self._bulk:
-            if room <= 0:
-                break
-            more = source(room)
+            more = source(max(0, room))  # asked even with no room: see add_downlink_source
             out.extend(more)
             room -= len(more)
         return out
