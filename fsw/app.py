@@ -9,7 +9,7 @@ one line each; integrators can also pass extra components to :func:`build_flight
 >>> from fsw.core.clock import SimClock
 >>> fs = build_flight(clock=SimClock())
 >>> sorted(fs.components)[:4]
-['cmd', 'comms', 'eps', 'evt']
+['cfdp', 'cmd', 'comms', 'eps']
 """
 
 from __future__ import annotations

@@ -137,6 +137,8 @@ def put_cmd(
             fail(str(exc))
         _wait(station, lambda: tr.done, timeout)
     files.close()
+    if not tr.done:
+        fail(f"{dest}: not verified on board within {timeout:.0f} s ({tr.state})", 1)
     result = {"dest": dest, "state": tr.state, "condition": tr.condition, "size": tr.size}
     if as_json:
         emit_json(result)
