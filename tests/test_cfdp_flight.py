@@ -7,6 +7,7 @@ RadioHost, the path a station uses; commands go by PUS service 8. Simulated time
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import random
 import signal
@@ -224,3 +225,60 @@ def test_junk_on_the_cfdp_apid_is_counted_not_dispatched_as_a_command(
     p.fs.step(1.0)
     routed = len(bad) >= 2
     assert p.fs.telemetry("cfdp.pdu_errors") == (1 if routed else 0)
+
+
+_KILLED_SENDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from fsw.ccsds.cfdp import CfdpConfig, CfdpEntity
+    root = Path(sys.argv[1])
+    sat = CfdpEntity(CfdpConfig(local_id=1, remote_id=2), root / "sat",
+                     journal=root / "sat" / ".cfdp-outgoing.json")
+    sat.put("products/f.npy", "products/f.npy")
+    t = 0.0
+    while True:  # data goes nowhere; the parent kills us while it is being sent
+        t += 1.0
+        sat.take(t, 4000)
+        sat.poll(t)
+        if t == 20:
+            print("mid-transfer", flush=True)
+            time.sleep(60)
+    """
+)
+
+
+@pytest.mark.req("CFDP-006")
+def test_kill_9_of_the_sender_mid_transfer_and_the_restarted_entity_sends_it_again(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "sat" / "products").mkdir(parents=True)
+    (tmp_path / "gnd").mkdir()
+    data = random.Random(8).randbytes(150_000)
+    (tmp_path / "sat" / "products" / "f.npy").write_bytes(data)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_SENDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "mid-transfer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sat = CfdpEntity(
+        CfdpConfig(local_id=1, remote_id=2),
+        tmp_path / "sat",
+        journal=tmp_path / "sat" / ".cfdp-outgoing.json",
+    )
+    assert sat.stats["restarted_out"] == 1
+    gnd = CfdpEntity(CfdpConfig(local_id=2, remote_id=1), tmp_path / "gnd")
+    for t in range(60):
+        for pkt in sat.take(float(t), 50_000):
+            gnd.receive(pkt)
+        gnd.poll(float(t))
+        for pkt in gnd.take(float(t), 50_000):
+            sat.receive(pkt)
+        sat.poll(float(t))
+    assert (tmp_path / "gnd" / "products" / "f.npy").read_bytes() == data
+    assert json.loads((tmp_path / "sat" / ".cfdp-outgoing.json").read_text()) == []

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import os
 from collections import deque
@@ -443,6 +444,9 @@ class CfdpEntity:
     ``accept(dest_path, size)`` decides whether an incoming file may be written (return
     None to accept, or the reason to refuse); ``seq`` numbers the transactions this entity
     starts (default: in memory). ``on_done(transfer)`` is called when a transaction ends.
+    ``journal``: a file listing the outgoing transfers not yet ended (rewritten, fsynced
+    and renamed at each change); an entity made on it after a reset sends them again
+    from the start (``stats["restarted_out"]``), as cfdp-py keeps no state on disk.
     """
 
     def __init__(
@@ -453,8 +457,10 @@ class CfdpEntity:
         seq: ProvidesSeqCount | None = None,
         accept: Callable[[str, int | None], str | None] | None = None,
         on_done: Callable[[Transfer], None] | None = None,
+        journal: Path | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal
         self.root = root
         self.accept = accept
         self.on_done = on_done
@@ -517,9 +523,11 @@ class CfdpEntity:
                 "finished_in",
                 "failed_out",
                 "failed_in",
+                "restarted_out",
             ),
             0,
         )
+        self._restart_journal()
 
     # ------------------------------------------------------------------ views
     @property
@@ -562,8 +570,45 @@ class CfdpEntity:
         tr = Transfer("out", src, dst, acknowledged, tag=tag)
         self._queue.append(tr)
         self.transfers.append(tr)
+        self._save_journal()
         self._start_queued()
         return tr
+
+    def _restart_journal(self) -> None:
+        if self.journal is None:
+            return
+        try:
+            entries = json.loads(self.journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # none yet, or damaged: nothing to send again
+        journal, self.journal = self.journal, None  # no rewrite until all are queued again
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                src, dst, acked = str(entry[0]), str(entry[1]), bool(entry[2])
+                self.put(src, dst, acknowledged=acked)
+            except (CcsdsError, IndexError, TypeError):
+                continue  # its file is gone: nothing to send
+            self.stats["restarted_out"] += 1
+        self.journal = journal
+        self._save_journal()
+
+    def _save_journal(self) -> None:
+        if self.journal is None:
+            return
+        pending = [
+            [t.source, t.dest, t.acknowledged]
+            for t in self.transfers
+            if t.direction == "out" and not t.done
+        ]
+        tmp = self.journal.with_suffix(".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(pending, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.journal)
+        except OSError as exc:
+            self._error(f"CFDP journal not saved ({exc}): a reset would not resend")
 
     def _start_queued(self) -> None:
         while self._queue and len(self._sources) < self.config.max_sources:
@@ -957,6 +1002,8 @@ class CfdpEntity:
     def _end(self, tr: Transfer) -> None:
         tr.ended_s = self._now_s
         tr._offsets = set()
+        if tr.direction == "out":
+            self._save_journal()
         key = "finished" if tr.state == "finished" else "failed"
         self.stats[f"{key}_{tr.direction}"] += 1
         if self.on_done is not None:

@@ -194,6 +194,7 @@ class Cfdp(Component):
                 self._config,
                 root,
                 seq=StoredSeqCount(root / ".cfdp-seq"),
+                journal=root / ".cfdp-outgoing.json",
                 accept=self._accept,
                 on_done=self._on_done,
             )
