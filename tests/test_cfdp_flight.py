@@ -35,14 +35,19 @@ from fsw.hal.interfaces import Hal, ModelFiles
 SMALL_MODEL = Path(__file__).resolve().parents[1] / "fsw" / "ai" / "artifacts" / "cloudnet-s.gnm"
 
 
+def _hal() -> Hal:
+    """No hardware but the small model (the large one absent)."""
+    return dataclasses.replace(
+        Hal.none(), models=ModelFiles(SMALL_MODEL, SMALL_MODEL.with_name("absent.gnm"))
+    )
+
+
 class Pass:
     """Flight + radio + a ground (link and CFDP entity), stepped one second at a time."""
 
     def __init__(self, tmp: Path) -> None:
         cfg = LinkConfig.load(TEST_KEY_FILE)
-        hal = dataclasses.replace(
-            Hal.none(), models=ModelFiles(SMALL_MODEL, SMALL_MODEL.with_name("absent.gnm"))
-        )
+        hal = _hal()
         self.fs: FlightSoftware = build_flight(
             clock=SimClock(), link_config=cfg, files_dir=tmp / "sat", hal=hal
         )
@@ -111,10 +116,20 @@ def test_a_model_uploaded_by_class_2_is_activated_and_rolled_back_by_command(
     assert payload.models["small"] is not original
     scrubber = p.fs.component("scrubber")
     assert isinstance(scrubber, Scrubber) and payload.models["small"] in scrubber.models
+    # A reboot flies the activated model again (it is remembered in the file store) ...
+    rebooted = build_flight(clock=SimClock(), files_dir=tmp_path / "sat", hal=_hal())
+    flying = rebooted.component("payload")
+    assert isinstance(flying, Payload) and flying.models["small"] is not None
+    assert flying.models["small"].golden_paths[0].name == "cloudnet-s-v2.gnm"
     p.command("cfdp.MODEL_ROLLBACK", variant="small")
     p.run(2)
     assert p.events("MODEL_ROLLED_BACK")
     assert payload.models["small"] is original
+    # ... and after the rollback, the boot model.
+    again = build_flight(clock=SimClock(), files_dir=tmp_path / "sat", hal=_hal())
+    back = again.component("payload")
+    assert isinstance(back, Payload) and back.models["small"] is not None
+    assert back.models["small"].golden_paths[0] == SMALL_MODEL
 
 
 @pytest.mark.req("CFDP-003")

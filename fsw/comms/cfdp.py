@@ -29,6 +29,8 @@ True
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import tempfile
 import threading
 from collections import deque
@@ -63,6 +65,8 @@ SLOT_BYTES = 110
 UPLINK_DIR = "uplink"
 MODEL_DIR = "uplink/models"
 VARIANTS = ("small", "large")
+#: Which uploaded model flies as which variant (JSON, under the file store).
+ACTIVE_FILE = ".active-models.json"
 
 _NAME = Arg("name", "str", max_len=120)
 _REASON = Arg("reason", "str", max_len=120)
@@ -325,22 +329,66 @@ class Cfdp(Component):
             raise CommandFailed(FailureCode.ARG_OUT_OF_RANGE, "variant is small or large")
         if self.payload is None:
             raise CommandFailed(FailureCode.EXECUTION_ERROR, "no payload to fly a model")
+        reason = self._activate(variant, path)
+        if reason:
+            self._refuse(path, reason)
+        self._save_active(variant, path.strip("/"))
+
+    def _activate(self, variant: str, path: str) -> str | None:
+        """Fly the uploaded model ``path`` as ``variant``; the reason if it cannot."""
         rel = path.strip("/")
         file = self.root / rel
         if not rel.startswith(MODEL_DIR + "/") or ".." in Path(rel).parts or not file.is_file():
-            self._refuse(path, f"no uploaded model {rel}")
+            return f"no uploaded model {rel}"
         try:
             from fsw.ai.runtime import Runtime  # torch: only when a model is loaded
 
             runtime = Runtime.load(file)
         except (AiError, OSError) as exc:
-            self._refuse(path, str(exc))
+            return str(exc)
         previous = self.payload.swap_model(variant, runtime)
         if self.scrubber is not None:
             self.scrubber.replace_model(previous, runtime)
         self._previous[variant] = previous
         self._counts["models"] += 1
         self.event("MODEL_ACTIVATED", variant, clip(f"{runtime.name} ({rel})", 120))
+        return None
+
+    def _save_active(self, variant: str, rel: str | None) -> None:
+        """Remember which uploaded model flies (a reboot flies it again)."""
+        path = self.root / ACTIVE_FILE
+        try:
+            active = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            active = {}
+        if not isinstance(active, dict):
+            active = {}
+        if rel is None:
+            active.pop(variant, None)
+        else:
+            active[variant] = rel
+        tmp = path.with_suffix(".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(active, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.log.error("active models not saved (%s): a reboot flies the boot models", exc)
+
+    def on_init(self) -> None:
+        if self._root is None or self.payload is None:
+            return
+        try:
+            active = json.loads((self._root / ACTIVE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        for variant, rel in active.items() if isinstance(active, dict) else ():
+            if variant in VARIANTS and isinstance(rel, str):
+                reason = self._activate(variant, rel)
+                if reason:
+                    self.event("MODEL_REFUSED", clip(rel, 120), clip(reason, 120))
 
     def _refuse(self, path: str, reason: str) -> None:
         self.event("MODEL_REFUSED", clip(path, 120), clip(reason, 120))
@@ -358,6 +406,7 @@ class Cfdp(Component):
         current = self.payload.swap_model(variant, previous)
         if self.scrubber is not None:
             self.scrubber.replace_model(current, previous)
+        self._save_active(variant, None)
         self.event("MODEL_ROLLED_BACK", variant, previous.name if previous else "none")
 
 
