@@ -28,6 +28,7 @@ bench_app = typer.Typer(
 def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
     """Name -> benchmark function, imported only when a benchmark runs."""
     from benchmarks.ccsds import bench_ccsds
+    from benchmarks.cfdp import bench_cfdp
     from benchmarks.ground import bench_ground
     from benchmarks.linkstate import bench_linkstate
     from benchmarks.rtl import bench_rtl
@@ -44,6 +45,7 @@ def _bench_functions() -> dict[str, Callable[[], dict[str, Any]]]:
         "sched": bench_sched,
         "linkstate": bench_linkstate,
         "storage": bench_storage,
+        "cfdp": bench_cfdp,
     }
 
 
@@ -163,6 +165,12 @@ def bench_sched_cmd(as_json: JsonFlag = False) -> None:
 def bench_ground_cmd(as_json: JsonFlag = False) -> None:
     """Ground decode and archive rates on a synthetic 1,000-channel stream."""
     _run_bench("ground", as_json)
+
+
+@bench_app.command("cfdp")
+def bench_cfdp_cmd(as_json: JsonFlag = False) -> None:
+    """CFDP goodput vs link rate: class 1 clean, class 2 at 5 % loss (with and without LOS)."""
+    _run_bench("cfdp", as_json)
 
 
 @bench_app.command("linkstate", epilog=examples("gnomon bench linkstate --dir /var/lib/gnomon"))

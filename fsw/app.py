@@ -9,7 +9,7 @@ one line each; integrators can also pass extra components to :func:`build_flight
 >>> from fsw.core.clock import SimClock
 >>> fs = build_flight(clock=SimClock())
 >>> sorted(fs.components)[:4]
-['cmd', 'comms', 'eps', 'evt']
+['cfdp', 'cmd', 'comms', 'eps']
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fsw.ai.payload import Payload, load_models
 from fsw.ai.scrubber import Scrubber
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
 from fsw.ccsds.stack import SpacecraftLink
+from fsw.comms.cfdp import CFDP_APID, Cfdp
 from fsw.comms.radio import Comms, NvLinkStateStore
 from fsw.core.clock import Clock, SimClock
 from fsw.core.component import Component
@@ -48,6 +49,9 @@ EPS_ID, POWER_ID, SCRUBBER_ID, PAYLOAD_ID = 12, 13, 14, 15
 #: them; their ids sit in the integrators' range, clear of the low ids examples and tests
 #: give their own components (16..29 stay free), so an integrator must not use 30, 31.
 STORES_ID, FILES_ID = 30, 31
+#: The on-board CFDP entity (file delivery, uploads, model activation), its files under
+#: ``files_dir`` (or ``storage_dir``/files).
+CFDP_ID = 21
 
 #: Limit monitors every flight carries (ids 1..99 are reserved for the core).
 DEFAULT_MONITORS: tuple[Monitor, ...] = (
@@ -99,7 +103,7 @@ def build_flight(
     the packet stores keep their files (default: ``<storage_dir>/stores``; without a
     storage directory, a temporary directory removed when the flight is dropped);
     ``files_dir`` is the on-board file store's root, where data products are written and
-    file transfers read and write (default ``<storage_dir>/files``, likewise).
+    CFDP sends from and receives into (default ``<storage_dir>/files``, likewise).
     """
     if store is None:
         store = DirNvStore(storage_dir) if storage_dir is not None else MemNvStore()
@@ -125,7 +129,7 @@ def build_flight(
     fs.add_component(Eps(hal.eps), component_id=EPS_ID)
     power = fs.add_component(Power(hal.platform, hal.eps), component_id=POWER_ID)
     models = load_models(hal.models)
-    fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
+    scrubber = fs.add_component(Scrubber(models.loaded), component_id=SCRUBBER_ID)
     files = fs.add_component(
         FileStore(None if files_dir is None else Path(files_dir)), component_id=FILES_ID
     )
@@ -142,6 +146,11 @@ def build_flight(
         component_id=PAYLOAD_ID,
     )
     payload.product_sinks.append(files.on_kept_frame)  # every kept frame becomes files
+    cfdp = fs.add_component(
+        Cfdp(files.root, payload=payload, scrubber=scrubber), component_id=CFDP_ID
+    )
+    fs.route_apid(CFDP_APID, cfdp.receive_packet)
+    fs.add_downlink_source(cfdp.downlink)
 
     for component_id, comp in (components or {}).items():
         fs.add_component(comp, component_id=component_id)

@@ -955,6 +955,14 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def _mount_files() -> None:
+    from ground.files_cli import files_app
+
+    ground_app.add_typer(files_app, name="files")
+
+
+_mount_files()
+
 __all__ = ["SEVERITIES", "ground_app", "parse_time"]
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fsw.ccsds import CcsdsError, FopState, GroundLink, InitMode, LinkConfig, PusTc
+from fsw.ccsds.cfdp import CFDP_APID, UPLINK_MAX_PDU
 from fsw.ccsds.pus import ACK_ALL
 from ground.archive import Archive
 from ground.codec import TmDecoder, encode_command_args
@@ -38,6 +39,8 @@ from ground.tracker import CommandHandle, CommandTimeouts, CommandTracker, Stage
 log = logging.getLogger(__name__)
 
 IDLE_APID = 0x7FF
+#: COP-1 frames outstanding below which the session sends more file PDUs up.
+CFDP_UPLINK_FRAMES = 4
 StageListener = Callable[[CommandHandle, StageRecord], None]
 DecodedListener = Callable[[Decoded], None]
 
@@ -186,6 +189,9 @@ class GroundSession:
         self._tai_ref: tuple[float, float] | None = None
         self._stage_listeners: list[StageListener] = []
         self._decoded_listeners: list[DecodedListener] = []
+        #: The ground's CFDP entity (ground.files.GroundFiles): gets the TM packets on
+        #: APID 0x7FD, and its PDUs go up from :meth:`poll`. None: no file transfer.
+        self.files: Any = None
         self._errors_logged: set[str] = set()
         self.last_error: str | None = None
         #: Identities of packets received (realtime and playback), for de-duplication.
@@ -195,6 +201,7 @@ class GroundSession:
                 "tc_sent",
                 "tm_packets",
                 "tm_idle",
+                "cfdp_packets",
                 "decoded",
                 "decode_errors",
                 "unknown_reports",
@@ -600,6 +607,19 @@ class GroundSession:
             del seen[next(iter(seen))]
         return True
 
+    def _first_time(self, raw: bytes, playback: bool) -> bool:
+        """Remember a packet; False for a played-back one already received (counted)."""
+        if not playback:
+            self._remember(raw)
+            return True
+        counts = self._counts
+        counts["playback_packets"] += 1
+        if not self._remember(raw):
+            counts["playback_duplicates"] += 1
+            return False
+        counts["playback_new"] += 1
+        return True
+
     def receive_packets(
         self, packets: Iterable[bytes], now_s: float, *, playback: bool = False
     ) -> list[Decoded]:
@@ -614,19 +634,15 @@ class GroundSession:
         out: list[Decoded] = []
         counts = self._counts
         archive = self.archive
+        if self.files is not None:
+            packets = self._take_files(list(packets), now_s)
         for raw in packets:
             apid, seq, service, sub = _peek(raw)
             if apid == IDLE_APID:
                 counts["tm_idle"] += 1
                 continue
-            if playback:
-                counts["playback_packets"] += 1
-                if not self._remember(raw):
-                    counts["playback_duplicates"] += 1
-                    continue
-                counts["playback_new"] += 1
-            else:
-                self._remember(raw)
+            if not self._first_time(raw, playback):
+                continue
             counts["tm_packets"] += 1
             try:
                 dec = self.decoder.decode(raw)
@@ -664,6 +680,19 @@ class GroundSession:
         if archive is not None:
             archive.maybe_flush(now_s)
         return out
+
+    def _take_files(self, packets: list[bytes], now_s: float) -> list[bytes]:
+        """Hand the CFDP packets (APID 0x7FD) to :attr:`files`; the others stay."""
+        if packets:
+            self.files.heard(now_s)  # the downlink is up: CFDP's contact clock runs
+        rest = []
+        for raw in packets:
+            if len(raw) >= 2 and ((raw[0] & 0x07) << 8 | raw[1]) == CFDP_APID:
+                self._counts["cfdp_packets"] += 1
+                self.files.receive(bytes(raw), now_s)
+            else:
+                rest.append(raw)
+        return rest
 
     def _route(self, dec: Decoded, now_s: float, *, playback: bool = False) -> None:
         counts = self._counts
@@ -764,6 +793,12 @@ class GroundSession:
             if self.auto_resume and self.link.fop_state is FopState.INITIAL:
                 cltus += self._resume(now_s)
             cltus += self.link.poll(now_s)
+            if self.files is not None and self.link.fop_state is FopState.ACTIVE:
+                # file PDUs go up while COP-1 runs and has room (a few frames outstanding)
+                fop = self.link.fop
+                room = max(0, CFDP_UPLINK_FRAMES - fop.outstanding - fop.queued)
+                for pdu in self.files.take(room * UPLINK_MAX_PDU):
+                    cltus.append(self.link.send_tc(pdu, now_s=now_s))
         for handle, rec in self.tracker.check_timeouts(now_s, self.spacecraft_tai(now_s)):
             self._record_stage(handle, rec)
         if self.archive is not None:

@@ -74,8 +74,9 @@ def test_default_reports_arrive_at_their_periods(fs: FlightSoftware) -> None:
     ]
     n_hk = sum(1 for r in recs if (r.service, r.subservice) == (3, 25))
     # core every 1 s, battery every 5 s, and one 10-s report per core component, comms,
-    # the four mission components (eps, power, scrubber, payload) and storage (stores, files)
-    assert fs.telemetry("hk.reports_sent") == n_hk == 10 + 2 + 15
+    # the five mission components (eps, power, scrubber, payload, cfdp) and storage (stores,
+    # files)
+    assert fs.telemetry("hk.reports_sent") == n_hk == 10 + 2 + 16
     core = hk(recs, CORE_SID)[-1].fields
     assert core is not None and core["values"]["mode.mode"] == "NOMINAL"
 

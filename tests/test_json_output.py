@@ -49,6 +49,7 @@ CHEAP_ARGS: dict[str, list[str]] = {
     "ground events": ["--archive", "{archive}"],
     "ground commands": ["--archive", "{archive}"],
     "ground replay": ["--archive", "{archive}"],
+    "ground files list": ["--archive", "{archive}"],
     "model train": ["--quick", "--out", "{tmp}/train"],
     "model verify": ["{model}"],
     "model inspect": ["{model}"],
@@ -68,6 +69,17 @@ NEEDS_HARDWARE: dict[str, str] = {
 #: reason on stderr.
 NEEDS_PEER: dict[str, list[str]] = {
     "ground sdls-reset": ["--link", "{link}", "--timeout", "1", "--state-dir", "{tmp}/peer"],
+    "ground files get": ["logs/seu.log", "--link", "{link}", "--timeout", "1", "--dir", "{tmp}/f"],
+    "ground files put": [
+        "{model}",
+        "uplink/models/m.gnm",
+        "--link",
+        "{link}",
+        "--timeout",
+        "1",
+        "--dir",
+        "{tmp}/f",
+    ],
 }
 #: Commands that take more than a few seconds here (measured: 8 s to 3 min each).
 SLOW = {
@@ -80,6 +92,7 @@ SLOW = {
     "bench sched",
     "bench ground",
     "bench all",
+    "bench cfdp",
 }
 
 

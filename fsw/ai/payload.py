@@ -311,6 +311,21 @@ class Payload(Component):
         if name == "enabled" and not value and self.is_bound and hasattr(self, "_active"):
             self._abort("payload disabled")
 
+    def swap_model(self, variant: Variant, runtime: Runtime | None) -> Runtime | None:
+        """Fly ``runtime`` as the ``variant`` model from the next frame on; returns the
+        one it replaces (model upload: activate and roll back, docs/components/cfdp.md).
+        Work in progress is stopped; its frames stay queued and are looked at again."""
+        if variant not in self.models:
+            raise ValueError(f"no model variant {variant!r} (small or large)")
+        previous = self.models[variant]
+        if hasattr(self, "_active"):
+            self._abort(f"{variant} model replaced")
+        self.models[variant] = runtime
+        if hasattr(self, "_unavailable"):
+            self._mark(variant, runtime is not None and runtime.enabled, "model replaced")
+            self.tlm("models_loaded", sum(rt is not None for rt in self.models.values()))
+        return previous
+
     def _abort(self, why: str) -> None:
         """Stop the work in progress; its frames stay queued (answers not yet published
         are discarded, so those frames are looked at again)."""

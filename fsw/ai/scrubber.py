@@ -200,6 +200,17 @@ class Scrubber(Component):
         self.models: tuple[Runtime, ...] = tuple(models)
         self.listeners: list[ScrubListener] = []
 
+    def replace_model(self, old: Runtime | None, new: Runtime | None) -> None:
+        """Watch ``new`` instead of ``old`` (either may be None: add or remove)."""
+        models = [rt for rt in self.models if rt is not old]
+        if new is not None:
+            models.append(new)
+        self.models = tuple(models)
+        if hasattr(self, "_swept"):
+            self._next = 0
+            self._swept = [0] * len(self.models)
+            self._publish()
+
     def on_init(self) -> None:
         self._next = 0
         self._swept = [0] * len(self.models)

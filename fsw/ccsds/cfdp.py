@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import os
 from collections import deque
@@ -123,6 +124,8 @@ CFDP_APID = 0x7FD
 UPLINK_MAX_PDU = 988
 #: The largest PDU sent down (TM frames carry packets across frame boundaries).
 DOWNLINK_MAX_PDU = 1024
+#: Folder (under the entity's root) where incoming files are written until verified.
+PART_DIR = ".incoming"
 
 _SOURCE_DATA_STEPS = (
     SourceStep.IDLE,
@@ -164,9 +167,9 @@ class CfdpConfig:
     packet_type: PacketType = PacketType.TM
     apid: int = CFDP_APID
     max_pdu_len: int = DOWNLINK_MAX_PDU
-    ack_interval_s: float = 5.0
+    ack_interval_s: float = 3.0
     ack_limit: int = 8
-    nak_interval_s: float = 5.0
+    nak_interval_s: float = 3.0
     nak_limit: int = 8
     check_interval_s: float = 10.0
     check_limit: int = 3
@@ -211,6 +214,8 @@ class Transfer:
     fd_pdus: int = 0
     fd_retransmitted: int = 0
     naks: int = 0
+    eof_sent: bool = False
+    verified_s: float | None = None
     started_s: float | None = None
     ended_s: float | None = None
     tag: Any = None
@@ -293,7 +298,9 @@ class _Faults(DefaultFaultHandlerBase):
     ) -> None:
         self.entity._fault(transaction_id, cond, "cancelled")
 
-    def abandoned_cb(self, transaction_id: TransactionId, cond: ConditionCode, progress: int) -> None:
+    def abandoned_cb(
+        self, transaction_id: TransactionId, cond: ConditionCode, progress: int
+    ) -> None:
         self.entity._fault(transaction_id, cond, "abandoned")
 
     def ignore_cb(self, transaction_id: TransactionId, cond: ConditionCode, progress: int) -> None:
@@ -437,6 +444,9 @@ class CfdpEntity:
     ``accept(dest_path, size)`` decides whether an incoming file may be written (return
     None to accept, or the reason to refuse); ``seq`` numbers the transactions this entity
     starts (default: in memory). ``on_done(transfer)`` is called when a transaction ends.
+    ``journal``: a file listing the outgoing transfers not yet ended (rewritten, fsynced
+    and renamed at each change); an entity made on it after a reset sends them again
+    from the start (``stats["restarted_out"]``), as cfdp-py keeps no state on disk.
     """
 
     def __init__(
@@ -447,8 +457,10 @@ class CfdpEntity:
         seq: ProvidesSeqCount | None = None,
         accept: Callable[[str, int | None], str | None] | None = None,
         on_done: Callable[[Transfer], None] | None = None,
+        journal: Path | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal
         self.root = root
         self.accept = accept
         self.on_done = on_done
@@ -488,6 +500,7 @@ class CfdpEntity:
         self._sp_seq = 0
         self._last_rx: dict[Tid, float] = {}
         self._cancelled_at: dict[Tid, float] = {}
+        self._final: dict[Tid, str] = {}  # incoming transaction -> its accepted path
         self.transfers: list[Transfer] = []
         self.last_error = ""
         self.stats: dict[str, int] = dict.fromkeys(
@@ -510,9 +523,11 @@ class CfdpEntity:
                 "finished_in",
                 "failed_out",
                 "failed_in",
+                "restarted_out",
             ),
             0,
         )
+        self._restart_journal()
 
     # ------------------------------------------------------------------ views
     @property
@@ -555,8 +570,45 @@ class CfdpEntity:
         tr = Transfer("out", src, dst, acknowledged, tag=tag)
         self._queue.append(tr)
         self.transfers.append(tr)
+        self._save_journal()
         self._start_queued()
         return tr
+
+    def _restart_journal(self) -> None:
+        if self.journal is None:
+            return
+        try:
+            entries = json.loads(self.journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # none yet, or damaged: nothing to send again
+        journal, self.journal = self.journal, None  # no rewrite until all are queued again
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                src, dst, acked = str(entry[0]), str(entry[1]), bool(entry[2])
+                self.put(src, dst, acknowledged=acked)
+            except (CcsdsError, IndexError, TypeError):
+                continue  # its file is gone: nothing to send
+            self.stats["restarted_out"] += 1
+        self.journal = journal
+        self._save_journal()
+
+    def _save_journal(self) -> None:
+        if self.journal is None:
+            return
+        pending = [
+            [t.source, t.dest, t.acknowledged]
+            for t in self.transfers
+            if t.direction == "out" and not t.done
+        ]
+        tmp = self.journal.with_suffix(".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(pending, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.journal)
+        except OSError as exc:
+            self._error(f"CFDP journal not saved ({exc}): a reset would not resend")
 
     def _start_queued(self) -> None:
         while self._queue and len(self._sources) < self.config.max_sources:
@@ -565,7 +617,9 @@ class CfdpEntity:
                 self._local_cfg, self._user, self._table, self._timers, self._seq
             )
             mode = (
-                TransmissionMode.ACKNOWLEDGED if tr.acknowledged else TransmissionMode.UNACKNOWLEDGED
+                TransmissionMode.ACKNOWLEDGED
+                if tr.acknowledged
+                else TransmissionMode.UNACKNOWLEDGED
             )
             req = PutRequest(
                 destination_id=ByteFieldU16(self.config.remote_id),
@@ -623,7 +677,9 @@ class CfdpEntity:
 
     # ------------------------------------------------------------------ the link
     def _emit(self, holder: PduHolder, tr: Transfer | None) -> None:
-        raw = holder.pack()
+        if holder.pdu is None:
+            return
+        raw = holder.pdu.pack()
         pkt = encode_packet(
             self.config.apid, bytes(raw), self.config.packet_type, seq_count=self._sp_seq
         )
@@ -639,6 +695,16 @@ class CfdpEntity:
                     tr.fd_retransmitted += 1
                     self.stats["fd_retransmitted"] += 1
                 tr._offsets.add(off)
+            elif tr.direction == "out" and holder.pdu_directive_type == DirectiveType.EOF_PDU:
+                tr.eof_sent = True
+            elif (
+                tr.direction == "in"
+                and tr.verified_s is None
+                and holder.pdu_directive_type == DirectiveType.FINISHED_PDU
+                and holder.pdu.condition_code == ConditionCode.NO_ERROR
+                and holder.pdu.delivery_code == DeliveryCode.DATA_COMPLETE
+            ):
+                tr.verified_s = self._now_s  # every byte here and the checksum verified
 
     def _drain(self, handler: SourceHandler | DestHandler, tr: Transfer | None) -> None:
         while handler.packets_ready:
@@ -683,7 +749,9 @@ class CfdpEntity:
             if len(packet) <= PRIMARY_HEADER_LEN:
                 raise CcsdsError("CFDP packet without a PDU")
             length = ((packet[4] << 8) | packet[5]) + 1
-            pdu = PduFactory.from_raw(bytes(packet[PRIMARY_HEADER_LEN : PRIMARY_HEADER_LEN + length]))
+            pdu = PduFactory.from_raw(
+                bytes(packet[PRIMARY_HEADER_LEN : PRIMARY_HEADER_LEN + length])
+            )
             if pdu is None:
                 raise CcsdsError("not a CFDP PDU")
         except Exception as exc:  # third-party parser: bad bytes must not stop the entity
@@ -741,7 +809,9 @@ class CfdpEntity:
         if entry is not None:
             handler, tr = entry
             self._last_rx[tid] = self._now_s
-            if directive == DirectiveType.METADATA_PDU and (reason := self._refusal(pdu)):
+            if directive == DirectiveType.METADATA_PDU and tid in self._final:
+                pdu.dest_file_name = _part_name(tid)  # a repeat: its name was settled
+            elif directive == DirectiveType.METADATA_PDU and (reason := self._refusal(pdu)):
                 self.stats["refused"] += 1  # metadata that came after its file data
                 self.last_error = f"incoming file refused: {reason}"[:200]
                 self._cancel(handler, tr)
@@ -781,6 +851,7 @@ class CfdpEntity:
             return
         handler = DestHandler(copy.copy(self._local_cfg), self._user, self._table, self._timers)
         dest = getattr(pdu, "dest_file_name", None) or ""
+        dest = self._final.get(tid, dest)
         tr = Transfer("in", getattr(pdu, "source_file_name", None) or "", dest, acked, tid=tid)
         tr.state = "active"
         tr.started_s = self._now_s
@@ -791,16 +862,27 @@ class CfdpEntity:
         self._step(handler, tr, pdu)
 
     def _refusal(self, pdu: Any) -> str | None:
+        """Why an incoming file may not be written (None: accepted). An accepted file is
+        written under :data:`PART_DIR` and moved to its place only once its checksum
+        verified (:meth:`_close`), so a partial, corrupt or refused file never appears
+        under its real name, and a bogus transaction (a damaged PDU that looks like a
+        new one) cannot truncate a delivered file."""
         dest = pdu.dest_file_name
         if dest is None:
             return None  # a metadata-only transaction (no file)
         clean = safe_relative(dest)
         if clean is None:
             return f"destination {dest!r} leaves the file store"
-        if clean != dest:
-            pdu.dest_file_name = clean
-        if self.accept is not None:
-            return self.accept(clean, pdu.file_size)
+        if clean.split("/")[0] == PART_DIR:
+            return f"destination {dest!r} is in the incoming area"
+        if self.accept is not None and (reason := self.accept(clean, pdu.file_size)):
+            return reason
+        tid = (int(pdu.source_entity_id.value), int(pdu.transaction_seq_num.value))
+        self._final[tid] = clean
+        pdu.dest_file_name = _part_name(tid)
+        entry = self._dests.get(tid)
+        if entry is not None:
+            entry[1].dest = clean
         return None
 
     # ------------------------------------------------------------------ common
@@ -896,11 +978,32 @@ class CfdpEntity:
         if tr.tid is not None:
             self._last_rx.pop(tr.tid, None)
             self._cancelled_at.pop(tr.tid, None)
+            if tr.direction == "in":
+                self._settle(tr)
         self._end(tr)
+
+    def _settle(self, tr: Transfer) -> None:
+        """An incoming file ended: a verified one moves to its real name, any other
+        partial file is deleted."""
+        assert tr.tid is not None
+        final = self._final.pop(tr.tid, None)
+        part = self.root / _part_name(tr.tid)
+        try:
+            if tr.state == "finished" and final is not None and part.is_file():
+                target = self.root / final
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(part, target)
+            else:
+                part.unlink(missing_ok=True)
+        except OSError as exc:
+            tr.state, tr.condition = "failed", f"file not stored: {exc}"[:120]
+            self._error(f"CFDP incoming file {final} not stored: {exc}")
 
     def _end(self, tr: Transfer) -> None:
         tr.ended_s = self._now_s
         tr._offsets = set()
+        if tr.direction == "out":
+            self._save_journal()
         key = "finished" if tr.state == "finished" else "failed"
         self.stats[f"{key}_{tr.direction}"] += 1
         if self.on_done is not None:
@@ -931,7 +1034,8 @@ class CfdpEntity:
         if tr is not None:
             tr.size = params.file_size
             tr.source = params.source_file_name or tr.source
-            tr.dest = params.dest_file_name or tr.dest
+            tid = _tid(params.transaction_id)
+            tr.dest = self._final.get(tid, params.dest_file_name or tr.dest)
 
     def _fault(self, tid: TransactionId, cond: ConditionCode, what: str) -> None:
         tr = self._find(tid)
@@ -940,10 +1044,14 @@ class CfdpEntity:
             tr.condition = cond.name
 
 
+def _part_name(tid: Tid) -> str:
+    return f"{PART_DIR}/{tid[0]}-{tid[1]}.part"
+
+
 def _directive(pdu: Any) -> DirectiveType | None:
     if pdu.pdu_type != PduType.FILE_DIRECTIVE:
         return None
-    return pdu.directive_type  # type: ignore[no-any-return]
+    return pdu.directive_type
 
 
 def _seq_field(n: int) -> UnsignedByteField:
@@ -953,6 +1061,7 @@ def _seq_field(n: int) -> UnsignedByteField:
 __all__ = [
     "CFDP_APID",
     "DOWNLINK_MAX_PDU",
+    "PART_DIR",
     "UPLINK_MAX_PDU",
     "CfdpConfig",
     "CfdpEntity",

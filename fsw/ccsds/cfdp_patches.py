@@ -1,6 +1,6 @@
 """The patches Gnomon applies to cfdp-py 0.7.0 and spacepackets 0.32.0, all in one place.
 
-Gnomon does not write CFDP itself: :mod:`fsw.ccsds.cfdp` drives cfdp-py's handlers. Three
+Gnomon does not write CFDP itself: :mod:`fsw.ccsds.cfdp` drives cfdp-py's handlers. Four
 things in the pinned library versions need a patch (docs/ccsds.md, "CFDP"); each is a few
 lines, applied once by :func:`apply` (idempotent; :mod:`fsw.ccsds.cfdp` calls it), and
 ``tests/test_cfdp_patches.py`` fails when the library's behaviour changes, so each patch
@@ -19,6 +19,12 @@ is revisited on an upgrade:
 3. **EOF condition code.** spacepackets 0.32.0's ``EofPdu.unpack`` keeps the condition
    code unshifted (``byte & 0xF0``: 240 for CANCEL_REQUEST_RECEIVED), and the receiver
    then crashes packing its answer to any EOF(cancel). The patch shifts it back.
+4. **Class 2 never checks the file checksum when nothing was lost.** In acknowledged mode
+   an EOF that finds no gap goes straight to completion (``_eof_ack_pdu_done``) with
+   ``NO_ERROR``/``DATA_COMPLETE``; the checksum is verified only after a NAK repair (and
+   in class 1). A corrupted segment would be delivered as good. The patch verifies the
+   checksum on that path too, and a mismatch ends the transaction with
+   ``FILE_CHECKSUM_FAILURE``/``DATA_INCOMPLETE``, as the repaired path does.
 
 Nothing here changes a byte on the wire.
 
@@ -44,7 +50,9 @@ from typing import Any
 
 import cfdppy.handler.dest as _dest
 import cfdppy.handler.source as _source
-from spacepackets.cfdp import ConditionCode
+from cfdppy.handler.dest import CompletionDisposition
+from cfdppy.handler.dest import TransactionStep as DestStep
+from spacepackets.cfdp import ConditionCode, DeliveryCode
 from spacepackets.cfdp.pdu import EofPdu
 from spacepackets.countdown import Countdown
 
@@ -95,7 +103,8 @@ class ContactCountdown(Countdown):
 
 #: The library's own functions, kept so the tests can show the bugs are still there.
 ORIGINAL_DEST_FIELDS_INIT: Callable[..., None] = _dest._DestFieldWrapper.__init__
-ORIGINAL_EOF_UNPACK: Callable[..., EofPdu] = EofPdu.unpack.__func__  # type: ignore[attr-defined]
+ORIGINAL_EOF_UNPACK: Callable[..., EofPdu] = EofPdu.unpack.__func__
+ORIGINAL_EOF_ACK_DONE: Callable[..., None] = _dest.DestHandler._eof_ack_pdu_done
 
 
 def _dest_fields_init(self: Any) -> None:
@@ -111,17 +120,39 @@ def _eof_unpack(cls: type[EofPdu], data: bytes | bytearray) -> EofPdu:
     return pdu
 
 
+def _eof_ack_pdu_done(self: Any) -> None:
+    params = self._params
+    gapless = (
+        params.completion_disposition != CompletionDisposition.CANCELED
+        and params.acked_params.lost_seg_tracker.num_lost_segments == 0
+        and not params.acked_params.metadata_missing
+    )
+    ORIGINAL_EOF_ACK_DONE(self)
+    finished = params.finished_params
+    if (
+        gapless
+        and self.states.step == DestStep.TRANSFER_COMPLETION
+        and params.fp.crc32 is not None
+        and finished.condition_code == ConditionCode.NO_ERROR
+        and not self._checksum_verify(params.fp.progress, params.fp.crc32)  # patch 4
+    ):
+        finished.delivery_code = DeliveryCode.DATA_INCOMPLETE
+        finished.condition_code = ConditionCode.FILE_CHECKSUM_FAILURE
+
+
 def apply() -> None:
-    """Apply the three patches (idempotent)."""
-    _source.Countdown = ContactCountdown  # type: ignore[misc]
-    _dest.Countdown = ContactCountdown  # type: ignore[misc]
-    _dest._DestFieldWrapper.__init__ = _dest_fields_init  # type: ignore[method-assign]
-    EofPdu.unpack = classmethod(_eof_unpack)  # type: ignore[assignment,method-assign]
+    """Apply the four patches (idempotent)."""
+    _source.Countdown = ContactCountdown
+    _dest.Countdown = ContactCountdown
+    _dest._DestFieldWrapper.__init__ = _dest_fields_init
+    EofPdu.unpack = classmethod(_eof_unpack)
+    _dest.DestHandler._eof_ack_pdu_done = _eof_ack_pdu_done
 
 
 __all__ = [
     "CFDP_PY_VERSION",
     "ORIGINAL_DEST_FIELDS_INIT",
+    "ORIGINAL_EOF_ACK_DONE",
     "ORIGINAL_EOF_UNPACK",
     "SPACEPACKETS_VERSION",
     "ContactCountdown",

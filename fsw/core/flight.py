@@ -48,6 +48,8 @@ CORE_IDS: dict[str, int] = {
     "persist": 10,
 }
 FIRST_MISSION_ID = 16
+#: Bulk TM packets (file PDUs) one unbounded :meth:`FlightSoftware.downlink_packets` adds.
+BULK_PACKETS_PER_CALL = 16
 CORE_SID = 1
 #: Housekeeping sid of a component's default report: 256 + component id.
 COMPONENT_SID_BASE = 0x100
@@ -106,6 +108,8 @@ class FlightSoftware:
         self.seq = Sequencer(self.storage, self.cmd.execute)
         self.modes = ModeManager(self.seq)
         self._started = False
+        self._routes: dict[int, Callable[[bytes], None]] = {}
+        self._bulk: list[Callable[[int], list[bytes]]] = []
         core: list[Component] = [
             self.executive,
             self.cmd,
@@ -193,12 +197,30 @@ class FlightSoftware:
 
     # ------------------------------------------------------------ running
     def uplink_packet(self, raw: bytes | bytearray | memoryview) -> None:
-        """Hand one TC space packet (after the link layer) to the dispatcher.
+        """Hand one TC space packet (after the link layer) to the dispatcher, or to the
+        handler :meth:`route_apid` gave its APID (e.g. CFDP PDUs).
 
         Never raises; the TC executes at the start of the next cycle (or ``step(0)``).
         Safe to call from a link thread while the executive runs.
         """
+        if self._routes and isinstance(raw, bytes | bytearray | memoryview) and len(raw) >= 2:
+            route = self._routes.get(((raw[0] & 0x07) << 8) | raw[1])
+            if route is not None:
+                route(bytes(raw))
+                return
         self.cmd.submit(raw)
+
+    def route_apid(self, apid: int, handler: Callable[[bytes], None]) -> None:
+        """Send uplinked packets of ``apid`` to ``handler`` instead of the dispatcher (it
+        must be quick and thread-safe: the radio's receive thread may call it)."""
+        self._routes[apid] = handler
+
+    def add_downlink_source(self, source: Callable[[int], list[bytes]]) -> None:
+        """Add a source of bulk TM (files): after the queued TM, :meth:`downlink_packets`
+        asks it for at most N packets with the room left (sources in the order added).
+        It is asked on every call, N = 0 included: the radio is up, so a protocol clock
+        may run, and a source may add one short answer (a CFDP ACK or NAK) beyond N."""
+        self._bulk.append(source)
 
     def step(self, dt_s: float) -> int:
         """Advance simulated time by ``dt_s`` seconds; returns executive cycles run."""
@@ -219,8 +241,16 @@ class FlightSoftware:
         return self.executive.run_realtime(duration_s, stop=stop, sleep=sleep)
 
     def downlink_packets(self, max_packets: int | None = None) -> list[bytes]:
-        """TM space packets produced so far, most important first (and removed)."""
-        return self.registry.downlink.drain(max_packets)
+        """TM space packets produced so far, most important first (and removed), then
+        bulk TM from the :meth:`add_downlink_source` sources while room is left (with no
+        ``max_packets``: at most :data:`BULK_PACKETS_PER_CALL` of it)."""
+        out = self.registry.downlink.drain(max_packets)
+        room = BULK_PACKETS_PER_CALL if max_packets is None else max_packets - len(out)
+        for source in self._bulk:
+            more = source(max(0, room))  # asked even with no room: see add_downlink_source
+            out.extend(more)
+            room -= len(more)
+        return out
 
     # ------------------------------------------------------------ inspection
     @property

@@ -57,6 +57,7 @@ from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
 from fsw.storage.files import FileStore
 from fsw.storage.stores import PacketStores
+from ground.files import GroundFiles
 from hil.sim.channel import RfChannel
 from hil.sim.ground_script import GroundScript
 from hil.sim.results import SAMPLE_S, SeuRecord, SitlResult, Trace
@@ -174,6 +175,8 @@ class Sitl:
                 cfg.script,
                 archive_path=archive_path,
             )
+            if out_dir is not None:  # CFDP: files the flight delivers land in OUT/files/
+                self.ground.session.files = GroundFiles(out_dir / "files", archive_path)
         self._flips: list[_Flip] = []
         self._pending: dict[tuple[int, int], list[_Flip]] = {}
         self.trace = Trace()
