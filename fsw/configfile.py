@@ -181,7 +181,8 @@ def _follow(doc: Any, schema: Any, path: list[str | int | None]) -> tuple[Any, l
 def _table_of(info: Any) -> Any:
     """The table among a union's alternatives (an optional table), else ``info``."""
     if isinstance(info, mi.UnionType):
-        return next((t for t in info.types if isinstance(t, mi.StructType | mi.DictType)), info)
+        tables = (_unwrap(t) for t in info.types)
+        return next((t for t in tables if isinstance(t, mi.StructType | mi.DictType)), info)
     return info
 
 

@@ -794,11 +794,22 @@ class Archive:
             for _, t, eid, n, sev, a, msg in self._query(sql, params)
         ]
 
-    def commands(self, name: str | None = None, limit: int | None = None) -> list[CommandRecord]:
-        """Commands (oldest first), with their stages; ``name`` may be a glob."""
-        where, params = "", []
+    def commands(
+        self, name: str | None = None, limit: int | None = None, *, unfinished: bool = False
+    ) -> list[CommandRecord]:
+        """Commands (oldest first), with their stages; ``name`` may be a glob.
+
+        ``unfinished``: only those with no final report yet (not ``completed`` or
+        ``failed``: still waiting, or timed out and so still open to a late report).
+        """
+        conds: list[str] = []
+        params: list[Any] = []
         if name is not None:
-            where, params = " WHERE name GLOB ?", [name]
+            conds.append("name GLOB ?")
+            params.append(name)
+        if unfinished:
+            conds.append("status NOT IN ('completed', 'failed')")
+        where = " WHERE " + " AND ".join(conds) if conds else ""
         sql = (
             "SELECT id, name, args, request_id, seq_count, t_sent_s, release_tai, status, "
             f"failure_code, reason FROM commands{where} ORDER BY id DESC"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -148,10 +149,23 @@ def _channel_units(arch: Any) -> dict[str, str]:
     return {} if d is None else {n: ch.units for n, ch in d.channels.items() if ch.units}
 
 
-def _arsn_file(cfg: Any, path: Path | None, enabled: bool) -> Path | None:
+StateDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir",
+        envvar="GNOMON_STATE_DIR",
+        help="Where ground processes keep their numbering and find each other to share a "
+        "link (the first on a link owns it, later ones go through it).",
+    ),
+]
+DEFAULT_STATE_DIR = Path("~/.gnomon")
+
+
+def _arsn_file(cfg: Any, path: Path | None, enabled: bool, state_dir: Path) -> Path | None:
+    """The station's numbering file: SDLS sequence numbers and the TC sequence count."""
     if not enabled:
         return None
-    return path or Path.home() / ".gnomon" / f"sdls-arsn-scid{cfg.spacecraft_id}.json"
+    return path or state_dir.expanduser() / f"sdls-arsn-scid{cfg.spacecraft_id}.json"
 
 
 def parse_time(text: str | None, archive: Any) -> float | None:
@@ -235,11 +249,16 @@ def console_cmd(
         Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
     ] = None,
     keep_arsn: Annotated[
-        bool, typer.Option(help="Keep the SDLS sequence number between runs.")
+        bool,
+        typer.Option(help="Keep the SDLS sequence number and TC sequence count between runs."),
     ] = True,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
-    """Fly the spacecraft interactively: completion, validation, live stages and events."""
+    """Fly the spacecraft interactively: completion, validation, live stages and events.
+
+    A second ground process on the same link (another console, `gnomon ground send`) goes
+    through this one: both are served (docs/ground.md, "Several ground processes")."""
     from ground.console import Console
     from ground.errors import GroundError
     from ground.station import GroundStation
@@ -256,7 +275,9 @@ def console_cmd(
             link,
             arch,
             timeouts=CommandTimeouts(accept_timeout, complete_timeout),
-            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
+            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn, state_dir),
+            share_dir=state_dir,
+            program="gnomon ground console",
         )
         with station:
             code = Console(
@@ -297,12 +318,18 @@ def send_cmd(
         Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
     ] = None,
     keep_arsn: Annotated[
-        bool, typer.Option(help="Keep the SDLS sequence number between runs.")
+        bool,
+        typer.Option(help="Keep the SDLS sequence number and TC sequence count between runs."),
     ] = True,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
-    """Send one command and wait for a verification stage (for scripts)."""
+    """Send one command and wait for a verification stage (for scripts).
+
+    With --at, the wait is for the (11,4) insert that stores it on board; the command's own
+    release is reported separately (and waited for only if it falls within --timeout).
+    While a console (or another ground process) has the link open, this goes through it."""
     from ground.console import parse_arguments
     from ground.errors import CommandValidationError, GroundError
     from ground.station import GroundStation
@@ -326,7 +353,9 @@ def send_cmd(
             link,
             arch,
             timeouts=CommandTimeouts(timeout, timeout),
-            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn),
+            arsn_file=_arsn_file(cfg, arsn_file, keep_arsn, state_dir),
+            share_dir=state_dir,
+            program="gnomon ground send",
         )
     except CommandValidationError as exc:
         fail(str(exc))
@@ -334,9 +363,14 @@ def send_cmd(
         fail(str(exc))
     try:
         with station:
-            handle = _send_now_or_at(station, cmd.name, parsed, at, at_s, timeout)
+            t0 = time.monotonic()
+            insert, handle = _send_now_or_at(station, cmd.name, parsed, at, at_s, timeout)
+            waited = insert or handle
             if want is not Stage.SENT:
-                station.await_stage(handle, want, timeout)
+                station.await_stage(waited, want, timeout)
+            released = _await_release(
+                station, insert, handle, want, timeout - (time.monotonic() - t0)
+            )
             heard = int(station.stats.get("tm_packets") or 0)
     except CommandValidationError as exc:
         fail(str(exc))
@@ -346,7 +380,15 @@ def send_cmd(
         if arch is not None:
             arch.close()
     _print_sent(
-        handle, want, name=cmd.name, as_json=as_json, heard=heard, link=link, timeout=timeout
+        handle,
+        want,
+        name=cmd.name,
+        as_json=as_json,
+        heard=heard,
+        link=link,
+        timeout=timeout,
+        insert=insert,
+        released=released,
     )
 
 
@@ -373,6 +415,7 @@ def sdls_reset_cmd(
     arsn_file: Annotated[
         Path | None, typer.Option(help="Where the SDLS sequence number is kept between runs.")
     ] = None,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -388,7 +431,8 @@ def sdls_reset_cmd(
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
     try:
-        station = GroundStation(d, cfg, link, None, arsn_file=_arsn_file(cfg, arsn_file, True))
+        arsn = _arsn_file(cfg, arsn_file, True, state_dir)
+        station = GroundStation(d, cfg, link, None, arsn_file=arsn)
         with station:
             summary = station.sdls_reset(timeout, key_ids=key_ids, floors=floors)
     except GroundError as exc:
@@ -432,18 +476,40 @@ def _send_now_or_at(
     at: str | None,
     at_s: float,
     timeout: float,
-) -> CommandHandle:
-    """Send ``name`` now, or time-tagged for ``--at`` (relative to on-board time)."""
+) -> tuple[CommandHandle | None, CommandHandle]:
+    """Send ``name`` now, or time-tagged for ``--at`` (relative to on-board time):
+    (the (11,4) insert's handle or None, the command's handle)."""
     if at is None:
-        return station.send_args(name, parsed)
+        return None, station.send_args(name, parsed)
     if at.startswith("+"):
         if not station.wait_for(lambda: station.spacecraft_tai() is not None, timeout):
             fail(f"no telemetry within {timeout:g} s: cannot tell on-board time", 1)
         release = float(station.spacecraft_tai() or 0.0) + at_s
     else:
         release = at_s
-    _, handle = station.send_time_tagged(name, release, **parsed)
-    return handle
+    return station.send_time_tagged(name, release, **parsed)
+
+
+def _await_release(
+    station: GroundStation,
+    insert: CommandHandle | None,
+    handle: CommandHandle,
+    want: Stage,
+    remaining_s: float,
+) -> bool:
+    """For ``--at``: once the insert got there, also wait for the command's own ``want``
+    if its release falls within the time left. True if it was waited for."""
+    from ground.tracker import Stage
+
+    if insert is None or want in (Stage.SENT, Stage.SCHEDULED):
+        return False
+    if not insert.reached(want) or insert.failed or handle.release_tai is None:
+        return False
+    now_tai = station.spacecraft_tai()
+    if now_tai is None or handle.release_tai - now_tai > remaining_s:
+        return False
+    station.await_stage(handle, want, max(0.0, remaining_s))
+    return True
 
 
 def _print_sent(
@@ -455,27 +521,59 @@ def _print_sent(
     heard: int,
     link: str,
     timeout: float,
+    insert: CommandHandle | None = None,
+    released: bool = False,
 ) -> None:
-    """Print how far a sent command got; exit 1 if it did not reach ``want``."""
-    ok = handle.reached(want) and not handle.failed
+    """Print how far a sent command got; exit 1 if it did not reach ``want``.
+
+    For a time-tagged command, ``want`` is the insert's: the command itself only counts
+    when its release was ``released`` (waited for) within the timeout.
+    """
+    waited = insert or handle
+    ok = waited.reached(want) and not waited.failed
+    if ok and released:  # the insert got there; judge the released command too
+        waited = handle
+        ok = handle.reached(want) and not handle.failed
     if as_json:
-        emit_json({**handle.to_dict(), "waited_for": want.value, "ok": ok})
+        doc = {**handle.to_dict(), "waited_for": want.value, "ok": ok}
+        if insert is not None:
+            doc["insert"] = insert.to_dict()
+            doc["release_waited"] = released
+        emit_json(doc)
     else:
-        typer.echo(handle.summary())
-        typer.echo(stage_timeline(handle.to_dict()))
+        if insert is not None:
+            typer.echo(insert.summary())
+            typer.echo(stage_timeline(insert.to_dict()))
+        typer.echo(handle.summary() if insert is None or released else _release_line(handle))
+        if insert is None or released:
+            typer.echo(stage_timeline(handle.to_dict()))
     if not ok:
-        if not as_json and not handle.failed:
+        if not as_json and not waited.failed:
             hint = (
                 ""
                 if heard
                 else f"; nothing at all was received on {link}: is the "
                 "spacecraft running there, and in a pass?"
             )
+            what = f"the insert of {name}" if waited is insert else name
             typer.echo(
-                f"error: {name} did not reach {want.value} within {timeout:g} s{hint}",
+                f"error: {what} did not reach {want.value} within {timeout:g} s{hint}",
                 err=True,
             )
         raise typer.Exit(code=1)
+
+
+def _release_line(handle: CommandHandle) -> str:
+    """What the ground knows of a time-tagged command it did not wait for."""
+    from ground.archive import utc_text
+
+    release = handle.release_tai or 0.0
+    return (
+        f"{handle.name} #{handle.seq_count} (request id {handle.request_id:#010x}) "
+        f"{handle.status.value}: to be released on board at TAI {release:.3f} "
+        f"({utc_text(release)}), after this wait; follow it in the console or with "
+        "`gnomon ground commands --archive ...`"
+    )
 
 
 def stage_timeline(doc: dict[str, Any]) -> str:

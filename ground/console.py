@@ -272,7 +272,9 @@ class Console:
         if rec.stage in (Stage.SENT, Stage.SCHEDULED):
             return  # the console printed the send itself
         style = STAGE_STYLE.get(rec.stage, "")
-        self.say(Text(f"  {handle.summary()}", style=style))
+        # a guest's command relayed by this console, or one from an earlier ground run
+        whose = "" if handle.id in self._mine else " (not sent from this console)"
+        self.say(Text(f"  {handle.summary()}{whose}", style=style))
 
     def _on_decoded(self, dec: Decoded) -> None:
         if dec.event is not None:

@@ -135,9 +135,15 @@ class GroundSession:
     """Commands out, telemetry in, everything tracked; time passed in, no I/O.
 
     ``link_config`` None makes a packet-level session (no link layer: use
-    :meth:`encode_command` and :meth:`receive_packets`, e.g. to replay an archive).
-    With ``auto_resume`` the session restarts COP-1 (with an Unlock) after an alert
-    instead of refusing to send.
+    :meth:`encode_command` and :meth:`receive_packets`, e.g. to replay an archive);
+    with ``packet_uplink`` too, the ``send_*`` methods hand back the TC packets
+    themselves for another process to frame (a guest of a shared link,
+    :mod:`ground.relay`). With ``auto_resume`` the session restarts COP-1 (with an
+    Unlock) after an alert instead of refusing to send.
+
+    ``sequence`` hands out TC packet sequence counts (default: this session counts from
+    ``first_seq``); the request id of a command is its packet id and sequence count, so
+    a ground that restarts must carry on counting (:class:`ground.station.StationState`).
     """
 
     def __init__(
@@ -151,6 +157,9 @@ class GroundSession:
         source_id: int = 0,
         event_history: int = 1000,
         auto_resume: bool = True,
+        first_seq: int = 0,
+        sequence: Callable[[], int] | None = None,
+        packet_uplink: bool = False,
     ) -> None:
         self.dictionary = as_dictionary(dictionary)
         self.link = GroundLink(link_config, now_s) if link_config is not None else None
@@ -161,7 +170,9 @@ class GroundSession:
         self.source_id = source_id
         self.auto_resume = auto_resume
         self._events: deque[EventRecord] = deque(maxlen=event_history)
-        self._seq = 0
+        self._seq = first_seq & 0x3FFF
+        self._sequence = sequence
+        self.packet_uplink = packet_uplink
         self._next_id = 1
         self._tai_ref: tuple[float, float] | None = None
         self._stage_listeners: list[StageListener] = []
@@ -265,7 +276,15 @@ class GroundSession:
 
     # -- commanding ---------------------------------------------------------------------
 
-    def _next_seq(self) -> int:
+    @property
+    def next_seq(self) -> int:
+        """The sequence count the next command of this session gets (when it counts)."""
+        return self._seq
+
+    def take_seq(self) -> int:
+        """Hand out the next TC sequence count (14 bits, wrapping)."""
+        if self._sequence is not None:
+            return self._sequence() & 0x3FFF
         seq = self._seq
         self._seq = (self._seq + 1) & 0x3FFF
         return seq
@@ -282,7 +301,7 @@ class GroundSession:
         d = self.dictionary
         cmd = d.command(command)
         data, checked = encode_command_args(d, cmd, args)
-        seq = self._next_seq()
+        seq = self.take_seq()
         try:
             tc = PusTc(
                 apid=d.tc_apid,
@@ -395,17 +414,20 @@ class GroundSession:
     def _transmit(
         self, tc: bytes, now_s: float, name: str, args: dict[str, Any], *, bypass: bool
     ) -> tuple[CommandHandle, list[bytes]]:
-        if self.link is None:
-            raise StationError("this session has no link (link_config=None): it cannot send")
         cltus: list[bytes] = []
-        if self.auto_resume and self.link.fop_state is FopState.INITIAL:
-            cltus += self._resume(now_s)
-        try:
-            cltu = self.link.send_tc(tc, bypass=bypass, now_s=now_s)
-        except CcsdsError as exc:
-            raise StationError(f"cannot send {name}: {exc}") from None
-        if cltu:
-            cltus.append(cltu)
+        if self.link is None:
+            if not self.packet_uplink:
+                raise StationError("this session has no link (link_config=None): it cannot send")
+            cltus.append(tc)  # the packet itself: the owner of the link frames it
+        else:
+            if self.auto_resume and self.link.fop_state is FopState.INITIAL:
+                cltus += self._resume(now_s)
+            try:
+                cltu = self.link.send_tc(tc, bypass=bypass, now_s=now_s)
+            except CcsdsError as exc:
+                raise StationError(f"cannot send {name}: {exc}") from None
+            if cltu:
+                cltus.append(cltu)
         seq = ((tc[2] & 0x3F) << 8) | tc[3]
         handle = CommandHandle(
             self._new_id(),
@@ -438,6 +460,64 @@ class GroundSession:
             self._counts["commands_timed_out"] += 1
         for fn in self._stage_listeners:
             fn(handle, rec)
+
+    def reconcile(self, now_s: float, history: int = 5000) -> list[CommandHandle]:
+        """Take over what an earlier ground process left unfinished in the archive.
+
+        Call it once, when a ground starts on an archive it alone writes to (the station
+        does). Every archived command without a final report (the newest ``history``) is
+        tracked again, so late reports still attach to it. One that was waiting for a
+        report when that process stopped gets a final ``timed_out`` stage now, failure
+        code ``GROUND_RESTART``: nobody was listening, so its outcome is unknown. A
+        time-tagged command not yet released stays ``scheduled``, with the usual
+        timeouts from its release time. Returns the commands that got the stage.
+        """
+        if self.archive is None:
+            return []
+        closed: list[CommandHandle] = []
+        for rec in self.archive.commands(limit=history, unfinished=True):
+            handle = CommandHandle(
+                self._new_id(),
+                rec.name,
+                dict(rec.args),
+                b"",
+                request_id=rec.request_id,
+                seq_count=rec.seq_count,
+                t_sent_s=rec.t_sent_s,
+                release_tai=rec.release_tai,
+            )
+            handle.stages.extend(rec.stages)
+            handle.archive_id = rec.id
+            waiting = handle.status not in (Stage.TIMED_OUT, Stage.COMPLETED, Stage.FAILED)
+            timed = handle.release_tai is not None and handle.status in (
+                Stage.SCHEDULED,
+                Stage.SENT,
+                Stage.ACCEPTED,
+                Stage.STARTED,
+                Stage.PROGRESS,
+            )
+            self.tracker.adopt(handle, pending=timed)
+            if waiting and not timed:
+                awaited = "accepted" if handle.status is Stage.SENT else "completed"
+                stage = StageRecord(
+                    Stage.TIMED_OUT,
+                    now_s,
+                    None,
+                    "GROUND_RESTART",
+                    f"{handle.status.value} when the ground process that sent it stopped; "
+                    "outcome unknown (a late report will still be recorded)",
+                    awaited,
+                )
+                handle.add(stage)
+                self._record_stage(handle, stage)
+                closed.append(handle)
+        if closed:
+            log.warning(
+                "%d command(s) were in flight when the last ground process stopped: "
+                "marked timed_out (GROUND_RESTART)",
+                len(closed),
+            )
+        return closed
 
     def initiate(
         self, now_s: float, mode: InitMode = InitMode.WITH_UNLOCK, vr: int | None = None

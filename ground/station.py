@@ -6,9 +6,19 @@ one receive thread that feeds the downlink to the session, sends what COP-1 want
 retransmitted and checks stage timeouts. Its clock is the host's: monotonic, expressed
 in Unix seconds (so archived ground times are readable dates).
 
-The SDLS anti-replay sequence number must keep increasing across ground restarts, or the
-spacecraft refuses every command as a replay; give ``arsn_file`` (the CLI uses
-``~/.gnomon/sdls-arsn-<spacecraft id>.json``) to carry it over.
+Two numbers must keep increasing across ground restarts: the SDLS anti-replay sequence
+number (or the spacecraft refuses every command as a replay) and the TC packet sequence
+count (or request ids repeat, and a ``SCHED_DELETE`` by request id or a verification
+report cannot tell two commands apart). Give ``arsn_file`` (the CLI uses
+``~/.gnomon/sdls-arsn-scid<spacecraft id>.json``) to carry both over; with an archive the
+count also carries on from the commands archived there. Both are written before the
+command leaves, so a ground killed right after sending never reuses them. On an archive,
+:meth:`GroundStation.start` also reconciles the commands an earlier ground process left
+in flight (:meth:`~ground.session.GroundSession.reconcile`).
+
+With ``share_dir`` (the CLI uses ``~/.gnomon``), ground processes of this host share a
+link instead of fighting over it: the first owns it, later ones are its guests
+(:mod:`ground.relay`).
 
 >>> from fsw.ccsds import TEST_KEY_FILE, LinkConfig
 >>> from ground.dictionary import minimal_dictionary
@@ -38,59 +48,122 @@ from ground.archive import Archive
 from ground.dictionary import Dictionary
 from ground.errors import GroundError, StationError
 from ground.records import EventRecord
+from ground.relay import LinkClaim, RelayClient, RelayServer
 from ground.session import DecodedListener, GroundSession, StageListener, TelemetryTable
 from ground.tracker import CommandHandle, CommandTimeouts, CommandTracker, Stage
 
 log = logging.getLogger(__name__)
 
 
-class ArsnStore:
-    """Persists the last SDLS sequence number used per SPI (JSON, replaced atomically)."""
+class StationState:
+    """The station's numbering between runs: the last SDLS sequence number used per SPI
+    and the next TC packet sequence count (JSON, replaced atomically, fsynced)."""
 
     def __init__(self, path: str | Path, spacecraft_id: int) -> None:
         self.path = Path(path).expanduser()
         self.spacecraft_id = spacecraft_id
-        self._saved: dict[int, int] = {}
+        self._saved: dict[str, Any] = {}
+        #: Unix time of the last save read from the file (None: no count stored).
+        self.saved_unix: float | None = None
 
-    def load(self) -> dict[int, int]:
-        """SPI -> last ARSN used (empty if the file is missing or for another spacecraft)."""
+    def _read(self) -> dict[str, Any]:
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise StationError(f"cannot read SDLS sequence file {self.path}: {exc}") from None
+            raise StationError(f"cannot read the station state file {self.path}: {exc}") from None
         if not isinstance(doc, dict) or doc.get("spacecraft_id") != self.spacecraft_id:
             return {}
-        try:
-            self._saved = {int(k): int(v) for k, v in doc.get("arsn", {}).items()}
-        except (TypeError, ValueError, AttributeError):
-            raise StationError(f"SDLS sequence file {self.path} is malformed") from None
-        return dict(self._saved)
+        return doc
 
-    def save(self, arsn: Mapping[int, int]) -> None:
-        """Write ``arsn`` if it changed."""
-        if dict(arsn) == self._saved:
+    def load(self) -> dict[int, int]:
+        """SPI -> last ARSN used (empty if the file is missing or for another spacecraft)."""
+        doc = self._read()
+        try:
+            arsn = {int(k): int(v) for k, v in doc.get("arsn", {}).items()}
+            seq = doc.get("tc_seq")
+            saved = doc.get("saved_unix")
+            self._saved = {"arsn": arsn, "tc_seq": None if seq is None else int(seq) & 0x3FFF}
+            self.saved_unix = None if saved is None or seq is None else float(saved)
+        except (TypeError, ValueError, AttributeError):
+            raise StationError(f"station state file {self.path} is malformed") from None
+        return dict(arsn)
+
+    @property
+    def next_seq(self) -> int | None:
+        """The TC sequence count stored by :meth:`save` (after :meth:`load`; None: none)."""
+        seq = self._saved.get("tc_seq")
+        return seq if isinstance(seq, int) else None
+
+    def save(self, arsn: Mapping[int, int], next_seq: int | None = None) -> None:
+        """Write the numbers if they changed (``next_seq`` None keeps the stored one)."""
+        seq = self.next_seq if next_seq is None else next_seq & 0x3FFF
+        state = {"arsn": dict(arsn), "tc_seq": seq}
+        if state == self._saved:
             return
-        doc = {"spacecraft_id": self.spacecraft_id, "arsn": {str(k): v for k, v in arsn.items()}}
+        now = time.time()
+        doc = {
+            "spacecraft_id": self.spacecraft_id,
+            "arsn": {str(k): v for k, v in arsn.items()},
+            "tc_seq": seq,
+            "saved_unix": round(now, 3),
+        }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".arsn-")
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(doc, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except OSError as exc:
             raise StationError(
-                f"cannot save SDLS sequence file {self.path}: {exc.strerror or exc}"
+                f"cannot save the station state file {self.path}: {exc.strerror or exc}"
             ) from None
-        self._saved = dict(arsn)
+        self._saved = state
+        self.saved_unix = now
+
+
+#: The name this class had when it kept the SDLS numbers alone.
+ArsnStore = StationState
+
+
+def resume_seq(archive: Archive | None, stored: int | None, stored_unix: float | None) -> int:
+    """The TC sequence count to carry on from: the newer of the state file's and the one
+    after the commands in the archive (0 when neither has one).
+
+    The archive gives the count after its newest commands (a time-tagged command is
+    numbered before the insert that carries it, so the few newest are looked at).
+    """
+    recent = archive.commands(limit=8) if archive is not None else []
+    from_archive: int | None = None
+    archive_unix: float | None = None
+    if recent and archive is not None and archive.ground_clock == "unix":
+        base = recent[-1].seq_count
+        ahead = max(
+            ((r.seq_count - base) & 0x3FFF)
+            for r in recent
+            if ((r.seq_count - base) & 0x3FFF) < 0x2000
+        )
+        from_archive = (base + ahead + 1) & 0x3FFF
+        archive_unix = max(r.t_sent_s for r in recent)
+    if stored is None:
+        return from_archive or 0
+    if from_archive is None or (stored_unix or 0.0) >= (archive_unix or 0.0):
+        return stored
+    return from_archive
 
 
 class GroundStation:
     """A ground station: link, receive thread, session. Use as a context manager.
 
     ``transport`` (instead of ``url``) uses an already open transport, e.g. one end of
-    :func:`fsw.link.memory_pair`. All methods are thread-safe.
+    :func:`fsw.link.memory_pair`. ``arsn_file`` keeps the station's numbering between
+    runs (:class:`StationState`). ``share_dir``: find the other ground processes of this
+    host on the same URL there; the first owns the link, later ones are its guests
+    (:mod:`ground.relay`; ``is_guest`` tells which). ``program`` names this process to
+    the others (e.g. ``gnomon ground console``). All methods are thread-safe.
     """
 
     def __init__(
@@ -106,27 +179,43 @@ class GroundStation:
         arsn_file: str | Path | None = None,
         recv_timeout_s: float = 0.05,
         source_id: int = 0,
+        share_dir: str | Path | None = None,
+        program: str = "",
     ) -> None:
-        if transport is None:
-            if url is None:
-                raise StationError("give a link URL (e.g. udp://127.0.0.1:10025) or a transport")
-            try:
-                transport = open_link(url, role="ground")
-            except LinkError as exc:
-                raise StationError(str(exc)) from None
-        self.transport = transport
-        self.url = url or transport.url
+        if transport is None and url is None:
+            raise StationError("give a link URL (e.g. udp://127.0.0.1:10025) or a transport")
+        self.url = url or (transport.url if transport is not None else "")
+        self.program = program
         self._anchor = (time.time(), time.monotonic())
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self.session = GroundSession(
-            dictionary,
-            link_config,
-            archive,
-            now_s=self.now(),
-            timeouts=timeouts,
-            source_id=source_id,
-        )
+        self._claim: LinkClaim | None = None
+        self._relay_server: RelayServer | None = None
+        self._relay: RelayClient | None = None
+        scid = link_config.spacecraft_id
+        if transport is None and share_dir is not None:
+            claim = LinkClaim(share_dir, self.url)
+            if claim.acquire():
+                self._claim = claim
+            else:
+                owner = claim.read_owner()
+                self._relay = RelayClient(owner, url=self.url, spacecraft_id=scid, program=program)
+        if transport is None and self._relay is None:
+            assert url is not None
+            try:
+                transport = open_link(url, role="ground")
+            except LinkError as exc:
+                if self._claim is not None:
+                    self._claim.release()
+                raise StationError(str(exc)) from None
+        self.transport = transport
+        try:
+            self.session = self._session(
+                dictionary, link_config, archive, arsn_file, timeouts, source_id
+            )
+        except BaseException:  # a bad dictionary or state file: leave nothing held
+            self._release()
+            raise
         self.archive = archive
         self._join = join
         self._recv_timeout_s = recv_timeout_s
@@ -134,9 +223,54 @@ class GroundStation:
         self._thread: threading.Thread | None = None
         self._last_rx_s: float | None = None
         self._thread_error: str | None = None
-        self._arsn = ArsnStore(arsn_file, link_config.spacecraft_id) if arsn_file else None
-        if self._arsn is not None and self.session.link is not None:
-            self.session.link.resume_arsns(self._arsn.load())
+
+    def _session(
+        self,
+        dictionary: Dictionary | Mapping[str, Any] | str | Path,
+        link_config: LinkConfig,
+        archive: Archive | None,
+        arsn_file: str | Path | None,
+        timeouts: CommandTimeouts | None,
+        source_id: int,
+    ) -> GroundSession:
+        """The session: numbering carried on (owner), or taken from the owner (guest)."""
+        guest = self._relay is not None
+        state = StationState(arsn_file, link_config.spacecraft_id) if arsn_file else None
+        self._state = None if guest else state
+        arsns = self._state.load() if self._state is not None else {}
+        first_seq = 0
+        if not guest:
+            stored = self._state.next_seq if self._state is not None else None
+            first_seq = resume_seq(archive, stored, self._state.saved_unix if self._state else None)
+        session = GroundSession(
+            dictionary,
+            None if guest else link_config,
+            archive,
+            now_s=self.now(),
+            timeouts=timeouts,
+            source_id=source_id,
+            first_seq=first_seq,
+            sequence=self._relay.next_seq if self._relay is not None else None,
+            packet_uplink=guest,
+        )
+        if session.link is not None:
+            session.link.resume_arsns(arsns)
+        return session
+
+    def _release(self) -> None:
+        """Let go of the transport, the relay and the claim on the link."""
+        if self.transport is not None:
+            with contextlib.suppress(LinkError):
+                self.transport.close()
+        if self._relay is not None:
+            self._relay.close()
+        if self._claim is not None:
+            self._claim.release()
+
+    @property
+    def is_guest(self) -> bool:
+        """True when another ground process owns the link and this one goes through it."""
+        return self._relay is not None
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -145,12 +279,25 @@ class GroundStation:
         return self._anchor[0] + (time.monotonic() - self._anchor[1])
 
     def start(self) -> GroundStation:
-        """Join COP-1 (Unlock) and start the receive thread (idempotent)."""
+        """Join COP-1 (Unlock), reconcile the archive, serve guests, start the receive
+        thread (idempotent). A guest only starts its thread."""
         with self._lock:
             if self._thread is not None:
                 return self
-            if self._join:
-                self._transmit(self.session.initiate(self.now()))
+            if self._relay is None:
+                if self._join:
+                    self._transmit(self.session.initiate(self.now()))
+                self.session.reconcile(self.now())
+            if self._claim is not None:
+                self._relay_server = RelayServer(
+                    self.url,
+                    self.session.link.config.spacecraft_id if self.session.link else 0,
+                    self._relay_seq,
+                    self._relay_send,
+                    self.program,
+                )
+                self._relay_server.start()
+                self._claim.publish(self._relay_server.info())
             self._thread = threading.Thread(
                 target=self._run, name=f"ground-rx {self.url}", daemon=True
             )
@@ -158,17 +305,19 @@ class GroundStation:
         return self
 
     def close(self) -> None:
-        """Stop the thread, flush the archive, close the link (the archive stays open)."""
+        """Stop the thread, flush the archive, close the link (the archive stays open);
+        guests are told, and the claim on the link goes."""
         self._stop.set()
+        if self._relay_server is not None:
+            self._relay_server.close()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         with self._lock:
-            self._save_arsn()
+            self._save_state()
             if self.archive is not None:
                 with contextlib.suppress(GroundError):
                     self.archive.flush()
-            with contextlib.suppress(LinkError):
-                self.transport.close()
+            self._release()
             self._cond.notify_all()
 
     def __enter__(self) -> GroundStation:
@@ -182,11 +331,21 @@ class GroundStation:
     ) -> None:
         self.close()
 
+    def _receive(self) -> tuple[bytes, list[bytes]]:
+        """Downlink bytes (owner) or relayed TM packets (guest), waiting a little."""
+        if self._relay is not None:
+            packets = self._relay.recv_packets(self._recv_timeout_s)
+            if self._relay.closed_reason is not None and self._thread_error is None:
+                self._thread_error = self._relay.closed_reason
+            return b"", packets
+        assert self.transport is not None
+        return self.transport.recv(self._recv_timeout_s), []
+
     def _run(self) -> None:
         session = self.session
         while not self._stop.is_set():
             try:
-                data = self.transport.recv(self._recv_timeout_s)
+                data, packets = self._receive()
             except LinkError as exc:
                 if self._stop.is_set():
                     return
@@ -197,9 +356,13 @@ class GroundStation:
             with self._cond:
                 now = self.now()
                 try:
-                    if data:
+                    if data or packets:
                         self._last_rx_s = now
-                        session.receive(data, now)
+                    decoded = session.receive(data, now) if data else []
+                    if packets:
+                        session.receive_packets(packets, now)
+                    if self._relay_server is not None and decoded:
+                        self._relay_server.broadcast([d.raw for d in decoded])
                     self._transmit(session.poll(now))
                 except GroundError as exc:  # e.g. the archive disk is full
                     self._thread_error = str(exc)
@@ -209,20 +372,37 @@ class GroundStation:
                     log.exception("ground receive loop failed; carrying on")
                 self._cond.notify_all()
 
-    def _transmit(self, cltus: list[bytes]) -> None:
-        for cltu in cltus:
+    def _transmit(self, units: list[bytes], *, bypass: bool = False) -> None:
+        """Send CLTUs on the link (owner), or TC packets through the owner (guest)."""
+        if self._relay is not None:
+            for tc in units:
+                self._relay.send_tc(tc, bypass)
+            return
+        assert self.transport is not None
+        for cltu in units:
             try:
                 self.transport.send(cltu)
             except LinkError as exc:
                 raise StationError(f"cannot transmit on {self.url}: {exc}") from None
 
-    def _save_arsn(self) -> None:
-        if self._arsn is None or self.session.link is None:
+    def _save_state(self) -> None:
+        if self._state is None or self.session.link is None:
             return
         try:
-            self._arsn.save(self.session.link.arsns())
+            self._state.save(self.session.link.arsns(), self.session.next_seq)
         except StationError as exc:
             log.warning("%s", exc)
+
+    def _relay_seq(self) -> int:
+        """A sequence count for a guest (numbered by us, so request ids stay unique)."""
+        with self._cond:
+            seq = self.session.take_seq()
+            self._save_state()
+            return seq
+
+    def _relay_send(self, tc: bytes, bypass: bool) -> None:
+        """A guest's TC: tracked and archived here too, sent through our COP-1."""
+        self.send_packet(tc, bypass=bypass)
 
     # -- commanding ---------------------------------------------------------------------
 
@@ -236,8 +416,8 @@ class GroundStation:
         """Like :meth:`send` with arguments in a mapping (``bypass``: expedited BD frame)."""
         with self._cond:
             handle, cltus = self.session.send_args(command, args, self.now(), bypass=bypass)
-            self._transmit(cltus)
-            self._save_arsn()
+            self._save_state()  # numbers on disk before they leave
+            self._transmit(cltus, bypass=bypass)
             return handle
 
     def send_packet(
@@ -246,8 +426,8 @@ class GroundStation:
         """Send a ready-made TC packet unchecked (e.g. a deliberately bad one), tracked."""
         with self._cond:
             handle, cltus = self.session.send_packet(tc, self.now(), name=name, bypass=bypass)
-            self._transmit(cltus)
-            self._save_arsn()
+            self._save_state()
+            self._transmit(cltus, bypass=bypass)
             return handle
 
     def send_time_tagged(
@@ -258,8 +438,8 @@ class GroundStation:
             insert, inner, cltus = self.session.send_time_tagged(
                 command, release_tai_s, self.now(), **args
             )
+            self._save_state()
             self._transmit(cltus)
-            self._save_arsn()
             return insert, inner
 
     def sdls_reset(
@@ -285,7 +465,7 @@ class GroundStation:
             done0, refused0 = (int(table.value(n)) for n in counters)
             was_locked = bool(table.value("comms.sdls_locked"))
             self._transmit(self.session.sdls_reset(self.now(), key_ids=key_ids, floors=floors))
-            self._save_arsn()
+            self._save_state()
 
         def answered() -> bool:
             done, refused = (int(table.value(n)) for n in counters)
@@ -386,8 +566,19 @@ class GroundStation:
         """Session, link and transport counters, plus link status and silence."""
         with self._lock:
             out = self.session.stats
-            out.update({f"transport_{k}": v for k, v in self.transport.stats.items()})
-            out["transport_status"] = self.transport.status
+            if self._relay is not None:  # a guest: the owner runs the link
+                out.update({f"relay_{k}": v for k, v in self._relay.stats.items()})
+                out["transport_status"] = self._relay.status
+                out["fop_state"] = f"via {self._relay.owner_text}"
+                out["farm_vr"] = None
+                out["link_owner"] = self._relay.owner_text
+            else:
+                assert self.transport is not None
+                out.update({f"transport_{k}": v for k, v in self.transport.stats.items()})
+                out["transport_status"] = self.transport.status
+                if self._relay_server is not None:
+                    out.update({f"relay_{k}": v for k, v in self._relay_server.stats.items()})
+                    out["relay_guests_now"] = self._relay_server.guests
             out["last_tm_age_s"] = (
                 None if self._last_rx_s is None else round(self.now() - self._last_rx_s, 3)
             )
@@ -400,4 +591,4 @@ class GroundStation:
         return self._last_rx_s is not None and self.now() - self._last_rx_s < 5.0
 
 
-__all__ = ["ArsnStore", "GroundStation"]
+__all__ = ["ArsnStore", "GroundStation", "StationState", "resume_seq"]

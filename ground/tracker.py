@@ -218,7 +218,7 @@ class CommandHandle:
         rec = self._failure()
         if rec is None:
             return None
-        return rec.failure_code if rec.stage is Stage.FAILED else "TIMEOUT"
+        return rec.failure_code if rec.stage is Stage.FAILED else rec.failure_code or "TIMEOUT"
 
     @property
     def reason(self) -> str | None:
@@ -293,6 +293,13 @@ class CommandTracker:
             if self._by_request.get(old.request_id) is old:
                 del self._by_request[old.request_id]
             self._pending.pop(old.id, None)
+
+    def adopt(self, handle: CommandHandle, *, pending: bool) -> None:
+        """Track a command another session sent (e.g. before a ground restart), so its
+        reports still find it; ``pending``: its timeouts are checked as for our own."""
+        self.add(handle)
+        if not pending:
+            self._pending.pop(handle.id, None)
 
     def get(self, request_id: int) -> CommandHandle | None:
         """The newest command with this request id."""

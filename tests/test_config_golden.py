@@ -23,6 +23,8 @@ from hil.sim.scenario import bundled_scenarios, load_scenario
 from hil.sim.sitl_config import make_config
 
 GOLDEN = Path(__file__).parent / "golden" / "config_values.json"
+#: Paths inside the checkout are recorded relative to it (the record holds in any clone).
+ROOT = str(Path(__file__).resolve().parents[1]) + "/"
 
 
 def plain(obj: Any) -> Any:
@@ -42,6 +44,8 @@ def plain(obj: Any) -> Any:
         return plain(obj.value)
     if isinstance(obj, float):
         return {"__float__": repr(obj)} if not math.isfinite(obj) else obj
+    if isinstance(obj, str) and obj.startswith(ROOT):
+        return "<checkout>/" + obj[len(ROOT) :]
     if isinstance(obj, bool | int | str) or obj is None:
         return obj
     raise TypeError(f"no plain form for {type(obj).__name__}")

@@ -107,7 +107,9 @@ def test_files_that_are_not_toml_or_not_there(tmp_path: Path) -> None:
 
 
 def test_a_table_entry_names_the_entry_that_is_wrong() -> None:
-    text = SCENARIO.replace('{ "7W" = 45.0, "15W" = 24.0 }', '{ "7W" = 45.0, "15W" = "slow" }')
+    heavy = (SCENARIO_DIR / "long-eclipse-6u.toml").read_text()  # per-frame latencies given
+    text = heavy.replace('{ "7W" = 45.0, "15W" = 24.0 }', '{ "7W" = 45.0, "15W" = "slow" }')
+    assert text != heavy
     with pytest.raises(ConfigError) as caught:
         decode_toml(text, ScenarioFile, "x.toml")
     assert caught.value.key == "payload.large_latency_s.15W"

@@ -174,6 +174,23 @@ def test_save_and_reload_after_reboot(tmp_path: Path) -> None:
     assert any(e.name == "prm.LOADED" for e in fs3.recent_events)
 
 
+@pytest.mark.req("PRM-007")
+def test_the_boot_counts_every_restored_value_core_and_mission_alike(tmp_path: Path) -> None:
+    fs = boot(storage_dir=tmp_path)
+    fs.prm.set("health.max_restarts", 5)  # a core parameter
+    fs.prm.set("imager.gain", 3.0)  # a mission component's, added after the core
+    fs.prm.save()
+    saved = len(fs.registry.param_by_id)
+    fs2 = boot(storage_dir=tmp_path)
+    assert fs2.registry.param_by_name["health.max_restarts"].value == 5
+    assert fs2.components["imager"].param("gain") == 3.0
+    loaded = [e for e in fs2.recent_events if e.name == "prm.LOADED"]
+    assert [e.args for e in loaded] == [(saved,)]  # one event at boot, with all of them
+    assert loaded[0].text == f"{saved} saved parameter values loaded"
+    names = [e.name for e in fs2.recent_events]
+    assert names.index("exec.BOOT") < names.index("prm.LOADED")
+
+
 @pytest.mark.req("PERS-004", "PRM-006")
 def test_power_cut_during_save_keeps_the_last_saved_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

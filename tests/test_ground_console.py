@@ -111,6 +111,8 @@ def test_new_operator_session_through_a_pty(
 ) -> None:
     url, dict_file = flight
     history = tmp_path / "history"
+    state = dict_file.parent / "arsn.json"
+    carried_over = json.loads(state.read_text())["tc_seq"] if state.exists() else 0
     env = {
         **os.environ,
         "TERM": term,
@@ -146,18 +148,21 @@ def test_new_operator_session_through_a_pty(
         term_.type("SEQ_START seq_id=0\r")  # out of range: refused on the ground
         term_.expect(r"error: SEQ_START: seq_id 0 below min 1")
         term_.type("PING\r")
-        term_.expect(r"PING #0 completed")
+        # the second run carries on the first one's numbering (the same --arsn-file)
+        n = int(term_.expect(r"PING #\d+ sent")[6:-5])
+        assert n == carried_over
+        term_.expect(rf"PING #{n} completed")
         term_.type("SEQ_START 77\r")  # positional argument; fails on board
-        term_.expect(r"SEQ_START #1 FAILED at completion: NOT_FOUND: no sequence with id 77")
+        term_.expect(rf"SEQ_START #{n + 1} FAILED at completion: NOT_FOUND: no sequence with id 77")
         term_.type("set health.max_restarts=4\r")
-        term_.expect(r"PARAM_SET #2 completed")
+        term_.expect(rf"PARAM_SET #{n + 2} completed")
         term_.type("get health.max_restarts\r")
         term_.expect(r"reply prm.VALUES: health.max_restarts = 4")
         if term != "dumb":
             term_.type("PI\t")  # Tab completes the command name
             term_.expect(r"PING")
             term_.type("\r")
-            term_.expect(r"PING #4 completed")
+            term_.expect(rf"PING #{n + 4} completed")
         term_.type("tlm mode.mode\r")
         term_.expect(r"mode\.mode\W+NOMINAL")
         term_.type("quit\r")

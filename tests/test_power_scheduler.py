@@ -337,3 +337,25 @@ def test_adversarial_loop_still_does_work() -> None:
     min_soc, runs = _closed_loop(cfg, pred, 0.8, 6.0, 300, int(3 * PERIOD / STEP))
     assert min_soc >= cfg.floor_soc
     assert runs > 50
+
+
+@pytest.mark.req("PSCH-007")
+def test_energy_needed_orbits_later_is_not_spent_now() -> None:
+    """Issue 14's mechanism: a barely power-positive spacecraft whose passes cluster into
+    several power-negative orbits beyond a two-orbit look-ahead. Looking no further than
+    the horizon spends the energy those orbits need; flying the payload-off spacecraft at
+    its normal bus load for a day beyond it does not."""
+    passes = tuple(
+        (T0 + k * PERIOD + off * PERIOD, T0 + k * PERIOD + off * PERIOD + 600.0)
+        for k in range(2, 8)
+        for off in (0.1, 0.4)
+    )
+    pred = _forecast(0.36, 120, passes=passes, n_orbits=26.0)
+    ticks = int(7 * PERIOD / STEP)
+    idle_min, _ = _closed_loop(_config(array_power_w=4.0), pred, 0.9, 4.0, 0, ticks)
+    assert idle_min >= 0.705  # with the payload off the spacecraft keeps above its floor
+    myopic = _config(array_power_w=4.0, survival_orbits=0.0, safe_power_w=0.5)
+    old_min, _old_runs = _closed_loop(myopic, pred, 0.9, 4.0, 300, ticks)
+    new_min, new_runs = _closed_loop(_config(array_power_w=4.0), pred, 0.9, 4.0, 300, ticks)
+    assert old_min < 0.7 <= new_min
+    assert new_runs > 0

@@ -37,7 +37,9 @@ def test_default_scenario_known_values() -> None:
     assert [s.name for s in sc.stations] == ["svalbard", "matera"]
     assert sc.battery.capacity_wh == 77.0 and sc.policy.floor_soc == 0.7
     assert [(m.name, m.power_w) for m in sc.payload.modes] == [("7W", 7.0), ("15W", 15.0)]
-    assert sc.payload.profile.latency_s("large", "15W") == 24.0
+    assert sc.payload.board is not None and sc.payload.board.name == "jetson-orin-nano"
+    assert sc.payload.tiles_per_frame == 16
+    assert sc.payload.profile.latency_s("large", "15W") == pytest.approx(16 * 0.764e-3)
     assert sc.camera.targets[0].priority == 3.0
     assert sc.scheduler_config().floor_wh == pytest.approx(0.7 * 77.0 + 0.5)
     assert sc.array.full_sun_power_w == pytest.approx(1361 * 0.06 * 0.295)
@@ -68,15 +70,16 @@ def test_load_by_path_and_by_name_agree(tmp_path: Path) -> None:
         ),
         (('    00",', '    07",'), "orbit: TLE line 1 checksum is '7', expected 0"),
         (("floor_soc = 0.7", "floor_soc = 0.999"), "policy.floor_soc: expected a number"),
-        (('"7W" = 12.0, ', ""), "payload: no small-model latency measured for mode '7W'"),
+        (('board = "jetson-orin-nano"', 'board = "jetson-tx9"'), "board 'jetson-tx9' not found"),
         (("[loads]", "[lods]"), "edited.toml: lods: unknown key"),
         (
             ("lat_deg = 78.23", 'lat_deg = "north"'),
             r'stations\[0\].lat_deg: expected a number >= -90 and <= 90, got "north"',
         ),
+        (("tiles_per_frame = 16", "tiles_per_frame = 0"), "payload.tiles_per_frame: expected"),
         (
-            ('small_latency_s = { "7W" = 12.0', 'small_latency_s = { "7W" = -12.0'),
-            "payload.small_latency_s.7W: expected a number > 0",
+            ("tile_px = 64", 'tile_px = 64\nsmall_latency_s = { "7W" = 1.0 }'),
+            "payload: give either board",
         ),
         (("cells_series = 2", "cells_series = 2.5"), "battery.cells_series: expected an integer"),
         (('deadline = "next_pass"', "deadline = 0.5"), 'policy.deadline: expected "next_pass"'),

@@ -121,6 +121,26 @@ class _Active:
     fallback: bool = False
 
 
+def scene_prediction(tiles: Sequence[Prediction]) -> Prediction:
+    """One answer for a frame from its tiles' answers: the mean probability of "keep"
+    decides (keep when >= 0.5), the confidence is that call's probability, the cloud
+    fraction the mean.
+
+    >>> from fsw.ai.runtime import Prediction
+    >>> p = scene_prediction([Prediction(True, 0.9, 0.2), Prediction(False, 0.7, 0.8)])
+    >>> p.keep, round(p.confidence, 3), round(p.cloud_fraction, 3)
+    (True, 0.6, 0.5)
+    """
+    if len(tiles) == 1:
+        return tiles[0]
+    from fsw.ai.runtime import Prediction
+
+    p_keep = sum(t.confidence if t.keep else 1.0 - t.confidence for t in tiles) / len(tiles)
+    keep = p_keep >= 0.5
+    cloud = sum(t.cloud_fraction for t in tiles) / len(tiles)
+    return Prediction(keep=keep, confidence=p_keep if keep else 1.0 - p_keep, cloud_fraction=cloud)
+
+
 class Payload(Component):
     """Frame queue, model cascade (small, then large when unsure) and results."""
 
@@ -246,6 +266,7 @@ class Payload(Component):
         self._active: deque[_Active] = deque()
         self._next_decision_tai = -1.0
         self._energy_j = 0.0
+        self._busy_s = 0.0
         self._unavailable: set[Variant] = set()
         self._no_model = False
         if self.power_switch.mode is not None:
@@ -414,9 +435,10 @@ class Payload(Component):
         self._no_model = False
         rt = self.models[variant]
         assert rt is not None
+        px = item.frame.pixels
         t0 = time.perf_counter()
         try:
-            result = rt.classify(item.frame.pixels[None])[0]
+            result = scene_prediction(rt.classify(px if px.ndim == 4 else px[None]))
         except AiError as exc:
             self.log.warning("inference on %s failed: %s", variant, exc)
             self.tlm_inc("errors")
@@ -433,6 +455,7 @@ class Payload(Component):
         profile = self.latency_model == "profile"
         lat = self.planner.latency_s(variant, mode) if profile else measured
         a.finish_tai = a.start_tai + lat
+        self._busy_s += lat
         self._energy_j += lat * self.planner.mode_power_w(mode)
         self.tlm("energy_j", self._energy_j)
         if self.power_switch.mode != mode:
@@ -497,6 +520,12 @@ class Payload(Component):
         """Inference energy since boot (J): latency x mode power per job."""
         return self._energy_j
 
+    @property
+    def busy_s(self) -> float:
+        """Inference time since boot (s) as the latency model counts it (the profile's
+        per-frame latency in SITL, the measured one on a board)."""
+        return self._busy_s
+
     # ------------------------------------------------------------------ commands
     @command(description="Drop every queued frame (work in progress finishes).", opcode=1)
     def clear_queue(self) -> None:
@@ -509,4 +538,4 @@ class Payload(Component):
             self.event("JOBS_DROPPED", min(len(dropped), 0xFFFF), "CLEAR_QUEUE")
 
 
-__all__ = ["VARIANTS", "LoadedModels", "Payload", "load_models"]
+__all__ = ["VARIANTS", "LoadedModels", "Payload", "load_models", "scene_prediction"]

@@ -173,7 +173,8 @@ class FlightSoftware:
         self.seq.add(sequence)
 
     def start(self, *, dict_hash: int = 0) -> None:
-        """Announce the boot (``exec.BOOT``); idempotent.
+        """Announce the boot (``exec.BOOT``, then ``prm.LOADED`` with every saved parameter
+        value restored, core and mission components alike); idempotent.
 
         ``dict_hash`` is what ``exec.dict_hash`` publishes: the first 32 bits of the
         content hash of this topology's dictionary, which the ground compares with its
@@ -188,6 +189,7 @@ class FlightSoftware:
         self.registry.dict_hash = dict_hash
         self.executive.tlm("dict_hash", dict_hash)
         self.executive.event("BOOT", len(self.registry.components), len(self.cmd.entries()))
+        self.prm.announce_loaded()  # core and mission components' saved values together
 
     # ------------------------------------------------------------ running
     def uplink_packet(self, raw: bytes | bytearray | memoryview) -> None:

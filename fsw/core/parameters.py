@@ -6,7 +6,8 @@ fails acceptance (1,2) ARG_OUT_OF_RANGE; a value a validator refuses fails compl
 (1,8) VALUE_REJECTED with the validator's reason, and no value of that TC changes.
 Saved values are loaded at boot (by full name, so ids may move between versions); a
 stored value that is no longer valid is refused with ``prm.LOAD_REFUSED`` and the
-default stays.
+default stays. The core's values apply when it is built, each mission component's when
+it is added; ``prm.LOADED`` at flight start counts all of them.
 """
 
 from __future__ import annotations
@@ -91,22 +92,48 @@ class ParameterManager(Component):
         super().__init__(name)
         self._storage = storage
         self._saved: dict[str, Any] = {}
+        #: Saved values applied since boot (core and mission components), not yet announced.
+        self.loaded = 0
+        self._announced = False
 
     # ------------------------------------------------------------ load / apply
     def load_saved(self) -> None:
-        """Read the saved values (once, at boot) and apply them to registered components."""
+        """Read the saved values (once, at boot) and apply them to registered components.
+
+        Components added later get theirs from :meth:`apply_saved`; :meth:`announce_loaded`
+        (at flight start) reports the total in one ``prm.LOADED``.
+        """
         doc = self._storage.load_json(STORE_KEY)
         values = doc.get("values") if isinstance(doc, dict) else None
         self._saved = dict(values) if isinstance(values, dict) else {}
         rt = registry_of(self)
-        applied = sum(self._apply_saved(info) for info in rt.param_by_id.values())
-        if applied:
-            self.event("LOADED", min(applied, 0xFFFF))
+        self.loaded += sum(self._apply_saved(info) for info in rt.param_by_id.values())
 
     def apply_saved(self, comp: Component) -> int:
-        """Apply saved values to a newly registered component; returns how many."""
+        """Apply saved values to a newly registered component; returns how many.
+
+        They count towards the boot's ``prm.LOADED``; a component added after the flight
+        started gets an event of its own.
+        """
         rt = registry_of(self)
-        return sum(self._apply_saved(i) for i in rt.param_by_id.values() if i.component is comp)
+        n = sum(self._apply_saved(i) for i in rt.param_by_id.values() if i.component is comp)
+        if self._announced and n:
+            self.event("LOADED", min(n, 0xFFFF))
+        else:
+            self.loaded += n
+        return n
+
+    def announce_loaded(self) -> int:
+        """Raise ``prm.LOADED`` with every saved value applied at boot (once; 0: silent).
+
+        Returns the count.
+        """
+        if self._announced:
+            return self.loaded
+        self._announced = True
+        if self.loaded:
+            self.event("LOADED", min(self.loaded, 0xFFFF))
+        return self.loaded
 
     def _apply_saved(self, info: ParamInfo) -> bool:
         if info.full_name not in self._saved:

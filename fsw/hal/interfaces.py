@@ -60,7 +60,8 @@ NO_EPS_READING = EpsReading(valid=False)
 class CameraFrame:
     """One frame from the camera: when, where, its target priority and the pixels.
 
-    ``pixels`` is float32 (bands, height, width) reflectance, the models' input layout.
+    ``pixels`` is float32 reflectance in the models' input layout: one tile (bands,
+    height, width), or a scene of tiles (tiles, bands, height, width).
     """
 
     frame_id: int
@@ -167,7 +168,9 @@ class Platform:
     the element set loaded before launch (``None``: wait for ``power.SET_TLE``).
     Results of a frame are due at the first pass at least ``min_deadline_s`` after
     capture (``deadline="next_pass"``), or a fixed number of seconds after it, and never
-    later than ``max_deadline_s``.
+    later than ``max_deadline_s``. ``bus_peak_w`` is the highest bus load in NOMINAL mode
+    (heaters on, every unit powered), which the energy guard budgets with (default: the
+    scheduler's ``bus_power_w``).
     """
 
     scheduler: SchedulerConfig
@@ -177,6 +180,7 @@ class Platform:
     deadline: Literal["next_pass"] | float = "next_pass"
     min_deadline_s: float = 900.0
     max_deadline_s: float = 6.0 * 3600.0
+    bus_peak_w: float | None = None
 
 
 @dataclass(slots=True, frozen=True)

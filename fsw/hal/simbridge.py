@@ -303,7 +303,8 @@ def platform_from_json(doc: dict[str, Any]) -> Platform:
             targets = tuple(TargetBox(**t) for t in im.pop("targets", ()))
             imaging = ImagingPlan(targets=targets, **im)
         tle = doc.get("tle")
-        rest = {k: doc[k] for k in ("deadline", "min_deadline_s", "max_deadline_s") if k in doc}
+        keys = ("deadline", "min_deadline_s", "max_deadline_s", "bus_peak_w")
+        rest = {k: doc[k] for k in keys if k in doc}
         return Platform(
             scheduler=sched,
             stations=stations,

@@ -1,9 +1,13 @@
 """``udp://host:port``: the spacecraft binds the address, the ground sends to it.
 
 The spacecraft answers whoever sent it the last datagram. The ground announces itself
-with an empty datagram when it opens and whenever a ``recv`` finds nothing, so the
-downlink flows before the first command. Datagrams larger than ``max_datagram`` are
-split (the CCSDS synchronisers on both ends do not care about chunking).
+with an empty datagram (a keep-alive) when it opens and then whenever it has sent nothing
+for :data:`KEEPALIVE_S` (1 s), so the downlink flows before the first command and the
+spacecraft keeps the ground's address. Empty datagrams carry no data: ``recv`` skips
+them (counted in ``stats["rx_empty"]``) and goes on reading, so a receiver that reads
+until ``recv(0)`` returns ``b""`` empties the socket. Datagrams larger than
+:data:`MAX_DATAGRAM` are split (the CCSDS synchronisers on both ends do not care about
+chunking).
 
 Until fixed peer addresses exist, any sender takes the spacecraft's downlink with one
 datagram; ``stats["peer_changes"]`` counts each switch (docs/link.md).
@@ -20,6 +24,10 @@ from fsw.link.base import BaseTransport
 from fsw.link.errors import LinkError
 
 MAX_DATAGRAM = 60_000
+#: The ground's keep-alive: an empty datagram after this many seconds without sending.
+KEEPALIVE_S = 1.0
+#: Empty datagrams one ``recv`` skips past its deadline before it gives up (a flood).
+_MAX_EMPTY_PER_RECV = 1024
 _RCVBUF = 4 << 20
 
 
@@ -43,6 +51,9 @@ class UdpTransport(BaseTransport):
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
         self._peer: tuple[str, int] | None = None
         self.stats["peer_changes"] = 0
+        self._last_tx = float("-inf")
+        self.stats["rx_empty"] = 0
+        self.stats["keepalives"] = 0
         try:
             if role == "spacecraft":
                 self._sock.bind(addr)
@@ -65,9 +76,16 @@ class UdpTransport(BaseTransport):
         return str(host), int(port)
 
     def _hello(self) -> None:
-        # If the spacecraft is not there yet, the next empty recv says hello again.
+        # If the spacecraft is not there yet, the next keep-alive says hello again.
+        self._last_tx = time.monotonic()
+        self.stats["keepalives"] += 1
         with contextlib.suppress(OSError):
             self._sock.send(b"")
+
+    def _keepalive(self) -> None:
+        """The ground's empty datagram, at most once per :data:`KEEPALIVE_S` of silence."""
+        if self.role == "ground" and time.monotonic() - self._last_tx >= KEEPALIVE_S:
+            self._hello()
 
     def send(self, data: bytes) -> None:
         """Send ``data`` as one or more datagrams; dropped (counted) if no peer is known."""
@@ -82,6 +100,7 @@ class UdpTransport(BaseTransport):
             try:
                 if self.role == "ground":
                     self._sock.send(chunk)
+                    self._last_tx = time.monotonic()
                 else:
                     self._sock.sendto(chunk, self._peer)
                 self._sent(len(chunk))
@@ -91,17 +110,22 @@ class UdpTransport(BaseTransport):
                 self._dropped(chunk, f"send failed: {exc.strerror or exc}")
 
     def recv(self, timeout_s: float) -> bytes:
-        """One datagram's bytes, or ``b""`` after ``timeout_s``."""
+        """The next non-empty datagram's bytes, or ``b""`` after ``timeout_s``.
+
+        Empty datagrams (keep-alives) are skipped and counted, so ``recv(0)`` returns
+        ``b""`` only when the socket holds no data (or after a flood of empty ones).
+        The ground sends its keep-alive from here when it has been silent for a second.
+        """
         self._check_open()
         deadline = time.monotonic() + max(0.0, timeout_s)
+        empty = 0
         while True:
             try:
                 data, addr = self._sock.recvfrom(65536)
             except BlockingIOError:
+                self._keepalive()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    if self.role == "ground":
-                        self._hello()
                     return b""
                 select.select([self._sock], [], [], remaining)
                 continue
@@ -122,7 +146,9 @@ class UdpTransport(BaseTransport):
                 self._status = "connected"
             if data:
                 return self._received(data)
-            if time.monotonic() >= deadline:
+            self.stats["rx_empty"] += 1
+            empty += 1
+            if empty >= _MAX_EMPTY_PER_RECV and time.monotonic() >= deadline:
                 return b""
 
     def close(self) -> None:

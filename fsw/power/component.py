@@ -39,6 +39,7 @@ from fsw.core import (
 from fsw.core.clock import tai_to_datetime
 from fsw.hal.interfaces import EpsReading, EpsSensor, NoEps, Platform
 from fsw.power.errors import PowerError
+from fsw.power.guard import GUARD_REASONS, EnergyGuard, GuardConfig, GuardVerdict
 from fsw.power.landmask import LandMask
 from fsw.power.predictor import Forecast, OrbitPredictor
 from fsw.power.scheduler import Decision, Job, PowerScheduler, SchedulerConfig, Variant
@@ -58,8 +59,14 @@ REASONS: tuple[str, ...] = (
     "DISABLED",
 )
 TLE_LINE_LEN = 69
-#: Predict this many orbits beyond the scheduler's horizon, so a prediction lasts a while.
+#: Predict this many orbits beyond what the scheduler needs, so a prediction lasts a while.
 PREDICT_EXTRA_ORBITS = 1.5
+
+
+def prediction_orbits(cfg: SchedulerConfig) -> float:
+    """Orbits a prediction must cover from now: the scheduler's pricing horizon and the
+    payload-off survival look-ahead after it."""
+    return cfg.horizon_orbits + cfg.survival_orbits
 
 
 def reason_code(d: Decision) -> str:
@@ -135,6 +142,36 @@ class Power(Component):
         Channel(
             "reason", "enum", labels=REASONS, description="why the last decision was taken", id=18
         ),
+        Channel(
+            "guard_refused",
+            "u32",
+            description="run orders the energy guard refused since boot",
+            id=19,
+        ),
+        Channel(
+            "guard_reason",
+            "enum",
+            labels=GUARD_REASONS,
+            description="why the energy guard last refused work (NONE: it has refused nothing)",
+            id=20,
+        ),
+        Channel(
+            "guard_margin_wh",
+            "f32",
+            units="Wh",
+            description="worst-case energy above the floor with the admitted work",
+            id=21,
+        ),
+        Channel(
+            "guard_inhibited", "bool", description="the energy guard inhibits the payload", id=22
+        ),
+        Channel(
+            "guard_solar_w",
+            "f32",
+            units="W",
+            description="full-sun array output the guard counts on (learned, less margin)",
+            id=23,
+        ),
     )
     EVENTS = (
         Event(
@@ -178,6 +215,34 @@ class Power(Component):
             id=5,
         ),
         Event("PAYLOAD_ALLOWED", Severity.INFO, "payload allowed again", id=6),
+        Event(
+            "GUARD_REFUSED",
+            Severity.LOW,
+            "energy guard refused {count} jobs in the last {seconds:.0f} s: {reason} "
+            "(worst-case margin {margin_wh:.2f} Wh)",
+            (
+                Arg("count", "u32"),
+                Arg("seconds", "f32", units="s"),
+                Arg("reason", "enum", labels=GUARD_REASONS),
+                Arg("margin_wh", "f32", units="Wh"),
+            ),
+            id=7,
+        ),
+        Event(
+            "PAYLOAD_INHIBITED",
+            Severity.MEDIUM,
+            "payload inhibited: even with no work the worst-case projection reaches the floor "
+            "({margin_wh:.2f} Wh)",
+            (Arg("margin_wh", "f32", units="Wh"),),
+            id=8,
+        ),
+        Event(
+            "PAYLOAD_RELEASED",
+            Severity.INFO,
+            "payload inhibit released: worst-case margin {margin_wh:.2f} Wh",
+            (Arg("margin_wh", "f32", units="Wh"),),
+            id=9,
+        ),
     )
     PARAMETERS = (
         Param(
@@ -206,6 +271,34 @@ class Power(Component):
             description="orbits the battery projection looks ahead",
             id=3,
         ),
+        Param(
+            "guard_solar_margin",
+            "f32",
+            default=0.03,
+            min=0.0,
+            max=0.9,
+            description="share of the learned array output the energy guard does not count on",
+            id=4,
+        ),
+        Param(
+            "guard_eclipse_margin_s",
+            "f32",
+            default=15.0,
+            min=0.0,
+            max=1800.0,
+            units="s",
+            description="the guard widens every predicted eclipse and pass by this, both ends",
+            id=5,
+        ),
+        Param(
+            "guard_capacity_margin",
+            "f32",
+            default=0.03,
+            min=0.0,
+            max=0.5,
+            description="share of the battery capacity the guard does not count on (fade)",
+            id=6,
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -227,6 +320,8 @@ class Power(Component):
         self.predictor: OrbitPredictor | None = None
         self.forecast: Forecast | None = None
         self.last_decision: Decision | None = None
+        self.guard: EnergyGuard | None = None
+        self.last_verdict: GuardVerdict | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self) -> None:
@@ -236,6 +331,12 @@ class Power(Component):
         self.forecast = None
         self.last_decision = None
         self.scheduler = None
+        self.guard = None
+        self.last_verdict = None
+        self._guard_pending = 0
+        self._guard_window_tai: float | None = None
+        self._guard_last_reason = "NONE"
+        self._guard_last_margin = 0.0
         self._build_scheduler()
         self.predictor = None
         if self._tle is not None and self.platform is not None:
@@ -261,6 +362,31 @@ class Power(Component):
         # scheduler re-learns the real output within a few sunlit decisions.
         cfg = self._config()
         self.scheduler = PowerScheduler(cfg) if cfg is not None else None
+        self._build_guard()
+
+    def _guard_config(self) -> GuardConfig | None:
+        cfg = self.config
+        if cfg is None or self.platform is None:
+            return None
+        margin_s = float(self.param("guard_eclipse_margin_s"))
+        return GuardConfig.from_scheduler(
+            cfg,
+            bus_peak_w=self.platform.bus_peak_w,
+            solar_margin=float(self.param("guard_solar_margin")),
+            capacity_margin=float(self.param("guard_capacity_margin")),
+            eclipse_margin_s=margin_s,
+            pass_margin_s=margin_s,
+        )
+
+    def _build_guard(self) -> None:
+        """The guard for the configuration in force (its learned state kept)."""
+        gcfg = self._guard_config()
+        if gcfg is None:
+            self.guard = None
+        elif self.guard is None:
+            self.guard = EnergyGuard(gcfg)
+        else:
+            self.guard.reconfigure(gcfg)
 
     def _make_predictor(self, line1: str, line2: str) -> OrbitPredictor:
         assert self.platform is not None
@@ -279,6 +405,8 @@ class Power(Component):
         if name in ("extra_margin_wh", "horizon_orbits") and self.is_bound:
             self._build_scheduler()
             self.forecast = None  # a longer horizon needs a longer prediction
+        elif name.startswith("guard_") and self.is_bound:
+            self._build_guard()
 
     # ------------------------------------------------------------------ prediction
     @property
@@ -289,7 +417,7 @@ class Power(Component):
     def _needed_until(self, now_tai: float) -> float:
         assert self.predictor is not None and self.scheduler is not None
         cfg = self.scheduler.config
-        return now_tai + cfg.horizon_orbits * self.predictor.period_s + cfg.tick_s
+        return now_tai + prediction_orbits(cfg) * self.predictor.period_s + cfg.tick_s
 
     def ensure_forecast(self, now_tai: float) -> Forecast | None:
         """A prediction covering the horizon from ``now_tai`` (recomputed when needed)."""
@@ -299,7 +427,7 @@ class Power(Component):
         if p is not None and p.covers(now_tai) and p.end_tai >= self._needed_until(now_tai):
             return p
         cfg = self.scheduler.config
-        span = (cfg.horizon_orbits + PREDICT_EXTRA_ORBITS) * self.predictor.period_s
+        span = (prediction_orbits(cfg) + PREDICT_EXTRA_ORBITS) * self.predictor.period_s
         try:
             p = self.predictor.predict(now_tai, span, step_s=cfg.tick_s)
         except PowerError as exc:
@@ -391,6 +519,7 @@ class Power(Component):
             self.tlm("reason", "NO_EPS")
             return None
         d = self.scheduler.decide(now_tai, r.soc, r.battery_wh, queue, pred, solar_w=r.solar_w)
+        d = self._guarded(now_tai, r, pred, d)
         self._decisions += 1
         self.last_decision = d
         code = reason_code(d)
@@ -409,6 +538,62 @@ class Power(Component):
             self.event("PAYLOAD_ALLOWED")
         self._off = off
         return d
+
+    def _guarded(self, now_tai: float, r: EpsReading, pred: Forecast, d: Decision) -> Decision:
+        """The scheduler proposes, the guard disposes: ``d`` with only the orders the
+        energy guard admits; its telemetry and (throttled) events."""
+        guard = self.guard
+        if guard is None or self.predictor is None:
+            return d
+        tick = self.scheduler.config.tick_s if self.scheduler is not None else 60.0
+        guard.learn_solar(pred, r.t_tai - tick, r.t_tai, r.solar_w)
+        was_inhibited = guard.inhibited
+        v = guard.review(
+            now_tai,
+            r.soc,
+            r.battery_wh,
+            d.run,
+            pred,
+            tle_age_s=now_tai - self.predictor.epoch_tai,
+        )
+        self.last_verdict = v
+        self.tlm("guard_refused", min(guard.refused_total, 0xFFFFFFFF))
+        if v.refused:
+            self.tlm("guard_reason", v.reason)
+        self.tlm("guard_margin_wh", _finite(v.margin_wh))
+        self.tlm("guard_inhibited", v.inhibited)
+        self.tlm("guard_solar_w", v.solar_w)
+        if v.inhibited and not was_inhibited:
+            self.event("PAYLOAD_INHIBITED", _finite(v.idle_margin_wh))
+        elif was_inhibited and not v.inhibited:
+            self.event("PAYLOAD_RELEASED", _finite(v.idle_margin_wh))
+        self._throttled_refusal_event(now_tai, v, guard.config.event_interval_s)
+        return v.apply(d)
+
+    def _throttled_refusal_event(self, now_tai: float, v: GuardVerdict, every_s: float) -> None:
+        """``GUARD_REFUSED``: the first refusal after a quiet spell at once, then at most
+        one per ``every_s`` summing the refusals since the last one (``guard_refused``
+        counts every one)."""
+        start = self._guard_window_tai
+        if v.refused:
+            self._guard_pending += v.refused
+            self._guard_last_reason = v.reason
+            self._guard_last_margin = _finite(v.margin_wh)
+        due = start is None or now_tai - start >= every_s
+        if not due:
+            return
+        if self._guard_pending:
+            self.event(
+                "GUARD_REFUSED",
+                self._guard_pending,
+                0.0 if start is None else now_tai - start,
+                self._guard_last_reason,
+                self._guard_last_margin,
+            )
+            self._guard_pending = 0
+            self._guard_window_tai = now_tai
+        else:
+            self._guard_window_tai = None  # a quiet spell: the next refusal reports at once
 
     # ------------------------------------------------------------------ commands
     @command(
@@ -444,6 +629,11 @@ def _current_pass(p: Forecast, now_tai: float) -> bool:
     starts = [w.aos_tai for w in p.passes]
     i = bisect.bisect_right(starts, now_tai)
     return any(w.aos_tai <= now_tai <= w.los_tai for w in p.passes[max(0, i - 3) : i])
+
+
+def _finite(x: float) -> float:
+    """A value telemetry can carry (-1e9 stands for 'no projection')."""
+    return x if math.isfinite(x) else -1e9
 
 
 def _short(text: str, limit: int = 120) -> str:

@@ -13,7 +13,8 @@ How it decides (details in docs/components/power-scheduler.md):
    input from the predicted sunlit fraction, bus load, radio during predicted passes,
    charge/discharge efficiencies, and a full battery that spills. The battery must stay
    at or above the floor (``floor_soc`` of capacity plus ``margin_wh``) everywhere and,
-   at the end, hold enough to ride out one more eclipse in SAFE mode.
+   at the end, hold what the payload-off spacecraft at its normal bus load needs to fly
+   the following ``survival_orbits`` (default six) above the floor and one more eclipse.
 2. Price energy. Every kind of work has a value density (value per joule): a first,
    small-model look at a frame of priority p is worth p x (expected accuracy); an
    escalation to the large model (only when the small one was unsure) is worth
@@ -51,6 +52,16 @@ from fsw.power.predictor import Forecast
 
 Variant = Literal["small", "large"]
 WH_J = 3600.0
+#: Orbits beyond the pricing horizon over which the payload-off spacecraft, at its normal
+#: bus load, must still keep above the floor (see :meth:`PowerScheduler._horizon`). The
+#: extra loads come in a daily pattern: passes cluster (a polar station sees ~10 of the
+#: ~15 daily orbits of a LEO satellite, none for the rest of the day), and a spacecraft
+#: that is barely power-positive can be power-negative for several orbits in a row. Energy
+#: spent before such a stretch is only missed when the look-ahead ends before it (issue 14:
+#: with two orbits, ``random-037`` and ``random-039`` of seed 918273 broke their floors
+#: 2.9-4.5 orbits after the payload spent the energy). Horizon (2) plus 14 orbits is one
+#: day in LEO (90-100 min orbits), one full cycle of the pass pattern.
+SURVIVAL_ORBITS = 14.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,6 +154,7 @@ class SchedulerConfig:
     discharge_efficiency: float = 0.95
     tick_s: float = 60.0
     horizon_orbits: float = 2.0
+    survival_orbits: float = SURVIVAL_ORBITS
     solar_smoothing: float = 0.3
 
     def __post_init__(self) -> None:
@@ -150,6 +162,8 @@ class SchedulerConfig:
         self._check_modes()
         if not self.tick_s > 0.0 or not self.horizon_orbits > 0.0:
             raise SchedulerConfigError("tick_s and horizon_orbits must be > 0")
+        if not 0.0 <= self.survival_orbits <= 30.0:
+            raise SchedulerConfigError("survival_orbits must be within 0..30")
         if not 0.0 < self.solar_smoothing <= 1.0:
             raise SchedulerConfigError("solar_smoothing must be in (0, 1]")
 
@@ -426,25 +440,47 @@ class PowerScheduler:
 
     # ------------------------------------------------------------ 1. the horizon
     def _horizon(self, now_tai: float, e0_wh: float, forecast: Forecast) -> _Horizon:
-        """Samples from now over ``horizon_orbits``, payload-free power and the floor."""
+        """Samples from now over ``horizon_orbits``, payload-free power and the floor.
+
+        The battery must hold the floor at every sample and, at the horizon's end, the
+        energy from which the payload-off spacecraft at its *normal* bus load (never the
+        SAFE-mode load: SAFE is what a floor violation trips) flies the following
+        ``survival_orbits`` of the prediction, to the end of the eclipse then under way,
+        above the floor (:func:`survival_energy_wh`).
+        """
         cfg = self.config
         step = forecast.step_s
         i0 = forecast.index(now_tai)
         n = max(1, math.ceil(cfg.horizon_orbits * forecast.period_s / step))
         i1 = min(len(forecast.sun_fraction), i0 + n)
+        i2 = self._survival_end(forecast, i1)
         dur = np.full(i1 - i0, step)
         dur[0] = forecast.start_tai + (i0 + 1) * step - now_tai
-        sun = forecast.sun_fraction[i0:i1]
-        base_w = (
-            self._array_w * sun
+        all_w = (
+            self._array_w * forecast.sun_fraction[i0:i2]
             - cfg.bus_power_w
-            - cfg.radio_power_w * forecast.pass_fraction[i0:i1]
+            - cfg.radio_power_w * forecast.pass_fraction[i0:i2]
         )
-        safe_w = cfg.bus_power_w if cfg.safe_power_w is None else cfg.safe_power_w
-        longest_eclipse_s = max((e.duration_s for e in forecast.eclipses), default=0.0)
+        base_w = all_w[: i1 - i0]
+        tail = self._delta_wh(all_w[i1 - i0 :], np.full(i2 - i1, step))
         required = np.full(i1 - i0, cfg.floor_wh)
-        required[-1] += longest_eclipse_s * safe_w / cfg.discharge_efficiency / WH_J
+        required[-1] = survival_energy_wh(
+            tail, np.full(i2 - i1 + 1, cfg.floor_wh), cfg.battery_capacity_wh
+        )
         return _Horizon(e0_wh, i0, dur, base_w, required)
+
+    def _survival_end(self, forecast: Forecast, i1: int) -> int:
+        """Sample index ending the survival look-ahead: ``survival_orbits`` after ``i1``,
+        moved on to the end of an eclipse under way then (within the prediction)."""
+        n_all = len(forecast.sun_fraction)
+        step = forecast.step_s
+        i2 = min(n_all, i1 + math.ceil(self.config.survival_orbits * forecast.period_s / step))
+        t2 = forecast.start_tai + i2 * step
+        for e in forecast.eclipses:
+            if e.start_tai < t2 < e.end_tai:
+                i2 = min(n_all, math.ceil((e.end_tai - forecast.start_tai) / step))
+                break
+        return max(i1, i2)
 
     def _delta_wh(self, net_w: FloatArray, dur_s: FloatArray) -> FloatArray:
         cfg = self.config
@@ -684,6 +720,28 @@ def _reason(
     if work:
         return "queued work below the energy price: waiting"
     return "queue empty"
+
+
+def survival_energy_wh(delta_wh: FloatArray, required_wh: FloatArray, e_max_wh: float) -> float:
+    """Least battery energy now from which the steps ``delta_wh`` (a full battery
+    spilling) keep the energy at or above ``required_wh``: ``required_wh[0]`` now and
+    ``required_wh[k + 1]`` after step k. ``e_max_wh`` when no start suffices (the battery
+    fills up and still falls short later), so the caller holds everything back.
+
+    >>> survival_energy_wh(np.array([-1.0, 2.0, -3.0]), np.array([5.0, 5.0, 5.0, 6.0]), 10.0)
+    8.0
+    >>> survival_energy_wh(np.array([5.0, -10.0]), np.array([1.0, 1.0, 1.0]), 10.0)
+    10.0
+    """
+    req_now = float(required_wh[0])
+    if not len(delta_wh):
+        return min(e_max_wh, req_now)
+    req = required_wh[1:]
+    cum = np.cumsum(delta_wh)
+    m = np.minimum.accumulate(e_max_wh - cum)
+    if bool(np.any(cum + m < req - 1e-9)):
+        return e_max_wh
+    return float(min(e_max_wh, max(req_now, float(np.max(req - cum)))))
 
 
 def spendable_now_wh(

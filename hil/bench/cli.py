@@ -115,7 +115,11 @@ def run_cmd(
 
 @hil_app.command(
     "selftest",
-    epilog=examples("gnomon hil selftest", "gnomon hil selftest --json --workdir /tmp/hil"),
+    epilog=examples(
+        "gnomon hil selftest",
+        "gnomon hil selftest --json --workdir /tmp/hil",
+        "gnomon hil selftest --profile-out out/hil/board.toml --power-w 6.1",
+    ),
 )
 def selftest_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON only.")] = False,
@@ -127,6 +131,17 @@ def selftest_cmd(
             help="Keep the ptys' symlinks and the board's log here (default: a temp dir)."
         ),
     ] = None,
+    profile_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the board's measured per-tile latency as a board profile file here "
+            "(a scenario names it: [payload] board = FILE)."
+        ),
+    ] = None,
+    power_w: Annotated[
+        float | None,
+        typer.Option(help="The board's power while inferring, from a meter (W), for the profile."),
+    ] = None,
 ) -> None:
     """Board subprocess and bench over a pty pair: commands, telemetry, link efficiency,
     round trips, board inference latency, and an unplug/replug mid-run."""
@@ -134,8 +149,12 @@ def selftest_cmd(
     from hil.bench.selftest import selftest
 
     logging.basicConfig(level=logging.ERROR)
+    if power_w is not None and not 0.0 < power_w < 1000.0:
+        fail(f"--power-w must be within (0, 1000) W, got {power_w}")
     try:
-        result = selftest(baud=baud, speed=speed, workdir=workdir)
+        result = selftest(
+            baud=baud, speed=speed, workdir=workdir, profile_out=profile_out, power_w=power_w
+        )
     except HilError as exc:
         fail(str(exc))
     if as_json:

@@ -206,6 +206,31 @@ class _Selftest:
             self._bench.close()
         self.cable.close()
 
+    def write_profile(self, path: Path, power_w: float | None) -> None:
+        """The board's measured per-tile latency as a board profile file."""
+        from hil.sim.errors import ScenarioError
+        from hil.sim.profiles import measured_profile_toml
+
+        inf = self.result.get("board_inference_ms") or {}
+        host = str((self._bench.hello or {}).get("host", "the board")) if self._bench else "?"
+        source = (
+            "measured with a power meter during the self-test"
+            if power_w is not None
+            else "assumption: not measured (the bench has no power meter); pass --power-w"
+        )
+        try:
+            text = measured_profile_toml(
+                "measured-board", inf, power_w=power_w or 5.0, power_source=source, host=host
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except (ScenarioError, OSError) as exc:
+            self.checks["profile_written"] = False
+            self.result["profile_error"] = str(exc)
+            return
+        self.checks["profile_written"] = True
+        self.result["profile"] = str(path)
+
     def check_board_exit(self) -> None:
         """What the board's summary says about its port and its exit."""
         text = self.board_log.read_text(encoding="utf-8", errors="replace")
@@ -235,6 +260,8 @@ def selftest(
     bulk_s: float = 2.0,
     workdir: Path | None = None,
     timeout_s: float = 90.0,
+    profile_out: Path | None = None,
+    power_w: float | None = None,
 ) -> dict[str, Any]:
     """Board subprocess on one end of a :class:`~hil.bench.cable.PtyCable`, the bench on
     the other; ``{"ok", "checks", ...}`` with the figures behind each check.
@@ -248,10 +275,17 @@ def selftest(
     Without ``workdir`` everything goes into a temporary folder that is removed at the
     end (the board log's tail is in the result when the board did not exit cleanly);
     a ``workdir`` that cannot be created raises :class:`~hil.bench.errors.HilError`.
+
+    With ``profile_out`` it writes the board's measured per-tile latency as a board
+    profile file (:func:`hil.sim.profiles.measured_profile_toml`) that a scenario names
+    with ``[payload] board = "<file>"``; the board's power is ``power_w`` from a meter, or
+    an assumption saying it was not measured.
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="gnomon-hil-") as tmp:
-            result = _run(Path(tmp), baud, speed, pings, unplug_s, bulk_s, timeout_s)
+            result = _run(
+                Path(tmp), baud, speed, pings, unplug_s, bulk_s, timeout_s, profile_out, power_w
+            )
         # the temp dir (pty links, board log) is gone: the log's tail is in the result
         result["workdir"] = None
         result["board"].pop("log", None)
@@ -261,7 +295,7 @@ def selftest(
         work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HilError(f"cannot create the work folder {work}: {exc.strerror}") from None
-    return _run(work, baud, speed, pings, unplug_s, bulk_s, timeout_s)
+    return _run(work, baud, speed, pings, unplug_s, bulk_s, timeout_s, profile_out, power_w)
 
 
 def _run(
@@ -272,6 +306,8 @@ def _run(
     unplug_s: float,
     bulk_s: float,
     timeout_s: float,
+    profile_out: Path | None,
+    power_w: float | None,
 ) -> dict[str, Any]:
     try:
         st = _Selftest(tmp, baud, speed, timeout_s)
@@ -290,6 +326,8 @@ def _run(
     finally:
         st.stop()
     st.check_board_exit()
+    if profile_out is not None:
+        st.write_profile(profile_out, power_w)
     result, checks = st.result, st.checks
     ok = bool(checks) and all(checks.values())
     result["wall_seconds"] = round(time.monotonic() - st.t_start, 2)

@@ -53,6 +53,32 @@ class Frame:
         return make_tile(self.seed, self.surface)
 
 
+def scene_tiles(pixels: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` tiles of a frame's scene, (n, bands, height, width), from its synthetic
+    tile: the tile under its 8 rotations and reflections, then cyclically shifted by
+    quarter tiles. Every variant shows the same cloud cover (the frame's truth) with the
+    pixels rearranged, so the models really run on ``n`` different inputs while the scene
+    costs one synthetic tile (~1-5 ms) instead of ``n``.
+
+    >>> px = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
+    >>> tiles = scene_tiles(px, 10)
+    >>> tiles.shape, bool((tiles[0] == px).all()), bool((tiles[9] != px).any())
+    ((10, 2, 4, 4), True, True)
+    >>> sorted(tiles[5].ravel().tolist()) == sorted(px.ravel().tolist())
+    True
+    """
+    variants = []
+    for k in range(4):
+        rot = np.rot90(pixels, k, axes=(1, 2))
+        variants += [rot, rot[:, :, ::-1]]
+    h = pixels.shape[-1]
+    out = np.empty((n, *pixels.shape), dtype=pixels.dtype)
+    for i in range(n):
+        shift = (i // 8) * max(1, h // 4)
+        out[i] = np.roll(variants[i % 8], shift, axis=(1, 2)) if shift else variants[i % 8]
+    return out
+
+
 def _surface(seed: int, lat_deg: float, land: bool) -> str:
     if not land:
         return "water"

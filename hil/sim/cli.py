@@ -444,12 +444,13 @@ def _realtime(
     except LinkError as exc:
         fail(str(exc))
     passes = ", ".join(
-        f"{p.station} +{(p.aos_tai - sitl.world.start_tai) / 60:.0f} min"
+        f"{p.station} at +{_mmss(p.aos_tai - sitl.world.start_tai)} "
+        f"for {_mmss(p.los_tai - p.aos_tai)}"
         for p in sitl.world.passes[:4]
     )
     typer.echo(
         f"flying {scenario} in real time on {link}; "
-        f"{'link always up' if always_in_view else 'passes: ' + passes}",
+        f"{'link always up' if always_in_view else 'link up only in passes: ' + passes}",
         err=True,
     )
     try:
@@ -465,9 +466,23 @@ def _realtime(
                 "sim_seconds": round(flown, 3),
                 "radio": dict(sitl.radio.stats),
                 "channel": dict(sitl.channel.stats),
+                "transport": dict(transport.stats),
+                "uplink_backlog_steps": sitl.uplink_backlog_steps,
             }
         )
     )
+
+
+def _mmss(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) of a duration, as the pass list prints it.
+
+    >>> _mmss(22.6), _mmss(348.5), _mmss(5733.8)
+    ('0:23', '5:48', '1:35:34')
+    """
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 sitl_app.command(epilog=SITL_EXAMPLES)(sitl_command)

@@ -260,6 +260,35 @@ def _rows(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def inference_sentence(s: dict[str, Any]) -> str:
+    """Where the payload's time and energy come from, in one sentence: latency and
+    energy per inference (energy = latency x power) and the board profile's source.
+
+    >>> text = inference_sentence({"inference": {
+    ...     "inferences": 2, "tiles_per_frame": 16, "tile_px": 64, "board": "b",
+    ...     "board_status": "estimate", "board_source": "a citation",
+    ...     "latency_per_inference_ms": 3.0, "mean_power_w": 7.0,
+    ...     "energy_per_inference_j": 0.021, "energy_j": 0.042},
+    ...     "inference_latency_ms": {"mean": 4.5}})
+    >>> text.split(": ")[1].split(". ")[0]
+    '3.0 ms per inference at 7.0 W = 0.021 J per inference, 0.042 J in all'
+    """
+    inf = s.get("inference") or {}
+    n = inf.get("inferences", 0)
+    px = inf.get("tile_px")
+    frame = f"a frame ({inf.get('tiles_per_frame')} tiles of {px}x{px} px)"
+    if not n:
+        return f"No inference ran. A frame is {frame[2:]}."
+    host = (s.get("inference_latency_ms") or {}).get("mean")
+    return (
+        f"{n} inferences of {frame}: {inf['latency_per_inference_ms']} ms per inference at "
+        f"{inf['mean_power_w']} W = {inf['energy_per_inference_j']} J per inference, "
+        f"{inf['energy_j']} J in all. Board profile {inf.get('board')!r} "
+        f"({inf.get('board_status')}): {inf.get('board_source')}."
+        + (f" The same models on this host took {host} ms per frame (measured)." if host else "")
+    )
+
+
 def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
     """The report page, plots embedded as data URIs."""
     s = res.summary
@@ -284,6 +313,7 @@ def render_html(res: SitlResult, plots: dict[str, bytes]) -> str:
         "</head><body>",
         f"<h1>Gnomon SITL run: {esc(s['scenario'])} (seed {s['seed']})</h1>",
         f"<p>{esc(headline)}</p>",
+        f"<p>{esc(inference_sentence(s))}</p>",
         f"<p>{esc(res.scenario.description)}. Radiation upsets are accelerated "
         f"{res.config.seu_acceleration:g}x over the scenario's rate so a short run shows "
         "them. Fields measured on the wall clock (everything else is deterministic for a "

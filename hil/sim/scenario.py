@@ -37,6 +37,7 @@ from fsw.power.errors import PowerError
 from fsw.power.predictor import GroundStation, ImagingPlan, TargetBox
 from fsw.power.scheduler import CascadeProfile, PowerMode, SchedulerConfig
 from hil.sim.errors import ScenarioError
+from hil.sim.profiles import BoardProfile, load_board
 from hil.sim.scenario_file import (
     SCENARIO_DIR,
     ArrayTable,
@@ -92,24 +93,33 @@ class BatterySpec:
 
 @dataclass(slots=True, frozen=True)
 class LoadSpec:
-    """Loads: bus baseline (nominal), SAFE-mode bus, radio transmitter while on."""
+    """Loads: bus baseline (nominal), SAFE-mode bus, radio transmitter while on, and the
+    highest nominal bus load the energy guard budgets with (None: ``bus_w``)."""
 
     bus_w: float
     safe_w: float
     radio_tx_w: float
+    bus_peak_w: float | None = None
 
 
 @dataclass(slots=True, frozen=True)
 class PayloadSpec:
-    """The compute payload: power modes and the measured cascade profile.
+    """The compute payload: power modes and the cascade profile (per-frame latencies).
 
     ``true_unsure_rate`` is the simulator's truth (the flight profile holds the
-    scheduler's belief, ``profile.unsure_rate``).
+    scheduler's belief, ``profile.unsure_rate``). A frame is ``tiles_per_frame`` tiles of
+    ``tile_px`` pixels; ``board`` is the board profile its latencies and powers come from
+    (None: given directly, ``latency_source`` says from where).
     """
 
     modes: tuple[PowerMode, ...]
     profile: CascadeProfile
     true_unsure_rate: float
+    tiles_per_frame: int = 1
+    tile_px: int = 64
+    board: BoardProfile | None = None
+    board_ref: str | None = None
+    latency_source: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -257,7 +267,16 @@ def scenario_from_file(f: ScenarioFile, source: str = "<scenario>") -> Scenario:
 
 def _payload(p: PayloadTable) -> PayloadSpec:
     true_rate = p.unsure_rate if p.true_unsure_rate is None else p.true_unsure_rate
-    return PayloadSpec(tuple(PowerMode(m.name, m.power_w) for m in p.modes), p.profile(), true_rate)
+    return PayloadSpec(
+        tuple(PowerMode(m.name, m.power_w) for m in p.mode_tables()),
+        p.profile(),
+        true_rate,
+        tiles_per_frame=p.tiles_per_frame,
+        tile_px=p.tile_px,
+        board=load_board(p.board) if p.board is not None else None,
+        board_ref=p.board,
+        latency_source=p.latency_source,
+    )
 
 
 def _camera(c: CameraTable) -> CameraSpec:
@@ -297,9 +316,13 @@ def scenario_to_file(sc: Scenario, sitl: SitlTable | None = None) -> ScenarioFil
         battery=BatteryTable(**dataclasses.asdict(sc.battery)),
         loads=LoadsTable(**dataclasses.asdict(sc.loads)),
         payload=PayloadTable(
-            modes=tuple(ModeTable(m.name, m.power_w) for m in p.modes),
-            small_latency_s=dict(prof.small_latency_s),
-            large_latency_s=dict(prof.large_latency_s),
+            board=p.board_ref,
+            tiles_per_frame=p.tiles_per_frame,
+            tile_px=p.tile_px,
+            modes=None if p.board_ref else tuple(ModeTable(m.name, m.power_w) for m in p.modes),
+            small_latency_s=None if p.board_ref else dict(prof.small_latency_s),
+            large_latency_s=None if p.board_ref else dict(prof.large_latency_s),
+            latency_source=p.latency_source,
             accuracy_sure=prof.accuracy_sure,
             accuracy_unsure=prof.accuracy_unsure,
             accuracy_large=prof.accuracy_large,

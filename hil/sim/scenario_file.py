@@ -28,6 +28,8 @@ from msgspec import Meta
 from fsw.power.astro import parse_tle
 from fsw.power.errors import PowerError
 from fsw.power.scheduler import CascadeProfile
+from hil.sim.errors import ScenarioError
+from hil.sim.profiles import frame_latencies_s, load_board
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DAY_S = 86400.0
@@ -97,6 +99,7 @@ class LoadsTable(_Table, frozen=True):
     bus_w: Power
     safe_w: Power
     radio_tx_w: Power = 0.0
+    bus_peak_w: Power | None = None  # highest NOMINAL bus load (energy guard); default bus_w
 
 
 class ModeTable(_Table, frozen=True):
@@ -107,36 +110,70 @@ class ModeTable(_Table, frozen=True):
 
 
 class PayloadTable(_Table, frozen=True):
-    """``[payload]``: power modes and the cascade profile measured on board."""
+    """``[payload]``: what a frame is, the payload computer and the model cascade.
 
-    modes: Annotated[tuple[ModeTable, ...], Meta(min_length=1)]
-    small_latency_s: Latencies
-    large_latency_s: Latencies
+    A frame is a scene of ``tiles_per_frame`` tiles of ``tile_px`` pixels. Its latency and
+    energy come from a board profile (``board``: a name in hil/profiles/boards.toml, or a
+    profile file ``gnomon hil selftest --profile-out`` wrote), which also gives the power
+    modes. Without ``board``, ``modes`` and per-frame ``small_latency_s`` and
+    ``large_latency_s`` are given directly (synthetic studies; say where they come from in
+    ``latency_source``).
+    """
+
+    board: Name | None = None
+    tiles_per_frame: Annotated[int, Meta(ge=1, le=65536)] = 1
+    tile_px: Annotated[int, Meta(ge=8, le=4096)] = 64
+    modes: tuple[ModeTable, ...] | None = None
+    small_latency_s: Latencies | None = None
+    large_latency_s: Latencies | None = None
+    latency_source: str | None = None
     accuracy_sure: Fraction = 0.97
     accuracy_unsure: Fraction = 0.70
     accuracy_large: Fraction = 0.92
     unsure_rate: Fraction = 0.25
     true_unsure_rate: Fraction | None = None  # the simulator's truth; default: unsure_rate
 
+    def mode_tables(self) -> tuple[ModeTable, ...]:
+        """The power modes: the board profile's, or the ones written here."""
+        if self.board is not None:
+            board = load_board(self.board)
+            return tuple(ModeTable(m.name, m.power_w) for m in board.modes)
+        return self.modes or ()
+
     def profile(self) -> CascadeProfile:
         """The flight's cascade profile (checked: every mode has both latencies)."""
+        if self.board is not None:
+            small, large = frame_latencies_s(load_board(self.board), self.tiles_per_frame)
+        else:
+            small, large = dict(self.small_latency_s or {}), dict(self.large_latency_s or {})
         profile = CascadeProfile(
-            small_latency_s=dict(self.small_latency_s),
-            large_latency_s=dict(self.large_latency_s),
+            small_latency_s=small,
+            large_latency_s=large,
             accuracy_sure=self.accuracy_sure,
             accuracy_unsure=self.accuracy_unsure,
             accuracy_large=self.accuracy_large,
             unsure_rate=self.unsure_rate,
         )
-        for mode in self.modes:
+        for mode in self.mode_tables():
             profile.latency_s("small", mode.name)
             profile.latency_s("large", mode.name)
         return profile
 
     def __post_init__(self) -> None:
+        explicit = (self.modes, self.small_latency_s, self.large_latency_s)
+        if self.board is not None and any(x is not None for x in explicit):
+            raise ValueError(
+                "give either board (latency and power from a board profile) or modes with "
+                "small_latency_s and large_latency_s, not both"
+            )
+        if self.board is None and any(x is None for x in explicit):
+            raise ValueError(
+                "missing: board = a board profile (hil/profiles/boards.toml), or modes, "
+                "small_latency_s and large_latency_s"
+            )
         try:
             self.profile()
-        except PowerError as exc:
+        except (PowerError, ScenarioError) as exc:
             raise ValueError(str(exc)) from None
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from fsw.ai import shipped_dir
 from fsw.core.clock import Clock
 from fsw.hal.interfaces import CameraFrame, EpsReading, Hal, ModelFiles, Platform
-from hil.sim.camera import Frame
+from hil.sim.camera import Frame, scene_tiles
 from hil.sim.errors import WorldError
 from hil.sim.scenario import Scenario
 from hil.sim.world import World
@@ -61,9 +61,12 @@ class FrameTruth:
 
 
 class SimCamera:
-    """Frames the world's camera took, delivered on the next :meth:`poll`."""
+    """Frames the world's camera took, delivered on the next :meth:`poll`: each a scene
+    of ``tiles_per_frame`` tiles (:func:`~hil.sim.camera.scene_tiles`; one tile: its
+    pixels as (bands, height, width))."""
 
-    def __init__(self) -> None:
+    def __init__(self, tiles_per_frame: int = 1) -> None:
+        self.tiles_per_frame = tiles_per_frame
         self._pending: list[Frame] = []
         #: Ground truth of every delivered frame, by frame id.
         self.truth: dict[int, FrameTruth] = {}
@@ -82,9 +85,9 @@ class SimCamera:
         for f in self._pending:
             tile = f.tile()
             self.truth[f.frame_id] = FrameTruth(tile.keep, tile.cloud_fraction, tile.surface)
-            out.append(
-                CameraFrame(f.frame_id, f.t_tai, f.lat_deg, f.lon_deg, f.priority, tile.pixels)
-            )
+            n = self.tiles_per_frame
+            pixels = tile.pixels if n == 1 else scene_tiles(tile.pixels, n)
+            out.append(CameraFrame(f.frame_id, f.t_tai, f.lat_deg, f.lon_deg, f.priority, pixels))
         self._pending.clear()
         self.delivered += len(out)
         return out
@@ -166,6 +169,7 @@ def platform_of(sc: Scenario) -> Platform:
         deadline=sc.policy.deadline,
         min_deadline_s=sc.policy.min_deadline_s,
         max_deadline_s=sc.policy.max_deadline_s,
+        bus_peak_w=sc.loads.bus_peak_w,
     )
 
 
@@ -195,7 +199,7 @@ def sim_hal_with_devices(
     sc = world.scenario
     dev = SimDevices(
         SimEps(world),
-        SimCamera(),
+        SimCamera(sc.payload.tiles_per_frame),
         SimPayloadPower(clock, {m.name: m.power_w for m in sc.payload.modes}),
     )
     hal = Hal(

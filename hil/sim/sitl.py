@@ -23,8 +23,10 @@ True
 
 Determinism: the same scenario, seed and settings give the same ``summary.json`` except
 the wall-clock fields in :data:`WALL_CLOCK_FIELDS`. Inference energy and timing use the
-platform's configured latency per model and power mode (the payload's ``profile``
-latency model); the measured inference latency is reported separately.
+board profile's latency per frame (tiles per frame x per-tile latency, per model and power
+mode: the payload's ``profile`` latency model; ``summary["inference"]`` names the board
+and its source); the real models run on every frame's tiles and their measured latency on
+this host is reported separately.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ from hil.sim.world import World
 log = logging.getLogger(__name__)
 
 DEFAULT_SCENARIO = "leo550-sso-6u"
+#: Uplink chunks (UDP datagrams: CLTUs) :meth:`Sitl.serve` takes in one step at most.
+MAX_UPLINK_PER_STEP = 1000
 #: Summary fields that depend on the machine (everything else is deterministic).
 WALL_CLOCK_FIELDS: tuple[str, ...] = ("wall_seconds", "sim_wall_ratio", "inference_latency_ms")
 ProgressFn = Callable[[float, float], None]
@@ -167,6 +171,8 @@ class Sitl:
         self._in_pass_idx: int | None = None
         self._ch_at_aos: dict[str, int] = {}
         self._wall_s = 0.0
+        #: :meth:`serve` steps that left uplink waiting (more than MAX_UPLINK_PER_STEP).
+        self.uplink_backlog_steps = 0
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -351,8 +357,9 @@ class Sitl:
     ) -> float:
         """Fly paced by the wall clock with the radio on ``transport`` (no ground script).
 
-        World and flight step together as wall time passes (at most 1 s per step); uplink
-        bytes from the transport go through the channel into the radio, the radio's CADUs
+        World and flight step together as wall time passes (at most 1 s per step); after
+        each step the transport is read until it is empty, and the uplink bytes go
+        through the channel into the radio; the radio's CADUs
         go through the channel (at its bit rate, an idle frame when there is no TM) to
         the transport. Ends after ``duration_s``, ``stop()`` or the configured orbits;
         returns the simulated seconds flown.
@@ -376,17 +383,7 @@ class Sitl:
                 continue
             now = self.clock.now_tai()
             self._track_pass()
-            while True:
-                try:
-                    data = transport.recv(0.0)
-                except (LinkError, OSError) as exc:
-                    log.warning("uplink receive failed: %s", exc)
-                    break
-                if not data:
-                    break
-                rx = self.channel.uplink(data, now)
-                if rx:
-                    self.radio.uplink(rx)
+            self._drain_uplink(transport, now)
             down = self._downlink(self.t_s - before)
             if down:
                 try:
@@ -394,6 +391,26 @@ class Sitl:
                 except (LinkError, OSError) as exc:
                     log.warning("downlink send failed: %s", exc)
         return self.t_s
+
+    def _drain_uplink(self, transport: Transport, now: float) -> None:
+        """Everything the ground sent since the last step, through the channel, to the radio.
+
+        Reads until the transport is empty (empty keep-alive datagrams are no data; the
+        transport skips them), at most :data:`MAX_UPLINK_PER_STEP` chunks a step so a
+        flood cannot stall the world: the rest waits for the next step (counted).
+        """
+        for _ in range(MAX_UPLINK_PER_STEP):
+            try:
+                data = transport.recv(0.0)
+            except (LinkError, OSError) as exc:
+                log.warning("uplink receive failed: %s", exc)
+                return
+            if not data:
+                return
+            rx = self.channel.uplink(data, now)
+            if rx:
+                self.radio.uplink(rx)
+        self.uplink_backlog_steps += 1
 
     # ------------------------------------------------------------------ summary
     def _result(self, wall_s: float) -> SitlResult:
@@ -431,6 +448,7 @@ class Sitl:
             "frames": self._frames_summary(),
             "inference_energy_j": round(self.payload.energy_j, 3),
             "inference_latency_ms": self._latency_summary(),
+            "inference": self._inference_summary(),
             "battery": {
                 "min_soc": round(self.min_soc, 5),
                 "max_soc": round(self.max_soc, 5),
@@ -465,6 +483,45 @@ class Sitl:
             "large_runs": tlm("large_runs"),
             "escalations": tlm("escalations"),
             "accuracy": self._accuracy(),
+        }
+
+    def _inference_summary(self) -> dict[str, Any]:
+        """Where the payload's time and energy come from, and what they came to: the
+        frame (tiles), the board profile and its source, per-mode latency and power, and
+        energy per inference = mean latency x mean power (docs/boards.md)."""
+        p = self.scenario.payload
+        n = int(self.fs.telemetry("payload.small_runs")) + int(
+            self.fs.telemetry("payload.large_runs")
+        )
+        busy, energy = self.payload.busy_s, self.payload.energy_j
+        prof = p.profile
+        board = p.board
+        modes = {
+            m.name: {
+                "power_w": m.power_w,
+                "power_source": board.mode(m.name).power_source if board is not None else None,
+                "frame_latency_ms": {
+                    v: round(prof.latency_s(v, m.name) * 1e3, 4) for v in ("small", "large")
+                },
+                "frame_energy_j": {
+                    v: round(prof.latency_s(v, m.name) * m.power_w, 6) for v in ("small", "large")
+                },
+            }
+            for m in p.modes
+        }
+        return {
+            "tiles_per_frame": p.tiles_per_frame,
+            "tile_px": p.tile_px,
+            "board": board.name if board is not None else None,
+            "board_status": board.status if board is not None else "given",
+            "board_source": board.source if board is not None else p.latency_source,
+            "modes": modes,
+            "inferences": n,
+            "energy_j": round(energy, 6),
+            "busy_s": round(busy, 6),
+            "latency_per_inference_ms": round(1e3 * busy / n, 4) if n else None,
+            "mean_power_w": round(energy / busy, 4) if busy > 0 else None,
+            "energy_per_inference_j": round(energy / n, 6) if n else None,
         }
 
     def _latency_summary(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from fsw.power.landmask import LandMask
 from fsw.power.scheduler import battery_delta_wh
+from fsw.power.scheduler import survival_energy_wh as flight_survival_energy_wh
 from hil.eval.sched.oracle import OracleProblem, group_frames, solve_oracle
 from hil.eval.sched.plot import plot_scenario
 from hil.eval.sched.policies import POLICIES, make_policies
@@ -75,27 +76,23 @@ def oracle_problem(tl: Timeline) -> OracleProblem:
 
 
 def survival_energy_wh(tl: Timeline, k0: int) -> float:
-    """Least battery energy at tick ``k0`` from which the rest of the timeline can be
-    flown with the payload off, never below the floor, ending with enough to ride out
-    the longest eclipse in SAFE mode: the obligation the flight scheduler keeps."""
+    """Least battery energy at tick ``k0`` from which the rest of the timeline (the
+    survival window after the value window) can be flown with the payload off at the
+    normal bus load, never below the floor: the obligation the flight scheduler keeps
+    (:func:`fsw.power.scheduler.survival_energy_wh`; it never plans on SAFE mode)."""
     sc = tl.scenario
     cap = sc.battery.capacity_wh
     floor = sc.policy.floor_soc * cap
     if k0 >= tl.n_ticks:
         return floor
     load_w = sc.loads.bus_w + sc.loads.radio_tx_w * tl.radio_frac[k0:]
-    dur = np.full(len(load_w), tl.tick_s)
     delta = battery_delta_wh(
         tl.solar_w[k0:] - load_w,
-        dur,
+        np.full(len(load_w), tl.tick_s),
         sc.battery.charge_efficiency,
         sc.battery.discharge_efficiency,
     )
-    cum = np.cumsum(delta)
-    longest = max((e.duration_s for e in tl.eclipses if e.end_tai > tl.t(k0)), default=0.0)
-    required = np.full(len(cum), floor)
-    required[-1] += longest * sc.loads.safe_w / sc.battery.discharge_efficiency / WH_J
-    return float(min(cap, max(floor, float(np.max(required - cum)))))
+    return flight_survival_energy_wh(delta, np.full(len(delta) + 1, floor), cap)
 
 
 def evaluate_timeline(tl: Timeline, policies: Sequence[str] = POLICIES) -> ScenarioEval:
@@ -105,7 +102,9 @@ def evaluate_timeline(tl: Timeline, policies: Sequence[str] = POLICIES) -> Scena
     return ScenarioEval(tl, results, solve_oracle(oracle_problem(tl)))
 
 
-def _policy_metrics(r: PolicyResult, oracle_value: float, orbits: float) -> dict[str, float]:
+def _policy_metrics(
+    r: PolicyResult, oracle_value: float, orbits: float, floor_soc: float
+) -> dict[str, float]:
     return {
         "value": r.value,
         "value_vs_oracle": min(1.0, r.value / oracle_value) if oracle_value > 0 else 1.0,
@@ -116,6 +115,8 @@ def _policy_metrics(r: PolicyResult, oracle_value: float, orbits: float) -> dict
         "energy_per_inference_j": r.payload_energy_j / r.inferences if r.inferences else 0.0,
         "frames_per_orbit": r.small_runs / orbits,
         "min_soc": r.min_soc,
+        "min_soc_above_floor": r.min_soc - floor_soc,
+        "guard_refusals": r.guard_refusals,
     }
 
 
@@ -123,9 +124,13 @@ def scenario_metrics(ev: ScenarioEval) -> dict[str, dict[str, float]]:
     """Per-policy metrics (and the oracle's) for one evaluated scenario."""
     tl = ev.timeline
     orbits = tl.imaging_orbits
-    out = {name: _policy_metrics(r, ev.oracle.value, orbits) for name, r in ev.results.items()}
+    floor = tl.scenario.policy.floor_soc
+    out = {
+        name: _policy_metrics(r, ev.oracle.value, orbits, floor) for name, r in ev.results.items()
+    }
     o = ev.oracle
     inf = o.small_runs + o.escalations
+    o_min = float(o.energy_wh.min() / tl.scenario.battery.capacity_wh)
     out["oracle"] = {
         "value": o.value,
         "value_vs_oracle": 1.0,
@@ -135,7 +140,9 @@ def scenario_metrics(ev: ScenarioEval) -> dict[str, dict[str, float]]:
         "lost_in_safe": 0.0,
         "energy_per_inference_j": o.payload_energy_j / inf if inf else 0.0,
         "frames_per_orbit": o.small_runs / orbits,
-        "min_soc": float(o.energy_wh.min() / tl.scenario.battery.capacity_wh),
+        "min_soc": o_min,
+        "min_soc_above_floor": o_min - floor,
+        "guard_refusals": 0,
     }
     return out
 
@@ -165,6 +172,8 @@ def _policy_summary(col: list[dict[str, float]]) -> dict[str, float]:
         "dropped": float(sum(c["dropped"] for c in col)),
         "energy_per_inference_j": float(np.mean([c["energy_per_inference_j"] for c in col])),
         "frames_per_orbit": float(np.mean([c["frames_per_orbit"] for c in col])),
+        "min_soc_above_floor": float(min(c["min_soc_above_floor"] for c in col)),
+        "guard_refusals": int(sum(c["guard_refusals"] for c in col)),
     }
 
 

@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from fsw.power.component import PREDICT_EXTRA_ORBITS, prediction_orbits
+from fsw.power.guard import EnergyGuard, GuardConfig
 from fsw.power.predictor import Forecast, OrbitPredictor
 from fsw.power.scheduler import Job, PowerMode, PowerScheduler, RunOrder, SchedulerConfig
 from hil.eval.sched.timeline import FArr, Timeline
@@ -150,13 +152,17 @@ class DutyCyclePolicy:
 
 
 class GnomonPolicy:
-    """The flight scheduler, fed by the onboard predictor as a flight component would."""
+    """The flight scheduler checked by the flight's energy guard, fed by the onboard
+    predictor, as the ``power`` component flies them (the scheduler proposes, the guard
+    disposes)."""
 
     name = "gnomon"
 
-    def __init__(self, cfg: SchedulerConfig) -> None:
+    def __init__(self, cfg: SchedulerConfig, guard: GuardConfig | None = None) -> None:
         self.cfg = cfg
+        self.guard_config = guard if guard is not None else GuardConfig.from_scheduler(cfg)
         self.sched = PowerScheduler(cfg)
+        self.guard = EnergyGuard(self.guard_config)
         self._pred: Forecast | None = None
         self._tl: Timeline | None = None
         self.decisions = 0
@@ -164,6 +170,7 @@ class GnomonPolicy:
 
     def reset(self, tl: Timeline) -> None:
         self.sched = PowerScheduler(self.cfg)
+        self.guard = EnergyGuard(self.guard_config)
         self._tl = tl
         sc = tl.scenario
         self._predictor = OrbitPredictor(
@@ -177,11 +184,12 @@ class GnomonPolicy:
         self.reserve_wh = []
 
     def _prediction(self, now_tai: float) -> Forecast:
-        need = now_tai + (self.cfg.horizon_orbits * self._predictor.period_s) + self.cfg.tick_s
+        orbits = prediction_orbits(self.cfg)
+        need = now_tai + orbits * self._predictor.period_s + self.cfg.tick_s
         if self._pred is None or self._pred.end_tai < need or not self._pred.covers(now_tai):
             self._pred = self._predictor.predict(
                 now_tai,
-                (self.cfg.horizon_orbits + 1.5) * self._predictor.period_s,
+                (orbits + PREDICT_EXTRA_ORBITS) * self._predictor.period_s,
                 step_s=self.cfg.tick_s,
             )
         return self._pred
@@ -195,17 +203,23 @@ class GnomonPolicy:
         queue: Sequence[Job],
         last_solar_w: float,
     ) -> tuple[list[RunOrder], tuple[int, ...]]:
+        fc = self._prediction(now_tai)
         d = self.sched.decide(
+            now_tai, soc, battery_wh, queue, fc, solar_w=last_solar_w if k > 0 else None
+        )
+        if k > 0:
+            self.guard.learn_solar(fc, now_tai - self.cfg.tick_s, now_tai, last_solar_w)
+        verdict = self.guard.review(
             now_tai,
             soc,
             battery_wh,
-            queue,
-            self._prediction(now_tai),
-            solar_w=last_solar_w if k > 0 else None,
+            d.run,
+            fc,
+            tle_age_s=now_tai - self._predictor.epoch_tai,
         )
         self.decisions += 1
         self.reserve_wh.append(d.reserve_wh)
-        return list(d.run), d.drop
+        return list(verdict.admitted), d.drop
 
 
 def make_policies(cfg: SchedulerConfig) -> list[Policy]:

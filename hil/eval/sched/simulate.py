@@ -25,7 +25,7 @@ import numpy as np
 
 from fsw.power.scheduler import Job, RunOrder
 from hil.eval.sched.oracle import OracleResult
-from hil.eval.sched.policies import Policy
+from hil.eval.sched.policies import GnomonPolicy, Policy
 from hil.eval.sched.timeline import FArr, FrameJob, Timeline
 from hil.sim.eps import Eps
 from hil.sim.errors import WorldError
@@ -49,6 +49,7 @@ class PolicyResult:
     min_soc: float
     soc: FArr  # at tick boundaries (n + 1)
     payload_w: FArr  # mean per tick
+    guard_refusals: int = 0  # run orders the energy guard refused (gnomon only)
 
     @property
     def inferences(self) -> int:
@@ -199,6 +200,8 @@ class _Run:
         """The tallies, with the small-model jobs still queued at the end counted missed."""
         t = self.tally
         t.misses += sum(1 for j in self.jobs.values() if j.stage == "small")
+        pol = self.policy
+        refused = pol.guard.refused_total if isinstance(pol, GnomonPolicy) else 0
         return PolicyResult(
             self.policy.name,
             t.value,
@@ -212,6 +215,7 @@ class _Run:
             float(self.soc.min()),
             self.soc,
             self.pay_w,
+            refused,
         )
 
 

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from fsw.power.astro import orbit_period_s, parse_tle
 from fsw.power.landmask import LandMask
 from fsw.power.predictor import EclipseWindow, PassWindow, interval_overlap, merge_windows
+from fsw.power.scheduler import SURVIVAL_ORBITS as SCHEDULER_SURVIVAL_ORBITS
 from hil.sim.eps import array_power_w
 from hil.sim.scenario import Scenario
 from hil.sim.world import World
@@ -33,7 +34,11 @@ from hil.sim.world import World
 FArr = NDArray[np.float64]
 IMAGING_ORBITS = 6.0
 TAIL_ORBITS = 2.0
-SURVIVAL_ORBITS = 2.0  # after the value window: payload off, battery must stay safe
+#: After the value window: payload off, the battery must stay above the floor. As long as
+#: the flight scheduler looks ahead (its pricing horizon, then its payload-off survival
+#: look-ahead, then an eclipse), so the oracle ends the value window with the obligation
+#: the flight keeps, and neither is asked about orbits the other cannot see.
+SURVIVAL_ORBITS = 2.0 + SCHEDULER_SURVIVAL_ORBITS + 1.0
 BUCKET_TICKS = 5  # scheduler ticks per oracle bucket
 
 
