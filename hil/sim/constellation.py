@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from fsw.power.predictor import PassWindow
@@ -90,7 +91,7 @@ def walker_tles(w: WalkerTable, epoch_tai: float, satnum0: int = 100) -> list[tu
 def _walker_for(w: WalkerTable, n: int) -> WalkerTable:
     """The pattern ``w`` with ``n`` satellites (planes: the most that ``n`` fills)."""
     planes = max(p for p in range(1, min(w.planes, n) + 1) if n % p == 0)
-    return dataclasses.replace(w, satellites=n, planes=planes, phasing=w.phasing % planes)
+    return msgspec.structs.replace(w, satellites=n, planes=planes, phasing=w.phasing % planes)
 
 
 def constellation_of(
@@ -429,9 +430,7 @@ def run_constellation(
     try:
         n = len(sats)
         passes = pool.call("passes", [()] * n)
-        start_tai = pool.call("start_tai", [()])[0] if isinstance(pool, _Local) else None
-        if start_tai is None:
-            start_tai = pool.call("start_tai", [()] * n)[0]
+        start_tai = float(pool.call("start_tai", [()] * n)[0])
         if out_dir is not None:
             from ground.fleet import FleetArchive
 

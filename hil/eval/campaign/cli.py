@@ -230,10 +230,10 @@ def constellation_cmd(
     st = s["stations"]
     typer.echo(
         f"{s['satellites']} satellites, {s['days']:g} day(s): value delivered "
-        f"{s['value_delivered']:.1f} ({s['value_per_day']:.1f} per day); station contacts "
-        f"{st['granted']} granted of {st['candidates']} candidate passes, "
-        f"{st['conflicts']} conflicts resolved by value ({st['refused']} refused, "
-        f"{st['trimmed']} trimmed); {s['wall_seconds']:.0f} s wall"
+        f"{s['value_delivered']:.1f} ({s['value_per_day']:.1f} per day); stations: "
+        f"{st['served']} of {st['candidates']} candidate passes served, "
+        f"{st['conflicts']} conflicts resolved by value ({st['denied_s']:.0f} s in view "
+        f"denied, {st['handovers']} handovers); {s['wall_seconds']:.0f} s wall"
     )
     typer.echo(f"summary: {out / 'summary.json'}; archive: {out / 'archive'}")
 

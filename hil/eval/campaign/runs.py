@@ -161,11 +161,14 @@ def replay_command(run: RunSpec, out_dir: Path) -> str:
             f"gnomon seu campaign --model {run.model} --flips {cfg.flips} --mode {cfg.mode} "
             f"--target {cfg.target} --seed {run.seed} --eval-tiles {cfg.eval_tiles} --json"
         )
-    stations = run.param("stations")
-    extra = f" --stations {stations}" if stations is not None else ""
+    extra = "".join(
+        f" --{name} {run.param(name)}"
+        for name in ("satellites", "stations")
+        if run.param(name) is not None
+    )
     return (
-        f"gnomon campaign constellation {scenario} --satellites {run.param('satellites', 0)}"
-        f"{extra} --days {run.days:g} --seed {run.seed} --out out/replay/{run.run_id}"
+        f"gnomon campaign constellation {scenario}{extra} --days {run.days:g} "
+        f"--seed {run.seed} --out out/replay/{run.run_id}"
     )
 
 
