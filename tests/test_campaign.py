@@ -113,7 +113,8 @@ def test_report_lists_the_worst_runs_with_their_replay_and_the_value_curve(
         (1, 100.0),
         (3, 270.0),
     ]
-    assert "value_per_day_curve.png" in doc["plots"] and "value delivered per day vs satellites" in html
+    assert "value_per_day_curve.png" in doc["plots"]
+    assert "value delivered per day vs satellites" in html
     assert "--satellites 3" in html
 
 
