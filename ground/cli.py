@@ -272,6 +272,16 @@ def console_cmd(
         typer.Option(help="Keep the SDLS sequence number and TC sequence count between runs."),
     ] = True,
     state_dir: StateDirOpt = DEFAULT_STATE_DIR,
+    scid: Annotated[
+        int | None,
+        typer.Option(
+            "--scid",
+            min=0,
+            max=0x3FF,
+            help="Fly this spacecraft of a constellation (its SCID; default: the key "
+            "file's), archived under it when --archive is a fleet archive's folder.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Fly the spacecraft interactively: completion, validation, live stages and events.
@@ -286,7 +296,15 @@ def console_cmd(
     _setup_logging(verbose)
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
-    arch = _open_archive(archive)
+    if scid is not None:
+        import dataclasses
+
+        from ground.fleet import is_fleet
+
+        cfg = dataclasses.replace(cfg, spacecraft_id=scid)
+        arch = _open_archive(archive, scid=scid if archive and is_fleet(archive) else None)
+    else:
+        arch = _open_archive(archive)
     try:
         station = GroundStation(
             d,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,9 +63,7 @@ def run_cmd(
         fail(f"--workers must be within 1..512, got {workers}")
     if not spec.exists():
         fail(f"no campaign spec at {spec}")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    for noisy in ("distributed", "tornado", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    _quiet_dask()
     try:
         with _progress_bar(enabled=not as_json) as progress:
             outcome = run_campaign(
@@ -86,6 +85,15 @@ def run_cmd(
         typer.echo(f"results: {out / 'campaign.sqlite'}; report: gnomon campaign report {out}")
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _quiet_dask() -> None:
+    """Dask logs every worker start and stop at INFO: keep its errors only (here and in
+    the local cluster's worker processes, which read the environment)."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for noisy in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 class _progress_bar:  # noqa: N801 (a context manager used like a function)
@@ -197,7 +205,7 @@ def constellation_cmd(
         fail(f"--days must be within (0, 30], got {days}")
     if not 1.0 <= window <= 3600.0:
         fail(f"--window must be within 1..3600 s, got {window}")
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    _quiet_dask()
     try:
         if workers is None and scheduler is None:
             result = run_constellation(
