@@ -230,3 +230,15 @@ def test_a_worker_killed_mid_campaign_loses_nothing_and_does_nothing_twice(
         rows = st.rows()
     assert sorted(r["seed"] for r in rows) == [1, 2, 3, 4, 5, 6]
     assert all(r["attempts"] == 1 and r["status"] == "ok" for r in rows)
+
+
+def test_the_shipped_campaign_specs_expand_to_the_runs_they_promise() -> None:
+    from hil.eval.campaign.engine import load
+
+    root = Path(__file__).resolve().parents[1] / "hil" / "campaigns"
+    runs = {p.stem: load(p)[2] for p in sorted(root.glob("*.toml"))}
+    assert len(runs["seeds-200"]) == 200
+    assert sorted({r.seed for r in runs["seeds-200"]}) == list(range(1, 201))
+    curve = runs["constellation-curve"]
+    assert sorted({r.param("satellites") for r in curve}) == [1, 3, 6, 12, 24]
+    assert len({r.run_id for rs in runs.values() for r in rs}) == sum(map(len, runs.values()))
