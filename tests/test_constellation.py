@@ -57,11 +57,12 @@ def test_station_scheduler_serves_one_spacecraft_per_station_by_value() -> None:
             held[p.station] = i
             assert p in passes[i] and p.aos_tai <= a < b <= p.los_tai and t0 <= a and b <= t1
         for st, sats in wanted.items():
-            assert st in held, "a station wanted by someone is never left idle"
-            # nobody denied a station had more value on board than the one served
+            # nobody denied a station had more value on board than the one it served
+            # (the greedy order may leave a station idle that a denied satellite could
+            # not see: it is counted in denied_s)
             for i in sats:
                 if grants[i] is None:
-                    assert backlog[i] <= backlog[held[st]]
+                    assert st in held and backlog[i] <= backlog[held[st]]
     assert sched.stats.conflicts == conflicts
 
 

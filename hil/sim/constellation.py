@@ -34,6 +34,7 @@ SITL summary reports files delivered by value, ``files.value_delivered``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -283,7 +284,10 @@ class StationScheduler:
 
     def __init__(self, passes: Sequence[Sequence[PassWindow]]) -> None:
         self.passes = [sorted(ps, key=lambda p: p.aos_tai) for ps in passes]
-        self._los = [[p.los_tai for p in ps] for ps in self.passes]
+        # the latest LOS so far, pass by pass (AOS order): passes before the first whose
+        # running LOS passes t0 have all ended (a list of LOS alone is not sorted when a
+        # satellite's passes over two stations overlap)
+        self._los = [list(itertools.accumulate((p.los_tai for p in ps), max)) for ps in self.passes]
         self.stats = StationStats(candidates=sum(len(ps) for ps in self.passes))
         self._serving: dict[str, int] = {}  # station -> satellite served last window
         self._served: set[tuple[int, str, float]] = set()
