@@ -38,6 +38,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "sim": ("matplotlib", "rich", "highspy"),
     "bench": ("matplotlib", "rich", "highspy", "cocotb", "spacepackets"),
     "lab": ("rich",),
+    "campaign": ("matplotlib", "rich", "highspy", "dask", "distributed"),
 }
 
 
@@ -71,6 +72,12 @@ MOUNTS: dict[str, Mount] = {
     "world": Mount("hil.sim.cli", "world_app", "The simulated world: eclipses and passes.", "sim"),
     "sched": Mount(
         "hil.eval.sched.cli", "sched_app", "Evaluate power-aware inference scheduling.", "sim"
+    ),
+    "campaign": Mount(
+        "hil.eval.campaign.cli",
+        "campaign_app",
+        "Monte Carlo campaigns and constellations on Dask.",
+        "campaign",
     ),
     "bench": Mount("benchmarks.cli", "bench_app", "Benchmarks: each prints one JSON object."),
     "yamcs": Mount("ground.yamcs.cli", "yamcs_app", "Fly from Yamcs: its configuration, a run."),

@@ -61,7 +61,13 @@ KeyOpt = Annotated[
 LinkOpt = Annotated[
     str, typer.Option("--link", envvar="GNOMON_LINK", help="Link URL, e.g. udp://127.0.0.1:10025.")
 ]
-ArchiveOpt = Annotated[Path, typer.Option("--archive", help="Archive file (SQLite).")]
+ArchiveOpt = Annotated[
+    Path, typer.Option("--archive", help="Archive file (SQLite), or a fleet archive's folder.")
+]
+ScidOpt = Annotated[
+    int | None,
+    typer.Option("--scid", help="The spacecraft, in a fleet archive (a constellation's)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SinceOpt = Annotated[
     str | None,
@@ -127,16 +133,29 @@ def _load_link_config(path: Path | None) -> Any:
         fail(str(exc))
 
 
-def _open_archive(path: Path | None, must_exist: bool = False) -> Any:
+def _open_archive(path: Path | None, must_exist: bool = False, scid: int | None = None) -> Any:
     """The archive at ``path`` (None: none). ``must_exist`` opens an existing archive
-    read-only, for queries: nothing is written into it, and other files are refused."""
+    read-only, for queries: nothing is written into it, and other files are refused. A
+    fleet archive's folder (ground.fleet) needs ``scid``: that spacecraft's archive."""
     from ground.archive import Archive
     from ground.errors import ArchiveError
+    from ground.fleet import FleetArchive, is_fleet
 
     if path is None:
         return None
     if must_exist and not path.exists():
         fail(f"no archive at {path}")
+    if is_fleet(path):
+        try:
+            fleet = FleetArchive(path)
+            if scid is None:
+                held = ", ".join(f"{k} ({v})" for k, v in fleet.spacecraft().items())
+                fail(f"{path} is a fleet archive: choose the spacecraft with --scid ({held})")
+            return fleet.archive(scid, readonly=must_exist)
+        except ArchiveError as exc:
+            fail(str(exc))
+    if scid is not None:
+        fail(f"--scid selects a spacecraft in a fleet archive; {path} holds one spacecraft")
     try:
         return Archive(path, readonly=must_exist)
     except ArchiveError as exc:
@@ -253,6 +272,16 @@ def console_cmd(
         typer.Option(help="Keep the SDLS sequence number and TC sequence count between runs."),
     ] = True,
     state_dir: StateDirOpt = DEFAULT_STATE_DIR,
+    scid: Annotated[
+        int | None,
+        typer.Option(
+            "--scid",
+            min=0,
+            max=0x3FF,
+            help="Fly this spacecraft of a constellation (its SCID; default: the key "
+            "file's), archived under it when --archive is a fleet archive's folder.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Fly the spacecraft interactively: completion, validation, live stages and events.
@@ -267,7 +296,15 @@ def console_cmd(
     _setup_logging(verbose)
     d = _load_dictionary(dictionary)
     cfg = _load_link_config(key_file)
-    arch = _open_archive(archive)
+    if scid is not None:
+        import dataclasses
+
+        from ground.fleet import is_fleet
+
+        cfg = dataclasses.replace(cfg, spacecraft_id=scid)
+        arch = _open_archive(archive, scid=scid if archive and is_fleet(archive) else None)
+    else:
+        arch = _open_archive(archive)
     try:
         station = GroundStation(
             d,
@@ -605,6 +642,7 @@ def tlm_cmd(
         typer.Argument(help="Channel name, component (eps: all its channels) or glob (eps.soc*)."),
     ],
     archive: ArchiveOpt,
+    scid: ScidOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     limit: Annotated[
@@ -624,7 +662,7 @@ def tlm_cmd(
     from ground.archive import utc_text
     from ground.errors import ArchiveError
 
-    arch = _open_archive(archive, must_exist=True)
+    arch = _open_archive(archive, must_exist=True, scid=scid)
     if flagged:
         _flagged_values(arch, name, since, until, as_json)
         return
@@ -777,6 +815,7 @@ SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH")
 )
 def events_cmd(
     archive: ArchiveOpt,
+    scid: ScidOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     name: Annotated[str | None, typer.Option(help="Event name or glob.")] = None,
@@ -790,7 +829,7 @@ def events_cmd(
 
     if severity is not None and severity.upper() not in SEVERITIES:
         fail(f"--severity '{severity}' is not one of {', '.join(SEVERITIES)}")
-    arch = _open_archive(archive, must_exist=True)
+    arch = _open_archive(archive, must_exist=True, scid=scid)
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
         events = arch.events(t0, t1, name=name, severity=severity, limit=limit)
@@ -829,6 +868,7 @@ def events_cmd(
 )
 def commands_cmd(
     archive: ArchiveOpt,
+    scid: ScidOpt = None,
     name: Annotated[str | None, typer.Option(help="Command name or glob.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N.")] = None,
     as_json: JsonOpt = False,
@@ -836,7 +876,7 @@ def commands_cmd(
     """Archived command history: sent time (UTC), verification stages, time to the last."""
     from ground.errors import ArchiveError
 
-    arch = _open_archive(archive, must_exist=True)
+    arch = _open_archive(archive, must_exist=True, scid=scid)
     try:
         records = arch.commands(name=name, limit=limit)
     except ArchiveError as exc:
@@ -868,6 +908,7 @@ def commands_cmd(
 def export_cmd(
     archive: ArchiveOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
+    scid: ScidOpt = None,
     pattern: Annotated[str | None, typer.Option(help="Channel glob (default: all).")] = None,
     events: Annotated[bool, typer.Option("--events", help="Export events instead.")] = False,
     since: SinceOpt = None,
@@ -876,7 +917,7 @@ def export_cmd(
     """Export samples (or events) to CSV."""
     from ground.errors import ArchiveError
 
-    arch = _open_archive(archive, must_exist=True)
+    arch = _open_archive(archive, must_exist=True, scid=scid)
     try:
         t0, t1 = parse_time(since, arch), parse_time(until, arch)
         n = arch.export_events_csv(out, t0, t1) if events else arch.export_csv(out, pattern, t0, t1)

@@ -58,6 +58,11 @@ CHEAP_ARGS: dict[str, list[str]] = {
     "seu campaign": ["--model", "{model}", "--flips", "5", "--eval-tiles", "16"],
     "world pass-times": ["sitl-short", "--hours", "2"],
     "sched eval": ["--scenarios", "2"],
+    "campaign run": ["{root}/hil/campaigns/smoke.toml", "--workers", "1", "--out", "{tmp}/cr"],
+    "campaign report": ["{campaign}"],
+    "campaign constellation": [
+        *("constellation-12", "--satellites", "1", "--days", "0.01", "--out", "{tmp}/c1"),
+    ],
 }
 #: Commands that need hardware: (reason).
 NEEDS_HARDWARE: dict[str, str] = {
@@ -93,6 +98,8 @@ SLOW = {
     "bench ground",
     "bench all",
     "bench cfdp",
+    "campaign run",
+    "campaign constellation",
 }
 
 
@@ -145,7 +152,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         link = SimLink(archive=archive)
         link.send("PING")
         link.run(5.0)
+    from hil.eval.campaign.spec import RunSpec
+    from hil.eval.campaign.store import ResultStore
+
+    (tmp / "campaign").mkdir()
+    with ResultStore(tmp / "campaign" / "campaign.sqlite") as store:
+        run = RunSpec("sitl", "sitl-short", 1, ())
+        record = {"status": "ok", "summary": "{}", "figures": {"min_soc": 0.8}}
+        store.record(run, record, spec_hash="s", code_version="v", replay="gnomon sitl")
     return {
+        "campaign": str(tmp / "campaign"),
         "archive": str(archive_file),
         "dict": str(dict_file),
         "root": str(ROOT),

@@ -108,6 +108,22 @@ class RfChannel:
             "bytes_up": 0,
         }
 
+    def add_window(self, aos_tai: float, los_tai: float) -> None:
+        """Open the link for one more window (a contact granted while flying); windows
+        that touch or overlap merge."""
+        if not los_tai > aos_tai:
+            return
+        i = bisect.bisect_left(self._starts, aos_tai)
+        self.windows.insert(i, (aos_tai, los_tai))
+        merged: list[tuple[float, float]] = []
+        for a, b in self.windows:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        self.windows = merged
+        self._starts = [a for a, _ in merged]
+
     def visible(self, t_tai: float) -> bool:
         """True when the link is up (inside a pass, or always without ``passes_only``)."""
         if not self.config.passes_only:

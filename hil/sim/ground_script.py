@@ -84,6 +84,12 @@ class GroundScript:
         self._param_id = _param_id(dictionary, "payload.confidence_threshold")
         self._hk_sid = _component_sid(dictionary, "payload")
 
+    def add_pass(self, window: PassWindow) -> None:
+        """Plan one more pass (a contact granted while flying, after the last one)."""
+        if self.passes and window.aos_tai < self.passes[-1].aos_tai:
+            raise ValueError("passes are added in order of AOS")
+        self.passes.append(window)
+
     # ------------------------------------------------------------------ stepping
     def _pass_at(self, now_tai: float) -> int | None:
         for i, p in enumerate(self.passes):

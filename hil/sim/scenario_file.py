@@ -243,6 +243,66 @@ class SitlTable(_Table, frozen=True):
     max_attempts: Annotated[int, Meta(ge=1, le=100)] | None = None
 
 
+class WalkerTable(_Table, frozen=True):
+    """``[constellation.walker]``: a Walker pattern i:t/p/f of circular orbits.
+
+    ``satellites`` (t) in ``planes`` (p) planes whose ascending nodes are spread evenly
+    over ``raan_spread_deg`` (360: a Walker delta) from ``raan_deg``; ``phasing`` (f)
+    shifts plane k's satellites by k * f * 360 / t degrees of mean anomaly.
+    """
+
+    satellites: Annotated[int, Meta(ge=1, le=64)]
+    altitude_km: Annotated[float, Meta(ge=200.0, le=2000.0)]
+    inclination_deg: Annotated[float, Meta(ge=0.0, le=180.0)]
+    planes: Annotated[int, Meta(ge=1, le=64)] = 1
+    phasing: Annotated[int, Meta(ge=0, le=63)] = 0
+    raan_deg: Annotated[float, Meta(ge=0.0, lt=360.0)] = 0.0
+    raan_spread_deg: Annotated[float, Meta(gt=0.0, le=360.0)] = 360.0
+
+    def __post_init__(self) -> None:
+        if self.satellites % self.planes:
+            raise ValueError(f"{self.satellites} satellites do not fill {self.planes} planes")
+        if self.phasing >= self.planes:
+            raise ValueError(f"phasing {self.phasing} must be below planes ({self.planes})")
+
+
+class SatelliteTable(_Table, frozen=True):
+    """``[[constellation.satellites]]``: one spacecraft, its name, SCID and TLE."""
+
+    name: Name
+    scid: Annotated[int, Meta(ge=0, le=0x3FF)]
+    tle: tuple[str, str]
+
+    def __post_init__(self) -> None:
+        try:
+            parse_tle(*self.tle)
+        except PowerError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class ConstellationTable(_Table, frozen=True):
+    """``[constellation]``: N spacecraft flying the scenario, sharing its stations
+    (docs/campaigns.md). Either a ``walker`` pattern (SCIDs from ``scid_first``) or a
+    list of ``satellites``, each with its own TLE and SCID."""
+
+    walker: WalkerTable | None = None
+    satellites: tuple[SatelliteTable, ...] = ()
+    scid_first: Annotated[int, Meta(ge=0, le=0x3FF)] = 100
+    window_s: Annotated[float, Meta(ge=1.0, le=3600.0)] = 60.0
+
+    def __post_init__(self) -> None:
+        if (self.walker is None) == (not self.satellites):
+            raise ValueError("give either a walker pattern or a list of satellites")
+        scids = [s.scid for s in self.satellites]
+        if len(set(scids)) != len(scids):
+            raise ValueError("two satellites share a SCID")
+        names = [s.name for s in self.satellites]
+        if len(set(names)) != len(names):
+            raise ValueError("two satellites share a name")
+        if self.walker is not None and self.scid_first + self.walker.satellites - 1 > 0x3FF:
+            raise ValueError("the walker's SCIDs run past 1023")
+
+
 class ScenarioFile(_Table, frozen=True):
     """A whole scenario file, as written (see docs/world.md)."""
 
@@ -260,6 +320,7 @@ class ScenarioFile(_Table, frozen=True):
     radiation: RadiationTable = msgspec.field(default_factory=RadiationTable)
     policy: PolicyTable = msgspec.field(default_factory=PolicyTable)
     sitl: SitlTable | None = None
+    constellation: ConstellationTable | None = None
 
 
 __all__ = [
@@ -267,6 +328,7 @@ __all__ = [
     "ArrayTable",
     "BatteryTable",
     "CameraTable",
+    "ConstellationTable",
     "LoadsTable",
     "ModeTable",
     "OrbitTable",
@@ -274,8 +336,10 @@ __all__ = [
     "PolicyTable",
     "RadiationTable",
     "SaaTable",
+    "SatelliteTable",
     "ScenarioFile",
     "SitlTable",
     "StationTable",
     "TargetTable",
+    "WalkerTable",
 ]

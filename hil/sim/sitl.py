@@ -35,7 +35,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from fsw.core.registry import Priority
 from fsw.link import LinkError
 from fsw.link.base import Transport
 from fsw.power.astro import orbit_period_s, parse_tle
+from fsw.power.predictor import PassWindow
 from fsw.storage.files import FileStore
 from fsw.storage.stores import PacketStores
 from ground.files import GroundFiles
@@ -106,6 +107,7 @@ class Sitl:
         out_dir: Path | None = None,
         link_config: LinkConfig | None = None,
         with_ground: bool = True,
+        contacts: Sequence[PassWindow] | None = None,
     ) -> None:
         if isinstance(scenario, Scenario):
             sc = scenario
@@ -161,7 +163,10 @@ class Sitl:
         self._memory = {rt.name: i for i, rt in enumerate(self.models)}
         scrubber.listeners.append(self._on_scrub)
         self.cadu_len = 4 + self.link_config.tm_frame_len
-        windows = [(p.aos_tai, p.los_tai) for p in self.world.passes]
+        # contacts: the passes this spacecraft is given (a constellation's station
+        # scheduler grants them as it flies, hil.sim.constellation); default: every pass
+        self.contacts = self.world.passes if contacts is None else tuple(contacts)
+        windows = [(p.aos_tai, p.los_tai) for p in self.contacts]
         self.channel = RfChannel(cfg.channel, windows, cfg.seed, self.cadu_len)
         self.ground: GroundScript | None = None
         if with_ground:
@@ -171,7 +176,7 @@ class Sitl:
             self.ground = GroundScript(
                 dictionary,
                 self.link_config,
-                self.world.passes,
+                self.contacts,
                 cfg.script,
                 archive_path=archive_path,
             )
@@ -189,6 +194,7 @@ class Sitl:
         self._in_pass_idx: int | None = None
         self._ch_at_aos: dict[str, int] = {}
         self._delivery_at_aos: dict[str, float] = {}
+        self._wall_s = 0.0
         #: :meth:`serve` steps that left uplink waiting (more than MAX_UPLINK_PER_STEP).
         self.uplink_backlog_steps = 0
 
@@ -335,15 +341,28 @@ class Sitl:
     # ------------------------------------------------------------------ batch run
     def run(self, progress: ProgressFn | None = None) -> SitlResult:
         """Fly the configured orbits (then the drain) with the automated ground script."""
+        total = self.duration_s + self.config.drain_s
+        self.advance(total, progress)
+        if progress is not None:
+            progress(total, total)
+        return self.finish()
+
+    def advance(self, until_s: float, progress: ProgressFn | None = None) -> bool:
+        """Fly on to ``until_s`` seconds after the start (at most the orbits and the
+        drain); True when the run is over (the drain ends early once every upset is
+        accounted for). :meth:`run` is one call of it; a constellation calls it once a
+        lock-step window."""
         cfg = self.config
         wall0 = time.perf_counter()
         end = self.duration_s
         total = end + cfg.drain_s
+        until = min(until_s, total)
         ground = self.ground
         end_tai = self.world.start_tai + end
         last_report = -1.0
-        while self.t_s < total - 1e-6:
-            dt = min(cfg.step_s, total - self.t_s)
+        done = self.t_s >= total - 1e-6
+        while self.t_s < until - 1e-6:
+            dt = min(cfg.step_s, until - self.t_s)
             inject = self.t_s < end
             self._step_world(dt, inject)
             now = self.clock.now_tai()
@@ -357,18 +376,21 @@ class Sitl:
                 if rx:
                     ground.receive(rx, now)
             if not inject and not self._pending:
+                done = True
                 break  # drain done: every upset accounted for
             if progress is not None and self.t_s - last_report >= 60.0:
                 progress(self.t_s, total)
                 last_report = self.t_s
+        self._wall_s += time.perf_counter() - wall0
+        return done or self.t_s >= total - 1e-6
+
+    def finish(self) -> SitlResult:
+        """End the run: close the pass in progress and the ground; the result."""
         if self._in_pass_idx is not None:
             self._close_pass(cut=True)
-        if progress is not None:
-            progress(total, total)
-        wall = time.perf_counter() - wall0
-        if ground is not None:
-            ground.close()
-        return self._result(wall)
+        if self.ground is not None:
+            self.ground.close()
+        return self._result(self._wall_s)
 
     # ------------------------------------------------------------------ real time
     def serve(
