@@ -147,7 +147,8 @@ def build_flight(
     )
     payload.product_sinks.append(files.on_kept_frame)  # every kept frame becomes files
     cfdp = fs.add_component(
-        Cfdp(files.root, payload=payload, scrubber=scrubber), component_id=CFDP_ID
+        Cfdp(files.root, payload=payload, scrubber=scrubber, products=files),
+        component_id=CFDP_ID,
     )
     fs.route_apid(CFDP_APID, cfdp.receive_packet)
     fs.add_downlink_source(cfdp.downlink)

@@ -31,6 +31,7 @@ from fsw.core.clock import SimClock
 from fsw.core.flight import FlightSoftware
 from fsw.core.testing import CommandEncoder
 from fsw.hal.interfaces import Hal, ModelFiles
+from fsw.storage.files import FileStore
 
 SMALL_MODEL = Path(__file__).resolve().parents[1] / "fsw" / "ai" / "artifacts" / "cloudnet-s.gnm"
 
@@ -297,3 +298,57 @@ def test_kill_9_of_the_sender_mid_transfer_and_the_restarted_entity_sends_it_aga
         sat.poll(float(t))
     assert (tmp_path / "gnd" / "products" / "f.npy").read_bytes() == data
     assert json.loads((tmp_path / "sat" / ".cfdp-outgoing.json").read_text()) == []
+
+
+@pytest.mark.req("CFDP-008")
+def test_data_products_go_down_by_themselves_most_valuable_first(tmp_path: Path) -> None:
+    """In contact the entity sends the file store's pending products, class 2, the most
+    valuable first, ``product_transfers`` at a time; each is marked delivered when the
+    ground has all its files, and lands there byte-identical."""
+    import numpy as np
+
+    p = Pass(tmp_path)
+    files = p.fs.component("files")
+    assert isinstance(files, FileStore)
+    rng = np.random.default_rng(3)
+    for frame_id, value in ((1, 0.2), (2, 0.9), (3, 0.5)):
+        pixels = rng.uniform(0.0, 0.4, (4, 3, 32, 32)).astype(np.float32)
+        assert files.add_product(frame_id, pixels, {"frame": frame_id}, value) is not None
+    p.fs.prm.set("cfdp.product_transfers", 1)
+    order: list[str] = []
+    for _ in range(120):
+        p.run(1)
+        order += [
+            n
+            for n in ("frame-0000000002", "frame-0000000003", "frame-0000000001")
+            if n not in order and files.products[n].delivered
+        ]
+        if len(order) == 3:
+            break
+    assert order == ["frame-0000000002", "frame-0000000003", "frame-0000000001"]
+    s = files.summary()
+    assert s["delivered"] == 3 and s["value_delivered"] == pytest.approx(1.6)
+    for name in order:
+        for suffix in (".png", ".npy", ".json"):
+            rel = Path("products") / f"{name}{suffix}"
+            assert (tmp_path / "gnd" / rel).read_bytes() == (tmp_path / "sat" / rel).read_bytes()
+    assert p.fs.telemetry("cfdp.files_sent") == 9
+    assert not p.events("FILE_DELIVERED")  # counted, not one event per product file
+    p.run(30)
+    assert p.fs.telemetry("cfdp.files_sent") == 9  # nothing sent twice
+
+
+@pytest.mark.req("CFDP-008")
+def test_no_products_go_down_when_the_operator_sets_product_transfers_to_zero(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    p = Pass(tmp_path)
+    files = p.fs.component("files")
+    assert isinstance(files, FileStore)
+    files.add_product(1, np.full((1, 3, 8, 8), 0.1, np.float32), {}, 0.5)
+    p.fs.prm.set("cfdp.product_transfers", 0)
+    p.run(30)
+    assert files.summary()["delivered"] == 0
+    assert p.fs.telemetry("cfdp.files_sent") == 0

@@ -11,6 +11,16 @@ takes downlink (each pull adds the time since the previous one, at most
 :data:`MAX_CONTACT_GAP_S`), so an LOS freezes every transfer and the next pass resumes it
 (docs/ccsds.md, "CFDP").
 
+**Data products by value.** Given the file store (``products``: ``build_flight`` passes
+the ``files`` component), the entity sends its pending data products down by itself while
+the radio is up, most valuable first (the scheduler's value x keep confidence), class 2,
+``product_transfers`` products at a time (0: none; the ground then sends files with
+``FILE_SEND``). A product is marked delivered when the Finished of each of its files says
+the ground has it whole; a failed transfer offers the product again later. A reboot resumes
+through the outgoing journal (the files it re-queues are adopted, not sent twice). Product
+files are counted in ``files_sent`` without one ``FILE_DELIVERED`` event each (a pass
+delivers hundreds; ``files.products_delivered`` counts them).
+
 **Uploads.** The ground may write only under ``uplink/`` (``accept``), at most
 ``max_upload_kb``. A ``.gnm`` under ``uplink/models/`` is verified when it arrives (every
 CRC, the SHA-256: :func:`fsw.ai.gnm.verify`); a damaged or truncated one is deleted and
@@ -34,8 +44,9 @@ import os
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fsw.ai.errors import AiError
 from fsw.ai.gnm import verify as verify_gnm
@@ -67,6 +78,27 @@ MODEL_DIR = "uplink/models"
 VARIANTS = ("small", "large")
 #: Which uploaded model flies as which variant (JSON, under the file store).
 ACTIVE_FILE = ".active-models.json"
+
+#: The radio pulled downlink within this long: in contact (products may be started).
+CONTACT_RECENT_S = 5.0
+
+
+class ProductSource(Protocol):
+    """What the entity needs of the on-board file store to deliver its data products
+    (:class:`fsw.storage.files.FileStore` is one)."""
+
+    def pending(self) -> Sequence[Any]:
+        """Products not yet delivered (objects with a ``name``), most valuable first."""
+        ...
+
+    def paths(self, product: Any) -> list[Path]:
+        """A product's files."""
+        ...
+
+    def mark_delivered(self, name: str) -> None:
+        """The ground has the product whole."""
+        ...
+
 
 _NAME = Arg("name", "str", max_len=120)
 _REASON = Arg("reason", "str", max_len=120)
@@ -151,6 +183,14 @@ class Cfdp(Component):
             description="largest file the ground may upload (KiB)",
             id=1,
         ),
+        Param(
+            "product_transfers",
+            "u8",
+            default=2,
+            max=16,
+            description="data products delivered at a time, most valuable first (0: none)",
+            id=2,
+        ),
     )
     RATE_GROUPS = ("1Hz",)
     HK_INTERVAL_S = 10.0
@@ -162,9 +202,15 @@ class Cfdp(Component):
         *,
         payload: Any = None,
         scrubber: Any = None,
+        products: ProductSource | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
+        self.products = products
+        #: Products being delivered: name -> the files (relative paths) not yet finished.
+        self._in_flight: dict[str, set[str]] = {}
+        self._product_of: dict[str, str] = {}
+        self._unsendable: set[str] = set()
         self._root = root
         self._config = config or CfdpConfig(local_id=1, remote_id=2)
         self._entity: CfdpEntity | None = None
@@ -223,7 +269,7 @@ class Cfdp(Component):
     # ------------------------------------------------------------------ the tick
     def on_tick(self, rate_group: str) -> None:
         self.tlm("contact_s", self._contact_s)
-        if self._entity is None and not self._rx:
+        if self._entity is None and not self._rx and not self._products_due():
             return
         with self._lock:
             while self._rx:
@@ -231,6 +277,7 @@ class Cfdp(Component):
             self.entity.poll(self._contact_s)
         while self._done:
             self._report(self._done.popleft())
+        self._deliver_products()
         st = self.entity.stats
         for key in ("files_sent", "files_received", "transfers_failed", "uploads_refused"):
             self.tlm(key, self._counts[key])
@@ -241,6 +288,64 @@ class Cfdp(Component):
         self.tlm("fd_retransmitted", st["fd_retransmitted"])
         self.tlm("pdu_errors", st["errors"])
         self.tlm("bytes_sent", st["bytes_sent"] & 0xFFFF_FFFF)
+
+    # ------------------------------------------------------------------ products
+    def _products_due(self) -> bool:
+        """Data products to start: a file store, the parameter, contact, room."""
+        if self.products is None or self._last_pull is None:
+            return False
+        limit = int(self.param("product_transfers"))
+        if len(self._in_flight) >= limit:
+            return False
+        return self.clock.now_tai() - self._last_pull <= CONTACT_RECENT_S
+
+    def _deliver_products(self) -> None:
+        """Start the most valuable pending products, up to ``product_transfers`` at a
+        time (files the journal already re-queued after a reboot are adopted)."""
+        if not self._products_due():
+            return
+        assert self.products is not None
+        limit = int(self.param("product_transfers"))
+        with self._lock:
+            busy = {tr.source for tr in [*self.entity.active, *self.entity.queued]}
+            for prod in self.products.pending():
+                if len(self._in_flight) >= limit:
+                    break
+                if prod.name in self._in_flight or prod.name in self._unsendable:
+                    continue
+                try:
+                    rels = [p.relative_to(self.root).as_posix() for p in self.products.paths(prod)]
+                    for rel in rels:
+                        if rel not in busy:
+                            self.entity.put(rel, rel, acknowledged=True, tag=prod.name)
+                except (ValueError, CcsdsError) as exc:
+                    self._unsendable.add(prod.name)  # once: its files are gone or outside
+                    self._counts["transfers_failed"] += 1
+                    self.event("TRANSFER_FAILED", clip(prod.name, 120), clip(str(exc), 120))
+                    continue
+                self._in_flight[prod.name] = set(rels)
+                for rel in rels:
+                    self._product_of[rel] = prod.name
+
+    def _product_done(self, tr: Transfer) -> bool:
+        """Book a finished or failed product file; True when ``tr`` was one."""
+        name = self._product_of.pop(tr.source, None)
+        if name is None:
+            return False
+        left = self._in_flight.get(name)
+        if left is None:
+            return True
+        if tr.state != "finished":
+            del self._in_flight[name]  # offered again later, whole
+            for rel in left:
+                self._product_of.pop(rel, None)
+            return True
+        left.discard(tr.source)
+        if not left:
+            del self._in_flight[name]
+            assert self.products is not None
+            self.products.mark_delivered(name)
+        return True
 
     def _accept(self, dest: str, size: int | None) -> str | None:
         if not dest.startswith(UPLINK_DIR + "/"):
@@ -258,13 +363,15 @@ class Cfdp(Component):
 
     def _report(self, tr: Transfer) -> None:
         name = clip(tr.dest if tr.direction == "in" else tr.source, 120)
+        product = tr.direction == "out" and self._product_done(tr)
         if tr.state != "finished":
             self._counts["transfers_failed"] += 1
             self.event("TRANSFER_FAILED", name, clip(f"{tr.state}: {tr.condition}", 120))
             return
         if tr.direction == "out":
             self._counts["files_sent"] += 1
-            self.event("FILE_DELIVERED", name, int(tr.size or 0))
+            if not product:
+                self.event("FILE_DELIVERED", name, int(tr.size or 0))
             return
         self._counts["files_received"] += 1
         self.event("FILE_RECEIVED", name, int(tr.size or 0))
@@ -410,4 +517,4 @@ class Cfdp(Component):
         self.event("MODEL_ROLLED_BACK", variant, previous.name if previous else "none")
 
 
-__all__ = ["CFDP_APID", "MAX_CONTACT_GAP_S", "Cfdp"]
+__all__ = ["CFDP_APID", "MAX_CONTACT_GAP_S", "Cfdp", "ProductSource"]

@@ -225,10 +225,13 @@ class GroundScript:
             "passes_used": len(self._planned),
             "cltus_sent": self._cltus,
             "retransmissions": int(stats.get("fop_ad_retransmissions", 0)),
-            # Playback duplicates count as received (they arrived; the archive has them).
+            # Playback duplicates count as received (they arrived; the archive has them),
+            # and so do the CFDP packets the ground's file entity took.
             "packets_received": int(stats.get("decoded", 0))
             + int(stats.get("decode_errors", 0))
-            + int(stats.get("playback_duplicates", 0)),
+            + int(stats.get("playback_duplicates", 0))
+            + int(stats.get("cfdp_packets", 0)),
+            "cfdp_packets_received": int(stats.get("cfdp_packets", 0)),
             "playback_received": int(stats.get("playback_packets", 0)),
             "playback_new": int(stats.get("playback_new", 0)),
             "playback_duplicates": int(stats.get("playback_duplicates", 0)),

@@ -34,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -180,8 +182,14 @@ class Sitl:
                 cfg.script,
                 archive_path=archive_path,
             )
-            if out_dir is not None:  # CFDP: files the flight delivers land in OUT/files/
-                self.ground.session.files = GroundFiles(out_dir / "files", archive_path)
+            # CFDP: files the flight delivers land in OUT/files/ (without an OUT, in a
+            # temporary folder: the ground answers the same either way, so a run repeats)
+            if out_dir is None:
+                self._ground_tmp = tempfile.TemporaryDirectory(prefix="gnomon-sitl-files-")
+                files_dir = Path(self._ground_tmp.name)
+            else:
+                files_dir = out_dir / "files"
+            self.ground.session.files = GroundFiles(files_dir, archive_path)
         self._flips: list[_Flip] = []
         self._pending: dict[tuple[int, int], list[_Flip]] = {}
         self.trace = Trace()
@@ -687,6 +695,10 @@ def run_sitl(
         stale = out_dir / "archive.sqlite"
         if stale.exists():
             stale.unlink()
+        # A run flies a new board: the previous run's on-board stores and files, and the
+        # files its ground received, would otherwise be played back and delivered again.
+        for owned in ("board", "files"):
+            shutil.rmtree(out_dir / owned, ignore_errors=True)
     sitl = Sitl(scenario, cfg, out_dir=out_dir, link_config=link_config)
     result = sitl.run(progress)
     if out_dir is not None:
