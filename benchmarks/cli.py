@@ -194,11 +194,26 @@ def bench_storage_cmd(
         str | None,
         typer.Option("--dir", help="Put the stores in this directory (default: a temp dir)."),
     ] = None,
+    cfdp: Annotated[
+        bool,
+        typer.Option(
+            "--cfdp/--no-cfdp",
+            help="Also measure CFDP goodput (class 1 clean, class 2 at 5 % loss; about a "
+            "minute; the same figures as `gnomon bench cfdp`).",
+        ),
+    ] = True,
 ) -> None:
-    """Packet store write, routing and playback rates on one core (goal 50,000 packets/s)."""
+    """Packet store write, routing and playback rates on one core (goal 50,000 packets/s),
+    and CFDP goodput as a share of the link rate (goals: class 1 >= 0.90, class 2 at 5 %
+    loss >= 0.75)."""
     from benchmarks.storage import bench_storage
 
-    emit_json(bench_storage(directory=directory), indent=None if as_json else 2)
+    result = bench_storage(directory=directory)
+    if cfdp:
+        from benchmarks.cfdp import bench_cfdp
+
+        result["cfdp"] = bench_cfdp()
+    emit_json(result, indent=None if as_json else 2)
 
 
 @bench_app.command(

@@ -58,6 +58,7 @@ CHEAP_ARGS: dict[str, list[str]] = {
     "seu campaign": ["--model", "{model}", "--flips", "5", "--eval-tiles", "16"],
     "world pass-times": ["sitl-short", "--hours", "2"],
     "sched eval": ["--scenarios", "2"],
+    "bench storage": ["--no-cfdp"],  # the CFDP part is `bench cfdp` (slow, below)
     "campaign run": ["{root}/hil/campaigns/smoke.toml", "--workers", "1", "--out", "{tmp}/cr"],
     "campaign report": ["{campaign}"],
     "campaign constellation": [
