@@ -27,6 +27,9 @@ def test_model_upload_activate_rollback_and_refusal_end_to_end_in_sitl(tmp_path:
     payload = sitl.fs.component("payload")
     assert isinstance(payload, Payload)
     original = payload.models["small"]
+    # This test is about uploads and one file fetched by command: no automatic product
+    # delivery on sitl-short's 9.6 kbit/s downlink (tests/test_cfdp_flight.py has those).
+    sitl.fs.prm.set("cfdp.product_transfers", 0)
     (tmp_path / "up").mkdir()
     good, bad = tmp_path / "up" / "v2.gnm", tmp_path / "up" / "bad.gnm"
     good.write_bytes(SMALL_MODEL.read_bytes())
