@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.runtime import _medians_interleaved
 from fsw.ai.kernels import cpu_info
 from fsw.ai.runtime import DEFAULT_SCRUB_BUDGET_BYTES, Runtime
 from fsw.ai.text import TextEncoder
@@ -30,15 +31,8 @@ OUT = Path("out/models")
 
 
 def _medians_ms(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    for fn in fns:
-        fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return [round(1e3 * statistics.median(t), 3) for t in times]
+    """Median milliseconds of each function, interleaved, after one untimed call each."""
+    return [round(1e3 * m, 3) for m in _medians_interleaved(fns, repeats, warmup=1)]
 
 
 def _batch_ids(enc: TextEncoder, n: int, tokens: int) -> torch.Tensor:

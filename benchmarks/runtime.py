@@ -45,10 +45,13 @@ def _median_s(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def _medians_interleaved(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    """Median seconds of each function, timed in turn so machine noise hits all alike."""
+def _medians_interleaved(
+    fns: Sequence[Callable[[], object]], repeats: int, warmup: int = 3
+) -> list[float]:
+    """Median seconds of each function, timed in turn so machine noise hits all alike
+    (after ``warmup`` untimed calls of each)."""
     for fn in fns:
-        for _ in range(3):
+        for _ in range(warmup):
             fn()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
