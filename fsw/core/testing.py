@@ -142,10 +142,11 @@ def decode_tm(
 
 
 def decode_downlink(fs: FlightSoftware, packets: list[bytes] | None = None) -> list[TmRecord]:
-    """Decode ``packets`` (default: drain ``fs.downlink_packets()``)."""
+    """Decode ``packets`` (default: drain ``fs.downlink_packets()``). Packets without a
+    PUS secondary header (CFDP PDUs on their own APID: files, not reports) are skipped."""
     raws = fs.downlink_packets() if packets is None else packets
     reports = _reports(fs)
-    return [decode_tm(fs, r, reports) for r in raws]
+    return [decode_tm(fs, r, reports) for r in raws if len(r) > 0 and r[0] & 0x08]
 
 
 def verification(records: list[TmRecord], request_id: int) -> list[tuple[int, str | None]]:
