@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -27,8 +28,9 @@ from typing import Any
 import pytest
 
 from fsw.ccsds.config import TEST_KEY_FILE, LinkConfig
+from fsw.comms.cfdp import Cfdp
 from ground.dictionary import Dictionary
-from ground.yamcs.config import YamcsPlan, write_config
+from ground.yamcs.config import CFDP_BUCKET, YamcsPlan, write_config
 from ground.yamcs.server import YamcsServer, ensure_cop1, yamcs_installed
 
 pytestmark = pytest.mark.slow
@@ -100,6 +102,13 @@ class Mission:
         self.sitl = Sitl(
             "leo550-sso-6u", dataclasses.replace(sc, channel=channel), with_ground=False
         )
+        # Yamcs 5.12.8 checks only the modular checksum (or none); the flight's default is
+        # CRC-32: configured before the entity's first transfer (docs/yamcs.md, CFDP).
+        from spacepackets.cfdp import ChecksumType
+
+        cfdp = self.sitl.fs.component("cfdp")
+        assert isinstance(cfdp, Cfdp)
+        cfdp.configure(dataclasses.replace(cfdp.config, checksum=ChecksumType.MODULAR))
         self.stop = threading.Event()
         self.transport = open_link(
             self.plan.sitl_link, "spacecraft", tm_frame_len=self.link_config.tm_frame_len
@@ -263,6 +272,59 @@ def _current_value(text: str) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+def test_yamcs_receives_a_file_by_cfdp(mission: Mission) -> None:
+    # FILE_SEND through Yamcs: the flight sends the file class 2 (ACKs, NAKs, Finished go
+    # up as TCs through COP-1 and SDLS) and Yamcs' CfdpService stores it in its bucket.
+    seed = random.SystemRandom().randrange(2**32)
+    print(f"\nseed {seed}")
+    body = random.Random(seed).randbytes(3000)
+    root = mission.sitl.fs.component("cfdp").root
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    (root / "logs" / "yamcs-cfdp.log").write_bytes(body)
+    conn = mission.processor.create_command_connection()
+    send = conn.issue(
+        "/GNOMON/cfdp/FILE_SEND",
+        args={"path": "logs/yamcs-cfdp.log", "dest": "yamcs-cfdp.log", "acknowledged": True},
+    )
+    send.await_complete(timeout=60)
+    assert send.is_success(), send.acknowledgments
+    storage = mission.client.get_storage_client()
+    deadline = time.monotonic() + 120
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        names = [o.name for o in storage.list_objects(CFDP_BUCKET).objects]
+        if "yamcs-cfdp.log" in names:
+            break
+        time.sleep(1)
+    assert "yamcs-cfdp.log" in names, names
+    assert storage.download_object(CFDP_BUCKET, "yamcs-cfdp.log") == body
+    # Yamcs' record: class 2, completed once its Finished (a TC through COP-1 and SDLS)
+    # was acknowledged by the flight, which counts the file delivered.
+    tr = _cfdp_transfer(mission, "yamcs-cfdp.log")
+    print(f"CFDP transfer: {tr}")
+    entity = mission.sitl.fs.component("cfdp").entity
+    why = (entity.stats, entity.last_error)
+    assert (tr["state"], tr["direction"], tr["reliable"]) == ("COMPLETED", "DOWNLOAD", True), why
+    assert int(tr["sizeTransferred"]) == len(body)
+    assert mission.sitl.fs.telemetry("cfdp.files_sent") >= 1
+    assert any(e.name == "cfdp.FILE_DELIVERED" for e in mission.sitl.fs.recent_events)
+
+
+def _cfdp_transfer(mission: Mission, name: str) -> dict[str, Any]:
+    """Yamcs' CFDP transfer of object ``name`` (waits up to 60 s for it to end)."""
+    import urllib.request
+
+    url = f"http://{mission.plan.url}/api/filetransfer/gnomon/cfdp0/transfers"
+    deadline = time.monotonic() + 60
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            transfers = json.load(resp).get("transfers", [])
+        tr: dict[str, Any] = next(t for t in transfers if t.get("objectName") == name)
+        if tr["state"] in ("COMPLETED", "FAILED") or time.monotonic() > deadline:
+            return tr
+        time.sleep(0.5)
 
 
 def test_cop1_comes_back_after_the_spacecraft_restarts(mission: Mission) -> None:

@@ -236,6 +236,26 @@ class Cfdp(Component):
         return self._root
 
     @property
+    def config(self) -> CfdpConfig:
+        """The entity's configuration (ids, PDU sizes, timers, checksum)."""
+        return self._config
+
+    def configure(self, config: CfdpConfig) -> None:
+        """Replace the entity's configuration before its first use, e.g. the modular
+        checksum a Yamcs 5.12 ground needs (docs/yamcs.md, "CFDP"):
+
+        >>> import dataclasses
+        >>> from spacepackets.cfdp import ChecksumType
+        >>> c = Cfdp(None)
+        >>> c.configure(dataclasses.replace(c.config, checksum=ChecksumType.MODULAR))
+        >>> c.entity.config.checksum == ChecksumType.MODULAR
+        True
+        """
+        if self._entity is not None:
+            raise CcsdsError("the CFDP entity is running: configure it before its first use")
+        self._config = config
+
+    @property
     def entity(self) -> CfdpEntity:
         """The CFDP entity (made at first use)."""
         if self._entity is None:

@@ -6,6 +6,7 @@
     DIR/etc/yamcs.gnomon.yaml     the TM/TC frame links, SDLS, COP-1, the MDB
     DIR/etc/processor.yaml        the realtime processor (verifiers, alarms)
     DIR/etc/events.json           message templates: PUS-5 events become Yamcs events
+    DIR/etc/cfdp_streams.sql      CFDP PDUs on APID 0x7FD to/from Yamcs' CfdpService
     DIR/mdb/gnomon.xml            XTCE of the dictionary (ground.yamcs.xtce)
     DIR/keys/sdls-spi<N>.key      the SA's key, 32 raw bytes (mode 0600)
     DIR/gnomon-yamcs.json         ports and the spacecraft's link URL
@@ -30,16 +31,34 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fsw.ccsds.cfdp import CFDP_APID
 from fsw.ccsds.config import LinkConfig
 from fsw.ccsds.sdls import FULL_MASK, STANDARD_MASK, MacAlgorithm, auth_mask, parse_mask
 from ground.dictionary import Dictionary
-from ground.yamcs.xtce import XtceExport, to_xtce
+from ground.yamcs.xtce import ROOT, XtceExport, to_xtce
 
 INSTANCE = "gnomon"
 LOOPBACK = "127.0.0.1"
 #: Default ports: Yamcs' HTTP, the TM port Yamcs binds, the TC port the spacecraft binds.
 HTTP_PORT, TM_PORT, TC_PORT = 8090, 10017, 10025
 GCM_FACTORY = "org.yamcs.security.sdls.SecurityAssociationAes256Gcm128Factory"
+#: Yamcs' CFDP service: the ground entity, the spacecraft's entity, the bucket files land in
+#: (the flight's defaults, fsw/comms/cfdp.py: local 1, remote 2).
+CFDP_GROUND_ID, CFDP_FLIGHT_ID, CFDP_BUCKET = 2, 1, "cfdpDown"
+#: Yamcs' TC header around a PDU on APID 0x7FD (``CFDP_APID``): version 0, TC, no secondary
+#: header, unsegmented; the PusCommandPostprocessor fills the length and sequence count
+#: (no CRC: Yamcs adds one only behind a secondary header). The command name must exist in
+#: the MDB (Yamcs' COP-1 reads its MAP id from the MetaCommand; an unknown name leaves the
+#: PDU in the COP-1 wait queue forever): the abstract ``pus_tc``, which adds nothing.
+#: One statement a line.
+CFDP_STREAMS_SQL = (
+    "create stream cfdp_in as select substring(packet, 6) as pdu from tm_realtime"
+    " where extract_short(packet, 0) = {tm_id}\n"
+    "create stream cfdp_out (gentime TIMESTAMP, entityId long, seqNum int, pdu binary)\n"
+    "insert into tc_realtime select gentime, 'cfdp-service' as origin, seqNum,"
+    " '{cmd}' as cmdName, unhex('{tc_head}C0000000') + pdu as binary"
+    " from cfdp_out\n"
+)
 
 
 class YamcsConfigError(Exception):
@@ -158,22 +177,72 @@ def _yaml(value: Any, indent: int = 0) -> str:
     return json.dumps(value)
 
 
-def instance_config(
-    cfg: LinkConfig, plan: YamcsPlan, mdb: Path, key: Path | None, events: Path | None = None
-) -> str:
-    """``yamcs.gnomon.yaml``: the data links, the MDB and the streams."""
-    pus_tm = {
-        "errorDetection": {"type": "CRC-16-CCIIT"},
-        "timeEncoding": {"type": "CUC", "implicitPField": 0x1E, "epoch": "TAI"},
+def cfdp_streams_sql() -> str:
+    """``cfdp_streams.sql``: the SQL streams between the frame links and the CfdpService."""
+    return CFDP_STREAMS_SQL.format(
+        tm_id=CFDP_APID, tc_head=f"{0x1000 | CFDP_APID:04X}", cmd=f"/{ROOT}/pus_tc"
+    )
+
+
+def cfdp_service(cfg: LinkConfig) -> dict[str, Any]:
+    """Yamcs' CfdpService: entity ids 2 bytes and sequence numbers 4 bytes as the flight
+    sends them (``ByteFieldU16``/``ByteFieldU32``); its PDUs fit one TC frame."""
+    room = cfg.tc_max_frame_len - 5 - 1 - 2 - 12 - 16 - 2 - 6 - 2  # hdr, seg, SDLS, FECF, pkt, CRC
+    return {
+        "class": "org.yamcs.cfdp.CfdpService",
+        "name": "cfdp0",
+        "args": {
+            "inStream": "cfdp_in",
+            "outStream": "cfdp_out",
+            "incomingBucket": CFDP_BUCKET,
+            "entityIdLength": 2,
+            "sequenceNrLength": 4,
+            "maxPduSize": room,
+            "localEntities": [{"name": "ground", "id": CFDP_GROUND_ID}],
+            "remoteEntities": [{"name": "gnomon", "id": CFDP_FLIGHT_ID}],
+        },
     }
+
+
+def instance_config(
+    cfg: LinkConfig,
+    plan: YamcsPlan,
+    mdb: Path,
+    key: Path | None,
+    events: Path | None = None,
+    cfdp_sql: Path | None = None,
+) -> str:
+    """``yamcs.gnomon.yaml``: the data links, the MDB and the streams (with ``cfdp_sql``,
+    the CFDP service)."""
+    pus_time = {"type": "CUC", "implicitPField": 0x1E, "epoch": "TAI"}
+    # PUS TM and CFDP packets (no secondary header, no CRC) share the VC, and Yamcs'
+    # PusPacketPreprocessor drops the latter. The generic one passes both and reads the
+    # CUC where PUS puts it (byte 13), so a PUS report keeps its time (and the archive
+    # still merges the realtime and playback copies); the PUS CRC is left to the frame
+    # FECF, and a CFDP packet is archived under whatever its bytes 13-18 say.
+    tm_pre: dict[str, Any] = {
+        "packetPreprocessorClassName": "org.yamcs.tctm.GenericPacketPreprocessor",
+        "packetPreprocessorArgs": {
+            "timestampOffset": 13,
+            "seqCountOffset": 0,
+            "timeEncoding": pus_time,
+        },
+    }
+    if cfdp_sql is None:
+        tm_pre = {
+            "packetPreprocessorClassName": "org.yamcs.pus.PusPacketPreprocessor",
+            "packetPreprocessorArgs": {
+                "errorDetection": {"type": "CRC-16-CCIIT"},
+                "timeEncoding": pus_time,
+            },
+        }
     tm_vcs = [
         {
             "vcId": vc,
             "service": "PACKET",
             "maxPacketLength": cfg.tm_frame_len,
             "stream": "tm_realtime",
-            "packetPreprocessorClassName": "org.yamcs.pus.PusPacketPreprocessor",
-            "packetPreprocessorArgs": pus_tm,
+            **tm_pre,
         }
         for vc in sorted({*cfg.tm_vcids, cfg.idle_vcid})
     ]
@@ -242,7 +311,8 @@ def instance_config(
                     },
                 }
             ]
-        ),
+        )
+        + ([] if cfdp_sql is None else [cfdp_service(cfg)]),
         "dataLinks": [
             {
                 "name": "TM_FRAMES",
@@ -270,6 +340,7 @@ def instance_config(
             "parameterAlarm": ["alarms_realtime"],
             "eventAlarm": ["event_alarms_realtime"],
             "tc": [{"name": "tc_realtime", "processor": "realtime"}],
+            **({} if cfdp_sql is None else {"sqlFile": str(cfdp_sql)}),
         },
     }
     head = (
@@ -350,8 +421,10 @@ def write_config(
     if xtce.event_templates:
         events = etc / "events.json"
         events.write_text(json.dumps(xtce.event_templates, indent=1) + "\n", encoding="utf-8")
+    cfdp_sql = etc / "cfdp_streams.sql"
+    cfdp_sql.write_text(cfdp_streams_sql(), encoding="utf-8")
     (etc / f"yamcs.{INSTANCE}.yaml").write_text(
-        instance_config(cfg, plan, mdb, key_path, events), encoding="utf-8"
+        instance_config(cfg, plan, mdb, key_path, events, cfdp_sql), encoding="utf-8"
     )
     (etc / "processor.yaml").write_text(PROCESSOR_YAML, encoding="utf-8")
     (out / "gnomon-yamcs.json").write_text(
@@ -372,6 +445,7 @@ def write_config(
 
 
 __all__ = [
+    "CFDP_BUCKET",
     "HTTP_PORT",
     "INSTANCE",
     "TC_PORT",
