@@ -258,9 +258,17 @@ def _fly(fs: FlightSoftware, radio: RadioHost, link: str | None, duration_s: flo
     except LinkError as exc:
         raise StartupError(str(exc)) from exc
     log.info("flying on %s", link)
+    # SIGINT (Ctrl-C) and SIGTERM (systemd's stop) end the run at the next cycle, with a
+    # summary: a flag the loop reads, not an exception that code on the way may swallow.
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        return radio.serve(transport, duration_s)
+        return radio.serve(transport, duration_s, stop=stop.is_set)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         transport.close()
 
 
