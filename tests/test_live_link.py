@@ -279,7 +279,11 @@ def test_pass_only_mode_works_as_documented(tmp_path: Path) -> None:
     (the default scenario's first one starts 23 s in and lasts almost 6 minutes), with the
     scenario's bit errors, losses and 9,600 bit/s downlink; a PING takes a few seconds.
     Before the fix, 1 command reached the flight in a 4-minute pass."""
-    sitl = _RealtimeSitl("--seu-acceleration", "0", duration_s=150.0, log=tmp_path / "sitl.log")
+    # The UHF scenario: 9,600 bit/s as documented (the default's S-band pass would have a
+    # realtime SITL move 4.3 Mbit/s of products through Python).
+    sitl = _RealtimeSitl(
+        "leo550-sso-6u-uhf", "--seu-acceleration", "0", duration_s=150.0, log=tmp_path / "sitl.log"
+    )
     try:
         d = flight_dictionary()
         with GroundStation(d, CFG, sitl.url, arsn_file=tmp_path / "s.json") as st:
