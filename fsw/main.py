@@ -25,12 +25,13 @@ fsw.main.StartupError: --sim-bridge needs --link, e.g. serial:///dev/ttyAMA0?bau
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -241,6 +242,19 @@ def load_link_config(key_file: Path | None) -> LinkConfig:
         raise StartupError(f"cannot load key file {key_file}: {exc}") from exc
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` while inside; the previous handlers come back after."""
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _fly(fs: FlightSoftware, radio: RadioHost, link: str | None, duration_s: float | None) -> int:
     """Executive cycles run on ``link`` (or on no link) for ``duration_s``."""
     if link is None:
@@ -261,14 +275,10 @@ def _fly(fs: FlightSoftware, radio: RadioHost, link: str | None, duration_s: flo
     # SIGINT (Ctrl-C) and SIGTERM (systemd's stop) end the run at the next cycle, with a
     # summary: a flag the loop reads, not an exception that code on the way may swallow.
     stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
     try:
-        return radio.serve(transport, duration_s, stop=stop.is_set)
+        with _stop_on_signals(stop):
+            return radio.serve(transport, duration_s, stop=stop.is_set)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         transport.close()
 
 
@@ -361,16 +371,10 @@ def _serve_bench(
         components={BRIDGE_ID: Bridge(bridge)},
     )
     radio = RadioHost(fs)
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    with _stop_on_signals(stop):
         cycles = radio.serve(
             bridge.radio, options.duration_s, stop=stop.is_set, on_cycle=bridge.service
         )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return fs, radio, cycles
 
 
